@@ -1,0 +1,141 @@
+/**
+ * Configuration is read once, in a service's main.ts, from an explicit environment object (library
+ * modules never touch process.env). Every problem is collected and reported together, each naming
+ * its environment variable, and the result is frozen.
+ */
+import { ConfigError } from './errors.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface ConfigReader {
+  str(name: string, fallback?: string): string;
+  optional(name: string): string | undefined;
+  int(name: string, fallback: number, range?: { min?: number; max?: number }): number;
+  num(name: string, fallback: number, range?: { min?: number; max?: number }): number;
+  bool(name: string, fallback: boolean): boolean;
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T;
+  list(name: string, fallback: readonly string[]): string[];
+  url(name: string, fallback: string, protocols: readonly string[]): string;
+  /** Throws one ConfigError naming every bad variable, or returns the value deep-frozen. */
+  done<T extends object>(value: T): Readonly<T>;
+}
+
+export function configReader(env: Env): ConfigReader {
+  const problems: ConfigError[] = [];
+  const fail = <T>(name: string, message: string, placeholder: T): T => {
+    problems.push(new ConfigError(name, message));
+    return placeholder;
+  };
+  const raw = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const number = (name: string, fallback: number, integer: boolean, range: { min?: number; max?: number } = {}): number => {
+    const v = raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+      return fail(name, `expected ${integer ? 'an integer' : 'a number'}, got "${v}"`, fallback);
+    }
+    if (range.min !== undefined && n < range.min) return fail(name, `must be >= ${range.min}, got ${n}`, fallback);
+    if (range.max !== undefined && n > range.max) return fail(name, `must be <= ${range.max}, got ${n}`, fallback);
+    return n;
+  };
+  return {
+    str(name, fallback) {
+      const v = raw(name);
+      if (v !== undefined) return v;
+      return fallback ?? fail(name, 'is required', '');
+    },
+    optional: (name) => raw(name),
+    int: (name, fallback, range) => number(name, fallback, true, range),
+    num: (name, fallback, range) => number(name, fallback, false, range),
+    bool(name, fallback) {
+      const v = raw(name)?.toLowerCase();
+      if (v === undefined) return fallback;
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off'].includes(v)) return false;
+      return fail(name, `expected true or false, got "${v}"`, fallback);
+    },
+    oneOf(name, allowed, fallback) {
+      const v = raw(name);
+      if (v === undefined) return fallback;
+      if ((allowed as readonly string[]).includes(v)) return v as (typeof allowed)[number];
+      return fail(name, `expected one of ${allowed.join(', ')}, got "${v}"`, fallback);
+    },
+    list(name, fallback) {
+      const v = raw(name);
+      if (v === undefined) return [...fallback];
+      const items = v.split(',').map((x) => x.trim()).filter(Boolean);
+      return items.length > 0 ? items : fail(name, 'expected a comma-separated list', [...fallback]);
+    },
+    url(name, fallback, protocols) {
+      const v = raw(name) ?? fallback;
+      try {
+        const u = new URL(v);
+        if (!protocols.includes(u.protocol.replace(/:$/, ''))) {
+          return fail(name, `expected a ${protocols.join(' or ')} URL, got "${v}"`, fallback);
+        }
+        return v;
+      } catch {
+        return fail(name, `expected a URL, got "${v}"`, fallback);
+      }
+    },
+    done(value) {
+      if (problems.length === 1) throw problems[0]!;
+      if (problems.length > 1) {
+        const err = new ConfigError(problems.map((p) => p.variable).join(', '), problems.map((p) => p.message).join('; '));
+        throw err;
+      }
+      return deepFreeze(value);
+    },
+  };
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Settings every service shares. Variable names are the same in every service and in k8s ConfigMaps. */
+export interface CommonConfig {
+  service: string;
+  logLevel: LogLevel;
+  kafka: { brokers: string[]; clientId: string };
+  registryUrl: string;
+  mqtt: { url: string; username: string | undefined; password: string | undefined };
+  topics: TopicNames;
+}
+
+export interface TopicNames {
+  telemetry: string;
+  telemetryDlq: string;
+  features: string;
+  alerts: string;
+}
+
+export function readCommonConfig(c: ConfigReader, service: string): CommonConfig {
+  return {
+    service,
+    logLevel: c.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    kafka: { brokers: c.list('KAFKA_BROKERS', ['127.0.0.1:9092']), clientId: c.str('KAFKA_CLIENT_ID', `pitwall-${service}`) },
+    registryUrl: c.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7', ['http', 'https']),
+    mqtt: {
+      url: c.url('MQTT_URL', 'mqtt://127.0.0.1:1883', ['mqtt', 'mqtts', 'ws', 'wss', 'tcp']),
+      username: c.optional('MQTT_USERNAME'),
+      password: c.optional('MQTT_PASSWORD'),
+    },
+    topics: {
+      telemetry: c.str('TOPIC_TELEMETRY', 'vehicle.telemetry'),
+      telemetryDlq: c.str('TOPIC_TELEMETRY_DLQ', 'vehicle.telemetry.dlq'),
+      features: c.str('TOPIC_FEATURES', 'vehicle.features'),
+      alerts: c.str('TOPIC_ALERTS', 'maintenance.alerts'),
+    },
+  };
+}

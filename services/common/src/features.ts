@@ -1,0 +1,94 @@
+/**
+ * Feature math shared by the windowing service (serving) and model training, so the two can never
+ * compute features differently. Everything here is a pure function of explicit timestamps.
+ *
+ * A window's feature vector is, for each sensor in SENSORS order, the aggregates in AGGREGATES
+ * order: `${sensor}_${aggregate}`. The same list is committed as data in
+ * schemas/features/feature-spec.json, which model metadata refers to; a unit test keeps the two equal.
+ */
+import { SENSORS, SENSOR_NAMES } from './sensors.js';
+
+export const AGGREGATES = Object.freeze(['mean', 'std', 'min', 'max', 'last', 'slope'] as const);
+export type Aggregate = (typeof AGGREGATES)[number];
+
+export const FEATURE_NAMES: readonly string[] = Object.freeze(
+  SENSORS.flatMap((sensor) => AGGREGATES.map((agg) => `${sensor.name}_${agg}`)),
+);
+
+export const FEATURE_SPEC_ID = 'pitwall-features-v1';
+
+/** One reading inside a window: event time plus sensor values in SENSOR_NAMES order. */
+export interface WindowEvent {
+  readonly ts: number;
+  readonly values: ArrayLike<number>;
+}
+
+/**
+ * Aggregates of one window. Events are sorted by event time first, so the result does not depend on
+ * the order in which they arrived. Standard deviation is the population one; slope is the
+ * least-squares slope of value over event time in units per second (0 when all events share one
+ * timestamp); `last` is the value at the greatest event time.
+ */
+export function computeFeatures(events: readonly WindowEvent[]): Float64Array {
+  const sensors = SENSOR_NAMES.length;
+  const out = new Float64Array(sensors * AGGREGATES.length);
+  if (events.length === 0) return out.fill(Number.NaN);
+  const sorted = [...events].sort((a, b) => a.ts - b.ts);
+  const n = sorted.length;
+  const t0 = sorted[0]!.ts;
+  let tMean = 0;
+  for (const e of sorted) tMean += (e.ts - t0) / 1000;
+  tMean /= n;
+  let tVar = 0;
+  for (const e of sorted) {
+    const dt = (e.ts - t0) / 1000 - tMean;
+    tVar += dt * dt;
+  }
+  for (let s = 0; s < sensors; s++) {
+    let sum = 0;
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (const e of sorted) {
+      const v = e.values[s]!;
+      sum += v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const mean = sum / n;
+    let sq = 0;
+    let cov = 0;
+    for (const e of sorted) {
+      const d = e.values[s]! - mean;
+      sq += d * d;
+      cov += d * ((e.ts - t0) / 1000 - tMean);
+    }
+    const base = s * AGGREGATES.length;
+    out[base] = mean;
+    out[base + 1] = Math.sqrt(sq / n);
+    out[base + 2] = min;
+    out[base + 3] = max;
+    out[base + 4] = sorted[n - 1]!.values[s]!;
+    out[base + 5] = tVar === 0 ? 0 : cov / tVar;
+  }
+  return out;
+}
+
+/** Feature vector -> named fields, as carried by the `vehicle.features` record. */
+export function featureFields(vector: ArrayLike<number>): Record<string, number> {
+  const fields: Record<string, number> = {};
+  FEATURE_NAMES.forEach((name, i) => {
+    fields[name] = vector[i]!;
+  });
+  return fields;
+}
+
+/** Named fields (a decoded `vehicle.features` record) -> feature vector in FEATURE_NAMES order. */
+export function featureVector(record: Readonly<Record<string, unknown>>, names: readonly string[] = FEATURE_NAMES): Float32Array {
+  const out = new Float32Array(names.length);
+  names.forEach((name, i) => {
+    const v = record[name];
+    if (typeof v !== 'number') throw new TypeError(`feature ${name} missing from record`);
+    out[i] = v;
+  });
+  return out;
+}

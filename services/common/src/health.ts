@@ -1,0 +1,43 @@
+/**
+ * Liveness and readiness over HTTP for Kubernetes probes:
+ *   GET /healthz  200 while the process's loop is alive
+ *   GET /readyz   200 when every readiness check passes, else 503 with the failing ones
+ * Later, /metrics is served here too.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type ReadinessCheck = () => boolean;
+
+export interface HealthServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export function startHealthServer(port: number, checks: Record<string, ReadinessCheck>, host = '0.0.0.0'): Promise<HealthServer> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (req.url === '/readyz') {
+      const failing = Object.entries(checks)
+        .filter(([, check]) => !check())
+        .map(([name]) => name);
+      res
+        .writeHead(failing.length ? 503 : 200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: failing.length ? 'not-ready' : 'ready', failing }));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () => new Promise((r) => server.close(() => r())),
+      });
+    });
+  });
+}

@@ -1,0 +1,57 @@
+/** Kafka client construction and topic provisioning shared by every service. */
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
+import type { CommonConfig } from './config.js';
+import type { Logger } from './log.js';
+
+export function createKafka(config: Pick<CommonConfig, 'kafka'>, log: Logger): Kafka {
+  const kafkaLog = log.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: config.kafka.clientId,
+    brokers: config.kafka.brokers,
+    logLevel: KafkaLogLevel.WARN,
+    retry: { initialRetryTime: 200, retries: 8 },
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        // kafkajs logs every rebalance and transient broker hiccup as ERROR; they are retried.
+        if (level <= KafkaLogLevel.ERROR) kafkaLog.warn(message, rest);
+        else kafkaLog.debug(message, rest);
+      },
+  });
+}
+
+export interface TopicSpec {
+  topic: string;
+  numPartitions?: number;
+  configEntries?: Record<string, string>;
+}
+
+/** Creates missing topics; existing ones are left as they are. */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], defaults: { partitions: number }): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing: ITopicConfig[] = specs
+    .filter((s) => !existing.has(s.topic))
+    .map((s) => ({
+      topic: s.topic,
+      numPartitions: s.numPartitions ?? defaults.partitions,
+      replicationFactor: -1,
+      configEntries: Object.entries(s.configEntries ?? {}).map(([name, value]) => ({ name, value })),
+    }));
+  if (missing.length === 0) return;
+  try {
+    await admin.createTopics({ topics: missing, waitForLeaders: true });
+  } catch (err) {
+    // Another instance may have created them in between.
+    const now = new Set(await admin.listTopics());
+    if (!missing.every((t) => now.has(t.topic))) throw err;
+  }
+}
+
+/** Headers helpers: Kafka header values arrive as Buffer | string | array. */
+export function headerString(headers: Record<string, unknown> | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v)) return v.length ? String(v[0]) : undefined;
+  return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+}

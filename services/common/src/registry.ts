@@ -1,0 +1,99 @@
+/**
+ * Avro in the Confluent wire format, through a Confluent-compatible schema registry (Apicurio's
+ * /apis/ccompat/v7 here). Wire format: byte 0 = magic 0, bytes 1-4 = schema id (big-endian), then the
+ * Avro binary body. Schemas live as versioned files in schemas/<record>/vN.avsc; the service
+ * registers the version it writes under the subject `<topic>-value` (TopicNameStrategy) and decodes
+ * any registered writer version into the reader schema it was built with.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { InvalidInputError, TransientError } from './errors.js';
+
+/** The repository's schemas/ folder, relative to this module (dist/src/ -> ../../../../schemas). */
+export function defaultSchemasDir(): string {
+  return fileURLToPath(new URL('../../../../schemas/', import.meta.url));
+}
+
+export async function loadSchemaFile(schemasDir: string, record: string, version: number): Promise<avro.Schema> {
+  const file = path.join(schemasDir, record, `v${version}.avsc`);
+  return JSON.parse(await readFile(file, 'utf8')) as avro.Schema;
+}
+
+export interface AvroCodec<T> {
+  /** Schema id the codec writes with. */
+  readonly schemaId: number;
+  encode(value: T): Buffer;
+  /** Decodes a Confluent-framed buffer written with any registered version of the subject. */
+  decode(buf: Buffer): Promise<T>;
+}
+
+/** The narrow view of a registry that codecs need; one contract, any Confluent-compatible registry. */
+export interface SchemaStore {
+  register(subject: string, schema: avro.Schema): Promise<number>;
+  getSchema(id: number): Promise<avro.Schema>;
+}
+
+export function createSchemaStore(url: string): SchemaStore {
+  const client = new SchemaRegistry({ host: url.replace(/\/$/, '') });
+  return {
+    async register(subject, schema) {
+      try {
+        const { id } = await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject });
+        return id;
+      } catch (cause) {
+        throw new TransientError('registry.register', `registering ${subject} at ${url} failed: ${(cause as Error).message}`, { cause });
+      }
+    },
+    async getSchema(id) {
+      try {
+        const schema = await client.getSchema(id);
+        // The client returns an avsc Type for Avro; its schema() gives back the JSON form.
+        return (schema as unknown as { schema(): avro.Schema }).schema();
+      } catch (cause) {
+        throw new TransientError('registry.get', `fetching schema ${id} from ${url} failed: ${(cause as Error).message}`, { cause });
+      }
+    },
+  };
+}
+
+const MAGIC = 0;
+
+/** Registers `schema` under `subject` and returns a codec that writes it and reads every version. */
+export async function createAvroCodec<T>(store: SchemaStore, subject: string, schema: avro.Schema): Promise<AvroCodec<T>> {
+  const type = avro.Type.forSchema(schema, { wrapUnions: false } as avro.ForSchemaOptions);
+  const schemaId = await store.register(subject, schema);
+  const readers = new Map<number, Promise<avro.Type | avro.Resolver>>();
+  readers.set(schemaId, Promise.resolve(type));
+  const readerFor = (id: number): Promise<avro.Type | avro.Resolver> => {
+    let r = readers.get(id);
+    if (!r) {
+      r = store.getSchema(id).then((writer) => type.createResolver(avro.Type.forSchema(writer)));
+      r.catch(() => readers.delete(id));
+      readers.set(id, r);
+    }
+    return r;
+  };
+  return {
+    schemaId,
+    encode(value) {
+      const body = type.toBuffer(value);
+      const out = Buffer.allocUnsafe(5 + body.length);
+      out.writeUInt8(MAGIC, 0);
+      out.writeUInt32BE(schemaId, 1);
+      body.copy(out, 5);
+      return out;
+    },
+    async decode(buf) {
+      if (buf.length < 5 || buf.readUInt8(0) !== MAGIC) {
+        throw new InvalidInputError('avro.framing', `not a Confluent-framed Avro message (${buf.length} bytes)`);
+      }
+      const id = buf.readUInt32BE(1);
+      const reader = await readerFor(id);
+      const body = buf.subarray(5);
+      return (reader === type ? type.fromBuffer(body) : type.fromBuffer(body, reader as avro.Resolver)) as T;
+    },
+  };
+}
