@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Starts and stops the real infrastructure Pitwall runs on, without Docker:
+#   - Apache Kafka (KRaft, one combined broker+controller) from Maven Central jars
+#   - Mosquitto from the Debian package
+#   - Apicurio Registry from Maven Central, used through its Confluent API (/apis/ccompat/v7)
+#
+#   scripts/infra.sh up       install what is missing (cached), start what is not running, wait until ready
+#   scripts/infra.sh down     stop only the processes this script started
+#   scripts/infra.sh status   show what runs where, and where the logs are
+#   scripts/infra.sh reset    down, then delete data (topics, schemas, sessions); downloads are kept
+#
+# Configuration (environment):
+#   PITWALL_HOME      state folder (downloads, data, logs, pids)   default: <repo>/.pitwall
+#   PITWALL_HOST      address every server binds to                default: 127.0.0.1
+#   KAFKA_PORT        Kafka client port                            default: 9092
+#   KAFKA_CONTROLLER_PORT                                          default: 9093
+#   MQTT_PORT         Mosquitto port                               default: 1883
+#   REGISTRY_PORT     Apicurio HTTP port                           default: 8081
+#   KAFKA_VERSION     org.apache.kafka:kafka_2.13 version          default: 4.1.2
+#   APICURIO_VERSION  io.apicurio:apicurio-registry-app version    default: 3.0.9 (3.1+ needs Java 21: set PITWALL_JAVA)
+#   PITWALL_JAVA      java executable                              default: java on PATH
+#   KAFKA_HEAP / REGISTRY_HEAP                                     default: 768m / 384m
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HOME_DIR=${PITWALL_HOME:-$REPO/.pitwall}
+HOST=${PITWALL_HOST:-127.0.0.1}
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+MQTT_PORT=${MQTT_PORT:-1883}
+REGISTRY_PORT=${REGISTRY_PORT:-8081}
+KAFKA_VERSION=${KAFKA_VERSION:-4.1.2}
+APICURIO_VERSION=${APICURIO_VERSION:-3.0.9}
+JAVA=${PITWALL_JAVA:-java}
+KAFKA_HEAP=${KAFKA_HEAP:-768m}
+REGISTRY_HEAP=${REGISTRY_HEAP:-384m}
+
+CACHE=$HOME_DIR/cache
+RUN=$HOME_DIR/run
+LOGS=$HOME_DIR/logs
+DATA=$HOME_DIR/data
+mkdir -p "$CACHE" "$RUN" "$LOGS" "$DATA"
+
+say() { printf '[infra] %s\n' "$*"; }
+die() { printf '[infra] error: %s\n' "$*" >&2; exit 1; }
+
+for v in KAFKA_PORT KAFKA_CONTROLLER_PORT MQTT_PORT REGISTRY_PORT; do
+  [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} > 0 && ${!v} < 65536)) || die "$v must be a TCP port, got '${!v}'"
+done
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# pid of a process we started, if it is still alive and still ours.
+our_pid() {
+  local f=$RUN/$1.pid pid
+  [[ -f $f ]] || return 1
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null && grep -q "$2" "/proc/$pid/cmdline" 2>/dev/null; then
+    echo "$pid"
+  else
+    rm -f "$f"
+    return 1
+  fi
+}
+
+wait_until() { # name seconds command...
+  local name=$1 secs=$2
+  shift 2
+  for ((i = 0; i < secs * 2; i++)); do
+    if "$@"; then return 0; fi
+    sleep 0.5
+  done
+  die "$name did not become ready in ${secs}s; see its log in $LOGS"
+}
+
+need_java() {
+  command -v "$JAVA" >/dev/null || die "Java 17+ is required (set PITWALL_JAVA); on Debian: apt-get install -y openjdk-17-jre-headless"
+}
+need_maven() {
+  command -v mvn >/dev/null || die "Maven is required to fetch Kafka and Apicurio from Maven Central; on Debian: apt-get install -y maven"
+}
+
+# ---------------------------------------------------------------- Kafka
+kafka_libs=$CACHE/kafka-$KAFKA_VERSION/libs
+
+install_kafka() {
+  [[ -f $kafka_libs/.complete ]] && return 0
+  need_maven
+  say "fetching Kafka $KAFKA_VERSION jars from Maven Central into $kafka_libs"
+  rm -rf "$kafka_libs"
+  mvn -q -B -f "$REPO/infra/kafka/pom.xml" dependency:copy-dependencies \
+    -Dkafka.version="$KAFKA_VERSION" -DoutputDirectory="$kafka_libs" -DincludeScope=runtime >"$LOGS/maven-kafka.log" 2>&1 ||
+    die "fetching Kafka failed; see $LOGS/maven-kafka.log"
+  touch "$kafka_libs/.complete"
+}
+
+kafka_cmd() { "$JAVA" -cp "$kafka_libs/*" -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.yaml" "$@"; }
+
+start_kafka() {
+  if our_pid kafka kafka.Kafka >/dev/null; then say "Kafka already running on $HOST:$KAFKA_PORT"; return 0; fi
+  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process; set KAFKA_PORT"
+  need_java
+  install_kafka
+  local conf=$RUN/kafka.properties data=$DATA/kafka
+  sed -e "s|@HOST@|$HOST|g" -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@DATA_DIR@|$data|g" "$REPO/infra/kafka/server.properties" >"$conf"
+  if [[ ! -f $data/meta.properties ]]; then
+    mkdir -p "$data"
+    local cluster
+    cluster=$(kafka_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)
+    kafka_cmd kafka.tools.StorageTool format --standalone -t "$cluster" -c "$conf" >"$LOGS/kafka-format.log" 2>&1 ||
+      die "formatting Kafka storage failed; see $LOGS/kafka-format.log"
+  fi
+  say "starting Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT"
+  KAFKA_OPTS= setsid nohup "$JAVA" -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    -cp "$kafka_libs/*" -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.yaml" \
+    kafka.Kafka "$conf" >"$LOGS/kafka.log" 2>&1 </dev/null &
+  echo $! >"$RUN/kafka.pid"
+}
+
+kafka_ready() { port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOGS/kafka.log"; }
+
+# ---------------------------------------------------------------- Mosquitto
+install_mosquitto() {
+  command -v mosquitto >/dev/null && return 0
+  [[ $(id -u) == 0 ]] || die "mosquitto is not installed; run: sudo apt-get install -y mosquitto"
+  say "installing mosquitto from Debian packages"
+  { apt-get install -y -qq mosquitto || { apt-get update -qq && apt-get install -y -qq mosquitto; }; } >"$LOGS/apt-mosquitto.log" 2>&1 ||
+    die "installing mosquitto failed; see $LOGS/apt-mosquitto.log"
+}
+
+start_mosquitto() {
+  if our_pid mosquitto mosquitto >/dev/null; then say "Mosquitto already running on $HOST:$MQTT_PORT"; return 0; fi
+  port_open "$MQTT_PORT" && die "port $MQTT_PORT is taken by another process (a system mosquitto service?); stop it or set MQTT_PORT"
+  install_mosquitto
+  local conf=$RUN/mosquitto.conf data=$DATA/mosquitto/
+  mkdir -p "$data"
+  sed -e "s|^listener .*|listener $MQTT_PORT $HOST|" -e "s|^persistence_location .*|persistence_location $data|" \
+    "$REPO/infra/mosquitto/mosquitto.conf" >"$conf"
+  # Debian's mosquitto drops to user "mosquitto" when started as root; keep it as the caller instead.
+  [[ $(id -u) == 0 ]] && echo "user root" >>"$conf"
+  say "starting Mosquitto $(mosquitto -h 2>/dev/null | head -n1 | awk '{print $3}') on $HOST:$MQTT_PORT"
+  setsid nohup mosquitto -c "$conf" >"$LOGS/mosquitto.log" 2>&1 </dev/null &
+  echo $! >"$RUN/mosquitto.pid"
+}
+
+# ---------------------------------------------------------------- Apicurio Registry
+apicurio_dir=$CACHE/apicurio-$APICURIO_VERSION
+
+install_apicurio() {
+  [[ -f $apicurio_dir/.complete ]] && return 0
+  need_maven
+  say "fetching Apicurio Registry $APICURIO_VERSION from Maven Central"
+  rm -rf "$apicurio_dir" && mkdir -p "$apicurio_dir"
+  mvn -q -B dependency:copy -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
+    -DoutputDirectory="$apicurio_dir" >"$LOGS/maven-apicurio.log" 2>&1 || die "fetching Apicurio failed; see $LOGS/maven-apicurio.log"
+  tar xzf "$apicurio_dir"/apicurio-registry-app-*.tar.gz -C "$apicurio_dir" && rm -f "$apicurio_dir"/apicurio-registry-app-*.tar.gz
+  touch "$apicurio_dir/.complete"
+}
+
+start_apicurio() {
+  if our_pid apicurio apicurio >/dev/null; then say "Apicurio already running on $HOST:$REGISTRY_PORT"; return 0; fi
+  port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT is taken by another process; set REGISTRY_PORT"
+  need_java
+  install_apicurio
+  # 3.1+ ships a quarkus fast-jar (quarkus-run.jar); 3.0.x an uber runner jar.
+  local jar
+  jar=$(ls "$apicurio_dir"/quarkus-run.jar "$apicurio_dir"/*-runner.jar 2>/dev/null | head -n1 || true)
+  [[ -n $jar ]] || die "no runnable jar in $apicurio_dir"
+  say "starting Apicurio Registry $APICURIO_VERSION on $HOST:$REGISTRY_PORT (in-memory storage)"
+  pushd "$apicurio_dir" >/dev/null
+  QUARKUS_LOG_LEVEL=WARN setsid nohup "$JAVA" -Xms128m -Xmx"$REGISTRY_HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$REGISTRY_PORT" -Dquarkus.http.access-log.enabled=false \
+    -Dquarkus.log.level=WARN -Dquarkus.banner.enabled=false \
+    -jar "$jar" >"$LOGS/apicurio.log" 2>&1 </dev/null &
+  echo $! >"$RUN/apicurio.pid"
+  popd >/dev/null
+}
+
+apicurio_ready() { curl -sf -o /dev/null "http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/subjects"; }
+
+# ---------------------------------------------------------------- commands
+stop_one() { # name pattern
+  local pid
+  if pid=$(our_pid "$1" "$2"); then
+    say "stopping $1 (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 60; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && { say "$1 did not stop in 30s; killing"; kill -KILL "$pid" 2>/dev/null || true; }
+    rm -f "$RUN/$1.pid"
+  fi
+}
+
+status() {
+  local name pattern port
+  for spec in "kafka kafka.Kafka $KAFKA_PORT" "mosquitto mosquitto $MQTT_PORT" "apicurio apicurio $REGISTRY_PORT"; do
+    read -r name pattern port <<<"$spec"
+    if pid=$(our_pid "$name" "$pattern"); then
+      printf '  %-10s running  pid %-7s %s:%s  log %s\n' "$name" "$pid" "$HOST" "$port" "$LOGS/$name.log"
+    else
+      printf '  %-10s stopped\n' "$name"
+    fi
+  done
+}
+
+case ${1:-} in
+up)
+  start_mosquitto
+  start_kafka
+  start_apicurio
+  wait_until Mosquitto 20 port_open "$MQTT_PORT"
+  wait_until Kafka 90 kafka_ready
+  wait_until "Apicurio Registry" 120 apicurio_ready
+  say "ready:"
+  say "  Kafka     $HOST:$KAFKA_PORT"
+  say "  MQTT      mqtt://$HOST:$MQTT_PORT"
+  say "  Registry  http://$HOST:$REGISTRY_PORT/apis/ccompat/v7"
+  say "  logs      $LOGS"
+  ;;
+down)
+  stop_one apicurio apicurio
+  stop_one kafka kafka.Kafka
+  stop_one mosquitto mosquitto
+  ;;
+status) status; echo "  logs: $LOGS" ;;
+reset)
+  "$0" down
+  rm -rf "$DATA"
+  say "data removed ($DATA); downloads kept in $CACHE"
+  ;;
+*)
+  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+  ;;
+esac

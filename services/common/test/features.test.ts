@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { AGGREGATES, computeFeatures, FEATURE_NAMES, FEATURE_SPEC_ID, featureFields, featureVector } from '../src/features.js';
+import { SENSOR_NAMES } from '../src/sensors.js';
+import { defaultSchemasDir } from '../src/registry.js';
+
+const N = SENSOR_NAMES.length;
+const ev = (ts: number, v: number, sensor = 0) => {
+  const values = new Float64Array(N).fill(1);
+  values[sensor] = v;
+  return { ts, values };
+};
+const agg = (out: Float64Array, sensor: number, name: (typeof AGGREGATES)[number]) => out[sensor * AGGREGATES.length + AGGREGATES.indexOf(name)]!;
+
+const table: Array<[string, Array<[number, number]>, Record<string, number>]> = [
+  ['single event', [[1000, 5]], { mean: 5, std: 0, min: 5, max: 5, last: 5, slope: 0 }],
+  ['rising 1 unit/s', [[0, 0], [1000, 1], [2000, 2], [3000, 3]], { mean: 1.5, std: Math.sqrt(1.25), min: 0, max: 3, last: 3, slope: 1 }],
+  ['falling 2 units/s, out of order', [[2000, 6], [0, 10], [1000, 8]], { mean: 8, std: Math.sqrt(8 / 3), min: 6, max: 10, last: 6, slope: -2 }],
+  ['constant with spike', [[0, 1], [500, 1], [1000, 9], [1500, 1]], { mean: 3, std: Math.sqrt(12), min: 1, max: 9, last: 1 }],
+];
+for (const [name, points, expected] of table) {
+  test(`features: ${name}`, () => {
+    const out = computeFeatures(points.map(([ts, v]) => ev(ts, v)));
+    for (const [a, want] of Object.entries(expected)) {
+      assert.ok(Math.abs(agg(out, 0, a as (typeof AGGREGATES)[number]) - want) < 1e-9, `${a}: got ${agg(out, 0, a as never)} want ${want}`);
+    }
+    // every other sensor is the constant 1
+    assert.equal(agg(out, 1, 'mean'), 1);
+    assert.equal(agg(out, 1, 'std'), 0);
+    assert.equal(agg(out, 1, 'slope'), 0);
+  });
+}
+
+test('features do not depend on arrival order', () => {
+  const events = Array.from({ length: 30 }, (_, i) => ev(i * 333, Math.sin(i) * 10 + i));
+  const a = computeFeatures(events);
+  const b = computeFeatures([...events].reverse());
+  const c = computeFeatures([...events].sort(() => 0.5 - ((events.length * 7919) % 13) / 13));
+  assert.deepEqual(a, b);
+  assert.deepEqual(a, c);
+});
+
+test('feature names are sensor x aggregate, and the committed feature spec matches', () => {
+  assert.equal(FEATURE_NAMES.length, N * AGGREGATES.length);
+  assert.equal(FEATURE_NAMES[0], 'coolant_temp_mean');
+  const spec = JSON.parse(readFileSync(`${defaultSchemasDir()}features/feature-spec.json`, 'utf8'));
+  assert.equal(spec.id, FEATURE_SPEC_ID);
+  assert.deepEqual(spec.features, FEATURE_NAMES);
+  const avsc = JSON.parse(readFileSync(`${defaultSchemasDir()}features/v1.avsc`, 'utf8'));
+  assert.deepEqual(avsc.fields.slice(4).map((f: { name: string }) => f.name), FEATURE_NAMES);
+});
+
+test('featureFields and featureVector round-trip', () => {
+  const out = computeFeatures([ev(0, 3), ev(1000, 4)]);
+  const back = featureVector(featureFields(out));
+  assert.deepEqual(Array.from(back), Array.from(out).map((x) => Math.fround(x)));
+  assert.throws(() => featureVector({}), /missing/);
+});

@@ -1,0 +1,22 @@
+import { hostname } from 'node:os';
+import { configReader, readCommonConfig, type Env } from '@pitwall/common';
+
+export function readIngestConfig(env: Env) {
+  const c = configReader(env);
+  const common = readCommonConfig(c, 'ingest');
+  return c.done({
+    ...common,
+    healthPort: c.int('HEALTH_PORT', 9101, { min: 0, max: 65535 }),
+    partitions: c.int('TOPIC_PARTITIONS', 3, { min: 1, max: 10_000 }),
+    // A stable id per instance: the persistent MQTT session (and its unacknowledged messages) is bound to it.
+    mqttClientId: c.str('INGEST_CLIENT_ID', `pitwall-ingest-${hostname()}`),
+    subscription: c.str('INGEST_SUBSCRIPTION', '$share/ingest/vehicles/+/telemetry'),
+    sessionExpirySeconds: c.int('INGEST_SESSION_EXPIRY_S', 86_400, { min: 0 }),
+    maxBatch: c.int('INGEST_BATCH_MAX', 2000, { min: 1, max: 100_000 }),
+    lingerMs: c.int('INGEST_LINGER_MS', 5, { min: 0, max: 10_000 }),
+    maxPayloadBytes: c.int('INGEST_MAX_PAYLOAD_BYTES', 8192, { min: 256, max: 1_048_576 }),
+    maxFutureSkewMs: c.int('INGEST_MAX_FUTURE_SKEW_MS', 86_400_000, { min: 0 }),
+  });
+}
+
+export type IngestServiceConfig = ReturnType<typeof readIngestConfig>;

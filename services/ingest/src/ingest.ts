@@ -1,0 +1,127 @@
+/**
+ * Ingest: MQTT (shared subscription, QoS 1, persistent session) -> Kafka.
+ *
+ * Guarantee: at-least-once from the car's broker session to Kafka. A message's PUBACK is sent only
+ * after Kafka acknowledged its record (acks=all, idempotent producer), so an ingest killed at any
+ * point leaves its unacknowledged messages in the broker session, which redelivers them on
+ * reconnect. Redelivery can duplicate a record in Kafka; downstream deduplicates on (vehicle, ts).
+ */
+import type { Kafka, Producer } from 'kafkajs';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { connectWithHeldAcks, ensureTopics, type AvroCodec, type HeldMessage, type Logger, type TelemetryRecord } from '@pitwall/common';
+import { createBatcher } from './batcher.js';
+import { handleTelemetry, type OutgoingRecord } from './handlers/telemetry.js';
+import { createCounters, METRICS, type Counters } from './metrics.js';
+import type { ValidationLimits } from './validate.js';
+
+export interface IngestConfig {
+  service: string;
+  mqttUrl: string;
+  mqttOptions: IClientOptions;
+  subscription: string;
+  topics: { telemetry: string; dlq: string };
+  partitions: number;
+  limits: ValidationLimits;
+  maxBatch: number;
+  lingerMs: number;
+}
+
+export interface IngestDeps {
+  kafka: Kafka;
+  codec: AvroCodec<TelemetryRecord>;
+  log: Logger;
+  config: IngestConfig;
+  now?: () => number;
+}
+
+export interface Ingest {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  ready(): boolean;
+  stats(): Counters;
+}
+
+interface Pending {
+  record: OutgoingRecord;
+  message: HeldMessage;
+}
+
+export function createIngest(deps: IngestDeps): Ingest {
+  const { config, log } = deps;
+  const now = deps.now ?? Date.now;
+  const counters = createCounters();
+  let producer: Producer | undefined;
+  let client: MqttClient | undefined;
+  let closing = false;
+
+  const batcher = createBatcher<Pending>({
+    maxBatch: config.maxBatch,
+    lingerMs: config.lingerMs,
+    async send(items) {
+      const byTopic = new Map<string, OutgoingRecord[]>();
+      for (const { record } of items) {
+        const list = byTopic.get(record.topic) ?? [];
+        list.push(record);
+        byTopic.set(record.topic, list);
+      }
+      await producer!.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, records]) => ({
+          topic,
+          messages: records.map((r) => ({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) })),
+        })),
+      });
+    },
+    onSent(items) {
+      for (const item of items) item.message.ack();
+      counters.inc(METRICS.produced, items.length);
+    },
+    onError(err, attempt) {
+      counters.inc(METRICS.sendFailures);
+      log.warn('kafka send failed; retrying, MQTT acks held back', { attempt, err });
+    },
+  });
+
+  const onMessage = (message: HeldMessage): void => {
+    // During shutdown new messages are neither forwarded nor acknowledged: the broker keeps them.
+    if (closing) return;
+    counters.inc(METRICS.received);
+    const outcome = handleTelemetry(
+      { service: config.service, codec: deps.codec, topics: config.topics, limits: config.limits },
+      message.topic,
+      message.payload,
+      now(),
+    );
+    if (outcome.kind === 'dead-letter') {
+      counters.inc(METRICS.deadLettered, 1, outcome.reason);
+      log.debug('dead-lettered telemetry', { reason: outcome.reason, topic: message.topic });
+    } else if (outcome.outOfRange > 0) counters.inc(METRICS.outOfRange);
+    batcher.add({ record: outcome.record, message });
+  };
+
+  return {
+    async start() {
+      const admin = deps.kafka.admin();
+      await admin.connect();
+      try {
+        await ensureTopics(admin, [{ topic: config.topics.telemetry }, { topic: config.topics.dlq }], { partitions: config.partitions });
+      } finally {
+        await admin.disconnect();
+      }
+      producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      await producer.connect();
+      client = await connectWithHeldAcks(config.mqttUrl, config.mqttOptions, log, onMessage);
+      const granted = await client.subscribeAsync(config.subscription, { qos: 1 });
+      if (granted.some((g) => g.qos > 2)) throw new Error(`subscription to ${config.subscription} refused: ${JSON.stringify(granted)}`);
+      log.info('ingest started', { subscription: config.subscription, topics: config.topics });
+    },
+    async close() {
+      closing = true;
+      await batcher.flush();
+      await client?.endAsync(false);
+      await producer?.disconnect();
+    },
+    ready: () => !closing && Boolean(client?.connected) && producer !== undefined,
+    stats: () => ({ ...counters.snapshot(), pending: batcher.pending() }),
+  };
+}

@@ -1,0 +1,21 @@
+/** Counter names of the ingest service (exported on /metrics once Prometheus support lands). */
+export const METRICS = Object.freeze({
+  received: 'pitwall_ingest_messages_received_total',
+  produced: 'pitwall_ingest_records_produced_total',
+  deadLettered: 'pitwall_ingest_dead_lettered_total',
+  outOfRange: 'pitwall_ingest_out_of_range_readings_total',
+  sendFailures: 'pitwall_ingest_kafka_send_failures_total',
+});
+
+export type Counters = Record<string, number>;
+
+export function createCounters(): { inc(name: string, by?: number, label?: string): void; snapshot(): Counters } {
+  const counters: Counters = {};
+  return {
+    inc(name, by = 1, label) {
+      const key = label ? `${name}{reason="${label}"}` : name;
+      counters[key] = (counters[key] ?? 0) + by;
+    },
+    snapshot: () => ({ ...counters }),
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Validation of one MQTT telemetry message into a telemetry record. Pure: the caller supplies the
+ * clock and limits. Anything that cannot be a reading throws InvalidInputError with a stable reason
+ * code (it ends up in the dead-letter headers):
+ *
+ *   topic.invalid        topic is not vehicles/{vehicleId}/telemetry
+ *   vehicle_id.invalid   vehicle id is not 1-64 chars of [A-Za-z0-9_.-]
+ *   payload.too_large    payload over the configured byte limit
+ *   payload.not_json     not UTF-8 JSON (NaN/Infinity tokens included)
+ *   payload.not_object   JSON but not an object
+ *   field.missing        a required field is absent or null
+ *   field.type           a field is not a number
+ *   field.not_finite     a number that overflowed to ±Infinity (e.g. 1e400)
+ *   field.not_integer    an integer sensor or ts carries a fraction or exceeds its range
+ *   ts.out_of_range      event time before 2000-01-01 or further in the future than the allowed skew
+ *
+ * A well-formed value outside a sensor's plausible range is NOT an error: it is kept and listed in
+ * `out_of_range`, because a failing sensor is itself a maintenance finding.
+ */
+import { InvalidInputError, outOfRange, SENSORS, type TelemetryRecord } from '@pitwall/common';
+
+export interface ValidationLimits {
+  maxPayloadBytes: number;
+  maxFutureSkewMs: number;
+}
+
+const TOPIC = /^vehicles\/([^/]+)\/telemetry$/;
+const VEHICLE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const MIN_TS = Date.UTC(2000, 0, 1);
+const INT32 = 2 ** 31;
+
+export function vehicleIdFromTopic(topic: string): string {
+  const m = TOPIC.exec(topic);
+  if (!m) throw new InvalidInputError('topic.invalid', `topic "${topic.slice(0, 200)}" is not vehicles/{vehicleId}/telemetry`);
+  const id = m[1]!;
+  if (!VEHICLE_ID.test(id)) {
+    throw new InvalidInputError('vehicle_id.invalid', `vehicle id "${id.slice(0, 80)}" must be 1-64 characters of A-Z a-z 0-9 _ . -`);
+  }
+  return id;
+}
+
+export function parseTelemetry(topic: string, payload: Buffer, receivedAt: number, limits: ValidationLimits): TelemetryRecord {
+  const vehicleId = vehicleIdFromTopic(topic);
+  const context = { vehicleId };
+  if (payload.length > limits.maxPayloadBytes) {
+    throw new InvalidInputError('payload.too_large', `payload of ${payload.length} bytes exceeds ${limits.maxPayloadBytes}`, context);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+  } catch (err) {
+    throw new InvalidInputError('payload.not_json', `payload is not UTF-8 JSON: ${(err as Error).message}`, context);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidInputError('payload.not_object', `payload must be a JSON object, got ${Array.isArray(body) ? 'array' : typeof body}`, context);
+  }
+  const obj = body as Record<string, unknown>;
+  const ts = field(obj, 'ts', true, context);
+  if (ts < MIN_TS || ts > receivedAt + limits.maxFutureSkewMs) {
+    throw new InvalidInputError(
+      'ts.out_of_range',
+      `ts ${ts} (${new Date(ts).toISOString()}) is before 2000 or more than ${limits.maxFutureSkewMs} ms ahead of the ingest clock`,
+      context,
+    );
+  }
+  const record: TelemetryRecord = { vehicle_id: vehicleId, ts, out_of_range: [], received_at: receivedAt };
+  const values: Record<string, number> = {};
+  for (const spec of SENSORS) {
+    const v = field(obj, spec.name, spec.kind === 'int', context);
+    values[spec.name] = v;
+    record[spec.name] = v;
+  }
+  record.out_of_range = outOfRange(values);
+  return record;
+}
+
+function field(obj: Record<string, unknown>, name: string, integer: boolean, context: { vehicleId: string }): number {
+  const v = obj[name];
+  if (v === undefined || v === null) throw new InvalidInputError('field.missing', `field "${name}" is missing`, { ...context, field: name });
+  if (typeof v !== 'number') {
+    throw new InvalidInputError('field.type', `field "${name}" must be a number, got ${typeof v}`, { ...context, field: name });
+  }
+  if (!Number.isFinite(v)) throw new InvalidInputError('field.not_finite', `field "${name}" is not finite`, { ...context, field: name });
+  if (integer) {
+    const limit = name === 'ts' ? Number.MAX_SAFE_INTEGER : INT32;
+    if (!Number.isInteger(v) || Math.abs(v) >= limit) {
+      throw new InvalidInputError('field.not_integer', `field "${name}" must be an integer, got ${v}`, { ...context, field: name });
+    }
+  }
+  return v;
+}

@@ -1,0 +1,20 @@
+import { configReader, readCommonConfig, windowDef, ConfigError, type Env } from '@pitwall/common';
+
+export function readWindowingConfig(env: Env) {
+  const c = configReader(env);
+  const common = readCommonConfig(c, 'windowing');
+  const sizeMs = c.int('WINDOW_SIZE_MS', 10_000, { min: 1 });
+  const advanceMs = c.int('WINDOW_ADVANCE_MS', sizeMs, { min: 1 });
+  const graceMs = c.int('WINDOW_GRACE_MS', 2_000, { min: 0 });
+  const cfg = c.done({
+    ...common,
+    healthPort: c.int('HEALTH_PORT', 9102, { min: 0, max: 65535 }),
+    partitions: c.int('TOPIC_PARTITIONS', 3, { min: 1, max: 10_000 }),
+    groupId: c.str('WINDOWING_GROUP_ID', 'pitwall-windowing'),
+    sizeMs,
+    advanceMs,
+    graceMs,
+  });
+  if (advanceMs > sizeMs) throw new ConfigError('WINDOW_ADVANCE_MS', `must be <= WINDOW_SIZE_MS (${sizeMs}), got ${advanceMs}`);
+  return Object.freeze({ ...cfg, window: windowDef(sizeMs, advanceMs, graceMs) });
+}

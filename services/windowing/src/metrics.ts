@@ -1,0 +1,19 @@
+/** Counter names of the windowing service (exported on /metrics once Prometheus support lands). */
+export const METRICS = Object.freeze({
+  consumed: 'pitwall_windowing_events_consumed_total',
+  duplicates: 'pitwall_windowing_duplicate_events_total',
+  late: 'pitwall_windowing_late_events_total',
+  replayed: 'pitwall_windowing_replayed_events_total',
+  emitted: 'pitwall_windowing_windows_emitted_total',
+  deadLettered: 'pitwall_windowing_dead_lettered_total',
+});
+
+export function createCounters(): { inc(name: string, by?: number): void; snapshot(): Record<string, number> } {
+  const counters: Record<string, number> = {};
+  return {
+    inc(name, by = 1) {
+      counters[name] = (counters[name] ?? 0) + by;
+    },
+    snapshot: () => ({ ...counters }),
+  };
+}
