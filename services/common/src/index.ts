@@ -10,3 +10,4 @@ export * from './sensors.js';
 export * from './lifecycle.js';
 export * from './windows.js';
 export * from './health.js';
+export * from './counters.js';

@@ -11,7 +11,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { connectWithHeldAcks, ensureTopics, type AvroCodec, type HeldMessage, type Logger, type TelemetryRecord } from '@pitwall/common';
 import { createBatcher } from './batcher.js';
 import { handleTelemetry, type OutgoingRecord } from './handlers/telemetry.js';
-import { createCounters, METRICS, type Counters } from './metrics.js';
+import { createCounters, METRICS } from './metrics.js';
 import type { ValidationLimits } from './validate.js';
 
 export interface IngestConfig {
@@ -38,7 +38,7 @@ export interface Ingest {
   start(): Promise<void>;
   close(): Promise<void>;
   ready(): boolean;
-  stats(): Counters;
+  stats(): Record<string, number>;
 }
 
 interface Pending {

@@ -7,15 +7,4 @@ export const METRICS = Object.freeze({
   sendFailures: 'pitwall_ingest_kafka_send_failures_total',
 });
 
-export type Counters = Record<string, number>;
-
-export function createCounters(): { inc(name: string, by?: number, label?: string): void; snapshot(): Counters } {
-  const counters: Counters = {};
-  return {
-    inc(name, by = 1, label) {
-      const key = label ? `${name}{reason="${label}"}` : name;
-      counters[key] = (counters[key] ?? 0) + by;
-    },
-    snapshot: () => ({ ...counters }),
-  };
-}
+export { createCounters } from '@pitwall/common';

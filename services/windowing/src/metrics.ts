@@ -8,12 +8,4 @@ export const METRICS = Object.freeze({
   deadLettered: 'pitwall_windowing_dead_lettered_total',
 });
 
-export function createCounters(): { inc(name: string, by?: number): void; snapshot(): Record<string, number> } {
-  const counters: Record<string, number> = {};
-  return {
-    inc(name, by = 1) {
-      counters[name] = (counters[name] ?? 0) + by;
-    },
-    snapshot: () => ({ ...counters }),
-  };
-}
+export { createCounters } from '@pitwall/common';

@@ -1,0 +1,53 @@
+/**
+ * Handler for a maintenance alert: the MQTT publications it becomes. Pure.
+ *
+ * JSON payload (schema "pitwall.alert.v1"), the same on both topics:
+ *   { schema, alertId, vehicleId, windowStart, windowEnd (epoch ms), score, threshold,
+ *     model: { name, version }, contributors: [{ sensor, share, component, action }],
+ *     summary (one readable line), createdAt (epoch ms) }
+ */
+export interface AlertRecord {
+  alert_id: string;
+  vehicle_id: string;
+  window_start: number;
+  window_end: number;
+  score: number;
+  threshold: number;
+  model_name: string;
+  model_version: string;
+  contributors: { sensor: string; share: number; component: string; action: string }[];
+  created_at: number;
+}
+
+export interface Publication {
+  topic: string;
+  payload: string;
+}
+
+export function alertPayload(a: AlertRecord): Record<string, unknown> {
+  const top = a.contributors[0];
+  const summary = top
+    ? `${top.component}: ${a.contributors.map((c) => `${c.sensor} ${Math.round(c.share * 100)}%`).join(', ')}. ${top.action}`
+    : `anomaly score ${a.score.toFixed(2)} over threshold ${a.threshold.toFixed(2)}`;
+  return {
+    schema: 'pitwall.alert.v1',
+    alertId: a.alert_id,
+    vehicleId: a.vehicle_id,
+    windowStart: a.window_start,
+    windowEnd: a.window_end,
+    score: a.score,
+    threshold: a.threshold,
+    model: { name: a.model_name, version: a.model_version },
+    contributors: a.contributors.map((c) => ({ sensor: c.sensor, share: c.share, component: c.component, action: c.action })),
+    summary,
+    createdAt: a.created_at,
+  };
+}
+
+export function alertPublications(a: AlertRecord, fleetTopic: string): Publication[] {
+  const payload = JSON.stringify(alertPayload(a));
+  return [
+    { topic: `vehicles/${a.vehicle_id}/alerts`, payload },
+    { topic: fleetTopic, payload },
+  ];
+}
