@@ -14,10 +14,15 @@ export function mqttOptions(config: Pick<CommonConfig, 'mqtt'>, extra: IClientOp
   };
 }
 
-/** Connects and resolves once the first CONNACK arrives; rejects on the first error. */
-export function connectMqtt(url: string, options: IClientOptions, log: Logger): Promise<MqttClient> {
+/**
+ * Connects and resolves once the first CONNACK arrives; rejects on the first error. `setup` runs
+ * before any packet is read: a resumed session delivers its queued messages right after CONNACK,
+ * so listeners attached after the promise resolves would miss them.
+ */
+export function connectMqtt(url: string, options: IClientOptions, log: Logger, setup?: (client: MqttClient) => void): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(url, options);
+    setup?.(client);
     const onError = (err: Error): void => {
       client.end(true);
       reject(err);
@@ -71,7 +76,7 @@ export function connectWithHeldAcks(
       done(0);
     },
   };
-  return connectMqtt(url, opts, log).then((client) => {
+  return connectMqtt(url, opts, log, (client) => {
     const internals = client as unknown as {
       _sendPacket(packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]): void;
     };
@@ -114,6 +119,5 @@ export function connectWithHeldAcks(
         },
       });
     });
-    return client;
   });
 }

@@ -1,0 +1,64 @@
+/** Simulator process: config -> MQTT client -> fleet or replay -> paced publishing until done or signalled. */
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { ConfigError, connectMqtt, createLogger, mqttOptions, onShutdown, runMain, startHealthServer } from '@pitwall/common';
+import { readSimulatorConfig } from './config.js';
+import { parseCsv } from './csv.js';
+import { groundTruthLine, toFailureSpec } from './failures.js';
+import { createFleet } from './fleet.js';
+import { createSimulator } from './simulator.js';
+
+runMain('simulator', async () => {
+  const config = readSimulatorConfig(process.env);
+  const log = createLogger({ service: 'simulator', level: config.common.logLevel });
+
+  const fileStep = <T>(variable: string, path: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      throw new ConfigError(variable, `${path}: ${(err as Error).message}`);
+    }
+  };
+  const replay = config.replayCsv === undefined ? undefined : fileStep('SIM_REPLAY_CSV', config.replayCsv, () => parseCsv(readFileSync(config.replayCsv!, 'utf8')));
+  const truthFile = config.groundTruthFile;
+  if (truthFile !== undefined) fileStep('SIM_GROUND_TRUTH_FILE', truthFile, () => appendFileSync(truthFile, ''));
+
+  const startTs = Date.now();
+  const fleet = createFleet({ cars: config.cars, seed: config.seed, failures: config.failures.map((p) => toFailureSpec(p, startTs)) });
+  const clientId = `pitwall-simulator-${randomBytes(4).toString('hex')}`;
+  const client = await connectMqtt(config.common.mqtt.url, mqttOptions(config.common, { clientId, clean: true }), log);
+  const health = await startHealthServer(config.healthPort, { mqtt: () => client.connected });
+
+  const simulator = createSimulator({
+    client,
+    fleet,
+    log,
+    ratePerCarHz: config.rateHz,
+    timeScale: config.timeScale,
+    ...(replay ? { replay } : { startTs }),
+    ...(config.durationMs === undefined ? {} : { durationMs: config.durationMs }),
+    groundTruth: (e) => {
+      if (truthFile === undefined) return;
+      try {
+        appendFileSync(truthFile, groundTruthLine(e));
+      } catch (err) {
+        log.error('cannot write ground truth', { err, path: truthFile });
+      }
+    },
+  });
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      await simulator.stop();
+      await health.close();
+      await client.endAsync();
+      log.info('simulator closed', { ...simulator.stats() });
+    })());
+  onShutdown(log, close);
+  const source = replay ? { replay: config.replayCsv, readings: replay.length } : { cars: fleet.vehicleIds.length, failures: fleet.failures?.length ?? 0 };
+  log.info('simulator ready', { mqtt: config.common.mqtt.url, clientId, ...source });
+  simulator.start();
+  await simulator.done;
+  await close();
+});

@@ -1,0 +1,143 @@
+/**
+ * Runs Pitwall services as real processes (their own main.ts, config and shutdown) against the
+ * real brokers started by scripts/infra.sh. Each test run uses its own topic names and consumer
+ * groups, so runs never see each other's data.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const ARTIFACTS = path.join(REPO, 'test-artifacts');
+
+export const INFRA = Object.freeze({
+  kafka: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+  mqtt: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883',
+  registry: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
+});
+
+export function runId(): string {
+  return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+export interface ServiceProcess {
+  readonly name: string;
+  readonly proc: ChildProcess;
+  readonly healthPort: number;
+  readonly logFile: string;
+  ready(): Promise<boolean>;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL (kill -9) and wait for exit. */
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export async function startService(name: string, env: Record<string, string>, tag: string): Promise<ServiceProcess> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const healthPort = await freePort();
+  const logFile = path.join(ARTIFACTS, `${tag}-${name}.log`);
+  const log = createWriteStream(logFile);
+  const proc = spawn(process.execPath, [path.join(REPO, 'services', name, 'dist/src/main.js')], {
+    cwd: path.join(REPO, 'services', name),
+    env: {
+      PATH: process.env.PATH ?? '',
+      KAFKA_BROKERS: INFRA.kafka,
+      MQTT_URL: INFRA.mqtt,
+      SCHEMA_REGISTRY_URL: INFRA.registry,
+      LOG_LEVEL: 'info',
+      HEALTH_PORT: String(healthPort),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout!.pipe(log);
+  proc.stderr!.pipe(log);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const svc: ServiceProcess = {
+    name,
+    proc,
+    healthPort,
+    logFile,
+    exited,
+    async ready() {
+      try {
+        const res = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
+        return res.status === 200;
+      } catch {
+        return false;
+      }
+    },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+  return svc;
+}
+
+export async function waitReady(services: ServiceProcess[], timeoutMs = 60_000): Promise<void> {
+  await Promise.all(
+    services.map((s) =>
+      Promise.race([
+        waitFor(`${s.name} to be ready (log: ${s.logFile})`, () => s.ready(), timeoutMs),
+        s.exited.then((code) => {
+          throw new Error(`${s.name} exited with code ${code} before it was ready; see ${s.logFile}`);
+        }),
+      ]),
+    ),
+  );
+}
+
+/** Topic names, groups and ids private to one test run. */
+export function isolatedEnv(id: string): Record<string, string> {
+  return {
+    TOPIC_TELEMETRY: `e2e.${id}.vehicle.telemetry`,
+    TOPIC_TELEMETRY_DLQ: `e2e.${id}.vehicle.telemetry.dlq`,
+    TOPIC_FEATURES: `e2e.${id}.vehicle.features`,
+    TOPIC_ALERTS: `e2e.${id}.maintenance.alerts`,
+    TOPIC_ALERTS_DLQ: `e2e.${id}.maintenance.alerts.dlq`,
+    WINDOWING_GROUP_ID: `e2e.${id}.windowing`,
+    SCORING_GROUP_ID: `e2e.${id}.scoring`,
+    DISPATCH_GROUP_ID: `e2e.${id}.dispatch`,
+    INGEST_CLIENT_ID: `e2e-${id}-ingest`,
+    INGEST_SUBSCRIPTION: `$share/e2e-${id}/vehicles/+/telemetry`,
+    DISPATCH_FLEET_TOPIC: `e2e/${id}/fleet/alerts`,
+    // Test sessions must not outlive the run: an offline persistent session queues every message.
+    INGEST_SESSION_EXPIRY_S: '30',
+  };
+}
