@@ -1,0 +1,52 @@
+/**
+ * Scoring configuration from an explicit environment (main.ts passes process.env). Every problem is
+ * reported at once, naming its variable; the result is frozen.
+ */
+import { fileURLToPath } from 'node:url';
+import { configReader, readCommonConfig, type CommonConfig, type Env } from '@pitwall/common';
+import { BACKENDS, type BackendName } from './backend.js';
+import { SERVICE } from './scoring.js';
+
+/** The repository's models/ folder, relative to this module (dist/src/ -> ../../../../models). */
+export function defaultModelsDir(): string {
+  return fileURLToPath(new URL('../../../../models/', import.meta.url));
+}
+
+export interface ScoringServiceConfig extends CommonConfig {
+  model: { dir: string; name: string; version: string };
+  /** undefined: pick automatically (tensorflow, wasm, cpu). */
+  tfjsBackend: BackendName | undefined;
+  groupId: string;
+  featuresDlqTopic: string;
+  batchSize: number;
+  fromBeginning: boolean;
+  partitions: number;
+  healthPort: number;
+}
+
+export function readScoringConfig(env: Env): Readonly<ScoringServiceConfig> {
+  const c = configReader(env);
+  const common = readCommonConfig(c, SERVICE);
+  const backend = c.oneOf('TFJS_BACKEND', ['auto', ...BACKENDS], 'auto');
+  const version = c.str('MODEL_VERSION', 'latest');
+  // 'latest' or a version number; anything else is reported as a bad integer, naming the variable.
+  const versionOk = version === 'latest' || /^[0-9]+$/.test(version);
+  if (!versionOk) c.int('MODEL_VERSION', 0, { min: 1 });
+  const config = {
+    ...common,
+    model: {
+      dir: c.str('MODEL_DIR', defaultModelsDir()),
+      name: c.str('MODEL_NAME', 'pitwall-ae'),
+      version,
+    },
+    tfjsBackend: backend === 'auto' ? undefined : backend,
+    groupId: c.str('SCORING_GROUP_ID', 'pitwall-scoring'),
+    featuresDlqTopic: c.str('TOPIC_FEATURES_DLQ', 'vehicle.features.dlq'),
+    batchSize: c.int('SCORING_BATCH_SIZE', 500, { min: 1, max: 10_000 }),
+    // A new group starts at the oldest retained window so nothing produced before its first start is lost.
+    fromBeginning: c.bool('SCORING_FROM_BEGINNING', true),
+    partitions: c.int('TOPIC_PARTITIONS', 3, { min: 1, max: 1000 }),
+    healthPort: c.int('HEALTH_PORT', 9103, { min: 0, max: 65_535 }),
+  };
+  return c.done(config);
+}

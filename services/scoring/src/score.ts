@@ -1,0 +1,145 @@
+/**
+ * Scoring math, pure apart from running the model: anomaly score of a window = mean squared error
+ * between its z-scored feature vector and the autoencoder's reconstruction of it. Per sensor, the
+ * share of that error is the sensor's summed squared error over its aggregates divided by the
+ * total, which is what an alert reports as contributors.
+ */
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import { GROUP_ACTIONS, SENSOR_BY_NAME, SENSOR_NAMES } from '@pitwall/common';
+import type { ModelMetadata } from './model-dir.js';
+
+export interface Scored {
+  score: number;
+  /** Sensor name -> share of the squared error, 0..1; the shares sum to 1 (or are all 0). */
+  perSensorShare: Record<string, number>;
+}
+
+/** Feature index -> sensor index, from the `<sensor>_<aggregate>` names in the metadata. */
+function sensorIndexOf(features: readonly string[]): Int32Array {
+  const out = new Int32Array(features.length);
+  features.forEach((f, i) => {
+    let best = -1;
+    // Longest matching sensor prefix, so a name that prefixes another cannot steal its features.
+    SENSOR_NAMES.forEach((s, si) => {
+      if (f.startsWith(`${s}_`) && (best < 0 || s.length > SENSOR_NAMES[best]!.length)) best = si;
+    });
+    if (best < 0) throw new Error(`feature ${f} does not belong to any sensor`);
+    out[i] = best;
+  });
+  return out;
+}
+
+const sensorIndexCache = new WeakMap<readonly string[], Int32Array>();
+
+/**
+ * Scores vectors (raw features in metadata.features order) with one predict call. Creates no
+ * tensors that outlive the call.
+ */
+export function scoreBatch(model: tf.LayersModel, metadata: Pick<ModelMetadata, 'features' | 'normalization'>, vectors: readonly Float32Array[]): Scored[] {
+  const n = vectors.length;
+  const d = metadata.features.length;
+  if (n === 0) return [];
+  let sensorOf = sensorIndexCache.get(metadata.features);
+  if (!sensorOf) {
+    sensorOf = sensorIndexOf(metadata.features);
+    sensorIndexCache.set(metadata.features, sensorOf);
+  }
+  const flat = new Float32Array(n * d);
+  vectors.forEach((v, i) => {
+    if (v.length !== d) throw new RangeError(`vector ${i} has ${v.length} features, the model expects ${d}`);
+    flat.set(v, i * d);
+  });
+  const sq = tf.tidy(() => {
+    const x = tf.tensor2d(flat, [n, d]);
+    const z = x.sub(tf.tensor1d(metadata.normalization.mean)).div(tf.tensor1d(metadata.normalization.std));
+    const recon = model.predict(z) as tf.Tensor;
+    // A copy: a backend may hand out its own buffer, which belongs to the disposed tensor.
+    return (recon.squaredDifference(z).dataSync() as Float32Array).slice();
+  });
+  const out: Scored[] = [];
+  const perSensor = new Float64Array(SENSOR_NAMES.length);
+  for (let i = 0; i < n; i++) {
+    perSensor.fill(0);
+    let total = 0;
+    for (let j = 0; j < d; j++) {
+      const e = sq[i * d + j]!;
+      total += e;
+      perSensor[sensorOf[j]!]! += e;
+    }
+    const share: Record<string, number> = {};
+    SENSOR_NAMES.forEach((s, si) => {
+      share[s] = total > 0 ? perSensor[si]! / total : 0;
+    });
+    out.push({ score: total / d, perSensorShare: share });
+  }
+  return out;
+}
+
+export interface Contributor {
+  sensor: string;
+  share: number;
+  component: string;
+  action: string;
+}
+
+/** The `maintenance.alerts` record (schemas/alert/v1.avsc). */
+export interface AlertRecord {
+  alert_id: string;
+  vehicle_id: string;
+  window_start: number;
+  window_end: number;
+  score: number;
+  threshold: number;
+  model_name: string;
+  model_version: string;
+  contributors: Contributor[];
+  created_at: number;
+}
+
+/** The identifying fields of a `vehicle.features` record. */
+export interface WindowKey {
+  vehicle_id: string;
+  window_start: number;
+  window_end: number;
+}
+
+/** Same window scored by the same model version -> same id, so a redelivered window can be deduplicated. */
+export function alertId(key: WindowKey, modelName: string, modelVersion: string): string {
+  return createHash('sha256')
+    .update(`${key.vehicle_id}|${key.window_start}|${key.window_end}|${modelName}|${modelVersion}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** The largest shares first (ties in sensor order), at most `limit`, zero shares left out. */
+export function topContributors(perSensorShare: Readonly<Record<string, number>>, limit = 3): Contributor[] {
+  return SENSOR_NAMES.map((sensor, order) => ({ sensor, order, share: perSensorShare[sensor] ?? 0 }))
+    .filter((c) => c.share > 0)
+    .sort((a, b) => b.share - a.share || a.order - b.order)
+    .slice(0, limit)
+    .map(({ sensor, share }) => {
+      const group = SENSOR_BY_NAME.get(sensor)!.group;
+      return { sensor, share, ...GROUP_ACTIONS[group] };
+    });
+}
+
+export function buildAlert(
+  features: WindowKey,
+  scored: Scored,
+  model: Pick<ModelMetadata, 'name' | 'version' | 'threshold'>,
+  now: number,
+): AlertRecord {
+  return {
+    alert_id: alertId(features, model.name, model.version),
+    vehicle_id: features.vehicle_id,
+    window_start: features.window_start,
+    window_end: features.window_end,
+    score: scored.score,
+    threshold: model.threshold,
+    model_name: model.name,
+    model_version: model.version,
+    contributors: topContributors(scored.perSensorShare),
+    created_at: now,
+  };
+}

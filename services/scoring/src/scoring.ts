@@ -1,0 +1,246 @@
+/**
+ * The scoring service: `vehicle.features` -> model -> `maintenance.alerts`.
+ *
+ * Delivery is at-least-once. Per chunk of a fetched batch (at most `batchSize` records): decode
+ * every record, score all decodable ones in one predict call, produce the alerts (score above
+ * the model threshold) and dead letters in one idempotent send with acks=-1, and only then
+ * resolve and commit the chunk's offsets. A crash between send and commit re-scores the chunk;
+ * the alert ids are a hash of window and model version, so the duplicates are recognisable
+ * downstream.
+ *
+ * What cannot ever be scored (bad framing, a body that does not decode, missing or non-finite
+ * features) goes to `vehicle.features.dlq` with its raw bytes and dead-letter headers, and the
+ * chunk continues. Anything that may pass (registry or broker trouble) fails the batch, which
+ * kafkajs retries from the last committed offset.
+ */
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer, TopicMessages } from 'kafkajs';
+import {
+  deadLetterHeaders,
+  dispose,
+  ensureTopics,
+  featureVector,
+  InvalidInputError,
+  PitwallError,
+  type AvroCodec,
+  type Logger,
+} from '@pitwall/common';
+import type { LoadedModel } from './model-dir.js';
+import { createCounters, METRICS, type MetricName } from './metrics.js';
+import { buildAlert, scoreBatch, type AlertRecord } from './score.js';
+
+export const SERVICE = 'scoring';
+
+/** A decoded `vehicle.features` record (schemas/features/v1.avsc): identity plus one double per feature. */
+export interface FeatureRecord {
+  vehicle_id: string;
+  window_start: number;
+  window_end: number;
+  event_count: number;
+  [feature: string]: number | string;
+}
+
+export interface ScoringConfig {
+  topics: { features: string; alerts: string; featuresDlq: string };
+  groupId: string;
+  /** Most records scored by one predict call. */
+  batchSize: number;
+  /** Partitions for topics this service creates when missing. */
+  partitions: number;
+  /** Where a consumer group without committed offsets starts: true = oldest retained record, false = only new ones. */
+  fromBeginning: boolean;
+}
+
+export interface ScoringDeps {
+  kafka: Kafka;
+  featuresCodec: AvroCodec<FeatureRecord>;
+  alertsCodec: AvroCodec<AlertRecord>;
+  model: LoadedModel;
+  config: ScoringConfig;
+  log: Logger;
+  /** Clock for created_at and dead-letter times. */
+  now?: () => number;
+}
+
+export interface ScoringStats {
+  counters: Record<MetricName, number>;
+  model: { name: string; version: string; threshold: number };
+  groupJoined: boolean;
+  lastBatchAt: number | null;
+}
+
+export interface Scoring {
+  /** Creates missing topics, connects, joins the group and starts consuming. */
+  start(): Promise<void>;
+  /** Stops consuming (the current chunk finishes first) and disconnects. Idempotent. */
+  close(): Promise<void>;
+  /** Consuming as a group member and not crashed. */
+  ready(): boolean;
+  stats(): ScoringStats;
+}
+
+/** Result of one chunk: what to produce, before its offsets may be committed. */
+interface ChunkOutcome {
+  alerts: Message[];
+  deadLetters: Message[];
+  scored: number;
+}
+
+export function createScoring(deps: ScoringDeps): Scoring {
+  const { kafka, featuresCodec, alertsCodec, config, model } = deps;
+  const now = deps.now ?? Date.now;
+  const log = deps.log.child({ component: 'scoring' });
+  const counters = createCounters();
+  const meta = model.metadata;
+  // Idempotent: a retried send cannot duplicate alerts within a producer session; needs acks=-1.
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const consumer: Consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false });
+  let started = false;
+  let closing = false;
+  let groupJoined = false;
+  let crashed = false;
+  let lastBatchAt: number | null = null;
+
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    groupJoined = true;
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    groupJoined = false;
+    crashed = !payload.restart;
+    log.error('consumer crashed', { err: payload.error, restart: payload.restart });
+  });
+
+  const deadLetter = (msg: KafkaMessage, partition: number, reason: string, message: string): Message => {
+    log.warn('record dead-lettered', { reason, message, partition, offset: msg.offset });
+    return {
+      key: msg.key,
+      value: msg.value,
+      headers: deadLetterHeaders(
+        SERVICE,
+        { reason, message },
+        { topic: config.topics.features, partition: String(partition), offset: msg.offset },
+        now(),
+      ),
+    };
+  };
+
+  async function processChunk(partition: number, messages: readonly KafkaMessage[]): Promise<ChunkOutcome> {
+    const deadLetters: Message[] = [];
+    const records: FeatureRecord[] = [];
+    const vectors: Float32Array[] = [];
+    for (const msg of messages) {
+      if (!msg.value || msg.value.length === 0) {
+        deadLetters.push(deadLetter(msg, partition, 'payload.empty', 'record has no value'));
+        continue;
+      }
+      let record: FeatureRecord;
+      try {
+        record = await featuresCodec.decode(msg.value);
+      } catch (err) {
+        // avsc throws plain errors for bodies that do not match the schema: those never decode.
+        const e = err instanceof PitwallError ? err : new InvalidInputError('avro.decode', `cannot decode features record: ${(err as Error).message}`);
+        const d = dispose(e);
+        if (d.action === 'retry') throw e;
+        deadLetters.push(deadLetter(msg, partition, d.reason, d.message));
+        continue;
+      }
+      let vector: Float32Array;
+      try {
+        vector = featureVector(record, meta.features);
+      } catch (err) {
+        deadLetters.push(deadLetter(msg, partition, 'features.missing', (err as Error).message));
+        continue;
+      }
+      const bad = vector.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        deadLetters.push(deadLetter(msg, partition, 'features.non_finite', `feature ${meta.features[bad]} is ${vector[bad]}`));
+        continue;
+      }
+      records.push(record);
+      vectors.push(vector);
+    }
+    const scored = scoreBatch(model.model, meta, vectors);
+    const createdAt = now();
+    const alerts: Message[] = [];
+    scored.forEach((s, i) => {
+      if (!(s.score > meta.threshold)) return;
+      const record = records[i]!;
+      const alert = buildAlert(record, s, meta, createdAt);
+      alerts.push({ key: record.vehicle_id, value: alertsCodec.encode(alert) });
+    });
+    return { alerts, deadLetters, scored: scored.length };
+  }
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    try {
+      for (let i = 0; i < batch.messages.length; i += config.batchSize) {
+        // Stop early on shutdown or rebalance; unresolved records are fetched again by whoever owns them next.
+        if (!payload.isRunning() || payload.isStale()) return;
+        const chunk = batch.messages.slice(i, i + config.batchSize);
+        const out = await processChunk(batch.partition, chunk);
+        const topicMessages: TopicMessages[] = [];
+        if (out.alerts.length) topicMessages.push({ topic: config.topics.alerts, messages: out.alerts });
+        if (out.deadLetters.length) topicMessages.push({ topic: config.topics.featuresDlq, messages: out.deadLetters });
+        if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
+        payload.resolveOffset(chunk.at(-1)!.offset);
+        // With autoCommit off, commitOffsetsIfNecessary() alone commits nothing: pass the resolved offsets.
+        await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets());
+        await payload.heartbeat();
+        counters.inc(METRICS.batches);
+        counters.inc(METRICS.recordsIn, chunk.length);
+        counters.inc(METRICS.windowsScored, out.scored);
+        counters.inc(METRICS.alertsProduced, out.alerts.length);
+        counters.inc(METRICS.deadLettered, out.deadLetters.length);
+        lastBatchAt = now();
+        const fields = { partition: batch.partition, records: chunk.length, scored: out.scored, alerts: out.alerts.length, deadLettered: out.deadLetters.length, lastOffset: chunk.at(-1)!.offset };
+        if (out.alerts.length) log.info('alerts produced', fields);
+        else log.debug('batch scored', fields);
+      }
+    } catch (err) {
+      counters.inc(METRICS.batchFailures);
+      log.warn('batch failed; kafkajs retries it from the last committed offset', { err, partition: batch.partition });
+      throw err;
+    }
+  }
+
+  return {
+    async start() {
+      if (started) throw new Error('scoring already started');
+      started = true;
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await ensureTopics(
+          admin,
+          [{ topic: config.topics.features }, { topic: config.topics.alerts }, { topic: config.topics.featuresDlq }],
+          { partitions: config.partitions },
+        );
+      } finally {
+        await admin.disconnect();
+      }
+      await producer.connect();
+      await consumer.connect();
+      await consumer.subscribe({ topics: [config.topics.features], fromBeginning: config.fromBeginning });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+      log.info('scoring started', {
+        topics: config.topics,
+        groupId: config.groupId,
+        model: `${meta.name}/${meta.version}`,
+        threshold: meta.threshold,
+      });
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      await consumer.disconnect();
+      await producer.disconnect();
+    },
+    ready: () => started && !closing && groupJoined && !crashed,
+    stats: () => ({
+      counters: counters.snapshot(),
+      model: { name: meta.name, version: meta.version, threshold: meta.threshold },
+      groupJoined,
+      lastBatchAt,
+    }),
+  };
+}

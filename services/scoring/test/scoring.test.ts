@@ -1,0 +1,283 @@
+/**
+ * The scoring service against an in-memory stand-in for kafkajs (no brokers here): checks what is
+ * produced, dead-lettered and committed, and in which order.
+ */
+import assert from 'node:assert/strict';
+import { describe, it, before } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import type { ConsumerRunConfig, EachBatchPayload, Kafka, KafkaMessage, ProducerBatch } from 'kafkajs';
+import {
+  createAvroCodec,
+  defaultSchemasDir,
+  DLQ_HEADER,
+  featureFields,
+  loadSchemaFile,
+  silentLogger,
+  TransientError,
+  type AvroCodec,
+  type SchemaStore,
+} from '@pitwall/common';
+import { METRICS } from '../src/metrics.js';
+import type { AlertRecord } from '../src/score.js';
+import { createScoring, type FeatureRecord, type ScoringConfig } from '../src/scoring.js';
+import { linearModel, metadataFor, vectorWith } from './helpers.js';
+
+before(async () => {
+  tf.enableProdMode();
+  await tf.setBackend('cpu');
+});
+
+const TOPICS = { features: 'vehicle.features', alerts: 'maintenance.alerts', featuresDlq: 'vehicle.features.dlq' };
+const NOW = 1_735_700_000_000;
+
+function fakeKafka(existingTopics: string[] = []) {
+  const calls: string[] = [];
+  const sent: ProducerBatch[] = [];
+  const created: string[] = [];
+  const listeners = new Map<string, Array<(e: { payload: unknown }) => void>>();
+  const state = { runConfig: undefined as ConsumerRunConfig | undefined, sendError: undefined as Error | undefined, producerConfig: undefined as unknown, subscribed: undefined as unknown };
+  const admin = {
+    connect: async () => void calls.push('admin.connect'),
+    listTopics: async () => [...existingTopics, ...created],
+    createTopics: async ({ topics }: { topics: { topic: string; numPartitions: number }[] }) => {
+      created.push(...topics.map((t) => `${t.topic}/${t.numPartitions}`));
+      return true;
+    },
+    disconnect: async () => void calls.push('admin.disconnect'),
+  };
+  const producer = {
+    connect: async () => void calls.push('producer.connect'),
+    sendBatch: async (batch: ProducerBatch) => {
+      calls.push('send');
+      if (state.sendError) throw state.sendError;
+      sent.push(batch);
+      return [];
+    },
+    disconnect: async () => void calls.push('producer.disconnect'),
+  };
+  const consumer = {
+    events: { GROUP_JOIN: 'consumer.group_join', CRASH: 'consumer.crash' },
+    on: (event: string, listener: (e: { payload: unknown }) => void) => {
+      listeners.set(event, [...(listeners.get(event) ?? []), listener]);
+      return () => {};
+    },
+    connect: async () => void calls.push('consumer.connect'),
+    subscribe: async (s: unknown) => {
+      state.subscribed = s;
+    },
+    run: async (config: ConsumerRunConfig) => {
+      state.runConfig = config;
+    },
+    disconnect: async () => void calls.push('consumer.disconnect'),
+  };
+  const kafka = {
+    admin: () => admin,
+    producer: (config: unknown) => {
+      state.producerConfig = config;
+      return producer;
+    },
+    consumer: () => consumer,
+  } as unknown as Kafka;
+  const emit = (event: string, payload: unknown): void => listeners.get(event)?.forEach((l) => l({ payload }));
+  return { kafka, calls, sent, created, state, emit };
+}
+
+function message(offset: number, value: Buffer | null): KafkaMessage {
+  return { key: Buffer.from('car'), value, timestamp: String(NOW), attributes: 0, offset: String(offset), headers: {} } as KafkaMessage;
+}
+
+function payloadFor(calls: string[], partition: number, messages: KafkaMessage[]): EachBatchPayload {
+  let resolved: string | undefined;
+  return {
+    batch: { topic: TOPICS.features, partition, messages, highWatermark: '1000', isEmpty: () => messages.length === 0 },
+    resolveOffset: (o: string) => {
+      resolved = o;
+      calls.push(`resolve:${o}`);
+    },
+    uncommittedOffsets: () => ({ topics: resolved === undefined ? [] : [{ topic: TOPICS.features, partitions: [{ partition, offset: String(Number(resolved) + 1) }] }] }),
+    commitOffsetsIfNecessary: async (offsets?: { topics: { partitions: { offset: string }[] }[] }) => {
+      calls.push(`commit:${offsets?.topics[0]?.partitions[0]?.offset ?? 'none'}`);
+    },
+    heartbeat: async () => {},
+    pause: () => () => {},
+    isRunning: () => true,
+    isStale: () => false,
+  } as unknown as EachBatchPayload;
+}
+
+async function setup(opts: { batchSize?: number; store?: SchemaStore } = {}) {
+  const featuresSchema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
+  const alertSchema = await loadSchemaFile(defaultSchemasDir(), 'alert', 1);
+  const store: SchemaStore = opts.store ?? { register: async () => 1, getSchema: async () => featuresSchema };
+  const featuresCodec = await createAvroCodec<FeatureRecord>(store, `${TOPICS.features}-value`, featuresSchema);
+  const alertsCodec: AvroCodec<AlertRecord> = await createAvroCodec<AlertRecord>({ register: async () => 2, getSchema: async () => alertSchema }, `${TOPICS.alerts}-value`, alertSchema);
+  // Predicts 0 everywhere, with mean 0 / std 1: score = mean of squared raw features.
+  const model = linearModel(0, 0);
+  let predictCalls = 0;
+  const predict = model.predict.bind(model);
+  model.predict = ((x: tf.Tensor | tf.Tensor[], args?: object) => {
+    predictCalls++;
+    return predict(x, args);
+  }) as typeof model.predict;
+  const fake = fakeKafka();
+  const config: ScoringConfig = { topics: TOPICS, groupId: 'pitwall-scoring', batchSize: opts.batchSize ?? 100, partitions: 3, fromBeginning: false };
+  const scoring = createScoring({
+    kafka: fake.kafka,
+    featuresCodec,
+    alertsCodec,
+    model: { model, metadata: metadataFor({ name: 'pitwall-ae', version: '1', threshold: 1 }), dir: '/models/pitwall-ae/1' },
+    config,
+    log: silentLogger,
+    now: () => NOW,
+  });
+  await scoring.start();
+  const record = (vehicle: string, windowStart: number, values: Record<string, number>): Buffer =>
+    featuresCodec.encode({
+      vehicle_id: vehicle,
+      window_start: windowStart,
+      window_end: windowStart + 10_000,
+      event_count: 10,
+      ...featureFields(vectorWith(values)),
+    });
+  return { scoring, fake, record, alertsCodec, featuresCodec, predictCalls: () => predictCalls };
+}
+
+describe('createScoring', () => {
+  it('start: creates missing topics, subscribes and runs with autoCommit off', async () => {
+    const { fake, scoring } = await setup();
+    assert.deepEqual(fake.created.sort(), ['maintenance.alerts/3', 'vehicle.features.dlq/3', 'vehicle.features/3']);
+    assert.deepEqual(fake.state.subscribed, { topics: ['vehicle.features'], fromBeginning: false });
+    assert.equal(fake.state.runConfig?.autoCommit, false);
+    assert.equal(fake.state.runConfig?.eachBatchAutoResolve, false);
+    assert.deepEqual(fake.state.producerConfig, { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await assert.rejects(scoring.start(), /already started/);
+  });
+
+  it('scores a batch in one predict call, produces alerts keyed by vehicle, dead-letters bad records, then commits', async () => {
+    const { fake, scoring, record, alertsCodec, predictCalls } = await setup();
+    const truncatedAvro = Buffer.concat([Buffer.from([0, 0, 0, 0, 1]), Buffer.from([0x40])]);
+    const messages = [
+      message(10, record('car-0001', 1_000_000, {})),
+      message(11, record('car-0002', 1_000_000, { coolant_temp: 4, speed: 2 })),
+      message(12, Buffer.from('{"not":"avro"}')),
+      message(13, null),
+      message(14, truncatedAvro),
+      message(15, record('car-0003', 1_000_000, { coolant_temp: Number.NaN })),
+      message(16, record('car-0004', 1_010_000, { battery_voltage: 0.5 })),
+    ];
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 2, messages));
+
+    assert.equal(predictCalls(), 1);
+    assert.deepEqual(fake.calls.slice(-3), ['send', 'resolve:16', 'commit:17']);
+    assert.equal(fake.sent.length, 1);
+    assert.equal(fake.sent[0]!.acks, -1);
+    const byTopic = new Map(fake.sent[0]!.topicMessages!.map((t) => [t.topic, t.messages]));
+
+    const alerts = byTopic.get('maintenance.alerts')!;
+    assert.equal(alerts.length, 1);
+    assert.equal(alerts[0]!.key, 'car-0002');
+    const alert = await alertsCodec.decode(alerts[0]!.value as Buffer);
+    // 6 coolant features at 4 and 6 speed features at 2: (96 + 24) / 108, above the threshold of 1.
+    assert.ok(Math.abs(alert.score - (96 + 24) / 108) < 1e-6, `score ${alert.score}`);
+    assert.equal(alert.vehicle_id, 'car-0002');
+    assert.equal(alert.window_start, 1_000_000);
+    assert.equal(alert.window_end, 1_010_000);
+    assert.equal(alert.created_at, NOW);
+    assert.equal(alert.model_name, 'pitwall-ae');
+    assert.deepEqual(alert.contributors.map((c) => c.sensor), ['coolant_temp', 'speed']);
+
+    const dlq = byTopic.get('vehicle.features.dlq')!;
+    const reasons = dlq.map((m) => [m.headers![DLQ_HEADER.reason], m.headers!['pitwall.source.offset']]);
+    assert.deepEqual(reasons, [
+      ['avro.framing', '12'],
+      ['payload.empty', '13'],
+      ['avro.decode', '14'],
+      ['features.non_finite', '15'],
+    ]);
+    assert.equal(dlq[0]!.headers!['pitwall.source.topic'], 'vehicle.features');
+    assert.equal(dlq[0]!.headers!['pitwall.source.partition'], '2');
+    assert.equal(dlq[0]!.headers![DLQ_HEADER.service], 'scoring');
+    assert.deepEqual(dlq[0]!.value, Buffer.from('{"not":"avro"}'));
+
+    const c = scoring.stats().counters;
+    assert.equal(c[METRICS.recordsIn], 7);
+    assert.equal(c[METRICS.windowsScored], 3);
+    assert.equal(c[METRICS.alertsProduced], 1);
+    assert.equal(c[METRICS.deadLettered], 4);
+    assert.equal(scoring.stats().lastBatchAt, NOW);
+  });
+
+  it('alert carries threshold and shares of the normalized error', async () => {
+    const { fake, record, alertsCodec } = await setup();
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, [message(0, record('car-0009', 0, { coolant_temp: 4, speed: 2 }))]));
+    const alert = await alertsCodec.decode(fake.sent[0]!.topicMessages![0]!.messages[0]!.value as Buffer);
+    assert.equal(alert.threshold, 1);
+    assert.ok(Math.abs(alert.contributors[0]!.share - 0.8) < 1e-6, `share ${alert.contributors[0]!.share}`);
+    assert.ok(Math.abs(alert.contributors[1]!.share - 0.2) < 1e-6);
+  });
+
+  it('windows at or below the threshold produce nothing but are committed', async () => {
+    const { fake, record, scoring } = await setup();
+    // Scores 6/108 and 96/108, both below the threshold of 1.
+    const messages = [message(5, record('car-0001', 0, { speed: 1 })), message(6, record('car-0002', 0, { coolant_temp: 4 }))];
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 1, messages));
+    assert.deepEqual(fake.sent, []);
+    assert.deepEqual(fake.calls.slice(-2), ['resolve:6', 'commit:7']);
+    assert.equal(scoring.stats().counters[METRICS.windowsScored], 2);
+  });
+
+  it('chunks a large batch by batchSize, committing after each chunk', async () => {
+    const { fake, record, predictCalls } = await setup({ batchSize: 2 });
+    const messages = [0, 1, 2, 3, 4].map((i) => message(i, record(`car-000${i}`, 0, i === 3 ? { speed: 5 } : {})));
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, messages));
+    assert.equal(predictCalls(), 3);
+    assert.deepEqual(
+      fake.calls.filter((c) => c.startsWith('resolve') || c.startsWith('commit') || c === 'send'),
+      ['resolve:1', 'commit:2', 'send', 'resolve:3', 'commit:4', 'resolve:4', 'commit:5'],
+    );
+  });
+
+  it('a failed send fails the batch before any offset is resolved (at-least-once)', async () => {
+    const { fake, record, scoring } = await setup();
+    fake.state.sendError = new Error('broker gone');
+    await assert.rejects(fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, [message(7, record('car-0001', 0, { speed: 9 }))])), /broker gone/);
+    assert.ok(!fake.calls.some((c) => c.startsWith('resolve') || c.startsWith('commit')));
+    assert.equal(scoring.stats().counters[METRICS.batchFailures], 1);
+    assert.equal(scoring.stats().counters[METRICS.alertsProduced], 0);
+  });
+
+  it('a registry outage while decoding fails the batch instead of dead-lettering', async () => {
+    const featuresSchema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
+    const store: SchemaStore = {
+      register: async () => 1,
+      getSchema: async () => {
+        throw new TransientError('registry.get', 'registry unreachable');
+      },
+    };
+    const { fake, featuresCodec } = await setup({ store });
+    // Written with schema id 99, which the codec must fetch from the (unreachable) registry.
+    const other = await createAvroCodec<FeatureRecord>({ register: async () => 99, getSchema: async () => featuresSchema }, 'x', featuresSchema);
+    const body = other.encode({ vehicle_id: 'car-0001', window_start: 0, window_end: 10_000, event_count: 10, ...featureFields(vectorWith({})) });
+    assert.ok(featuresCodec);
+    await assert.rejects(fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, [message(1, body)])), /registry unreachable/);
+    assert.deepEqual(fake.sent, []);
+    assert.ok(!fake.calls.some((c) => c.startsWith('resolve')));
+  });
+
+  it('ready() follows group membership and crashes; close() disconnects once', async () => {
+    const { fake, scoring } = await setup();
+    assert.equal(scoring.ready(), false);
+    fake.emit('consumer.group_join', {});
+    assert.equal(scoring.ready(), true);
+    fake.emit('consumer.crash', { error: new Error('x'), groupId: 'g', restart: true });
+    assert.equal(scoring.ready(), false);
+    fake.emit('consumer.group_join', {});
+    assert.equal(scoring.ready(), true);
+    fake.emit('consumer.crash', { error: new Error('fatal'), groupId: 'g', restart: false });
+    fake.emit('consumer.group_join', {});
+    assert.equal(scoring.ready(), false);
+    await scoring.close();
+    await scoring.close();
+    assert.deepEqual(fake.calls.filter((c) => c.endsWith('disconnect') && !c.startsWith('admin')), ['consumer.disconnect', 'producer.disconnect']);
+  });
+});
