@@ -16,7 +16,8 @@ import { connectMqtt, mqttOptions, silentLogger } from '@pitwall/common';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
 
 const id = runId();
-const env = isolatedEnv(id);
+// Small fetches make windowing resume mid-window on every batch, as it does under load.
+const env = { ...isolatedEnv(id), WINDOWING_FETCH_MAX_BYTES: '4096' };
 const prefix = `e2e${id}`;
 const FAILING = `${prefix}-0004`;
 const CARS = 12;

@@ -19,6 +19,7 @@ export interface ScoringServiceConfig extends CommonConfig {
   groupId: string;
   featuresDlqTopic: string;
   batchSize: number;
+  minCoverage: number;
   fromBeginning: boolean;
   partitions: number;
   healthPort: number;
@@ -43,6 +44,7 @@ export function readScoringConfig(env: Env): Readonly<ScoringServiceConfig> {
     groupId: c.str('SCORING_GROUP_ID', 'pitwall-scoring'),
     featuresDlqTopic: c.str('TOPIC_FEATURES_DLQ', 'vehicle.features.dlq'),
     batchSize: c.int('SCORING_BATCH_SIZE', 500, { min: 1, max: 10_000 }),
+    minCoverage: c.num('SCORING_MIN_COVERAGE', 0.8, { min: 0, max: 1 }),
     // A new group starts at the oldest retained window so nothing produced before its first start is lost.
     fromBeginning: c.bool('SCORING_FROM_BEGINNING', true),
     partitions: c.int('TOPIC_PARTITIONS', 3, { min: 1, max: 1000 }),

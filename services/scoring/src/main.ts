@@ -54,6 +54,7 @@ runMain(SERVICE, async () => {
       topics: { features: config.topics.features, alerts: config.topics.alerts, featuresDlq: config.featuresDlqTopic },
       groupId: config.groupId,
       batchSize: config.batchSize,
+      minCoverage: config.minCoverage,
       partitions: config.partitions,
       fromBeginning: config.fromBeginning,
     },

@@ -6,6 +6,7 @@ export const METRICS = Object.freeze({
   batches: 'pitwall_scoring_batches_total',
   recordsIn: 'pitwall_scoring_records_in_total',
   windowsScored: 'pitwall_scoring_windows_scored_total',
+  windowsPartial: 'pitwall_scoring_partial_windows_skipped_total',
   alertsProduced: 'pitwall_scoring_alerts_produced_total',
   deadLettered: 'pitwall_scoring_dead_lettered_total',
   batchFailures: 'pitwall_scoring_batch_failures_total',

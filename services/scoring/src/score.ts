@@ -143,3 +143,14 @@ export function buildAlert(
     created_at: now,
   };
 }
+
+/** Share of a window's expected readings below which it is not scored. */
+export const DEFAULT_MIN_COVERAGE = 0.8;
+
+/**
+ * Fewest events a window needs to be scored: the model's window length times its sampling rate
+ * (both from metadata), times the required coverage. Training uses full windows only.
+ */
+export function minEventsFor(meta: Pick<ModelMetadata, 'window'>, coverage: number): number {
+  return Math.max(1, Math.ceil((meta.window.sizeMs / 1000) * meta.window.rateHz * coverage));
+}

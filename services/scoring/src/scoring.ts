@@ -26,7 +26,7 @@ import {
 } from '@pitwall/common';
 import type { LoadedModel } from './model-dir.js';
 import { createCounters, METRICS, type MetricName } from './metrics.js';
-import { buildAlert, scoreBatch, type AlertRecord } from './score.js';
+import { buildAlert, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord } from './score.js';
 
 export const SERVICE = 'scoring';
 
@@ -44,6 +44,8 @@ export interface ScoringConfig {
   groupId: string;
   /** Most records scored by one predict call. */
   batchSize: number;
+  /** Share of expected readings a window needs to be scored (default DEFAULT_MIN_COVERAGE). */
+  minCoverage?: number;
   /** Partitions for topics this service creates when missing. */
   partitions: number;
   /** Where a consumer group without committed offsets starts: true = oldest retained record, false = only new ones. */
@@ -91,6 +93,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
   const log = deps.log.child({ component: 'scoring' });
   const counters = createCounters();
   const meta = model.metadata;
+  const minEvents = minEventsFor(meta, config.minCoverage ?? DEFAULT_MIN_COVERAGE);
   // Idempotent: a retried send cannot duplicate alerts within a producer session; needs acks=-1.
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   const consumer: Consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false });
@@ -148,6 +151,12 @@ export function createScoring(deps: ScoringDeps): Scoring {
         vector = featureVector(record, meta.features);
       } catch (err) {
         deadLetters.push(deadLetter(msg, partition, 'features.missing', (err as Error).message));
+        continue;
+      }
+      if (record.event_count < minEvents) {
+        // A car that just started or stopped fills only part of a window; its aggregates are not
+        // comparable to the full windows the model was trained on, so it is not scored.
+        counters.inc(METRICS.windowsPartial);
         continue;
       }
       const bad = vector.findIndex((v) => !Number.isFinite(v));

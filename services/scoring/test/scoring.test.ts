@@ -131,12 +131,12 @@ async function setup(opts: { batchSize?: number; store?: SchemaStore } = {}) {
     now: () => NOW,
   });
   await scoring.start();
-  const record = (vehicle: string, windowStart: number, values: Record<string, number>): Buffer =>
+  const record = (vehicle: string, windowStart: number, values: Record<string, number>, eventCount = 10): Buffer =>
     featuresCodec.encode({
       vehicle_id: vehicle,
       window_start: windowStart,
       window_end: windowStart + 10_000,
-      event_count: 10,
+      event_count: eventCount,
       ...featureFields(vectorWith(values)),
     });
   return { scoring, fake, record, alertsCodec, featuresCodec, predictCalls: () => predictCalls };
@@ -224,6 +224,21 @@ describe('createScoring', () => {
     assert.deepEqual(fake.sent, []);
     assert.deepEqual(fake.calls.slice(-2), ['resolve:6', 'commit:7']);
     assert.equal(scoring.stats().counters[METRICS.windowsScored], 2);
+  });
+
+  it('partial windows (a car starting or stopping) are not scored, only counted and committed', async () => {
+    const { fake, record, scoring } = await setup();
+    // 10 s windows at 1 Hz and 80% coverage: 8 events are needed. Both would alert if scored.
+    const messages = [
+      message(7, record('car-0001', 0, { coolant_temp: 40 }, 1)),
+      message(8, record('car-0002', 0, { coolant_temp: 40 }, 7)),
+      message(9, record('car-0003', 0, { coolant_temp: 40 }, 8)),
+    ];
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 1, messages));
+    const alerts = fake.sent[0]!.topicMessages!.find((t) => t.topic === 'maintenance.alerts')!.messages;
+    assert.deepEqual(alerts.map((m) => m.key), ['car-0003']);
+    assert.equal(scoring.stats().counters[METRICS.windowsPartial], 2);
+    assert.deepEqual(fake.calls.slice(-2), ['resolve:9', 'commit:10']);
   });
 
   it('chunks a large batch by batchSize, committing after each chunk', async () => {

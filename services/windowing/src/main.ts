@@ -28,6 +28,7 @@ runMain('windowing', async () => {
       groupId: config.groupId,
       window: config.window,
       partitions: config.partitions,
+      maxBytesPerPartition: config.maxBytesPerPartition,
       topics: { telemetry: config.topics.telemetry, features: config.topics.features, dlq: config.topics.telemetryDlq },
     },
   });

@@ -28,6 +28,8 @@ export interface WindowingConfig {
   groupId: string;
   window: WindowDef;
   partitions: number;
+  /** Fetch size per partition; small values make batches small (tests use it to stress resumption). */
+  maxBytesPerPartition: number;
   topics: { telemetry: string; features: string; dlq: string };
 }
 
@@ -71,7 +73,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     return state;
   };
 
-  const eachBatch = async ({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
+  const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const { partition } = batch;
     const state = await stateFor(partition);
     const deadLetters: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
@@ -105,6 +107,9 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       else if (result === 'replayed') counters.inc(METRICS.replayed);
     }
     if (next === undefined) return;
+    // Moves kafkajs's fetch position past this batch. Only the commit below decides where a
+    // restarted consumer resumes (autoCommit is off, so resolved offsets are never committed).
+    resolveOffset((next - 1n).toString());
     const closed = state.drainClosed();
     const topicMessages = [];
     if (closed.length > 0) {
@@ -136,7 +141,12 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       });
       producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       await producer.connect();
-      consumer = deps.kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
+      consumer = deps.kafka.consumer({
+        groupId: config.groupId,
+        allowAutoTopicCreation: false,
+        maxWaitTimeInMs: 250,
+        maxBytesPerPartition: config.maxBytesPerPartition,
+      });
       // After any rebalance every partition resumes from its commit: drop all in-memory state.
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         states.clear();

@@ -124,7 +124,7 @@ export async function waitReady(services: ServiceProcess[], timeoutMs = 60_000):
 }
 
 /** Topic names, groups and ids private to one test run. */
-export function isolatedEnv(id: string): Record<string, string> {
+export function isolatedEnv(id: string) {
   return {
     TOPIC_TELEMETRY: `e2e.${id}.vehicle.telemetry`,
     TOPIC_TELEMETRY_DLQ: `e2e.${id}.vehicle.telemetry.dlq`,
