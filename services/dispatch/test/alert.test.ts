@@ -22,6 +22,8 @@ test('an alert goes to the car and to the fleet topic with the same JSON', () =>
 test('the summary names the component, the sensors with shares, and the action', () => {
   const { summary } = alertPayload(golden) as { summary: string };
   assert.equal(summary, 'cooling system: coolant_temp 72%, speed 10%. Check coolant level, thermostat and radiator fan.');
+  const small = alertPayload({ ...golden, contributors: [golden.contributors[0]!, { ...golden.contributors[1]!, share: 0.01 }] }) as { summary: string };
+  assert.equal(small.summary, 'cooling system: coolant_temp 72%. Check coolant level, thermostat and radiator fan.');
   const bare = alertPayload({ ...golden, contributors: [] }) as { summary: string };
   assert.match(bare.summary, /anomaly score 42.50 over threshold 3.25/);
 });

@@ -26,8 +26,10 @@ export interface Publication {
 
 export function alertPayload(a: AlertRecord): Record<string, unknown> {
   const top = a.contributors[0];
+  // Sensors with a negligible share (under 5%) would only add noise to the line; the top one always shows.
+  const named = a.contributors.filter((c, i) => i === 0 || c.share >= 0.05);
   const summary = top
-    ? `${top.component}: ${a.contributors.map((c) => `${c.sensor} ${Math.round(c.share * 100)}%`).join(', ')}. ${top.action}`
+    ? `${top.component}: ${named.map((c) => `${c.sensor} ${Math.round(c.share * 100)}%`).join(', ')}. ${top.action}`
     : `anomaly score ${a.score.toFixed(2)} over threshold ${a.threshold.toFixed(2)}`;
   return {
     schema: 'pitwall.alert.v1',
