@@ -11,3 +11,4 @@ export * from './lifecycle.js';
 export * from './windows.js';
 export * from './health.js';
 export * from './counters.js';
+export * from './records.js';

@@ -14,19 +14,4 @@ export const METRICS = Object.freeze({
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 
-export interface Counters {
-  inc(name: MetricName, by?: number): void;
-  get(name: MetricName): number;
-  snapshot(): Record<MetricName, number>;
-}
-
-export function createCounters(): Counters {
-  const values = new Map<MetricName, number>(Object.values(METRICS).map((n) => [n, 0]));
-  return {
-    inc(name, by = 1) {
-      values.set(name, (values.get(name) ?? 0) + by);
-    },
-    get: (name) => values.get(name) ?? 0,
-    snapshot: () => Object.fromEntries(values) as Record<MetricName, number>,
-  };
-}
+export { createCounters, type Counters } from '@pitwall/common';

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import { GROUP_ACTIONS, SENSOR_BY_NAME, SENSOR_NAMES } from '@pitwall/common';
+import { GROUP_ACTIONS, SENSOR_BY_NAME, SENSOR_NAMES, type AlertRecord, type Contributor } from '@pitwall/common';
 import type { ModelMetadata } from './model-dir.js';
 
 export interface Scored {
@@ -76,26 +76,7 @@ export function scoreBatch(model: tf.LayersModel, metadata: Pick<ModelMetadata, 
   return out;
 }
 
-export interface Contributor {
-  sensor: string;
-  share: number;
-  component: string;
-  action: string;
-}
-
-/** The `maintenance.alerts` record (schemas/alert/v1.avsc). */
-export interface AlertRecord {
-  alert_id: string;
-  vehicle_id: string;
-  window_start: number;
-  window_end: number;
-  score: number;
-  threshold: number;
-  model_name: string;
-  model_version: string;
-  contributors: Contributor[];
-  created_at: number;
-}
+export type { AlertRecord, Contributor } from '@pitwall/common';
 
 /** The identifying fields of a `vehicle.features` record. */
 export interface WindowKey {

@@ -64,7 +64,7 @@ export interface ScoringDeps {
 }
 
 export interface ScoringStats {
-  counters: Record<MetricName, number>;
+  counters: Record<string, number>;
   model: { name: string; version: string; threshold: number };
   groupJoined: boolean;
   lastBatchAt: number | null;
@@ -91,7 +91,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
   const { kafka, featuresCodec, alertsCodec, config, model } = deps;
   const now = deps.now ?? Date.now;
   const log = deps.log.child({ component: 'scoring' });
-  const counters = createCounters();
+  const counters = createCounters(Object.values(METRICS));
   const meta = model.metadata;
   const minEvents = minEventsFor(meta, config.minCoverage ?? DEFAULT_MIN_COVERAGE);
   // Idempotent: a retried send cannot duplicate alerts within a producer session; needs acks=-1.

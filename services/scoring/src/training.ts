@@ -29,7 +29,7 @@ import {
   type SensorGroup,
   type WindowDef,
 } from '@pitwall/common';
-import { createFleet, type FailureMode, type FailureSpec, type Reading } from '@pitwall/simulator';
+import { createFleet, mulberry32, type FailureMode, type FailureSpec, type Reading } from '@pitwall/simulator';
 import { saveModelDir, type ModelMetadata } from './model-dir.js';
 import { scoreBatch } from './score.js';
 
@@ -161,17 +161,6 @@ function normalizedMatrix(vectors: readonly Float32Array[], norm: { mean: number
   return out;
 }
 
-/** mulberry32: tiny seeded PRNG for the shuffle. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function permutation(n: number, rand: () => number): Uint32Array {
   const p = new Uint32Array(n);
@@ -464,7 +453,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const norm = fitNormalization(train.map((w) => w.vector));
   const d = FEATURE_NAMES.length;
   const model = buildAutoencoder(d, o.hidden, o.seed, o.learningRate);
-  const rand = seededRandom(o.seed ^ 0x5eed);
+  const rand = mulberry32(o.seed ^ 0x5eed);
   const holdoutX = tf.tensor2d(normalizedMatrix(holdout.map((w) => w.vector), norm), [holdout.length, d]);
   let finalLoss = Number.NaN;
   let valLoss = Number.NaN;

@@ -8,19 +8,4 @@ export const METRICS = Object.freeze({
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 
-export interface Counters {
-  inc(name: MetricName, by?: number): void;
-  get(name: MetricName): number;
-  snapshot(): Record<MetricName, number>;
-}
-
-export function createCounters(): Counters {
-  const values = Object.fromEntries(Object.values(METRICS).map((n) => [n, 0])) as Record<MetricName, number>;
-  return {
-    inc(name, by = 1) {
-      values[name] += by;
-    },
-    get: (name) => values[name],
-    snapshot: () => ({ ...values }),
-  };
-}
+export { createCounters, type Counters } from '@pitwall/common';

@@ -75,7 +75,7 @@ export function createSimulator(deps: SimulatorDeps): Simulator {
   if (!(timeScale > 0) || !Number.isFinite(timeScale)) throw new RangeError(`timeScale must be > 0, got ${timeScale}`);
   if (deps.durationMs !== undefined && !(deps.durationMs >= 0)) throw new RangeError(`durationMs must be >= 0, got ${deps.durationMs}`);
   const log = deps.log;
-  const counters = createCounters();
+  const counters = createCounters(Object.values(METRICS));
 
   let started = false;
   let stopped = false;

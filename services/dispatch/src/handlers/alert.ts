@@ -6,18 +6,9 @@
  *     model: { name, version }, contributors: [{ sensor, share, component, action }],
  *     summary (one readable line), createdAt (epoch ms) }
  */
-export interface AlertRecord {
-  alert_id: string;
-  vehicle_id: string;
-  window_start: number;
-  window_end: number;
-  score: number;
-  threshold: number;
-  model_name: string;
-  model_version: string;
-  contributors: { sensor: string; share: number; component: string; action: string }[];
-  created_at: number;
-}
+import type { AlertRecord } from '@pitwall/common';
+
+export type { AlertRecord };
 
 export interface Publication {
   topic: string;
