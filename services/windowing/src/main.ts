@@ -29,7 +29,8 @@ runMain('windowing', async () => {
       window: config.window,
       partitions: config.partitions,
       maxBytesPerPartition: config.maxBytesPerPartition,
-      topics: { telemetry: config.topics.telemetry, features: config.topics.features, dlq: config.topics.telemetryDlq },
+      transactionalIdPrefix: config.transactionalIdPrefix,
+      topics: { telemetry: config.topics.telemetry, features: config.topics.features, dlq: config.topics.telemetryDlq, late: config.lateTopic },
     },
   });
   await windowing.start();

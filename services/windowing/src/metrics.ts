@@ -6,6 +6,7 @@ export const METRICS = Object.freeze({
   replayed: 'pitwall_windowing_replayed_events_total',
   emitted: 'pitwall_windowing_windows_emitted_total',
   deadLettered: 'pitwall_windowing_dead_lettered_total',
+  transactionsAborted: 'pitwall_windowing_transactions_aborted_total',
 });
 
 export { createCounters } from '@pitwall/common';

@@ -1,17 +1,21 @@
 /**
  * Windowing: vehicle.telemetry -> per-vehicle event-time windows -> vehicle.features.
  *
- * Guarantee (this version): at-least-once. Features of a closed window are produced (acks=all)
- * before the offsets that contain its events are committed; a crash between the two re-emits those
- * windows with identical values. Open windows survive a restart or rebalance: they are rebuilt from
- * the committed offset (see partition-state.ts for why that is exact).
+ * Guarantee: exactly-once for consumers reading with isolation read_committed (kafkajs's default).
+ * Each fetched batch of an input partition is one Kafka transaction: the features of the windows it
+ * closed, its late and dead-lettered events, and the partition's consumer offset (with the resume
+ * metadata of partition-state.ts) commit together or not at all. Every input partition has its own
+ * transactional id, so when a partition moves to another instance (rebalance, or a restart after
+ * kill -9) the new owner's producer fences the old one and aborts its open transaction. Open
+ * windows are rebuilt from the committed offset, which is exact (see partition-state.ts).
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Message, PartitionOffset, Producer } from 'kafkajs';
 import {
   deadLetterHeaders,
   ensureTopics,
   featureFields,
   SENSOR_NAMES,
+  windowStartsFor,
   type AvroCodec,
   type Logger,
   type TelemetryRecord,
@@ -19,7 +23,7 @@ import {
 } from '@pitwall/common';
 import { decodeResume, encodeResume } from './commit-metadata.js';
 import { createCounters, METRICS } from './metrics.js';
-import { createPartitionState, type ClosedWindow, type PartitionState } from './partition-state.js';
+import { createPartitionState, type ClosedWindow, type PartitionState, type Resume } from './partition-state.js';
 
 export type FeatureRecord = Record<string, number | string>;
 
@@ -30,7 +34,9 @@ export interface WindowingConfig {
   partitions: number;
   /** Fetch size per partition; small values make batches small (tests use it to stress resumption). */
   maxBytesPerPartition: number;
-  topics: { telemetry: string; features: string; dlq: string };
+  /** Transactional ids are `${prefix}-${input topic}-${partition}`. */
+  transactionalIdPrefix: string;
+  topics: { telemetry: string; features: string; dlq: string; late: string };
 }
 
 export interface WindowingDeps {
@@ -52,31 +58,68 @@ export function toFeatureRecord(w: ClosedWindow): FeatureRecord {
   return { vehicle_id: w.vehicleId, window_start: w.start, window_end: w.end, event_count: w.eventCount, ...featureFields(w.features) };
 }
 
+/** Headers of a record on the late topic (raw telemetry value and key are kept). */
+export const LATE_HEADER = Object.freeze({
+  reason: 'pitwall.late.reason',
+  windowStart: 'pitwall.late.window_start',
+  windowEnd: 'pitwall.late.window_end',
+  watermark: 'pitwall.late.watermark',
+  eventTs: 'pitwall.late.event_ts',
+});
+
 export function createWindowing(deps: WindowingDeps): Windowing {
   const { config, log } = deps;
-  const counters = createCounters();
+  const counters = createCounters(Object.values(METRICS));
   const states = new Map<number, PartitionState>();
+  // What this instance last committed per partition: a restart of the partition after a failed
+  // transaction resumes from here without waiting for the commit to become visible to fetches.
+  const committed = new Map<number, { offset: bigint; resume: Resume }>();
+  const producers = new Map<number, Promise<Producer>>();
   let consumer: Consumer | undefined;
-  let producer: Producer | undefined;
   let admin: Admin | undefined;
   let running = false;
 
   const stateFor = async (partition: number): Promise<PartitionState> => {
     let state = states.get(partition);
     if (state) return state;
-    const [committed] = await admin!.fetchOffsets({ groupId: config.groupId, topics: [config.topics.telemetry] });
-    const meta = committed?.partitions.find((p) => p.partition === partition)?.metadata;
-    const resume = decodeResume(meta);
+    let resume = committed.get(partition)?.resume;
+    if (!resume) {
+      const [offsets] = await admin!.fetchOffsets({ groupId: config.groupId, topics: [config.topics.telemetry] });
+      resume = decodeResume(offsets?.partitions.find((p) => p.partition === partition)?.metadata);
+    }
     state = createPartitionState(config.window, resume);
     states.set(partition, state);
     log.info('partition state initialised', { partition, watermark: resume.watermark, replayUntil: resume.replayUntil.toString() });
     return state;
   };
 
+  const producerFor = (partition: number): Promise<Producer> => {
+    let p = producers.get(partition);
+    if (!p) {
+      const producer = deps.kafka.producer({
+        transactionalId: `${config.transactionalIdPrefix}-${config.topics.telemetry}-${partition}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+      });
+      p = producer.connect().then(() => producer);
+      p.catch(() => producers.delete(partition));
+      producers.set(partition, p);
+    }
+    return p;
+  };
+
+  const dropProducer = (partition: number): void => {
+    const p = producers.get(partition);
+    producers.delete(partition);
+    void p?.then((producer) => producer.disconnect()).catch(() => {});
+  };
+
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const { partition } = batch;
     const state = await stateFor(partition);
-    const deadLetters: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
+    const deadLetters: Message[] = [];
+    const late: Message[] = [];
     let next: bigint | undefined;
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
@@ -100,16 +143,31 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       }
       const values = new Float64Array(SENSOR_NAMES.length);
       SENSOR_NAMES.forEach((name, i) => (values[i] = rec[name] as number));
+      const watermark = state.watermark;
       const result = state.add(rec.vehicle_id, rec.ts, values, BigInt(message.offset));
       counters.inc(METRICS.consumed);
       if (result === 'duplicate') counters.inc(METRICS.duplicates);
-      else if (result === 'late') counters.inc(METRICS.late);
       else if (result === 'replayed') counters.inc(METRICS.replayed);
+      else if (result === 'late') {
+        counters.inc(METRICS.late);
+        const starts = windowStartsFor(config.window, rec.ts);
+        late.push({
+          key: message.key,
+          value: message.value,
+          headers: {
+            [LATE_HEADER.reason]: 'window_closed',
+            [LATE_HEADER.windowStart]: String(starts[0]),
+            [LATE_HEADER.windowEnd]: String(starts[starts.length - 1]! + config.window.sizeMs),
+            [LATE_HEADER.watermark]: String(watermark),
+            [LATE_HEADER.eventTs]: String(rec.ts),
+            'pitwall.source.topic': batch.topic,
+            'pitwall.source.partition': String(partition),
+            'pitwall.source.offset': message.offset,
+          },
+        });
+      }
     }
     if (next === undefined) return;
-    // Moves kafkajs's fetch position past this batch. Only the commit below decides where a
-    // restarted consumer resumes (autoCommit is off, so resolved offsets are never committed).
-    resolveOffset((next - 1n).toString());
     const closed = state.drainClosed();
     const topicMessages = [];
     if (closed.length > 0) {
@@ -118,17 +176,39 @@ export function createWindowing(deps: WindowingDeps): Windowing {
         messages: closed.map((w) => ({ key: w.vehicleId, value: deps.featuresCodec.encode(toFeatureRecord(w)) })),
       });
     }
+    if (late.length > 0) topicMessages.push({ topic: config.topics.late, messages: late });
     if (deadLetters.length > 0) topicMessages.push({ topic: config.topics.dlq, messages: deadLetters });
-    if (topicMessages.length > 0) await producer!.sendBatch({ acks: -1, topicMessages });
+    const commit = { offset: state.commitOffset(next), resume: { watermark: state.watermark, replayUntil: next } };
+
+    const producer = await producerFor(partition);
+    const txn = await producer.transaction();
+    try {
+      if (topicMessages.length > 0) await txn.sendBatch({ topicMessages });
+      await txn.sendOffsets({
+        consumerGroupId: config.groupId,
+        // kafkajs's types omit it, but TxnOffsetCommit carries per-partition metadata and kafkajs sends it.
+        topics: [{ topic: batch.topic, partitions: [{ partition, offset: commit.offset.toString(), metadata: encodeResume(commit.resume) } as PartitionOffset] }],
+      });
+      await txn.commit();
+    } catch (err) {
+      await txn.abort().catch(() => {});
+      // The in-memory state is ahead of what was committed: rebuild the partition from its last
+      // commit. A fenced producer means another instance owns the partition now.
+      states.delete(partition);
+      dropProducer(partition);
+      counters.inc(METRICS.transactionsAborted);
+      log.warn('transaction aborted; partition resumes from its last commit', { partition, err });
+      const last = committed.get(partition);
+      // Nothing resolved yet since the last join: kafkajs refetches from the committed offset itself.
+      if (!last) throw err;
+      consumer!.seek({ topic: batch.topic, partition, offset: last.offset.toString() });
+      return;
+    }
+    committed.set(partition, commit);
     counters.inc(METRICS.emitted, closed.length);
-    await consumer!.commitOffsets([
-      {
-        topic: batch.topic,
-        partition,
-        offset: state.commitOffset(next).toString(),
-        metadata: encodeResume({ watermark: state.watermark, replayUntil: next }),
-      },
-    ]);
+    // Moves kafkajs's fetch position past this batch; the transaction above decides where a
+    // restarted consumer resumes (autoCommit is off, so resolved offsets are never committed).
+    resolveOffset((next - 1n).toString());
     await heartbeat();
   };
 
@@ -136,20 +216,25 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     async start() {
       admin = deps.kafka.admin();
       await admin.connect();
-      await ensureTopics(admin, [{ topic: config.topics.telemetry }, { topic: config.topics.features }, { topic: config.topics.dlq }], {
-        partitions: config.partitions,
-      });
-      producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-      await producer.connect();
+      await ensureTopics(
+        admin,
+        [{ topic: config.topics.telemetry }, { topic: config.topics.features }, { topic: config.topics.dlq }, { topic: config.topics.late }],
+        { partitions: config.partitions },
+      );
       consumer = deps.kafka.consumer({
         groupId: config.groupId,
         allowAutoTopicCreation: false,
         maxWaitTimeInMs: 250,
         maxBytesPerPartition: config.maxBytesPerPartition,
+        readUncommitted: false,
       });
-      // After any rebalance every partition resumes from its commit: drop all in-memory state.
+      // After any rebalance every partition resumes from its commit: drop all in-memory state, and
+      // the producers of partitions this instance no longer owns.
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         states.clear();
+        committed.clear();
+        const owned = new Set(e.payload.memberAssignment[config.topics.telemetry] ?? []);
+        for (const partition of [...producers.keys()]) if (!owned.has(partition)) dropProducer(partition);
         log.info('joined group', { assignment: e.payload.memberAssignment });
       });
       await consumer.connect();
@@ -161,7 +246,8 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     async close() {
       running = false;
       await consumer?.disconnect();
-      await producer?.disconnect();
+      await Promise.all([...producers.values()].map((p) => p.then((producer) => producer.disconnect()).catch(() => {})));
+      producers.clear();
       await admin?.disconnect();
     },
     ready: () => running,

@@ -128,6 +128,8 @@ export function isolatedEnv(id: string) {
   return {
     TOPIC_TELEMETRY: `e2e.${id}.vehicle.telemetry`,
     TOPIC_TELEMETRY_DLQ: `e2e.${id}.vehicle.telemetry.dlq`,
+    TOPIC_TELEMETRY_LATE: `e2e.${id}.vehicle.telemetry.late`,
+    WINDOWING_TRANSACTIONAL_ID_PREFIX: `e2e.${id}.windowing`,
     TOPIC_FEATURES: `e2e.${id}.vehicle.features`,
     TOPIC_ALERTS: `e2e.${id}.maintenance.alerts`,
     TOPIC_ALERTS_DLQ: `e2e.${id}.maintenance.alerts.dlq`,
