@@ -31,14 +31,32 @@ export interface AvroCodec<T> {
 }
 
 /** The narrow view of a registry that codecs need; one contract, any Confluent-compatible registry. */
+export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FULL' | 'NONE';
+
 export interface SchemaStore {
   register(subject: string, schema: avro.Schema): Promise<number>;
+  /** Sets the subject's compatibility rule; later registrations that break it are refused. */
+  setCompatibility(subject: string, level: Compatibility): Promise<void>;
   getSchema(id: number): Promise<avro.Schema>;
 }
 
 export function createSchemaStore(url: string): SchemaStore {
   const client = new SchemaRegistry({ host: url.replace(/\/$/, '') });
+  const base = url.replace(/\/$/, '');
   return {
+    async setCompatibility(subject, level) {
+      let res: Response;
+      try {
+        res = await fetch(`${base}/config/${encodeURIComponent(subject)}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+          body: JSON.stringify({ compatibility: level }),
+        });
+      } catch (cause) {
+        throw new TransientError('registry.config', `setting compatibility of ${subject} at ${url} failed: ${(cause as Error).message}`, { cause });
+      }
+      if (!res.ok) throw new TransientError('registry.config', `setting compatibility of ${subject} failed: HTTP ${res.status} ${await res.text()}`);
+    },
     async register(subject, schema) {
       try {
         const { id } = await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject });
@@ -62,15 +80,21 @@ export function createSchemaStore(url: string): SchemaStore {
 const MAGIC = 0;
 
 /** Registers `schema` under `subject` and returns a codec that writes it and reads every version. */
-export async function createAvroCodec<T>(store: SchemaStore, subject: string, schema: avro.Schema): Promise<AvroCodec<T>> {
+export async function createAvroCodec<T>(
+  store: SchemaStore,
+  subject: string,
+  schema: avro.Schema,
+  opts: { compatibility?: Compatibility } = {},
+): Promise<AvroCodec<T>> {
   const type = avro.Type.forSchema(schema, { wrapUnions: false } as avro.ForSchemaOptions);
+  if (opts.compatibility) await store.setCompatibility(subject, opts.compatibility);
   const schemaId = await store.register(subject, schema);
   const readers = new Map<number, Promise<avro.Type | avro.Resolver>>();
   readers.set(schemaId, Promise.resolve(type));
   const readerFor = (id: number): Promise<avro.Type | avro.Resolver> => {
     let r = readers.get(id);
     if (!r) {
-      r = store.getSchema(id).then((writer) => type.createResolver(avro.Type.forSchema(writer)));
+      r = store.getSchema(id).then((writer) => type.createResolver(avro.Type.forSchema(writer, { wrapUnions: false } as avro.ForSchemaOptions)));
       r.catch(() => readers.delete(id));
       readers.set(id, r);
     }

@@ -65,9 +65,11 @@ export interface TelemetryRecord {
   /** Event time, epoch milliseconds. */
   ts: number;
   /** Sensor values keyed by SENSOR_NAMES. */
-  [sensor: string]: number | string | string[];
+  [sensor: string]: number | string | string[] | boolean | null | undefined;
   /** Names of sensors whose value lies outside the plausible range. */
   out_of_range: string[];
+  /** Telemetry v2: ignition state if the car reports it (null/absent: not reported). */
+  ignition_on?: boolean | null;
 }
 
 /** Sensor names whose value lies outside its plausible range. */

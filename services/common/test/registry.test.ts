@@ -11,6 +11,7 @@ function memoryStore(): SchemaStore & { subjects: Map<string, number[]> } {
   const subjects = new Map<string, number[]>();
   return {
     subjects,
+    async setCompatibility() {},
     async register(subject, schema) {
       const json = JSON.stringify(schema);
       let id = schemas.findIndex((s) => JSON.stringify(s) === json) + 1;
@@ -42,6 +43,17 @@ for (const file of readdirSync(fixturesDir).filter((f) => f.endsWith('.json'))) 
     assert.equal(buf.subarray(5).toString('hex'), golden, 'Avro body bytes changed: the wire format is not compatible');
   });
 }
+
+test('telemetry v1 records decode with the v2 reader: ignition_on is null (not reported)', async () => {
+  const store = memoryStore();
+  const v1 = await createAvroCodec<Record<string, unknown>>(store, 't-value', await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1));
+  const v2 = await createAvroCodec<Record<string, unknown>>(store, 't-value', await loadSchemaFile(defaultSchemasDir(), 'telemetry', 2));
+  const golden = JSON.parse(readFileSync(`${fixturesDir}telemetry.v1.json`, 'utf8'));
+  const decoded = await v2.decode(v1.encode(golden));
+  assert.deepEqual(JSON.parse(JSON.stringify(decoded)), { ...golden, ignition_on: null });
+  const own = await v2.decode(v2.encode({ ...golden, ignition_on: false }));
+  assert.equal(own.ignition_on, false);
+});
 
 test('decode refuses a message without the Confluent framing', async () => {
   const codec = await createAvroCodec(memoryStore(), 's', { type: 'record', name: 'R', fields: [{ name: 'a', type: 'int' }] });

@@ -8,7 +8,9 @@ runMain('ingest', async () => {
   const codec = await createAvroCodec<TelemetryRecord>(
     createSchemaStore(config.registryUrl),
     `${config.topics.telemetry}-value`,
-    await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1),
+    await loadSchemaFile(defaultSchemasDir(), 'telemetry', 2),
+    // v2 must stay readable by v1 readers' successors: every new version is checked by the registry.
+    { compatibility: 'BACKWARD' },
   );
   const ingest = createIngest({
     kafka: createKafka(config, log),

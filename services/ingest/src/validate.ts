@@ -14,6 +14,8 @@
  *   field.not_integer    an integer sensor or ts carries a fraction or exceeds its range
  *   ts.out_of_range      event time before 2000-01-01 or further in the future than the allowed skew
  *
+ * Optional: `ignition_on` (boolean; telemetry v2). Absent or null means not reported.
+ *
  * A well-formed value outside a sensor's plausible range is NOT an error: it is kept and listed in
  * `out_of_range`, because a failing sensor is itself a maintenance finding.
  */
@@ -71,6 +73,11 @@ export function parseTelemetry(topic: string, payload: Buffer, receivedAt: numbe
     record[spec.name] = v;
   }
   record.out_of_range = outOfRange(values);
+  const ignition = obj.ignition_on;
+  if (ignition !== undefined && ignition !== null && typeof ignition !== 'boolean') {
+    throw new InvalidInputError('field.type', `field "ignition_on" must be a boolean, got ${typeof ignition}`, { ...context, field: 'ignition_on' });
+  }
+  record.ignition_on = ignition ?? null;
   return record;
 }
 

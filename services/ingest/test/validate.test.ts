@@ -30,8 +30,14 @@ test('implausible but well-formed values flow on, flagged', () => {
   assert.deepEqual(rec.out_of_range, ['coolant_temp', 'battery_percentage']);
 });
 
+test('ignition_on is optional: reported as given, null when absent', () => {
+  assert.equal(parseTelemetry(TOPIC, json(reading({ ignition_on: false })), NOW, LIMITS).ignition_on, false);
+  assert.equal(parseTelemetry(TOPIC, json(reading({ ignition_on: true })), NOW, LIMITS).ignition_on, true);
+  assert.equal(parseTelemetry(TOPIC, json(reading()), NOW, LIMITS).ignition_on, null);
+});
+
 test('unknown extra fields are ignored (forward compatible)', () => {
-  const rec = parseTelemetry(TOPIC, json(reading({ ignition_on: true, note: 'x' })), NOW, LIMITS);
+  const rec = parseTelemetry(TOPIC, json(reading({ note: 'x' })), NOW, LIMITS);
   assert.equal(rec['note'], undefined);
 });
 
@@ -51,6 +57,7 @@ const refusals: Array<[string, string, Buffer | (() => Buffer), string]> = [
   ['missing ts', TOPIC, json(reading({ ts: undefined })), 'field.missing'],
   ['string number', TOPIC, json(reading({ speed: '88.1' })), 'field.type'],
   ['boolean sensor', TOPIC, json(reading({ throttle_pos: true })), 'field.type'],
+  ['ignition_on not a boolean', TOPIC, json(reading({ ignition_on: 'off' })), 'field.type'],
   ['Infinity via overflow', TOPIC, Buffer.from(JSON.stringify(reading()).replace(/"speed":[^,]+/, '"speed":1e400')), 'field.not_finite'],
   ['fractional int sensor', TOPIC, json(reading({ tire_pressure_1_1: 231.5 })), 'field.not_integer'],
   ['int sensor beyond int32', TOPIC, json(reading({ control_unit_firmware: 2 ** 40 })), 'field.not_integer'],

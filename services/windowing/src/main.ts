@@ -20,7 +20,7 @@ runMain('windowing', async () => {
   const schemas = defaultSchemasDir();
   const windowing = createWindowing({
     kafka: createKafka(config, log),
-    telemetryCodec: await createAvroCodec<TelemetryRecord>(store, `${config.topics.telemetry}-value`, await loadSchemaFile(schemas, 'telemetry', 1)),
+    telemetryCodec: await createAvroCodec<TelemetryRecord>(store, `${config.topics.telemetry}-value`, await loadSchemaFile(schemas, 'telemetry', 2)),
     featuresCodec: await createAvroCodec<FeatureRecord>(store, `${config.topics.features}-value`, await loadSchemaFile(schemas, 'features', 1)),
     log,
     config: {

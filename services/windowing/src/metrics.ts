@@ -3,6 +3,7 @@ export const METRICS = Object.freeze({
   consumed: 'pitwall_windowing_events_consumed_total',
   duplicates: 'pitwall_windowing_duplicate_events_total',
   late: 'pitwall_windowing_late_events_total',
+  ignitionClosed: 'pitwall_windowing_windows_closed_by_ignition_off_total',
   replayed: 'pitwall_windowing_replayed_events_total',
   emitted: 'pitwall_windowing_windows_emitted_total',
   deadLettered: 'pitwall_windowing_dead_lettered_total',

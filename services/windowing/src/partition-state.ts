@@ -10,6 +10,13 @@
  * window closed by that watermark was emitted before the commit; every window still open has all its
  * events at or after the committed offset. So a consumer resuming from the committed offset with
  * that watermark rebuilds exactly the open windows and skips events of windows already emitted.
+ *
+ * Ignition off closes a vehicle's open windows at once (closeVehicle). Later events of that vehicle
+ * for those windows are late. On a replay (offset below replayUntil) the same ignition-off closes
+ * the same windows again, but they are not emitted a second time: the original run did.
+ * Limitation: if the ignition-off itself lies before the committed offset, its "closed through"
+ * mark is not restored, so a late event for those windows arriving after a restart would open a new
+ * partial window instead of being reported late.
  */
 import { computeFeatures, isWindowClosed, SENSOR_NAMES, windowStartsFor, type WindowDef } from '@pitwall/common';
 
@@ -37,8 +44,10 @@ export type AddResult = 'added' | 'duplicate' | 'late' | 'replayed';
 export interface PartitionState {
   readonly watermark: number;
   add(vehicleId: string, ts: number, values: Float64Array, offset: bigint): AddResult;
-  /** Removes and returns every window the watermark has closed, oldest first. */
+  /** Removes and returns every window the watermark or an ignition-off has closed, oldest first. */
   drainClosed(): ClosedWindow[];
+  /** Ignition off: closes every open window of the vehicle now. Returns how many it closed. */
+  closeVehicle(vehicleId: string, offset: bigint): number;
   /** Offset to commit: first offset of the earliest open window, or `next` when none is open. */
   commitOffset(next: bigint): bigint;
   openWindows(): number;
@@ -56,6 +65,17 @@ export function createPartitionState(def: WindowDef, resume: Resume = { watermar
   const byVehicle = new Map<string, Map<number, OpenWindow>>();
   let watermark = resume.watermark;
   let open = 0;
+  // Windows closed by ignition-off, waiting for drainClosed; and per vehicle the end of the last
+  // window so closed, until the watermark makes that mark redundant.
+  const pending: ClosedWindow[] = [];
+  const closedThrough = new Map<string, number>();
+  const close = (vehicleId: string, w: OpenWindow): ClosedWindow => ({
+    vehicleId,
+    start: w.start,
+    end: w.start + def.sizeMs,
+    eventCount: w.events.size,
+    features: computeFeatures([...w.events.values()]),
+  });
   return {
     get watermark() {
       return watermark;
@@ -64,8 +84,9 @@ export function createPartitionState(def: WindowDef, resume: Resume = { watermar
       const starts = windowStartsFor(def, ts);
       let windows = byVehicle.get(vehicleId);
       let result: AddResult = 'late';
+      const through = closedThrough.get(vehicleId) ?? Number.NEGATIVE_INFINITY;
       for (const start of starts) {
-        if (isWindowClosed(def, start, watermark)) continue;
+        if (isWindowClosed(def, start, watermark) || start + def.sizeMs <= through) continue;
         if (!windows) {
           windows = new Map();
           byVehicle.set(vehicleId, windows);
@@ -87,20 +108,32 @@ export function createPartitionState(def: WindowDef, resume: Resume = { watermar
       if (ts > watermark) watermark = ts;
       return result;
     },
+    closeVehicle(vehicleId, offset) {
+      const windows = byVehicle.get(vehicleId);
+      if (!windows) return 0;
+      const replay = offset < resume.replayUntil;
+      let through = closedThrough.get(vehicleId) ?? Number.NEGATIVE_INFINITY;
+      for (const w of windows.values()) {
+        if (!replay) pending.push(close(vehicleId, w));
+        through = Math.max(through, w.start + def.sizeMs);
+        open--;
+      }
+      const n = windows.size;
+      byVehicle.delete(vehicleId);
+      closedThrough.set(vehicleId, through);
+      return n;
+    },
     drainClosed() {
-      const closed: ClosedWindow[] = [];
+      const closed: ClosedWindow[] = pending.splice(0);
+      for (const [vehicleId, through] of closedThrough) {
+        if (isWindowClosed(def, through - def.sizeMs, watermark)) closedThrough.delete(vehicleId);
+      }
       for (const [vehicleId, windows] of byVehicle) {
         for (const [start, w] of windows) {
           if (!isWindowClosed(def, start, watermark)) continue;
           windows.delete(start);
           open--;
-          closed.push({
-            vehicleId,
-            start,
-            end: start + def.sizeMs,
-            eventCount: w.events.size,
-            features: computeFeatures([...w.events.values()]),
-          });
+          closed.push(close(vehicleId, w));
         }
         if (windows.size === 0) byVehicle.delete(vehicleId);
       }

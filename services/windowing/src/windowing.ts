@@ -146,6 +146,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       const watermark = state.watermark;
       const result = state.add(rec.vehicle_id, rec.ts, values, BigInt(message.offset));
       counters.inc(METRICS.consumed);
+      if (rec.ignition_on === false) counters.inc(METRICS.ignitionClosed, state.closeVehicle(rec.vehicle_id, BigInt(message.offset)));
       if (result === 'duplicate') counters.inc(METRICS.duplicates);
       else if (result === 'replayed') counters.inc(METRICS.replayed);
       else if (result === 'late') {

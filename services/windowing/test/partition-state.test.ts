@@ -104,3 +104,48 @@ test('commit metadata round-trips and tolerates garbage', () => {
   assert.deepEqual(decodeResume('{oops'), { watermark: Number.NEGATIVE_INFINITY, replayUntil: 0n });
   assert.deepEqual(decodeResume(encodeResume({ watermark: Number.NEGATIVE_INFINITY, replayUntil: 0n })).watermark, Number.NEGATIVE_INFINITY);
 });
+
+test('ignition off closes the vehicle windows at once; later events for them are late', () => {
+  const s = createPartitionState(DEF);
+  s.add('a', 1000, vals(1), 0n);
+  s.add('a', 2000, vals(2), 1n);
+  s.add('b', 2500, vals(3), 2n);
+  assert.equal(s.closeVehicle('a', 2n), 1);
+  const closed = s.drainClosed();
+  assert.deepEqual(closed.map((w) => [w.vehicleId, w.start, w.eventCount]), [['a', 0, 2]]);
+  assert.equal(s.add('a', 3000, vals(1), 3n), 'late', 'window [0,10s) of a was emitted by ignition off');
+  assert.equal(s.add('b', 3000, vals(1), 4n), 'added', 'other vehicles are not affected');
+  assert.equal(s.add('a', 10_500, vals(1), 5n), 'added', 'the next window opens normally');
+  assert.equal(s.closeVehicle('nobody', 6n), 0);
+  assert.equal(s.commitOffset(7n), 2n, 'b still holds the commit back');
+});
+
+test('a replayed ignition off closes again without emitting again', () => {
+  const log: Array<[string, number, boolean]> = [
+    ['b', 500, false],
+    ['a', 1000, false],
+    ['a', 2000, true], // ignition off
+    ['b', 3000, false],
+    ['a', 11_000, false],
+    ['b', 14_000, false],
+  ];
+  const run = (state: ReturnType<typeof createPartitionState>, from: number, to: number, out: ClosedWindow[]) => {
+    for (let i = from; i < to; i++) {
+      const [v, ts, off] = log[i]!;
+      state.add(v, ts, vals(i), BigInt(i));
+      if (off) state.closeVehicle(v, BigInt(i));
+      out.push(...state.drainClosed());
+    }
+  };
+  const fullOut: ClosedWindow[] = [];
+  run(createPartitionState(DEF), 0, log.length, fullOut);
+  const first = createPartitionState(DEF);
+  const out: ClosedWindow[] = [];
+  run(first, 0, 4, out);
+  const committed = Number(first.commitOffset(4n));
+  assert.equal(committed, 0, 'b opened first and is still open');
+  const resumed = createPartitionState(DEF, decodeResume(encodeResume({ watermark: first.watermark, replayUntil: 4n })));
+  run(resumed, committed, log.length, out);
+  assert.deepEqual(out, fullOut);
+  assert.equal(out.filter((w) => w.vehicleId === 'a' && w.start === 0).length, 1);
+});
