@@ -118,3 +118,64 @@ test('out of order, duplicates, late events, ignition off, and v1 + v2 producers
   assert.ok(byTs.has(T + 7_000), 'an event for a window closed by ignition off is late too');
   t.diagnostic(`features ${features.length}, late ${late.length}`);
 });
+
+test('a partition that goes quiet closes its open windows after the idle time', { timeout: 120_000 }, async (t) => {
+  const id = runId();
+  const input = `e2e.${id}.idle.telemetry`;
+  const featuresTopic = `e2e.${id}.idle.features`;
+  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [input, featuresTopic].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+  await admin.disconnect();
+  const store = createSchemaStore(INFRA.registry);
+  const v2 = await createAvroCodec<TelemetryRecord>(store, `${input}-value`, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 2));
+  const ws = await startService(
+    'windowing',
+    {
+      TOPIC_TELEMETRY: input,
+      TOPIC_FEATURES: featuresTopic,
+      TOPIC_TELEMETRY_LATE: `e2e.${id}.idle.late`,
+      TOPIC_TELEMETRY_DLQ: `e2e.${id}.idle.dlq`,
+      WINDOWING_GROUP_ID: `e2e.${id}.idle`,
+      WINDOWING_TRANSACTIONAL_ID_PREFIX: `e2e.${id}.idle`,
+      WINDOWING_IDLE_MS: '1500',
+    },
+    `idle-${id}`,
+  );
+  await waitReady([ws]);
+  const T = Math.floor(Date.now() / 10_000) * 10_000 - 600_000;
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({
+    topic: input,
+    acks: -1,
+    messages: [0, 1, 2, 3, 4].map((s) => {
+      const r: TelemetryRecord = { vehicle_id: 'parked', ts: T + s * 1000, out_of_range: [], received_at: T, ignition_on: null };
+      SENSORS.forEach((x, i) => (r[x.name] = x.kind === 'int' ? 230 : i + s));
+      return { key: 'parked', value: v2.encode(r) };
+    }),
+  });
+  await producer.disconnect();
+  const sentAt = Date.now();
+
+  const featuresCodec = await createAvroCodec<Record<string, unknown>>(store, `${featuresTopic}-value`, await loadSchemaFile(defaultSchemasDir(), 'features', 1));
+  const features: Record<string, unknown>[] = [];
+  const controls: string[] = [];
+  const consumer = kafka.consumer({ groupId: `e2e.${id}.idle.reader` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [featuresTopic, input], fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ topic, message }) => {
+      if (topic === featuresTopic) features.push({ ...(await featuresCodec.decode(message.value!)) });
+      else if (message.headers?.['pitwall.control'] !== undefined) controls.push(String(message.headers['pitwall.control']));
+    },
+  });
+  const w = await waitFor('the parked car window, closed by idleness', () => features[0], 30_000);
+  t.diagnostic(`window emitted ${Date.now() - sentAt} ms after the last event (idle time 1500 ms)`);
+  await waitFor('the idle marker in the log', () => (controls.length > 0 ? true : undefined), 10_000);
+  await consumer.disconnect();
+  assert.equal(await ws.stop(), 0);
+  assert.deepEqual([w.vehicle_id, w.window_start, w.event_count], ['parked', T, 5]);
+  assert.deepEqual(controls, ['idle'], 'one marker: afterwards nothing is open');
+});

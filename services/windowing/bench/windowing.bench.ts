@@ -509,6 +509,7 @@ async function runEndToEnd(
         partitions: PARTITIONS,
         maxBytesPerPartition: FETCH_BYTES,
         transactionalIdPrefix: id,
+        idleMs: 0,
         topics: { telemetry: telemetryTopic, features: featuresTopic, dlq: topic('telemetry.dlq'), late: topic('telemetry.late') },
       };
       const w = createWindowing({ kafka, telemetryCodec, featuresCodec, log, config });

@@ -11,6 +11,7 @@ export function readWindowingConfig(env: Env) {
     healthPort: c.int('HEALTH_PORT', 9102, { min: 0, max: 65535 }),
     partitions: c.int('TOPIC_PARTITIONS', 3, { min: 1, max: 10_000 }),
     groupId: c.str('WINDOWING_GROUP_ID', 'pitwall-windowing'),
+    idleMs: c.int('WINDOWING_IDLE_MS', 30_000, { min: 0 }),
     transactionalIdPrefix: c.str('WINDOWING_TRANSACTIONAL_ID_PREFIX', 'pitwall-windowing'),
     lateTopic: c.str('TOPIC_TELEMETRY_LATE', 'vehicle.telemetry.late'),
     maxBytesPerPartition: c.int('WINDOWING_FETCH_MAX_BYTES', 1_048_576, { min: 1024 }),

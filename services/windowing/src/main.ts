@@ -30,6 +30,7 @@ runMain('windowing', async () => {
       partitions: config.partitions,
       maxBytesPerPartition: config.maxBytesPerPartition,
       transactionalIdPrefix: config.transactionalIdPrefix,
+      idleMs: config.idleMs,
       topics: { telemetry: config.topics.telemetry, features: config.topics.features, dlq: config.topics.telemetryDlq, late: config.lateTopic },
     },
   });

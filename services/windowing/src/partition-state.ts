@@ -48,6 +48,8 @@ export interface PartitionState {
   drainClosed(): ClosedWindow[];
   /** Ignition off: closes every open window of the vehicle now. Returns how many it closed. */
   closeVehicle(vehicleId: string, offset: bigint): number;
+  /** The partition went quiet (an idle marker in the log): closes every open window now. */
+  closeAll(offset: bigint): number;
   /** Offset to commit: first offset of the earliest open window, or `next` when none is open. */
   commitOffset(next: bigint): bigint;
   openWindows(): number;
@@ -121,6 +123,11 @@ export function createPartitionState(def: WindowDef, resume: Resume = { watermar
       const n = windows.size;
       byVehicle.delete(vehicleId);
       closedThrough.set(vehicleId, through);
+      return n;
+    },
+    closeAll(offset) {
+      let n = 0;
+      for (const vehicleId of [...byVehicle.keys()]) n += this.closeVehicle(vehicleId, offset);
       return n;
     },
     drainClosed() {

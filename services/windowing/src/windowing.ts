@@ -8,6 +8,13 @@
  * transactional id, so when a partition moves to another instance (rebalance, or a restart after
  * kill -9) the new owner's producer fences the old one and aborts its open transaction. Open
  * windows are rebuilt from the committed offset, which is exact (see partition-state.ts).
+ *
+ * Quiet partitions: the watermark only moves with events, so when a partition this instance owns
+ * has open windows and no new record for `idleMs` (wall clock), windowing appends an idle marker to
+ * that input partition (no value, header pitwall.control=idle). Consuming the marker closes every
+ * open window of the partition. The decision is thereby in the log, so a replay after a crash makes
+ * the same one at the same place and exactly-once holds. Other readers of the telemetry topic skip
+ * records carrying a pitwall.control header.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, PartitionOffset, Producer } from 'kafkajs';
 import {
@@ -34,6 +41,8 @@ export interface WindowingConfig {
   partitions: number;
   /** Fetch size per partition; small values make batches small (tests use it to stress resumption). */
   maxBytesPerPartition: number;
+  /** Close a partition's open windows after this long without records (wall clock); 0: never. */
+  idleMs: number;
   /** Transactional ids are `${prefix}-${input topic}-${partition}`. */
   transactionalIdPrefix: string;
   topics: { telemetry: string; features: string; dlq: string; late: string };
@@ -67,6 +76,9 @@ export const LATE_HEADER = Object.freeze({
   eventTs: 'pitwall.late.event_ts',
 });
 
+/** Header marking a control record on the telemetry topic (not a reading). */
+export const CONTROL_HEADER = 'pitwall.control';
+
 export function createWindowing(deps: WindowingDeps): Windowing {
   const { config, log } = deps;
   const counters = createCounters(Object.values(METRICS));
@@ -77,7 +89,28 @@ export function createWindowing(deps: WindowingDeps): Windowing {
   const producers = new Map<number, Promise<Producer>>();
   let consumer: Consumer | undefined;
   let admin: Admin | undefined;
+  let markers: Producer | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
   let running = false;
+  const owned = new Set<number>();
+  const lastActivity = new Map<number, number>();
+
+  const checkIdle = async (): Promise<void> => {
+    const now = Date.now();
+    for (const partition of owned) {
+      const state = states.get(partition);
+      if (!state || state.openWindows() === 0) continue;
+      if (now - (lastActivity.get(partition) ?? now) < config.idleMs) continue;
+      lastActivity.set(partition, now);
+      await markers!.send({
+        topic: config.topics.telemetry,
+        acks: -1,
+        messages: [{ partition, key: null, value: null, headers: { [CONTROL_HEADER]: 'idle', 'pitwall.control.time': String(now) } }],
+      });
+      counters.inc(METRICS.idleMarkers);
+      log.info('partition idle: marker appended to close its open windows', { partition, openWindows: state.openWindows() });
+    }
+  };
 
   const stateFor = async (partition: number): Promise<PartitionState> => {
     let state = states.get(partition);
@@ -121,9 +154,14 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     const deadLetters: Message[] = [];
     const late: Message[] = [];
     let next: bigint | undefined;
+    lastActivity.set(partition, Date.now());
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
       next = BigInt(message.offset) + 1n;
+      if (message.headers?.[CONTROL_HEADER] !== undefined) {
+        if (String(message.headers[CONTROL_HEADER]) === 'idle') counters.inc(METRICS.idleClosed, state.closeAll(BigInt(message.offset)));
+        continue;
+      }
       let rec: TelemetryRecord;
       try {
         if (!message.value) throw new Error('empty message value');
@@ -231,10 +269,13 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       });
       // After any rebalance every partition resumes from its commit: drop all in-memory state, and
       // the producers of partitions this instance no longer owns.
+      markers = deps.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+      await markers.connect();
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         states.clear();
         committed.clear();
-        const owned = new Set(e.payload.memberAssignment[config.topics.telemetry] ?? []);
+        owned.clear();
+        for (const p of e.payload.memberAssignment[config.topics.telemetry] ?? []) owned.add(p);
         for (const partition of [...producers.keys()]) if (!owned.has(partition)) dropProducer(partition);
         log.info('joined group', { assignment: e.payload.memberAssignment });
       });
@@ -242,11 +283,19 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       await consumer.subscribe({ topic: config.topics.telemetry, fromBeginning: true });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
       running = true;
+      if (config.idleMs > 0) {
+        idleTimer = setInterval(() => {
+          checkIdle().catch((err: unknown) => log.warn('idle check failed', { err }));
+        }, Math.max(200, Math.floor(config.idleMs / 4)));
+        idleTimer.unref();
+      }
       log.info('windowing started', { window: config.window, topics: config.topics });
     },
     async close() {
       running = false;
+      if (idleTimer) clearInterval(idleTimer);
       await consumer?.disconnect();
+      await markers?.disconnect();
       await Promise.all([...producers.values()].map((p) => p.then((producer) => producer.disconnect()).catch(() => {})));
       producers.clear();
       await admin?.disconnect();

@@ -149,3 +149,19 @@ test('a replayed ignition off closes again without emitting again', () => {
   assert.deepEqual(out, fullOut);
   assert.equal(out.filter((w) => w.vehicleId === 'a' && w.start === 0).length, 1);
 });
+
+test('an idle marker closes every open window of the partition, not emitted again on replay', () => {
+  const s = createPartitionState(DEF);
+  s.add('a', 1000, vals(1), 0n);
+  s.add('b', 2000, vals(2), 1n);
+  assert.equal(s.closeAll(2n), 2);
+  assert.deepEqual(s.drainClosed().map((w) => w.vehicleId), ['a', 'b']);
+  assert.equal(s.openWindows(), 0);
+  assert.equal(s.vehicles(), 0, 'idle vehicles free their state');
+  assert.equal(s.commitOffset(3n), 3n);
+  const replay = createPartitionState(DEF, { watermark: 2000, replayUntil: 3n });
+  replay.add('a', 1000, vals(1), 0n);
+  replay.add('b', 2000, vals(2), 1n);
+  assert.equal(replay.closeAll(2n), 2);
+  assert.deepEqual(replay.drainClosed(), []);
+});
