@@ -48,6 +48,17 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], de
   }
 }
 
+/** ensureTopics with a short-lived admin client, for services that need no admin otherwise. */
+export async function provisionTopics(kafka: Pick<Kafka, 'admin'>, specs: readonly TopicSpec[], defaults: { partitions: number }): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, specs, defaults);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Headers helpers: Kafka header values arrive as Buffer | string | array. */
 export function headerString(headers: Record<string, unknown> | undefined, name: string): string | undefined {
   const v = headers?.[name];

@@ -1,3 +1,14 @@
+/** What every service factory (createIngest, createWindowing, ...) returns. */
+export interface Service<S = Record<string, number>> {
+  /** Connects, provisions its topics and starts consuming. */
+  start(): Promise<void>;
+  /** Stops intake, flushes and commits what is done, disconnects. */
+  close(): Promise<void>;
+  /** For /readyz. */
+  ready(): boolean;
+  stats(): S;
+}
+
 /** Graceful shutdown on SIGTERM/SIGINT: runs `close` once, exits non-zero if it fails or hangs. */
 import type { Logger } from './log.js';
 

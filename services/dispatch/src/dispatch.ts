@@ -7,7 +7,7 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { connectMqtt, deadLetterHeaders, ensureTopics, type AvroCodec, type Logger } from '@pitwall/common';
+import { connectMqtt, deadLetterHeaders, provisionTopics, type AvroCodec, type Logger, type Service } from '@pitwall/common';
 import { alertPublications, type AlertRecord } from './handlers/alert.js';
 import { createCounters, METRICS } from './metrics.js';
 import { createRecentSet } from './recent.js';
@@ -29,12 +29,7 @@ export interface DispatchDeps {
   config: DispatchConfig;
 }
 
-export interface Dispatch {
-  start(): Promise<void>;
-  close(): Promise<void>;
-  ready(): boolean;
-  stats(): Record<string, number>;
-}
+export type Dispatch = Service;
 
 export function createDispatch(deps: DispatchDeps): Dispatch {
   const { config, log } = deps;
@@ -91,13 +86,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
 
   return {
     async start() {
-      const admin = deps.kafka.admin();
-      await admin.connect();
-      try {
-        await ensureTopics(admin, [{ topic: config.topics.alerts }, { topic: config.topics.dlq }], { partitions: config.partitions });
-      } finally {
-        await admin.disconnect();
-      }
+      await provisionTopics(deps.kafka, [{ topic: config.topics.alerts }, { topic: config.topics.dlq }], { partitions: config.partitions });
       client = await connectMqtt(config.mqttUrl, config.mqttOptions, log);
       producer = deps.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
       await producer.connect();

@@ -8,7 +8,7 @@
  */
 import type { Kafka, Producer } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { connectWithHeldAcks, ensureTopics, type AvroCodec, type HeldMessage, type Logger, type TelemetryRecord } from '@pitwall/common';
+import { connectWithHeldAcks, provisionTopics, type AvroCodec, type HeldMessage, type Logger, type Service, type TelemetryRecord } from '@pitwall/common';
 import { createBatcher } from './batcher.js';
 import { handleTelemetry, type OutgoingRecord } from './handlers/telemetry.js';
 import { createCounters, METRICS } from './metrics.js';
@@ -34,12 +34,7 @@ export interface IngestDeps {
   now?: () => number;
 }
 
-export interface Ingest {
-  start(): Promise<void>;
-  close(): Promise<void>;
-  ready(): boolean;
-  stats(): Record<string, number>;
-}
+export type Ingest = Service;
 
 interface Pending {
   record: OutgoingRecord;
@@ -101,13 +96,7 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   return {
     async start() {
-      const admin = deps.kafka.admin();
-      await admin.connect();
-      try {
-        await ensureTopics(admin, [{ topic: config.topics.telemetry }, { topic: config.topics.dlq }], { partitions: config.partitions });
-      } finally {
-        await admin.disconnect();
-      }
+      await provisionTopics(deps.kafka, [{ topic: config.topics.telemetry }, { topic: config.topics.dlq }], { partitions: config.partitions });
       producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       await producer.connect();
       client = await connectWithHeldAcks(config.mqttUrl, config.mqttOptions, log, onMessage);

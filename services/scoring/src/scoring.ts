@@ -17,7 +17,8 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer
 import {
   deadLetterHeaders,
   dispose,
-  ensureTopics,
+  provisionTopics,
+  type Service,
   featureVector,
   InvalidInputError,
   PitwallError,
@@ -70,15 +71,8 @@ export interface ScoringStats {
   lastBatchAt: number | null;
 }
 
-export interface Scoring {
-  /** Creates missing topics, connects, joins the group and starts consuming. */
-  start(): Promise<void>;
-  /** Stops consuming (the current chunk finishes first) and disconnects. Idempotent. */
-  close(): Promise<void>;
-  /** Consuming as a group member and not crashed. */
-  ready(): boolean;
-  stats(): ScoringStats;
-}
+/** start: creates missing topics, joins the group; close: the current chunk finishes first; ready: in the group, not crashed. */
+export type Scoring = Service<ScoringStats>;
 
 /** Result of one chunk: what to produce, before its offsets may be committed. */
 interface ChunkOutcome {
@@ -216,17 +210,9 @@ export function createScoring(deps: ScoringDeps): Scoring {
     async start() {
       if (started) throw new Error('scoring already started');
       started = true;
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        await ensureTopics(
-          admin,
-          [{ topic: config.topics.features }, { topic: config.topics.alerts }, { topic: config.topics.featuresDlq }],
-          { partitions: config.partitions },
-        );
-      } finally {
-        await admin.disconnect();
-      }
+      await provisionTopics(kafka, [{ topic: config.topics.features }, { topic: config.topics.alerts }, { topic: config.topics.featuresDlq }], {
+        partitions: config.partitions,
+      });
       await producer.connect();
       await consumer.connect();
       await consumer.subscribe({ topics: [config.topics.features], fromBeginning: config.fromBeginning });

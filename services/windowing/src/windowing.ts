@@ -25,6 +25,7 @@ import {
   windowStartsFor,
   type AvroCodec,
   type Logger,
+  type Service,
   type TelemetryRecord,
   type WindowDef,
 } from '@pitwall/common';
@@ -56,12 +57,7 @@ export interface WindowingDeps {
   config: WindowingConfig;
 }
 
-export interface Windowing {
-  start(): Promise<void>;
-  close(): Promise<void>;
-  ready(): boolean;
-  stats(): Record<string, number>;
-}
+export type Windowing = Service;
 
 export function toFeatureRecord(w: ClosedWindow): FeatureRecord {
   return { vehicle_id: w.vehicleId, window_start: w.start, window_end: w.end, event_count: w.eventCount, ...featureFields(w.features) };
