@@ -25,6 +25,24 @@ export function dispose(err: unknown): Disposition {
   return { action: 'dead-letter', reason: 'unexpected', message: err instanceof Error ? err.message : String(err) };
 }
 
+/** A Kafka record that could not be decoded, dead-lettered as it came with where it came from. */
+export function undecodableRecord(
+  service: string,
+  err: unknown,
+  message: { key: Buffer | null; value: Buffer | null; offset: string },
+  source: { topic: string; partition: number },
+): { key: Buffer | null; value: Buffer | null; headers: Record<string, string> } {
+  return {
+    key: message.key,
+    value: message.value,
+    headers: deadLetterHeaders(
+      service,
+      { reason: (err as { reason?: string }).reason ?? 'avro.decode', message: (err as Error)?.message ?? String(err) },
+      { topic: source.topic, partition: String(source.partition), offset: message.offset },
+    ),
+  };
+}
+
 export function deadLetterHeaders(
   service: string,
   d: { reason: string; message: string },

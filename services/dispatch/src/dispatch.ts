@@ -7,7 +7,7 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { connectMqtt, deadLetterHeaders, provisionTopics, type AvroCodec, type Logger, type Service } from '@pitwall/common';
+import { connectMqtt, undecodableRecord, provisionTopics, type AvroCodec, type Logger, type Service } from '@pitwall/common';
 import { alertPublications, type AlertRecord } from './handlers/alert.js';
 import { createCounters, METRICS } from './metrics.js';
 import { createRecentSet } from './recent.js';
@@ -53,15 +53,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
         alert = await deps.alertsCodec.decode(message.value);
       } catch (err) {
         counters.inc(METRICS.deadLettered);
-        deadLetters.push({
-          key: message.key,
-          value: message.value,
-          headers: deadLetterHeaders(
-            config.service,
-            { reason: (err as { reason?: string }).reason ?? 'avro.decode', message: (err as Error).message },
-            { topic: batch.topic, partition: String(batch.partition), offset: message.offset },
-          ),
-        });
+        deadLetters.push(undecodableRecord(config.service, err, message, { topic: batch.topic, partition: batch.partition }));
         continue;
       }
       counters.inc(METRICS.consumed);

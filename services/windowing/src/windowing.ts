@@ -18,7 +18,7 @@
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, PartitionOffset, Producer } from 'kafkajs';
 import {
-  deadLetterHeaders,
+  undecodableRecord,
   ensureTopics,
   featureFields,
   SENSOR_NAMES,
@@ -164,15 +164,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
         rec = await deps.telemetryCodec.decode(message.value);
       } catch (err) {
         counters.inc(METRICS.deadLettered);
-        deadLetters.push({
-          key: message.key,
-          value: message.value,
-          headers: deadLetterHeaders(
-            config.service,
-            { reason: (err as { reason?: string }).reason ?? 'avro.decode', message: (err as Error).message },
-            { topic: batch.topic, partition: String(partition), offset: message.offset },
-          ),
-        });
+        deadLetters.push(undecodableRecord(config.service, err, message, { topic: batch.topic, partition: partition }));
         continue;
       }
       const values = new Float64Array(SENSOR_NAMES.length);
