@@ -19,6 +19,8 @@ export interface ScoringServiceConfig extends CommonConfig {
   groupId: string;
   featuresDlqTopic: string;
   batchSize: number;
+  /** How often the models folder is checked for a new version when MODEL_VERSION is latest. */
+  modelPollMs: number;
   minCoverage: number;
   fromBeginning: boolean;
   partitions: number;
@@ -44,6 +46,7 @@ export function readScoringConfig(env: Env): Readonly<ScoringServiceConfig> {
     groupId: c.str('SCORING_GROUP_ID', 'pitwall-scoring'),
     featuresDlqTopic: c.str('TOPIC_FEATURES_DLQ', 'vehicle.features.dlq'),
     batchSize: c.int('SCORING_BATCH_SIZE', 500, { min: 1, max: 10_000 }),
+    modelPollMs: c.int('MODEL_POLL_MS', 5_000, { min: 100 }),
     minCoverage: c.num('SCORING_MIN_COVERAGE', 0.8, { min: 0, max: 1 }),
     // A new group starts at the oldest retained window so nothing produced before its first start is lost.
     fromBeginning: c.bool('SCORING_FROM_BEGINNING', true),

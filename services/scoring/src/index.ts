@@ -5,3 +5,5 @@ export * from './model-dir.js';
 export * from './score.js';
 export * from './scoring.js';
 export * from './training.js';
+export * from './model-holder.js';
+export * from './model-watcher.js';

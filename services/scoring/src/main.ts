@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   createAvroCodec,
+  createCounters,
   createKafka,
   createLogger,
   createSchemaStore,
@@ -17,6 +18,9 @@ import { loadModelDir, resolveVersion } from './model-dir.js';
 import { createScoring, SERVICE, type FeatureRecord } from './scoring.js';
 import type { AlertRecord } from './score.js';
 
+import { createModelHolder } from './model-holder.js';
+import { createModelWatcher } from './model-watcher.js';
+import { METRICS } from './metrics.js';
 runMain(SERVICE, async () => {
   const config = readScoringConfig(process.env);
   const log = createLogger({ service: SERVICE, level: config.logLevel });
@@ -44,11 +48,17 @@ runMain(SERVICE, async () => {
   const featuresCodec = await createAvroCodec<FeatureRecord>(store, `${config.topics.features}-value`, await loadSchemaFile(schemas, 'features', 1));
   const alertsCodec = await createAvroCodec<AlertRecord>(store, `${config.topics.alerts}-value`, await loadSchemaFile(schemas, 'alert', 1));
 
+  const holder = createModelHolder(model, { log });
+  const watcher =
+    config.model.version === 'latest'
+      ? createModelWatcher({ modelsDir: config.model.dir, name: config.model.name, holder, pollMs: config.modelPollMs, log, counters: createCounters(Object.values(METRICS)) })
+      : undefined;
+  watcher?.start();
   const scoring = createScoring({
     kafka,
     featuresCodec,
     alertsCodec,
-    model,
+    model: holder,
     log,
     config: {
       topics: { features: config.topics.features, alerts: config.topics.alerts, featuresDlq: config.featuresDlqTopic },
@@ -61,9 +71,10 @@ runMain(SERVICE, async () => {
   });
   scoringReady = scoring.ready;
   onShutdown(log, async () => {
+    watcher?.stop();
     await scoring.close();
     await health.close();
-    model.model.dispose();
+    holder.dispose();
     log.info('final stats', { ...scoring.stats() });
   });
   await scoring.start();

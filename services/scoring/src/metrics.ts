@@ -10,6 +10,8 @@ export const METRICS = Object.freeze({
   alertsProduced: 'pitwall_scoring_alerts_produced_total',
   deadLettered: 'pitwall_scoring_dead_lettered_total',
   batchFailures: 'pitwall_scoring_batch_failures_total',
+  modelSwaps: 'pitwall_scoring_model_swaps_total',
+  modelsRefused: 'pitwall_scoring_models_refused_total',
 });
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];

@@ -26,6 +26,7 @@ import {
   type Logger,
 } from '@pitwall/common';
 import type { LoadedModel } from './model-dir.js';
+import type { ModelHolder, ModelSource } from './model-holder.js';
 import { createCounters, METRICS, type MetricName } from './metrics.js';
 import { buildAlert, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord } from './score.js';
 
@@ -57,7 +58,7 @@ export interface ScoringDeps {
   kafka: Kafka;
   featuresCodec: AvroCodec<FeatureRecord>;
   alertsCodec: AvroCodec<AlertRecord>;
-  model: LoadedModel;
+  model: LoadedModel | ModelSource | ModelHolder;
   config: ScoringConfig;
   log: Logger;
   /** Clock for created_at and dead-letter times. */
@@ -86,8 +87,8 @@ export function createScoring(deps: ScoringDeps): Scoring {
   const now = deps.now ?? Date.now;
   const log = deps.log.child({ component: 'scoring' });
   const counters = createCounters(Object.values(METRICS));
-  const meta = model.metadata;
-  const minEvents = minEventsFor(meta, config.minCoverage ?? DEFAULT_MIN_COVERAGE);
+  // A fixed model (tests, pinned versions) or a holder that swaps versions between batches.
+  const source: ModelSource | ModelHolder = 'current' in model ? model : { current: () => model };
   // Idempotent: a retried send cannot duplicate alerts within a producer session; needs acks=-1.
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   const consumer: Consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false });
@@ -122,8 +123,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
 
   async function processChunk(partition: number, messages: readonly KafkaMessage[]): Promise<ChunkOutcome> {
     const deadLetters: Message[] = [];
-    const records: FeatureRecord[] = [];
-    const vectors: Float32Array[] = [];
+    const decoded: { msg: KafkaMessage; record: FeatureRecord }[] = [];
     for (const msg of messages) {
       if (!msg.value || msg.value.length === 0) {
         deadLetters.push(deadLetter(msg, partition, 'payload.empty', 'record has no value'));
@@ -140,6 +140,16 @@ export function createScoring(deps: ScoringDeps): Scoring {
         deadLetters.push(deadLetter(msg, partition, d.reason, d.message));
         continue;
       }
+      decoded.push({ msg, record });
+    }
+    // From here to the send everything is synchronous: the whole chunk is scored by the model
+    // served at this moment, even if a swap is offered meanwhile.
+    const served = source.current();
+    const meta = served.metadata;
+    const minEvents = minEventsFor(meta, config.minCoverage ?? DEFAULT_MIN_COVERAGE);
+    const records: FeatureRecord[] = [];
+    const vectors: Float32Array[] = [];
+    for (const { msg, record } of decoded) {
       let vector: Float32Array;
       try {
         vector = featureVector(record, meta.features);
@@ -161,7 +171,9 @@ export function createScoring(deps: ScoringDeps): Scoring {
       records.push(record);
       vectors.push(vector);
     }
-    const scored = scoreBatch(model.model, meta, vectors);
+    const scored = scoreBatch(served.model, meta, vectors);
+    if ('remember' in source) source.remember(vectors);
+    deadLetters.sort((a, b) => Number(BigInt(String(a.headers!['pitwall.source.offset'])) - BigInt(String(b.headers!['pitwall.source.offset']))));
     const createdAt = now();
     const alerts: Message[] = [];
     scored.forEach((s, i) => {
@@ -220,8 +232,8 @@ export function createScoring(deps: ScoringDeps): Scoring {
       log.info('scoring started', {
         topics: config.topics,
         groupId: config.groupId,
-        model: `${meta.name}/${meta.version}`,
-        threshold: meta.threshold,
+        model: `${source.current().metadata.name}/${source.current().metadata.version}`,
+        threshold: source.current().metadata.threshold,
       });
     },
     async close() {
@@ -233,7 +245,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
     ready: () => started && !closing && groupJoined && !crashed,
     stats: () => ({
       counters: counters.snapshot(),
-      model: { name: meta.name, version: meta.version, threshold: meta.threshold },
+      model: (({ name, version, threshold }) => ({ name, version, threshold }))(source.current().metadata),
       groupJoined,
       lastBatchAt,
     }),

@@ -1,0 +1,91 @@
+/**
+ * Safe model swaps. The holder serves one active model; a candidate (a newly dropped version
+ * directory, already loaded and structurally validated by loadModelDir) must also give finite
+ * scores on a warm-up batch of real feature windows recently seen by the service before it is
+ * served. A swap happens between batches: scoring reads `current()` once per batch, so no batch
+ * is scored by two models or by a half-loaded one. The previous model is kept for rollback; the
+ * one before it is disposed, so tensors do not accumulate across swaps.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Logger } from '@pitwall/common';
+import type { LoadedModel } from './model-dir.js';
+import { scoreBatch } from './score.js';
+
+export interface ModelSource {
+  current(): LoadedModel;
+}
+
+export type Offer = { accepted: true } | { accepted: false; reason: string };
+
+export interface ModelHolder extends ModelSource {
+  /** Validates and, if it passes, serves the candidate from the next batch on. A refused candidate is disposed. */
+  offer(candidate: LoadedModel): Offer;
+  /** Serves the previous model again. False when there is none. */
+  rollback(): boolean;
+  /** Feature vectors of real windows, kept (bounded) for warm-up predictions of candidates. */
+  remember(vectors: readonly Float32Array[]): void;
+  dispose(): void;
+}
+
+const label = (m: LoadedModel): string => `${m.metadata.name}@${m.metadata.version}`;
+
+export function createModelHolder(initial: LoadedModel, opts: { log: Logger; warmupSize?: number }): ModelHolder {
+  const warmupSize = opts.warmupSize ?? 64;
+  let active = initial;
+  let previous: LoadedModel | undefined;
+  const recent: Float32Array[] = [];
+
+  const warmupBatch = (m: LoadedModel): Float32Array[] => {
+    // Always includes the training mean, so a candidate is exercised before any window was seen.
+    const mean = Float32Array.from(m.metadata.normalization.mean);
+    return [mean, ...recent.filter((v) => v.length === m.metadata.features.length)];
+  };
+
+  return {
+    current: () => active,
+    offer(candidate) {
+      let reason: string | undefined;
+      if (candidate.metadata.features.length !== active.metadata.features.length) {
+        reason = `input width ${candidate.metadata.features.length} differs from the served feature spec (${active.metadata.features.length})`;
+      } else {
+        try {
+          const scored = scoreBatch(candidate.model, candidate.metadata, warmupBatch(candidate));
+          const bad = scored.findIndex((s) => !Number.isFinite(s.score));
+          if (bad >= 0) reason = `warm-up prediction gave a non-finite score (${scored[bad]!.score}) on window ${bad}`;
+        } catch (err) {
+          reason = `warm-up prediction failed: ${(err as Error).message}`;
+        }
+      }
+      if (reason) {
+        opts.log.warn('model refused; the active model keeps serving', { candidate: label(candidate), dir: candidate.dir, active: label(active), reason });
+        candidate.model.dispose();
+        return { accepted: false, reason };
+      }
+      previous?.model.dispose();
+      previous = active;
+      active = candidate;
+      opts.log.info('model swapped', { active: label(active), previous: label(previous), threshold: active.metadata.threshold });
+      return { accepted: true };
+    },
+    rollback() {
+      if (!previous) return false;
+      [active, previous] = [previous, active];
+      opts.log.info('model rolled back', { active: label(active), previous: label(previous) });
+      return true;
+    },
+    remember(vectors) {
+      for (const v of vectors) {
+        recent.push(v);
+        if (recent.length > warmupSize) recent.shift();
+      }
+    },
+    dispose() {
+      active.model.dispose();
+      previous?.model.dispose();
+      previous = undefined;
+    },
+  };
+}
+
+/** tf.memory() tensor count, for leak checks. */
+export const liveTensors = (): number => tf.memory().numTensors;
