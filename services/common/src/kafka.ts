@@ -58,11 +58,3 @@ export async function provisionTopics(kafka: Pick<Kafka, 'admin'>, specs: readon
     await admin.disconnect();
   }
 }
-
-/** Headers helpers: Kafka header values arrive as Buffer | string | array. */
-export function headerString(headers: Record<string, unknown> | undefined, name: string): string | undefined {
-  const v = headers?.[name];
-  if (v === undefined || v === null) return undefined;
-  if (Array.isArray(v)) return v.length ? String(v[0]) : undefined;
-  return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
-}

@@ -18,7 +18,7 @@
  * mark is not restored, so a late event for those windows arriving after a restart would open a new
  * partial window instead of being reported late.
  */
-import { computeFeatures, isWindowClosed, SENSOR_NAMES, windowStartsFor, type WindowDef } from '@pitwall/common';
+import { computeFeatures, isWindowClosed, windowStartsFor, type WindowDef } from '@pitwall/common';
 
 export interface StoredEvent {
   ts: number;
@@ -156,4 +156,3 @@ export function createPartitionState(def: WindowDef, resume: Resume = { watermar
   };
 }
 
-export const SENSOR_COUNT = SENSOR_NAMES.length;
