@@ -9,8 +9,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { InvalidInputError, TransientError } from './errors.js';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { InvalidInputError, PitwallError, TransientError } from './errors.js';
 
 /** The repository's schemas/ folder, relative to this module (dist/src/ -> ../../../../schemas). */
 export function defaultSchemasDir(): string {
@@ -57,13 +57,26 @@ export function createSchemaStore(url: string): SchemaStore {
       }
       if (!res.ok) throw new TransientError('registry.config', `setting compatibility of ${subject} failed: HTTP ${res.status} ${await res.text()}`);
     },
+    // Registered with a plain POST: the client library's register() first compares the subject's
+    // compatibility setting with its own default and refuses when they differ, which fails against
+    // subjects another service registered first.
     async register(subject, schema) {
+      let res: Response;
       try {
-        const { id } = await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject });
-        return id;
+        res = await fetch(`${base}/subjects/${encodeURIComponent(subject)}/versions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+          body: JSON.stringify({ schema: JSON.stringify(schema) }),
+        });
       } catch (cause) {
         throw new TransientError('registry.register', `registering ${subject} at ${url} failed: ${(cause as Error).message}`, { cause });
       }
+      const body = await res.text();
+      if (res.status === 409 || res.status === 422) {
+        throw new PitwallError('registry.incompatible', `registering ${subject} refused by the registry: HTTP ${res.status} ${body}`);
+      }
+      if (!res.ok) throw new TransientError('registry.register', `registering ${subject} at ${url} failed: HTTP ${res.status} ${body}`);
+      return (JSON.parse(body) as { id: number }).id;
     },
     async getSchema(id) {
       try {
