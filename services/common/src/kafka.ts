@@ -38,13 +38,34 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], de
       replicationFactor: -1,
       configEntries: Object.entries(s.configEntries ?? {}).map(([name, value]) => ({ name, value })),
     }));
-  if (missing.length === 0) return;
-  try {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
-  } catch (err) {
-    // Another instance may have created them in between.
-    const now = new Set(await admin.listTopics());
-    if (!missing.every((t) => now.has(t.topic))) throw err;
+  if (missing.length > 0) {
+    try {
+      await admin.createTopics({ topics: missing, waitForLeaders: true });
+    } catch (err) {
+      // Another instance may have created them in between.
+      const now = new Set(await admin.listTopics());
+      if (!missing.every((t) => now.has(t.topic))) throw err;
+    }
+  }
+  await waitForLeaders(admin, specs.map((s) => s.topic));
+}
+
+/**
+ * A topic another service has just created can be listed before its partitions have leaders;
+ * subscribing or producing then fails with UNKNOWN_TOPIC_OR_PARTITION. Services start in parallel
+ * on a fresh cluster, so wait for leaders here.
+ */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      if (meta.length === topics.length && meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no partition leaders after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

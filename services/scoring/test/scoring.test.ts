@@ -43,6 +43,7 @@ function fakeKafka(existingTopics: string[] = []) {
       created.push(...topics.map((t) => `${t.topic}/${t.numPartitions}`));
       return true;
     },
+    fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({ topics: topics.map((name) => ({ name, partitions: [{ partitionId: 0, leader: 1 }] })) }),
     disconnect: async () => void calls.push('admin.disconnect'),
   };
   const producer = {
