@@ -118,6 +118,18 @@ export interface TopicNames {
   telemetryDlq: string;
   features: string;
   alerts: string;
+  /** Every scored window (schemas/score). */
+  scores: string;
+  /** Compacted incident state (schemas/incident). */
+  incidents: string;
+  /** Operators' acknowledge/resolve actions (schemas/incident-command). */
+  incidentCommands: string;
+  /** Cars' alert receipts (schemas/receipt). */
+  receipts: string;
+  /** Which model version every scoring replica serves (JSON, see services/scoring). */
+  modelUpdates: string;
+  /** Shadow-model agreement reports (JSON, see services/scoring). */
+  shadowReports: string;
 }
 
 export function readCommonConfig(c: ConfigReader, service: string): CommonConfig {
@@ -136,6 +148,12 @@ export function readCommonConfig(c: ConfigReader, service: string): CommonConfig
       telemetryDlq: c.str('TOPIC_TELEMETRY_DLQ', 'vehicle.telemetry.dlq'),
       features: c.str('TOPIC_FEATURES', 'vehicle.features'),
       alerts: c.str('TOPIC_ALERTS', 'maintenance.alerts'),
+      scores: c.str('TOPIC_SCORES', 'vehicle.scores'),
+      incidents: c.str('TOPIC_INCIDENTS', 'maintenance.incidents'),
+      incidentCommands: c.str('TOPIC_INCIDENT_COMMANDS', 'maintenance.incident-commands'),
+      receipts: c.str('TOPIC_RECEIPTS', 'vehicle.receipts'),
+      modelUpdates: c.str('TOPIC_MODEL_UPDATES', 'model.updates'),
+      shadowReports: c.str('TOPIC_SHADOW_REPORTS', 'model.shadow'),
     },
   };
 }

@@ -110,15 +110,3 @@ export interface ReceiptRecord {
   ingested_at: number;
 }
 
-/** Kafka topics beyond the core chain, with their default names (each service's config can rename them). */
-export const TOPICS = Object.freeze({
-  telemetry: 'vehicle.telemetry',
-  features: 'vehicle.features',
-  alerts: 'maintenance.alerts',
-  scores: 'vehicle.scores',
-  incidents: 'maintenance.incidents',
-  incidentCommands: 'maintenance.incident-commands',
-  receipts: 'vehicle.receipts',
-  modelUpdates: 'model.updates',
-  shadowReports: 'model.shadow',
-});
