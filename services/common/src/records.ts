@@ -72,6 +72,8 @@ export interface IncidentRecord {
   updated_at: number;
   first_window_start: number;
   last_anomalous_window_end: number;
+  /** window_end of the latest window applied; older or equal windows (re-scored duplicates) are ignored. */
+  last_window_end: number;
   anomalous_windows: number;
   consecutive_normal: number;
   last_score: number;
