@@ -2,6 +2,7 @@
  * Scoring configuration from an explicit environment (main.ts passes process.env). Every problem is
  * reported at once, naming its variable; the result is frozen.
  */
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { configReader, readCommonConfig, type CommonConfig, type Env } from '@pitwall/common';
 import { BACKENDS, type BackendName } from './backend.js';
@@ -25,6 +26,12 @@ export interface ScoringServiceConfig extends CommonConfig {
   fromBeginning: boolean;
   partitions: number;
   healthPort: number;
+  /** MODEL_SHADOW_VERSION: a version scored alongside the active one, for comparison; a model.updates shadow/unshadow event beats it. */
+  shadowVersion: string | undefined;
+  /** How often shadow agreement reports go to TOPIC_SHADOW_REPORTS. */
+  shadowReportMs: number;
+  /** Names this replica in shadow reports and in its private model.updates consumer group. */
+  instanceId: string;
 }
 
 export function readScoringConfig(env: Env): Readonly<ScoringServiceConfig> {
@@ -35,6 +42,8 @@ export function readScoringConfig(env: Env): Readonly<ScoringServiceConfig> {
   // 'latest' or a version number; anything else is reported as a bad integer, naming the variable.
   const versionOk = version === 'latest' || /^[0-9]+$/.test(version);
   if (!versionOk) c.int('MODEL_VERSION', 0, { min: 1 });
+  const shadowVersion = c.optional('MODEL_SHADOW_VERSION');
+  if (shadowVersion !== undefined && !/^[0-9]+$/.test(shadowVersion)) c.int('MODEL_SHADOW_VERSION', 0, { min: 1 });
   const config = {
     ...common,
     model: {
@@ -52,6 +61,9 @@ export function readScoringConfig(env: Env): Readonly<ScoringServiceConfig> {
     fromBeginning: c.bool('SCORING_FROM_BEGINNING', true),
     partitions: c.int('TOPIC_PARTITIONS', 3, { min: 1, max: 1000 }),
     healthPort: c.int('HEALTH_PORT', 9103, { min: 0, max: 65_535 }),
+    shadowVersion,
+    shadowReportMs: c.int('SCORING_SHADOW_REPORT_MS', 30_000, { min: 100 }),
+    instanceId: c.str('SCORING_INSTANCE_ID', `${os.hostname()}-${process.pid}`),
   };
   return c.done(config);
 }

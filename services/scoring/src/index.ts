@@ -7,3 +7,8 @@ export * from './scoring.js';
 export * from './training.js';
 export * from './model-holder.js';
 export * from './model-watcher.js';
+export * from './agreement.js';
+export * from './model-control.js';
+export * from './model-updates.js';
+export * from './model-updates-log.js';
+export * from './shadow.js';

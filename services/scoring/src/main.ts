@@ -1,4 +1,4 @@
-/** Scoring service entry point: config, backend, model, clients, health, graceful shutdown. */
+/** Scoring service entry point: config, backend, model.updates, model, clients, health, graceful shutdown. */
 import * as tf from '@tensorflow/tfjs';
 import {
   createAvroCodec,
@@ -14,16 +14,21 @@ import {
 } from '@pitwall/common';
 import { selectBackend } from './backend.js';
 import { readScoringConfig } from './config.js';
-import { loadModelDir, resolveVersion } from './model-dir.js';
-import { createScoring, SERVICE, type FeatureRecord } from './scoring.js';
-import type { AlertRecord } from './score.js';
-
+import { loadModelDir, resolveVersion, type LoadedModel } from './model-dir.js';
+import { createModelControl, startupShadow, startupVersion, type ModelControl } from './model-control.js';
 import { createModelHolder } from './model-holder.js';
+import { resolveModelUpdates } from './model-updates.js';
+import { createModelUpdatesFollower, uniqueGroupId } from './model-updates-log.js';
 import { createModelWatcher } from './model-watcher.js';
 import { METRICS } from './metrics.js';
+import { createScoring, SERVICE, type FeatureRecord } from './scoring.js';
+import type { AlertRecord, ScoreRecord } from './score.js';
+import { createShadowReporter, createShadowScorer } from './shadow.js';
+
 runMain(SERVICE, async () => {
   const config = readScoringConfig(process.env);
   const log = createLogger({ service: SERVICE, level: config.logLevel });
+  const counters = createCounters(Object.values(METRICS));
   // Production mode: no debug checks, and no console hint to install tfjs-node.
   tf.enableProdMode();
   let modelLoaded = false;
@@ -31,37 +36,94 @@ runMain(SERVICE, async () => {
   const health = await startHealthServer(config.healthPort, { model: () => modelLoaded, kafka: () => scoringReady() });
 
   await selectBackend({ override: config.tfjsBackend, log });
-  const { dir } = await resolveVersion(config.model.dir, config.model.name, config.model.version);
-  const model = await loadModelDir(dir);
+  const kafka = createKafka(config, log);
+
+  // model.updates first: the version the fleet was told to serve beats MODEL_VERSION. Live events
+  // wait until the model control exists.
+  let controlReady!: (c: ModelControl) => void;
+  const control = new Promise<ModelControl>((resolve) => (controlReady = resolve));
+  const updates = createModelUpdatesFollower({
+    kafka,
+    topic: config.topics.modelUpdates,
+    groupId: uniqueGroupId(`${config.groupId}.model-updates`),
+    log,
+    onEvent: async (event) => void (await (await control).apply(event)),
+    onInvalid: () => counters.inc(METRICS.modelUpdatesInvalid),
+  });
+  const history = await updates.start();
+  const state = resolveModelUpdates(history, config.model.name);
+  const start = startupVersion(state, config.model.version);
+
+  let model: LoadedModel;
+  let pinned = start.pinnedByEvent;
+  let source = state.active === undefined ? 'MODEL_VERSION' : 'model.updates';
+  try {
+    model = await loadModelDir((await resolveVersion(config.model.dir, config.model.name, start.version)).dir);
+  } catch (err) {
+    if (state.active === undefined) throw err;
+    // The activated version is missing or broken here: refuse it like a live event, serve MODEL_VERSION.
+    counters.inc(METRICS.modelsRefused);
+    log.warn('model version from model.updates refused; serving MODEL_VERSION instead', { version: start.version, reason: (err as Error).message });
+    model = await loadModelDir((await resolveVersion(config.model.dir, config.model.name, config.model.version)).dir);
+    pinned = false;
+    source = 'MODEL_VERSION';
+  }
   modelLoaded = true;
   log.info('model loaded', {
-    dir,
+    dir: model.dir,
     name: model.metadata.name,
     version: model.metadata.version,
     threshold: model.metadata.threshold,
     features: model.metadata.features.length,
+    source,
+    lastUpdate: state.last ?? null,
   });
 
-  const kafka = createKafka(config, log);
   const store = createSchemaStore(config.registryUrl);
   const schemas = defaultSchemasDir();
   const featuresCodec = await createAvroCodec<FeatureRecord>(store, `${config.topics.features}-value`, await loadSchemaFile(schemas, 'features', 1));
   const alertsCodec = await createAvroCodec<AlertRecord>(store, `${config.topics.alerts}-value`, await loadSchemaFile(schemas, 'alert', 1));
+  const scoresCodec = await createAvroCodec<ScoreRecord>(store, `${config.topics.scores}-value`, await loadSchemaFile(schemas, 'score', 1));
 
   const holder = createModelHolder(model, { log });
-  const watcher =
-    config.model.version === 'latest'
-      ? createModelWatcher({ modelsDir: config.model.dir, name: config.model.name, holder, pollMs: config.modelPollMs, log, counters: createCounters(Object.values(METRICS)) })
-      : undefined;
-  watcher?.start();
+  const shadow = createShadowScorer({ model: config.model.name, instance: config.instanceId, log, counters });
+  let modelControl: ModelControl | undefined;
+  const watcher = createModelWatcher({
+    modelsDir: config.model.dir,
+    name: config.model.name,
+    holder,
+    pollMs: config.modelPollMs,
+    log,
+    counters,
+    enabled: () => modelControl?.watchEnabled() ?? false,
+  });
+  modelControl = createModelControl({
+    modelsDir: config.model.dir,
+    name: config.model.name,
+    holder,
+    shadow,
+    log,
+    counters,
+    pinned,
+    envVersion: config.model.version,
+    checkDirectory: () => watcher.check(),
+  });
+  await modelControl.setShadow(startupShadow(state, config.shadowVersion));
+  controlReady(modelControl);
+  watcher.start();
+
+  const reporter = createShadowReporter({ kafka, topic: config.topics.shadowReports, scorer: shadow, intervalMs: config.shadowReportMs, log, counters });
   const scoring = createScoring({
     kafka,
     featuresCodec,
     alertsCodec,
+    scoresCodec,
     model: holder,
+    shadow,
+    counters,
     log,
     config: {
-      topics: { features: config.topics.features, alerts: config.topics.alerts, featuresDlq: config.featuresDlqTopic },
+      topics: { features: config.topics.features, alerts: config.topics.alerts, scores: config.topics.scores, featuresDlq: config.featuresDlqTopic },
       groupId: config.groupId,
       batchSize: config.batchSize,
       minCoverage: config.minCoverage,
@@ -71,11 +133,15 @@ runMain(SERVICE, async () => {
   });
   scoringReady = scoring.ready;
   onShutdown(log, async () => {
-    watcher?.stop();
+    watcher.stop();
+    await updates.close();
     await scoring.close();
+    await reporter.close();
     await health.close();
     holder.dispose();
+    shadow.dispose();
     log.info('final stats', { ...scoring.stats() });
   });
+  await reporter.start();
   await scoring.start();
 });

@@ -20,6 +20,11 @@ export type Offer = { accepted: true } | { accepted: false; reason: string };
 export interface ModelHolder extends ModelSource {
   /** Validates and, if it passes, serves the candidate from the next batch on. A refused candidate is disposed. */
   offer(candidate: LoadedModel): Offer;
+  /**
+   * The checks offer() runs (input width, finite warm-up scores), without swapping or disposing:
+   * why the candidate may not serve, or undefined when it may. Used for shadow candidates.
+   */
+  validate(candidate: LoadedModel): string | undefined;
   /** Serves the previous model again. False when there is none. */
   rollback(): boolean;
   /** Feature vectors of real windows, kept (bounded) for warm-up predictions of candidates. */
@@ -41,21 +46,25 @@ export function createModelHolder(initial: LoadedModel, opts: { log: Logger; war
     return [mean, ...recent.filter((v) => v.length === m.metadata.features.length)];
   };
 
+  const validate = (candidate: LoadedModel): string | undefined => {
+    if (candidate.metadata.features.length !== active.metadata.features.length) {
+      return `input width ${candidate.metadata.features.length} differs from the served feature spec (${active.metadata.features.length})`;
+    }
+    try {
+      const scored = scoreBatch(candidate.model, candidate.metadata, warmupBatch(candidate));
+      const bad = scored.findIndex((s) => !Number.isFinite(s.score));
+      if (bad >= 0) return `warm-up prediction gave a non-finite score (${scored[bad]!.score}) on window ${bad}`;
+    } catch (err) {
+      return `warm-up prediction failed: ${(err as Error).message}`;
+    }
+    return undefined;
+  };
+
   return {
     current: () => active,
+    validate,
     offer(candidate) {
-      let reason: string | undefined;
-      if (candidate.metadata.features.length !== active.metadata.features.length) {
-        reason = `input width ${candidate.metadata.features.length} differs from the served feature spec (${active.metadata.features.length})`;
-      } else {
-        try {
-          const scored = scoreBatch(candidate.model, candidate.metadata, warmupBatch(candidate));
-          const bad = scored.findIndex((s) => !Number.isFinite(s.score));
-          if (bad >= 0) reason = `warm-up prediction gave a non-finite score (${scored[bad]!.score}) on window ${bad}`;
-        } catch (err) {
-          reason = `warm-up prediction failed: ${(err as Error).message}`;
-        }
-      }
+      const reason = validate(candidate);
       if (reason) {
         opts.log.warn('model refused; the active model keeps serving', { candidate: label(candidate), dir: candidate.dir, active: label(active), reason });
         candidate.model.dispose();

@@ -28,6 +28,11 @@ export function createModelWatcher(opts: {
   log: Logger;
   counters: Counters;
   load?: (dir: string) => Promise<LoadedModel>;
+  /**
+   * Whether the directory decides the version right now (default: always). False while a
+   * model.updates event pins a version: an explicit event beats the directory watch.
+   */
+  enabled?: () => boolean;
 }): ModelWatcher {
   const load = opts.load ?? ((dir: string) => loadModelDir(dir));
   const refused = new Set<string>();
@@ -40,6 +45,7 @@ export function createModelWatcher(opts: {
   };
 
   const check = async (): Promise<CheckResult> => {
+    if (opts.enabled && !opts.enabled()) return 'unchanged';
     let latest: { version: string; dir: string };
     try {
       latest = await resolveVersion(opts.modelsDir, opts.name, 'latest');
@@ -52,6 +58,11 @@ export function createModelWatcher(opts: {
     let candidate: LoadedModel;
     try {
       candidate = await load(latest.dir);
+      // A version pinned while this one was loading wins.
+      if (opts.enabled && !opts.enabled()) {
+        candidate.model.dispose();
+        return 'unchanged';
+      }
     } catch (err) {
       refused.add(print);
       opts.counters.inc(METRICS.modelsRefused);

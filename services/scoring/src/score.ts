@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import { GROUP_ACTIONS, SENSOR_BY_NAME, SENSOR_NAMES, type AlertRecord, type Contributor } from '@pitwall/common';
+import { GROUP_ACTIONS, SENSOR_BY_NAME, SENSOR_NAMES, type AlertRecord, type Contributor, type ScoreRecord } from '@pitwall/common';
 import type { ModelMetadata } from './model-dir.js';
 
 export interface Scored {
@@ -76,7 +76,7 @@ export function scoreBatch(model: tf.LayersModel, metadata: Pick<ModelMetadata, 
   return out;
 }
 
-export type { AlertRecord, Contributor } from '@pitwall/common';
+export type { AlertRecord, Contributor, ScoreRecord } from '@pitwall/common';
 
 /** The identifying fields of a `vehicle.features` record. */
 export interface WindowKey {
@@ -122,6 +122,37 @@ export function buildAlert(
     model_version: model.version,
     contributors: topContributors(scored.perSensorShare),
     created_at: now,
+  };
+}
+
+/** score > threshold: the one rule for "this window alerts" (a NaN score never does). */
+export function isAnomalous(scored: Pick<Scored, 'score'>, model: Pick<ModelMetadata, 'threshold'>): boolean {
+  return scored.score > model.threshold;
+}
+
+/**
+ * The `vehicle.scores` record of a scored window, normal or anomalous. When anomalous, alert_id is
+ * the id buildAlert gives the same window and model, so a score and its alert can be joined.
+ */
+export function buildScore(
+  features: WindowKey,
+  scored: Scored,
+  model: Pick<ModelMetadata, 'name' | 'version' | 'threshold'>,
+  now: number,
+): ScoreRecord {
+  const anomalous = isAnomalous(scored, model);
+  return {
+    vehicle_id: features.vehicle_id,
+    window_start: features.window_start,
+    window_end: features.window_end,
+    score: scored.score,
+    threshold: model.threshold,
+    anomalous,
+    alert_id: anomalous ? alertId(features, model.name, model.version) : null,
+    model_name: model.name,
+    model_version: model.version,
+    contributors: topContributors(scored.perSensorShare),
+    scored_at: now,
   };
 }
 

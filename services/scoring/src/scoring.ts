@@ -3,10 +3,14 @@
  *
  * Delivery is at-least-once. Per chunk of a fetched batch (at most `batchSize` records): decode
  * every record, score all decodable ones in one predict call, produce the alerts (score above
- * the model threshold) and dead letters in one idempotent send with acks=-1, and only then
- * resolve and commit the chunk's offsets. A crash between send and commit re-scores the chunk;
+ * the model threshold), one `vehicle.scores` record per scored window (normal or not) and the dead
+ * letters in one idempotent send with acks=-1, and only then resolve and commit the chunk's
+ * offsets. A crash between send and commit re-scores the chunk;
  * the alert ids are a hash of window and model version, so the duplicates are recognisable
  * downstream.
+ *
+ * An optional shadow model (shadow.ts) scores the same vectors right after the active one; it
+ * only feeds counters and reports, once the chunk's send succeeded.
  *
  * What cannot ever be scored (bad framing, a body that does not decode, missing or non-finite
  * features) goes to `vehicle.features.dlq` with its raw bytes and dead-letter headers, and the
@@ -23,12 +27,14 @@ import {
   InvalidInputError,
   PitwallError,
   type AvroCodec,
+  type Counters,
   type Logger,
 } from '@pitwall/common';
 import type { LoadedModel } from './model-dir.js';
 import type { ModelHolder, ModelSource } from './model-holder.js';
-import { createCounters, METRICS, type MetricName } from './metrics.js';
-import { buildAlert, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord } from './score.js';
+import { createCounters, METRICS } from './metrics.js';
+import type { ShadowScorer, ShadowTally } from './shadow.js';
+import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord, type ScoreRecord } from './score.js';
 
 export const SERVICE = 'scoring';
 
@@ -42,7 +48,8 @@ export interface FeatureRecord {
 }
 
 export interface ScoringConfig {
-  topics: { features: string; alerts: string; featuresDlq: string };
+  /** scores: every window the active model scored (schemas/score/v1.avsc), key = vehicle_id. */
+  topics: { features: string; alerts: string; scores: string; featuresDlq: string };
   groupId: string;
   /** Most records scored by one predict call. */
   batchSize: number;
@@ -58,16 +65,22 @@ export interface ScoringDeps {
   kafka: Kafka;
   featuresCodec: AvroCodec<FeatureRecord>;
   alertsCodec: AvroCodec<AlertRecord>;
+  scoresCodec: AvroCodec<ScoreRecord>;
   model: LoadedModel | ModelSource | ModelHolder;
   config: ScoringConfig;
   log: Logger;
   /** Clock for created_at and dead-letter times. */
   now?: () => number;
+  /** Scores every chunk a second time, for comparison only (never produced). */
+  shadow?: Pick<ShadowScorer, 'current' | 'observe' | 'record'>;
+  /** Shared with the model watcher/control so stats() shows every counter; created when absent. */
+  counters?: Counters;
 }
 
 export interface ScoringStats {
   counters: Record<string, number>;
   model: { name: string; version: string; threshold: number };
+  shadow: { name: string; version: string; threshold: number } | null;
   groupJoined: boolean;
   lastBatchAt: number | null;
 }
@@ -78,15 +91,17 @@ export type Scoring = Service<ScoringStats>;
 /** Result of one chunk: what to produce, before its offsets may be committed. */
 interface ChunkOutcome {
   alerts: Message[];
+  scores: Message[];
   deadLetters: Message[];
   scored: number;
+  shadow: ShadowTally | undefined;
 }
 
 export function createScoring(deps: ScoringDeps): Scoring {
-  const { kafka, featuresCodec, alertsCodec, config, model } = deps;
+  const { kafka, featuresCodec, alertsCodec, scoresCodec, config, model } = deps;
   const now = deps.now ?? Date.now;
   const log = deps.log.child({ component: 'scoring' });
-  const counters = createCounters(Object.values(METRICS));
+  const counters = deps.counters ?? createCounters(Object.values(METRICS));
   // A fixed model (tests, pinned versions) or a holder that swaps versions between batches.
   const source: ModelSource | ModelHolder = 'current' in model ? model : { current: () => model };
   // Idempotent: a retried send cannot duplicate alerts within a producer session; needs acks=-1.
@@ -176,13 +191,19 @@ export function createScoring(deps: ScoringDeps): Scoring {
     deadLetters.sort((a, b) => Number(BigInt(String(a.headers!['pitwall.source.offset'])) - BigInt(String(b.headers!['pitwall.source.offset']))));
     const createdAt = now();
     const alerts: Message[] = [];
+    const scores: Message[] = [];
+    const anomalous: boolean[] = [];
     scored.forEach((s, i) => {
-      if (!(s.score > meta.threshold)) return;
       const record = records[i]!;
+      const score = buildScore(record, s, meta, createdAt);
+      anomalous.push(score.anomalous);
+      scores.push({ key: record.vehicle_id, value: scoresCodec.encode(score) });
+      if (!score.anomalous) return;
       const alert = buildAlert(record, s, meta, createdAt);
       alerts.push({ key: record.vehicle_id, value: alertsCodec.encode(alert) });
     });
-    return { alerts, deadLetters, scored: scored.length };
+    const shadow = deps.shadow?.observe(meta, anomalous, vectors);
+    return { alerts, scores, deadLetters, scored: scored.length, shadow };
   }
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
@@ -195,8 +216,10 @@ export function createScoring(deps: ScoringDeps): Scoring {
         const out = await processChunk(batch.partition, chunk);
         const topicMessages: TopicMessages[] = [];
         if (out.alerts.length) topicMessages.push({ topic: config.topics.alerts, messages: out.alerts });
+        if (out.scores.length) topicMessages.push({ topic: config.topics.scores, messages: out.scores });
         if (out.deadLetters.length) topicMessages.push({ topic: config.topics.featuresDlq, messages: out.deadLetters });
         if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
+        if (out.shadow) deps.shadow!.record(out.shadow);
         payload.resolveOffset(chunk.at(-1)!.offset);
         // With autoCommit off, commitOffsetsIfNecessary() alone commits nothing: pass the resolved offsets.
         await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets());
@@ -205,6 +228,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
         counters.inc(METRICS.recordsIn, chunk.length);
         counters.inc(METRICS.windowsScored, out.scored);
         counters.inc(METRICS.alertsProduced, out.alerts.length);
+        counters.inc(METRICS.scoresProduced, out.scores.length);
         counters.inc(METRICS.deadLettered, out.deadLetters.length);
         lastBatchAt = now();
         const fields = { partition: batch.partition, records: chunk.length, scored: out.scored, alerts: out.alerts.length, deadLettered: out.deadLetters.length, lastOffset: chunk.at(-1)!.offset };
@@ -222,9 +246,12 @@ export function createScoring(deps: ScoringDeps): Scoring {
     async start() {
       if (started) throw new Error('scoring already started');
       started = true;
-      await provisionTopics(kafka, [{ topic: config.topics.features }, { topic: config.topics.alerts }, { topic: config.topics.featuresDlq }], {
-        partitions: config.partitions,
-      });
+      // vehicle.scores gets the same partition count as the incident topics it is co-partitioned with.
+      await provisionTopics(
+        kafka,
+        [{ topic: config.topics.features }, { topic: config.topics.alerts }, { topic: config.topics.scores }, { topic: config.topics.featuresDlq }],
+        { partitions: config.partitions },
+      );
       await producer.connect();
       await consumer.connect();
       await consumer.subscribe({ topics: [config.topics.features], fromBeginning: config.fromBeginning });
@@ -246,6 +273,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
     stats: () => ({
       counters: counters.snapshot(),
       model: (({ name, version, threshold }) => ({ name, version, threshold }))(source.current().metadata),
+      shadow: (({ name, version, threshold }) => (name ? { name, version, threshold } : null))(deps.shadow?.current()?.metadata ?? { name: '', version: '', threshold: 0 }),
       groupJoined,
       lastBatchAt,
     }),

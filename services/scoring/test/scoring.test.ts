@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ConsumerRunConfig, EachBatchPayload, Kafka, KafkaMessage, ProducerBatch } from 'kafkajs';
 import {
   createAvroCodec,
+  createCounters,
   defaultSchemasDir,
   DLQ_HEADER,
   featureFields,
@@ -18,8 +19,9 @@ import {
   type SchemaStore,
 } from '@pitwall/common';
 import { METRICS } from '../src/metrics.js';
-import type { AlertRecord } from '../src/score.js';
+import { alertId, type AlertRecord, type ScoreRecord } from '../src/score.js';
 import { createScoring, type FeatureRecord, type ScoringConfig } from '../src/scoring.js';
+import { createShadowScorer, type ShadowScorer } from '../src/shadow.js';
 import { linearModel, metadataFor, vectorWith } from './helpers.js';
 
 before(async () => {
@@ -27,7 +29,7 @@ before(async () => {
   await tf.setBackend('cpu');
 });
 
-const TOPICS = { features: 'vehicle.features', alerts: 'maintenance.alerts', featuresDlq: 'vehicle.features.dlq' };
+const TOPICS = { features: 'vehicle.features', alerts: 'maintenance.alerts', scores: 'vehicle.scores', featuresDlq: 'vehicle.features.dlq' };
 const NOW = 1_735_700_000_000;
 
 function fakeKafka(existingTopics: string[] = []) {
@@ -106,12 +108,14 @@ function payloadFor(calls: string[], partition: number, messages: KafkaMessage[]
   } as unknown as EachBatchPayload;
 }
 
-async function setup(opts: { batchSize?: number; store?: SchemaStore } = {}) {
+async function setup(opts: { batchSize?: number; store?: SchemaStore; shadow?: ShadowScorer } = {}) {
   const featuresSchema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
   const alertSchema = await loadSchemaFile(defaultSchemasDir(), 'alert', 1);
   const store: SchemaStore = opts.store ?? { setCompatibility: async () => {}, register: async () => 1, getSchema: async () => featuresSchema };
   const featuresCodec = await createAvroCodec<FeatureRecord>(store, `${TOPICS.features}-value`, featuresSchema);
   const alertsCodec: AvroCodec<AlertRecord> = await createAvroCodec<AlertRecord>({ setCompatibility: async () => {}, register: async () => 2, getSchema: async () => alertSchema }, `${TOPICS.alerts}-value`, alertSchema);
+  const scoreSchema = await loadSchemaFile(defaultSchemasDir(), 'score', 1);
+  const scoresCodec = await createAvroCodec<ScoreRecord>({ setCompatibility: async () => {}, register: async () => 3, getSchema: async () => scoreSchema }, `${TOPICS.scores}-value`, scoreSchema);
   // Predicts 0 everywhere, with mean 0 / std 1: score = mean of squared raw features.
   const model = linearModel(0, 0);
   let predictCalls = 0;
@@ -126,10 +130,12 @@ async function setup(opts: { batchSize?: number; store?: SchemaStore } = {}) {
     kafka: fake.kafka,
     featuresCodec,
     alertsCodec,
+    scoresCodec,
     model: { model, metadata: metadataFor({ name: 'pitwall-ae', version: '1', threshold: 1 }), dir: '/models/pitwall-ae/1' },
     config,
     log: silentLogger,
     now: () => NOW,
+    ...(opts.shadow ? { shadow: opts.shadow } : {}),
   });
   await scoring.start();
   const record = (vehicle: string, windowStart: number, values: Record<string, number>, eventCount = 10): Buffer =>
@@ -140,13 +146,15 @@ async function setup(opts: { batchSize?: number; store?: SchemaStore } = {}) {
       event_count: eventCount,
       ...featureFields(vectorWith(values)),
     });
-  return { scoring, fake, record, alertsCodec, featuresCodec, predictCalls: () => predictCalls };
+  const scoresIn = async (batch: ProducerBatch): Promise<ScoreRecord[]> =>
+    Promise.all((batch.topicMessages!.find((t) => t.topic === TOPICS.scores)?.messages ?? []).map((m) => scoresCodec.decode(m.value as Buffer)));
+  return { scoring, fake, record, alertsCodec, featuresCodec, scoresIn, predictCalls: () => predictCalls };
 }
 
 describe('createScoring', () => {
   it('start: creates missing topics, subscribes and runs with autoCommit off', async () => {
     const { fake, scoring } = await setup();
-    assert.deepEqual(fake.created.sort(), ['maintenance.alerts/3', 'vehicle.features.dlq/3', 'vehicle.features/3']);
+    assert.deepEqual(fake.created.sort(), ['maintenance.alerts/3', 'vehicle.features.dlq/3', 'vehicle.features/3', 'vehicle.scores/3']);
     assert.deepEqual(fake.state.subscribed, { topics: ['vehicle.features'], fromBeginning: false });
     assert.equal(fake.state.runConfig?.autoCommit, false);
     assert.equal(fake.state.runConfig?.eachBatchAutoResolve, false);
@@ -211,20 +219,55 @@ describe('createScoring', () => {
   it('alert carries threshold and shares of the normalized error', async () => {
     const { fake, record, alertsCodec } = await setup();
     await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, [message(0, record('car-0009', 0, { coolant_temp: 4, speed: 2 }))]));
-    const alert = await alertsCodec.decode(fake.sent[0]!.topicMessages![0]!.messages[0]!.value as Buffer);
+    const alert = await alertsCodec.decode(fake.sent[0]!.topicMessages!.find((t) => t.topic === 'maintenance.alerts')!.messages[0]!.value as Buffer);
     assert.equal(alert.threshold, 1);
     assert.ok(Math.abs(alert.contributors[0]!.share - 0.8) < 1e-6, `share ${alert.contributors[0]!.share}`);
     assert.ok(Math.abs(alert.contributors[1]!.share - 0.2) < 1e-6);
   });
 
-  it('windows at or below the threshold produce nothing but are committed', async () => {
-    const { fake, record, scoring } = await setup();
+  it('windows at or below the threshold produce no alert, only their scores, and are committed', async () => {
+    const { fake, record, scoring, scoresIn } = await setup();
     // Scores 6/108 and 96/108, both below the threshold of 1.
     const messages = [message(5, record('car-0001', 0, { speed: 1 })), message(6, record('car-0002', 0, { coolant_temp: 4 }))];
     await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 1, messages));
-    assert.deepEqual(fake.sent, []);
-    assert.deepEqual(fake.calls.slice(-2), ['resolve:6', 'commit:7']);
+    assert.equal(fake.sent.length, 1);
+    assert.deepEqual(fake.sent[0]!.topicMessages!.map((t) => t.topic), ['vehicle.scores']);
+    const scores = await scoresIn(fake.sent[0]!);
+    assert.deepEqual(scores.map((s) => [s.vehicle_id, s.anomalous, s.alert_id]), [['car-0001', false, null], ['car-0002', false, null]]);
+    assert.ok(Math.abs(scores[1]!.score - 96 / 108) < 1e-6);
+    assert.deepEqual(scores[1]!.contributors.map((c) => c.sensor), ['coolant_temp']);
+    assert.deepEqual(fake.calls.slice(-3), ['send', 'resolve:6', 'commit:7']);
     assert.equal(scoring.stats().counters[METRICS.windowsScored], 2);
+    assert.equal(scoring.stats().counters[METRICS.scoresProduced], 2);
+  });
+
+  it('every scored window gets one vehicle.scores record in the same send as the alerts; anomalous ones name their alert', async () => {
+    const { fake, record, alertsCodec, scoresIn } = await setup();
+    const messages = [
+      message(20, record('car-0001', 0, { speed: 1 })),
+      message(21, record('car-0002', 0, { coolant_temp: 4, speed: 2, throttle_pos: 1, battery_voltage: 0.5 })),
+      message(22, record('car-0003', 0, { coolant_temp: 40 }, 2)),
+      message(23, Buffer.from('junk')),
+    ];
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, messages));
+    assert.equal(fake.sent.length, 1, 'one send for alerts, scores and dead letters');
+    assert.deepEqual(fake.sent[0]!.topicMessages!.map((t) => t.topic).sort(), ['maintenance.alerts', 'vehicle.features.dlq', 'vehicle.scores']);
+    const scoreMsgs = fake.sent[0]!.topicMessages!.find((t) => t.topic === 'vehicle.scores')!.messages;
+    assert.deepEqual(scoreMsgs.map((m) => m.key), ['car-0001', 'car-0002'], 'keyed by vehicle; partial and dead-lettered windows have no score');
+    const scores = await scoresIn(fake.sent[0]!);
+    const alert = await alertsCodec.decode(fake.sent[0]!.topicMessages!.find((t) => t.topic === 'maintenance.alerts')!.messages[0]!.value as Buffer);
+    const [normal, anomalous] = scores;
+    assert.equal(normal!.anomalous, false);
+    assert.equal(normal!.alert_id, null);
+    assert.equal(anomalous!.anomalous, true);
+    assert.equal(anomalous!.alert_id, alert.alert_id);
+    assert.equal(anomalous!.alert_id, alertId({ vehicle_id: 'car-0002', window_start: 0, window_end: 10_000 }, 'pitwall-ae', '1'));
+    assert.equal(anomalous!.score, alert.score);
+    assert.deepEqual(anomalous!.contributors.map((c) => ({ ...c })), alert.contributors.map((c) => ({ ...c })));
+    assert.deepEqual(anomalous!.contributors.map((c) => c.sensor), ['coolant_temp', 'speed', 'throttle_pos'], 'top 3 only');
+    assert.equal(anomalous!.contributors.length, 3);
+    assert.deepEqual([anomalous!.model_name, anomalous!.model_version, anomalous!.threshold, anomalous!.scored_at], ['pitwall-ae', '1', 1, NOW]);
+    assert.deepEqual([anomalous!.window_start, anomalous!.window_end], [0, 10_000]);
   });
 
   it('partial windows (a car starting or stopping) are not scored, only counted and committed', async () => {
@@ -238,6 +281,8 @@ describe('createScoring', () => {
     await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 1, messages));
     const alerts = fake.sent[0]!.topicMessages!.find((t) => t.topic === 'maintenance.alerts')!.messages;
     assert.deepEqual(alerts.map((m) => m.key), ['car-0003']);
+    const scores = fake.sent[0]!.topicMessages!.find((t) => t.topic === 'vehicle.scores')!.messages;
+    assert.deepEqual(scores.map((m) => m.key), ['car-0003']);
     assert.equal(scoring.stats().counters[METRICS.windowsPartial], 2);
     assert.deepEqual(fake.calls.slice(-2), ['resolve:9', 'commit:10']);
   });
@@ -249,7 +294,7 @@ describe('createScoring', () => {
     assert.equal(predictCalls(), 3);
     assert.deepEqual(
       fake.calls.filter((c) => c.startsWith('resolve') || c.startsWith('commit') || c === 'send'),
-      ['resolve:1', 'commit:2', 'send', 'resolve:3', 'commit:4', 'resolve:4', 'commit:5'],
+      ['send', 'resolve:1', 'commit:2', 'send', 'resolve:3', 'commit:4', 'send', 'resolve:4', 'commit:5'],
     );
   });
 
@@ -279,6 +324,36 @@ describe('createScoring', () => {
     await assert.rejects(fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, [message(1, body)])), /registry unreachable/);
     assert.deepEqual(fake.sent, []);
     assert.ok(!fake.calls.some((c) => c.startsWith('resolve')));
+  });
+
+  it('a shadow model scores the same windows; its results are only counted, after the send, never produced', async () => {
+    const shadow = createShadowScorer({ model: 'pitwall-ae', instance: 't', log: silentLogger, counters: createCounters(), now: () => NOW });
+    // Same predictions (0), threshold 0.5 instead of 1: alerts on more windows than the active model.
+    shadow.offer({ model: linearModel(0, 0), metadata: metadataFor({ name: 'pitwall-ae', version: '2', threshold: 0.5 }), dir: '/models/pitwall-ae/2' }, () => undefined);
+    const { fake, record, scoring, scoresIn } = await setup({ shadow });
+    // Scores 0, 96/108 (shadow only), 120/108 (both), 6/108 (neither).
+    const messages = [
+      message(0, record('car-0001', 0, {})),
+      message(1, record('car-0002', 0, { coolant_temp: 4 })),
+      message(2, record('car-0003', 0, { coolant_temp: 4, speed: 2 })),
+      message(3, record('car-0004', 0, { speed: 1 })),
+    ];
+    fake.state.sendError = new Error('broker gone');
+    await assert.rejects(fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, messages)));
+    assert.deepEqual(shadow.takeReports(NOW), [], 'a chunk that was not produced is not counted');
+    fake.state.sendError = undefined;
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, messages));
+    const batch = fake.sent[0]!;
+    const alerts = batch.topicMessages!.find((t) => t.topic === 'maintenance.alerts')!.messages;
+    assert.deepEqual(alerts.map((m) => m.key), ['car-0003'], 'only the active model alerts');
+    const scores = await scoresIn(batch);
+    assert.deepEqual([...new Set(scores.map((s) => s.model_version))], ['1'], 'only the active model is in vehicle.scores');
+    assert.equal(scores.length, 4);
+    const [report] = shadow.takeReports(NOW + 1);
+    assert.deepEqual(report!.agreement, { both: 1, active_only: 0, shadow_only: 1, neither: 2, ratio: 0.75 });
+    assert.deepEqual([report!.active.version, report!.shadow.version], ['1', '2']);
+    assert.deepEqual(scoring.stats().shadow, { name: 'pitwall-ae', version: '2', threshold: 0.5 });
+    shadow.dispose();
   });
 
   it('ready() follows group membership and crashes; close() disconnects once', async () => {
