@@ -42,6 +42,7 @@ const SERVICES = {
     reader: 'readScoringConfig',
   },
   dispatch: { kind: 'Deployment', port: 9104, env: {}, reader: 'readDispatchConfig' },
+  incidents: { kind: 'Deployment', port: 9106, env: { INCIDENTS_CLEAR_AFTER_WINDOWS: '6' }, reader: 'readIncidentsConfig' },
   simulator: { kind: 'Deployment', port: 9105, env: { SIM_CARS: null, SIM_RATE_HZ: null, SIM_FAILURES: null }, reader: 'readSimulatorConfig' },
 };
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet']);
@@ -508,7 +509,7 @@ test('base: the simulator is opt-in, the pipeline services run', () => {
   const base = buildBase();
   const replicas = Object.fromEntries(workloads(base).map((d) => [d.metadata.name, d.spec.replicas]));
   assert.equal(replicas.simulator, 0);
-  for (const s of ['ingest', 'windowing', 'scoring', 'dispatch']) assert.ok(replicas[s] >= 1, `${s} replicas`);
+  for (const s of ['ingest', 'windowing', 'scoring', 'dispatch', 'incidents']) assert.ok(replicas[s] >= 1, `${s} replicas`);
 });
 
 // ------------------------------------------------------------------ tests: the dev overlay
