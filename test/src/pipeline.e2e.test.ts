@@ -1,18 +1,21 @@
 /**
- * End to end on the real brokers, nothing mocked: a simulated fleet publishes over MQTT, the four
+ * End to end on the real brokers, nothing mocked: a simulated fleet publishes over MQTT, the five
  * services run as real processes, and the test listens where a car and an operator would.
  *
- * - healthy cars plus one car with an injected failure -> an alert for that car arrives on
- *   vehicles/{id}/alerts through a real MQTT subscription, and on the operators' topic;
+ * - healthy cars plus one car with an injected failure -> scores -> an incident -> an alert for
+ *   that car on vehicles/{id}/alerts (pitwall.alert.v2 with its MQTT 5 properties), the incident on
+ *   the operators' topic and the car's retained maintenance state "attention";
+ * - the simulated car confirms the alert with a receipt, which goes through ingest and the
+ *   incidents service: the incident in maintenance.incidents gets delivered_at;
  * - the healthy cars raise no alert during the run;
  * - malformed payloads land in the telemetry dead-letter topic with their reason and raw bytes.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
-import { createFleet, createSimulator } from '@pitwall/simulator';
-import { connectMqtt, mqttOptions, silentLogger } from '@pitwall/common';
+import { createCarInbox, createFleet, createSimulator, type CarAlert } from '@pitwall/simulator';
+import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, mqttOptions, silentLogger, type IncidentRecord } from '@pitwall/common';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
 
 const id = runId();
@@ -22,26 +25,35 @@ const prefix = `e2e${id}`;
 const FAILING = `${prefix}-0004`;
 const CARS = 12;
 
-describe('pipeline end to end', { timeout: 300_000 }, () => {
+interface Received {
+  topic: string;
+  body: Record<string, unknown>;
+  packet: IPublishPacket;
+}
+
+describe('pipeline end to end', { timeout: 360_000 }, () => {
   const services: ServiceProcess[] = [];
   let listener: MqttClient;
-  const alerts: { topic: string; body: Record<string, unknown> }[] = [];
+  const received: Received[] = [];
+  const alerts = (): Received[] => received.filter((m) => m.topic.startsWith('vehicles/') && m.topic.endsWith('/alerts'));
 
   before(async () => {
-    for (const name of ['ingest', 'windowing', 'scoring', 'dispatch']) services.push(await startService(name, env, `pipeline-${id}`));
+    for (const name of ['ingest', 'windowing', 'scoring', 'incidents', 'dispatch']) services.push(await startService(name, env, `pipeline-${id}`));
     await waitReady(services, 90_000);
     listener = await connectMqtt(INFRA.mqtt, mqttOptions({ mqtt: { url: INFRA.mqtt, username: undefined, password: undefined } }, { clientId: `e2e-listener-${id}` }), silentLogger);
-    listener.on('message', (topic, payload) => alerts.push({ topic, body: JSON.parse(payload.toString()) }));
-    await listener.subscribeAsync([`vehicles/+/alerts`, env.DISPATCH_FLEET_TOPIC!], { qos: 1 });
+    listener.on('message', (topic, payload, packet) => received.push({ topic, body: payload.length ? JSON.parse(payload.toString()) : {}, packet }));
+    await listener.subscribeAsync([`vehicles/+/alerts`, `vehicles/${FAILING}/maintenance`, env.DISPATCH_FLEET_TOPIC!], { qos: 1 });
   });
 
   after(async () => {
+    // Leave no retained maintenance state behind on the shared broker.
+    for (let i = 1; i <= CARS; i++) await listener?.publishAsync(`vehicles/${prefix}-${String(i).padStart(4, '0')}/maintenance`, '', { qos: 1, retain: true });
     await listener?.endAsync();
     const codes = await Promise.all(services.map((s) => s.stop()));
     assert.deepEqual(codes, services.map(() => 0), 'every service shuts down cleanly on SIGTERM');
   });
 
-  test('a failing car gets an alert over MQTT; healthy cars get none', async () => {
+  test('a failing car gets an incident alert over MQTT 5 and confirms it; healthy cars get none', async () => {
     const start = Date.now();
     const fleet = createFleet({
       cars: CARS,
@@ -50,33 +62,59 @@ describe('pipeline end to end', { timeout: 300_000 }, () => {
       failures: [{ vehicleId: FAILING, mode: 'coolant_overheat', onsetTs: start + 30_000, rampMs: 30_000 }],
     });
     const client = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-sim-${id}` }, silentLogger);
+    const carAlerts: CarAlert[] = [];
+    const inbox = createCarInbox({ client, vehicleIds: fleet.vehicleIds, log: silentLogger, receipts: true, onAlert: (a) => carAlerts.push(a) });
+    await inbox.start();
     // 4 minutes of event time at 1 Hz per car, compressed 10x.
     const sim = createSimulator({ client, fleet, log: silentLogger, ratePerCarHz: 1, timeScale: 10, startTs: start, durationMs: 240_000 });
     sim.start();
-    const carAlert = await waitFor(
-      `an alert on vehicles/${FAILING}/alerts`,
-      () => alerts.find((a) => a.topic === `vehicles/${FAILING}/alerts`),
-      120_000,
-    );
+    const carAlert = await waitFor(`an alert on vehicles/${FAILING}/alerts`, () => alerts().find((a) => a.topic === `vehicles/${FAILING}/alerts`), 150_000);
     await sim.done;
-    await client.endAsync();
-    // Let the last closed windows flow through before judging the healthy cars.
-    await new Promise((r) => setTimeout(r, 5_000));
 
-    assert.equal(carAlert.body.vehicleId, FAILING);
-    assert.equal((carAlert.body.model as { name: string }).name, 'pitwall-ae');
-    assert.ok((carAlert.body.score as number) > (carAlert.body.threshold as number));
-    const contributors = carAlert.body.contributors as { sensor: string; share: number }[];
+    // The alert as the car sees it: pitwall.alert.v2 with its MQTT 5 properties.
+    const body = carAlert.body;
+    const incidentId = String(body.incident_id);
+    assert.equal(body.schema, 'pitwall.alert.v2');
+    assert.equal(body.vehicle_id, FAILING);
+    assert.equal(body.area, 'cooling');
+    assert.ok(['OPEN', 'ACKNOWLEDGED'].includes(String(body.status)));
+    assert.equal((body.model as { name: string }).name, 'pitwall-ae');
+    assert.ok((body.score as number) > (body.threshold as number));
+    const contributors = body.contributors as { sensor: string; share: number }[];
     assert.ok(contributors.length >= 1 && contributors.length <= 3);
     assert.ok(contributors.some((c) => c.sensor === 'coolant_temp'), `coolant_temp among contributors: ${JSON.stringify(contributors)}`);
-    assert.ok((carAlert.body.windowEnd as number) > start + 30_000, 'no alert for a window that ended before the failure onset');
-    const fleetCopy = alerts.find((a) => a.topic === env.DISPATCH_FLEET_TOPIC && a.body.alertId === carAlert.body.alertId);
-    assert.ok(fleetCopy, 'operators receive the same alert on the fleet topic');
+    const props = carAlert.packet.properties;
+    assert.equal(props?.contentType, 'application/json');
+    assert.deepEqual(props?.correlationData, Buffer.from(incidentId));
+    assert.ok((props?.messageExpiryInterval ?? 0) > 0, 'alerts expire');
+    assert.deepEqual({ ...props?.userProperties }, { revision: String(body.revision), severity: String(body.severity) });
 
-    const ours = alerts.filter((a) => String(a.body.vehicleId).startsWith(prefix));
-    const healthy = ours.filter((a) => a.body.vehicleId !== FAILING);
+    // Operators get the incident on the fleet topic.
+    const fleetCopy = await waitFor('the incident on the fleet topic', () => received.find((m) => m.topic === env.DISPATCH_FLEET_TOPIC && m.body.incident_id === incidentId), 30_000);
+    assert.equal(fleetCopy.body.schema, 'pitwall.incident.v1');
+    assert.ok((fleetCopy.body.last_anomalous_window_end as number) > start + 30_000, 'no incident from a window that ended before the failure onset');
+
+    // The simulated car got it and confirmed it; the receipt comes back as delivered_at.
+    await waitFor('the simulated car to receive the alert', () => carAlerts.find((a) => a.incidentId === incidentId && a.vehicleId === FAILING), 30_000);
+    const delivered = await deliveredIncident(incidentId);
+    assert.equal(delivered.vehicle_id, FAILING);
+    assert.ok(delivered.delivered_at! >= start, 'delivered_at set from the receipt');
+    inbox.stop();
+    await client.endAsync();
+
+    // The car's retained maintenance state names the incident.
+    const state = await waitFor(
+      'a maintenance state naming the incident',
+      () => received.find((m) => m.topic === `vehicles/${FAILING}/maintenance` && (m.body.open_incidents as { incident_id: string }[]).some((i) => i.incident_id === incidentId)),
+      30_000,
+    );
+    assert.equal(state.body.status, 'attention');
+
+    // Let the last closed windows flow through before judging the healthy cars.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const healthy = alerts().filter((a) => String(a.body.vehicle_id).startsWith(prefix) && a.body.vehicle_id !== FAILING);
     assert.deepEqual(
-      healthy.map((a) => `${a.body.vehicleId} score ${a.body.score} window ${a.body.windowStart}`),
+      healthy.map((a) => `${a.body.vehicle_id} ${a.body.area} score ${a.body.score} opened ${a.body.opened_at}`),
       [],
       'healthy cars raised no alert',
     );
@@ -118,3 +156,25 @@ describe('pipeline end to end', { timeout: 300_000 }, () => {
     }
   });
 });
+
+/** Reads maintenance.incidents (read_committed) until the incident carries delivered_at. */
+async function deliveredIncident(incidentId: string): Promise<IncidentRecord> {
+  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const codec = await createAvroCodec<IncidentRecord>(createSchemaStore(INFRA.registry), `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
+  const consumer = kafka.consumer({ groupId: `e2e.${id}.incidents-reader` });
+  let found: IncidentRecord | undefined;
+  await consumer.connect();
+  await consumer.subscribe({ topic: env.TOPIC_INCIDENTS, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (!message.value) return;
+      const incident = await codec.decode(message.value);
+      if (incident.incident_id === incidentId && incident.delivered_at !== null) found = incident;
+    },
+  });
+  try {
+    return await waitFor(`delivered_at on incident ${incidentId} in ${env.TOPIC_INCIDENTS}`, () => found, 60_000);
+  } finally {
+    await consumer.disconnect();
+  }
+}

@@ -1,41 +1,97 @@
 /**
- * A console view for fleet operators: follows the operators' MQTT topic and prints each alert as
- * one readable line.   node services/dispatch/dist/src/alerts-cli.js [--topic fleet/alerts] [--json]
- * Env: MQTT_URL, MQTT_USERNAME, MQTT_PASSWORD.
+ * Terminal view of the fleet's incidents for operators: reads maintenance.incidents from the
+ * beginning (a throw-away consumer group, nothing committed) and prints the open incidents.
+ * With --follow it keeps going: on a terminal the table is redrawn in place, otherwise every change
+ * is printed as one line. `npm run alerts -- --help` for the options.
  */
-import { parseArgs } from 'node:util';
-import { configReader, connectMqtt, createLogger, mqttOptions, readCommonConfig, runMain } from '@pitwall/common';
+import { configReader, createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, readCommonConfig, runMain, type IncidentRecord } from '@pitwall/common';
+import { ANSI, PLAIN, USAGE, applyLatest, formatIncidentChange, formatIncidentTable, parseCliArgs, selectIncidents, type CliOptions } from './cli/format.js';
+import { startTopicReader } from './topic-reader.js';
+import { isOpen } from './view.js';
 
-const COLORS = process.stdout.isTTY ? { red: '\x1b[31m', yellow: '\x1b[33m', dim: '\x1b[2m', bold: '\x1b[1m', off: '\x1b[0m' } : { red: '', yellow: '', dim: '', bold: '', off: '' };
-
-export function formatAlert(a: Record<string, unknown>): string {
-  const c = COLORS;
-  const score = Number(a.score);
-  const threshold = Number(a.threshold);
-  const ratio = score / threshold;
-  const sev = ratio >= 3 ? `${c.red}${c.bold}HIGH${c.off}` : ratio >= 1.5 ? `${c.yellow}MED ${c.off}` : 'LOW ';
-  const at = new Date(Number(a.windowEnd)).toISOString().slice(11, 19);
-  const model = a.model as { name: string; version: string };
-  return `${c.dim}${at}${c.off} ${sev} ${c.bold}${String(a.vehicleId).padEnd(10)}${c.off} score ${score.toFixed(2).padStart(7)} (x${ratio.toFixed(1)} threshold)  ${a.summary}  ${c.dim}[${model.name}@${model.version}]${c.off}`;
-}
+const CLEAR = '\x1b[H\x1b[2J';
 
 runMain('alerts-cli', async () => {
-  const { values } = parseArgs({ options: { topic: { type: 'string', default: 'fleet/alerts' }, json: { type: 'boolean', default: false } } });
+  let opts: CliOptions;
+  try {
+    opts = parseCliArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   const c = configReader(process.env);
   const config = c.done(readCommonConfig(c, 'alerts-cli'));
-  const log = createLogger({ service: 'alerts-cli', level: 'warn', write: (l) => process.stderr.write(l + '\n') });
-  const client = await connectMqtt(config.mqtt.url, mqttOptions(config, { clientId: `pitwall-alerts-cli-${process.pid}` }), log);
-  await client.subscribeAsync(values.topic!, { qos: 1 });
-  process.stdout.write(`following ${values.topic} on ${config.mqtt.url} (Ctrl-C to stop)\n`);
-  client.on('message', (_topic, payload) => {
-    try {
-      const alert = JSON.parse(payload.toString()) as Record<string, unknown>;
-      process.stdout.write((values.json ? JSON.stringify(alert) : formatAlert(alert)) + '\n');
-    } catch {
-      process.stdout.write(`(unreadable alert payload: ${payload.length} bytes)\n`);
-    }
+  const log = createLogger({ service: 'alerts-cli', level: 'error', write: (l) => process.stderr.write(l + '\n') });
+  const topic = config.topics.incidents;
+  const codec = await createAvroCodec<IncidentRecord>(createSchemaStore(config.registryUrl), `${topic}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
+  const tty = Boolean(process.stdout.isTTY) && !opts.json;
+  const style = tty ? ANSI : PLAIN;
+  const known = new Map<string, IncidentRecord>();
+  let caughtUp = false;
+  let redraw: NodeJS.Timeout | undefined;
+
+  const render = (): void => {
+    redraw = undefined;
+    const now = Date.now();
+    const shown = selectIncidents(known.values(), opts.all);
+    const open = [...known.values()].filter(isOpen).length;
+    const header = `${style.bold('Pitwall incidents')}  ${topic}  ${open} open, ${known.size} known  ${style.dim(new Date(now).toISOString().slice(11, 19))}  ${style.dim('Ctrl-C to stop')}`;
+    process.stdout.write(`${CLEAR}${header}\n\n${formatIncidentTable(shown, now, style)}\n`);
+  };
+  const scheduleRender = (): void => {
+    redraw ??= setTimeout(render, 200);
+  };
+  const onChange = (incident: IncidentRecord): void => {
+    if (!caughtUp) return;
+    if (tty) scheduleRender();
+    else process.stdout.write((opts.json ? JSON.stringify(incident) : formatIncidentChange(incident)) + '\n');
+  };
+
+  const reader = await startTopicReader(createKafka(config, log), {
+    topic,
+    groupIdPrefix: 'pitwall-alerts-cli',
+    follow: opts.follow,
+    log,
+    async onBatch(batch) {
+      for (const m of batch.messages) {
+        if (m.value === null) {
+          known.delete(m.key?.toString() ?? '');
+          if (caughtUp && tty) scheduleRender();
+          continue;
+        }
+        let incident: IncidentRecord;
+        try {
+          incident = await codec.decode(m.value);
+        } catch (err) {
+          log.error('undecodable incident record', { partition: batch.partition, offset: m.offset, err });
+          continue;
+        }
+        if (applyLatest(known, incident)) onChange(incident);
+      }
+    },
   });
-  const stop = (): void => void client.endAsync().then(() => process.exit(0));
+  await reader.caughtUp;
+  caughtUp = true;
+
+  if (tty) render();
+  else if (opts.json) for (const i of selectIncidents(known.values(), opts.all)) process.stdout.write(JSON.stringify(i) + '\n');
+  else process.stdout.write(formatIncidentTable(selectIncidents(known.values(), opts.all), Date.now()) + '\n');
+
+  if (!opts.follow) {
+    await reader.stop();
+    process.exit(0);
+  }
+  // Ages move even when nothing changes.
+  const tick = tty ? setInterval(render, 1000) : undefined;
+  const stop = (): void => {
+    if (tick) clearInterval(tick);
+    if (redraw) clearTimeout(redraw);
+    void reader.stop().then(() => process.exit(0));
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 });

@@ -1,16 +1,31 @@
 /**
- * Dispatch: maintenance.alerts -> MQTT `vehicles/{vehicleId}/alerts` and the operators' topic.
+ * Dispatch: maintenance.incidents (compacted, read_committed) -> MQTT 5: alerts to the car, the
+ * car's retained maintenance state, and every change to the operators' fleet topic. The messages
+ * are described in handlers/incident.ts.
+ *
+ * Start-up: before consuming with its group, dispatch reads the whole compacted topic into an
+ * in-memory view of every incident. The retained maintenance message lists ALL open incidents of a
+ * vehicle, and a restarted dispatch that only knew the records after its committed offset would
+ * publish an incomplete list.
  *
  * Guarantee: at-least-once. A batch's offsets are committed only after the broker acknowledged
- * (PUBACK) every QoS 1 publication of it. A crash in between republishes those alerts; receivers
- * deduplicate on `alertId` (ids are deterministic), and this process skips ids it already sent.
+ * (PUBACK) every QoS 1 publication made for it. A crash in between republishes them; cars
+ * deduplicate alerts on incident_id + revision, and this process skips alert revisions it already
+ * sent. Maintenance states are coalesced per batch (one publication per vehicle, after the batch's
+ * alerts) and always carry the view's latest state, so a replay never rolls a car's state back.
+ *
+ * Assumes one dispatch instance (k8s replicas: 1): incidents are keyed by incident id, so one
+ * vehicle's incidents live on several partitions; a second instance owning some of them would not
+ * see the others' changes after start-up and could publish a stale maintenance state.
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { connectMqtt, undecodableRecord, provisionTopics, type AvroCodec, type Logger, type Service } from '@pitwall/common';
-import { alertPublications, type AlertRecord } from './handlers/alert.js';
+import { connectMqtt, provisionTopics, undecodableRecord, type AvroCodec, type IncidentRecord, type Logger, type Service } from '@pitwall/common';
+import { handleIncident, handleTombstone, maintenancePublication, type Publication } from './handlers/incident.js';
 import { createCounters, METRICS } from './metrics.js';
 import { createRecentSet } from './recent.js';
+import { startTopicReader, type TopicReader } from './topic-reader.js';
+import { createIncidentView } from './view.js';
 
 export interface DispatchConfig {
   service: string;
@@ -18,13 +33,14 @@ export interface DispatchConfig {
   mqttUrl: string;
   mqttOptions: IClientOptions;
   fleetTopic: string;
+  alertExpirySeconds: number;
   partitions: number;
-  topics: { alerts: string; dlq: string };
+  topics: { incidents: string; dlq: string };
 }
 
 export interface DispatchDeps {
   kafka: Kafka;
-  alertsCodec: AvroCodec<AlertRecord>;
+  incidentsCodec: AvroCodec<IncidentRecord>;
   log: Logger;
   config: DispatchConfig;
 }
@@ -33,70 +49,133 @@ export type Dispatch = Service;
 
 export function createDispatch(deps: DispatchDeps): Dispatch {
   const { config, log } = deps;
-  const counters = createCounters();
-  const recent = createRecentSet(50_000);
+  const counters = createCounters(Object.values(METRICS));
+  const view = createIncidentView();
+  const sent = createRecentSet(100_000);
   let consumer: Consumer | undefined;
   let producer: Producer | undefined;
   let client: MqttClient | undefined;
+  let rebuild: TopicReader | undefined;
   let running = false;
+
+  const publish = (p: Publication): Promise<unknown> => client!.publishAsync(p.topic, p.payload, p.options);
 
   const eachBatch = async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const publishes: Promise<unknown>[] = [];
     const deadLetters: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
+    const alertKeys = new Set<string>();
+    const vehicles = new Set<string>();
+    const alreadySent = (key: string): boolean => sent.has(key) || alertKeys.has(key);
     let last: string | undefined;
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
       last = message.offset;
-      let alert: AlertRecord;
+      if (message.value === null) {
+        // A tombstone: the incident was deleted from the compacted topic.
+        counters.inc(METRICS.tombstones);
+        const { maintenanceFor } = handleTombstone(message.key?.toString() ?? '', view);
+        if (maintenanceFor !== undefined) vehicles.add(maintenanceFor);
+        continue;
+      }
+      let incident: IncidentRecord;
       try {
-        if (!message.value) throw new Error('empty message value');
-        alert = await deps.alertsCodec.decode(message.value);
+        incident = await deps.incidentsCodec.decode(message.value);
       } catch (err) {
         counters.inc(METRICS.deadLettered);
         deadLetters.push(undecodableRecord(config.service, err, message, { topic: batch.topic, partition: batch.partition }));
         continue;
       }
       counters.inc(METRICS.consumed);
-      if (recent.has(alert.alert_id)) {
-        counters.inc(METRICS.skippedDuplicates);
-        continue;
+      const outcome = handleIncident(incident, view, alreadySent, config);
+      for (const p of outcome.publications) publishes.push(publish(p));
+      counters.inc(METRICS.fleetPublished);
+      vehicles.add(outcome.maintenanceFor);
+      if (outcome.alertKey !== undefined) {
+        alertKeys.add(outcome.alertKey);
+        log.info('alert dispatched', {
+          incidentId: incident.incident_id,
+          revision: incident.revision,
+          vehicleId: incident.vehicle_id,
+          change: incident.last_change,
+          severity: incident.severity,
+          area: incident.area,
+        });
+      } else if (outcome.alert === 'already-sent' || outcome.alert === 'closed-since') {
+        counters.inc(METRICS.alertsSkipped, 1, outcome.alert);
       }
-      for (const p of alertPublications(alert, config.fleetTopic)) {
-        publishes.push(client!.publishAsync(p.topic, p.payload, { qos: 1, properties: { contentType: 'application/json' } }));
-      }
-      recent.add(alert.alert_id);
-      log.info('alert dispatched', { alertId: alert.alert_id, vehicleId: alert.vehicle_id, score: alert.score, top: alert.contributors[0]?.sensor });
     }
     if (last === undefined) return;
+    for (const v of vehicles) publishes.push(publish(maintenancePublication(v, view)));
     await Promise.all(publishes);
-    counters.inc(METRICS.published, publishes.length);
+    // Only now are the alerts known to be with the broker; a failed batch is retried and sends them again.
+    for (const k of alertKeys) sent.add(k);
+    counters.inc(METRICS.alertsPublished, alertKeys.size);
+    counters.inc(METRICS.maintenancePublished, vehicles.size);
     if (deadLetters.length > 0) await producer!.send({ topic: config.topics.dlq, acks: -1, messages: deadLetters });
     resolveOffset(last);
     await commitOffsetsIfNecessary();
     await heartbeat();
   };
 
+  const rebuildView = async (): Promise<void> => {
+    const startedAt = Date.now();
+    let records = 0;
+    rebuild = await startTopicReader(deps.kafka, {
+      topic: config.topics.incidents,
+      groupIdPrefix: `${config.groupId}.rebuild`,
+      log,
+      async onBatch(batch) {
+        for (const m of batch.messages) {
+          records++;
+          if (m.value === null) {
+            view.remove(m.key?.toString() ?? '');
+            continue;
+          }
+          try {
+            view.apply(await deps.incidentsCodec.decode(m.value));
+          } catch {
+            // Dead-lettered by the group consumer when it reaches this record; nothing to learn here.
+          }
+        }
+      },
+    });
+    await rebuild.caughtUp;
+    await rebuild.stop();
+    rebuild = undefined;
+    log.info('incident view rebuilt', { records, ...view.size(), ms: Date.now() - startedAt });
+  };
+
   return {
     async start() {
-      await provisionTopics(deps.kafka, [{ topic: config.topics.alerts }, { topic: config.topics.dlq }], { partitions: config.partitions });
+      await provisionTopics(
+        deps.kafka,
+        [{ topic: config.topics.incidents, configEntries: { 'cleanup.policy': 'compact' } }, { topic: config.topics.dlq }],
+        { partitions: config.partitions },
+      );
       client = await connectMqtt(config.mqttUrl, config.mqttOptions, log);
       producer = deps.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
       await producer.connect();
-      consumer = deps.kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
+      await rebuildView();
+      consumer = deps.kafka.consumer({ groupId: config.groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
       await consumer.connect();
-      await consumer.subscribe({ topic: config.topics.alerts, fromBeginning: true });
+      await consumer.subscribe({ topic: config.topics.incidents, fromBeginning: true });
       // Offsets are committed by us after each batch (commitOffsetsIfNecessary with autoCommitThreshold 1).
       await consumer.run({ eachBatchAutoResolve: false, autoCommitThreshold: 1, eachBatch });
       running = true;
-      log.info('dispatch started', { alerts: config.topics.alerts, fleetTopic: config.fleetTopic });
+      log.info('dispatch started', { incidents: config.topics.incidents, fleetTopic: config.fleetTopic, alertExpirySeconds: config.alertExpirySeconds });
     },
     async close() {
       running = false;
+      await rebuild?.stop();
       await consumer?.disconnect();
       await producer?.disconnect();
       await client?.endAsync(false);
     },
     ready: () => running && Boolean(client?.connected),
-    stats: () => counters.snapshot(),
+    stats: () => ({ ...counters.snapshot(), ...prefixed(view.size()) }),
   };
+}
+
+function prefixed(size: { incidents: number; open: number; vehicles: number }): Record<string, number> {
+  return { view_incidents: size.incidents, view_open_incidents: size.open, view_vehicles: size.vehicles };
 }

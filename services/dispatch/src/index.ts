@@ -1,5 +1,18 @@
 export { createDispatch, type Dispatch, type DispatchConfig, type DispatchDeps } from './dispatch.js';
-export { alertPayload, alertPublications, type AlertRecord, type Publication } from './handlers/alert.js';
+export {
+  alertPayload,
+  alertPublication,
+  fleetPublication,
+  handleIncident,
+  handleTombstone,
+  maintenancePayload,
+  maintenancePublication,
+  type AlertDecision,
+  type IncidentOutcome,
+  type Publication,
+} from './handlers/incident.js';
+export { createIncidentView, isOpen, type IncidentView } from './view.js';
+export { startTopicReader, type TopicReader } from './topic-reader.js';
 export { readDispatchConfig } from './config.js';
 export { createRecentSet } from './recent.js';
 export { METRICS } from './metrics.js';

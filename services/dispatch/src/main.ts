@@ -1,27 +1,28 @@
-import { createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, mqttOptions, onShutdown, runMain, startHealthServer } from '@pitwall/common';
+import { createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, mqttOptions, onShutdown, runMain, startHealthServer, type IncidentRecord } from '@pitwall/common';
 import { readDispatchConfig } from './config.js';
 import { createDispatch } from './dispatch.js';
-import type { AlertRecord } from './handlers/alert.js';
 
 runMain('dispatch', async () => {
   const config = readDispatchConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
   const dispatch = createDispatch({
     kafka: createKafka(config, log),
-    alertsCodec: await createAvroCodec<AlertRecord>(
+    incidentsCodec: await createAvroCodec<IncidentRecord>(
       createSchemaStore(config.registryUrl),
-      `${config.topics.alerts}-value`,
-      await loadSchemaFile(defaultSchemasDir(), 'alert', 1),
+      `${config.topics.incidents}-value`,
+      await loadSchemaFile(defaultSchemasDir(), 'incident', 1),
     ),
     log,
     config: {
       service: config.service,
       groupId: config.groupId,
       mqttUrl: config.mqtt.url,
-      mqttOptions: mqttOptions(config, { clientId: config.mqttClientId, clean: true }),
+      // MQTT 5 for message properties (expiry, correlation data, user properties).
+      mqttOptions: mqttOptions(config, { clientId: config.mqttClientId, clean: true, protocolVersion: 5 }),
       fleetTopic: config.fleetTopic,
+      alertExpirySeconds: config.alertExpirySeconds,
       partitions: config.partitions,
-      topics: { alerts: config.topics.alerts, dlq: config.dlqTopic },
+      topics: { incidents: config.topics.incidents, dlq: config.dlqTopic },
     },
   });
   await dispatch.start();

@@ -11,6 +11,7 @@ export function readIngestConfig(env: Env) {
     // A stable id per instance: the persistent MQTT session (and its unacknowledged messages) is bound to it.
     mqttClientId: c.str('INGEST_CLIENT_ID', `pitwall-ingest-${hostname()}`),
     subscription: c.str('INGEST_SUBSCRIPTION', '$share/ingest/vehicles/+/telemetry'),
+    receiptSubscription: c.str('INGEST_RECEIPT_SUBSCRIPTION', '$share/pitwall-ingest/vehicles/+/alerts/receipt'),
     sessionExpirySeconds: c.int('INGEST_SESSION_EXPIRY_S', 86_400, { min: 0 }),
     maxBatch: c.int('INGEST_BATCH_MAX', 2000, { min: 1, max: 100_000 }),
     lingerMs: c.int('INGEST_LINGER_MS', 5, { min: 0, max: 10_000 }),

@@ -8,8 +8,9 @@
  */
 import type { Kafka, Producer } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { connectWithHeldAcks, provisionTopics, type AvroCodec, type HeldMessage, type Logger, type Service, type TelemetryRecord } from '@pitwall/common';
+import { connectWithHeldAcks, provisionTopics, type AvroCodec, type HeldMessage, type Logger, type ReceiptRecord, type Service, type TelemetryRecord } from '@pitwall/common';
 import { createBatcher } from './batcher.js';
+import { handleReceipt, isReceiptTopic } from './handlers/receipt.js';
 import { handleTelemetry, type OutgoingRecord } from './handlers/telemetry.js';
 import { createCounters, METRICS } from './metrics.js';
 import type { ValidationLimits } from './validate.js';
@@ -19,7 +20,9 @@ export interface IngestConfig {
   mqttUrl: string;
   mqttOptions: IClientOptions;
   subscription: string;
-  topics: { telemetry: string; dlq: string };
+  /** Shared subscription for the cars' alert receipts. */
+  receiptSubscription: string;
+  topics: { telemetry: string; receipts: string; dlq: string };
   partitions: number;
   limits: ValidationLimits;
   maxBatch: number;
@@ -29,6 +32,7 @@ export interface IngestConfig {
 export interface IngestDeps {
   kafka: Kafka;
   codec: AvroCodec<TelemetryRecord>;
+  receiptCodec: AvroCodec<ReceiptRecord>;
   log: Logger;
   config: IngestConfig;
   now?: () => number;
@@ -80,6 +84,10 @@ export function createIngest(deps: IngestDeps): Ingest {
   const onMessage = (message: HeldMessage): void => {
     // During shutdown new messages are neither forwarded nor acknowledged: the broker keeps them.
     if (closing) return;
+    if (isReceiptTopic(message.topic)) {
+      onReceipt(message);
+      return;
+    }
     counters.inc(METRICS.received);
     const outcome = handleTelemetry(
       { service: config.service, codec: deps.codec, topics: config.topics, limits: config.limits },
@@ -94,15 +102,35 @@ export function createIngest(deps: IngestDeps): Ingest {
     batcher.add({ record: outcome.record, message });
   };
 
+  const onReceipt = (message: HeldMessage): void => {
+    counters.inc(METRICS.receiptsReceived);
+    const outcome = handleReceipt(
+      { service: config.service, codec: deps.receiptCodec, topics: config.topics, limits: config.limits },
+      message.topic,
+      message.payload,
+      now(),
+    );
+    if (outcome.kind === 'dead-letter') {
+      counters.inc(METRICS.deadLettered, 1, outcome.reason);
+      log.info('dead-lettered receipt', { reason: outcome.reason, topic: message.topic });
+    } else {
+      log.debug('receipt', { vehicleId: outcome.receipt.vehicle_id, incidentId: outcome.receipt.incident_id, revision: outcome.receipt.revision });
+    }
+    batcher.add({ record: outcome.record, message });
+  };
+
   return {
     async start() {
-      await provisionTopics(deps.kafka, [{ topic: config.topics.telemetry }, { topic: config.topics.dlq }], { partitions: config.partitions });
+      await provisionTopics(deps.kafka, [{ topic: config.topics.telemetry }, { topic: config.topics.receipts }, { topic: config.topics.dlq }], {
+        partitions: config.partitions,
+      });
       producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       await producer.connect();
       client = await connectWithHeldAcks(config.mqttUrl, config.mqttOptions, log, onMessage);
-      const granted = await client.subscribeAsync(config.subscription, { qos: 1 });
-      if (granted.some((g) => g.qos > 2)) throw new Error(`subscription to ${config.subscription} refused: ${JSON.stringify(granted)}`);
-      log.info('ingest started', { subscription: config.subscription, topics: config.topics });
+      const subscriptions = [config.subscription, config.receiptSubscription];
+      const granted = await client.subscribeAsync(subscriptions, { qos: 1 });
+      if (granted.some((g) => g.qos > 2)) throw new Error(`subscription to ${subscriptions.join(', ')} refused: ${JSON.stringify(granted)}`);
+      log.info('ingest started', { subscriptions, topics: config.topics });
     },
     async close() {
       closing = true;

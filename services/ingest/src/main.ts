@@ -1,27 +1,31 @@
-import { createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, mqttOptions, onShutdown, runMain, startHealthServer, type TelemetryRecord } from '@pitwall/common';
+import { createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, mqttOptions, onShutdown, runMain, startHealthServer, type ReceiptRecord, type TelemetryRecord } from '@pitwall/common';
 import { readIngestConfig } from './config.js';
 import { createIngest } from './ingest.js';
 
 runMain('ingest', async () => {
   const config = readIngestConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
+  const registry = createSchemaStore(config.registryUrl);
   const codec = await createAvroCodec<TelemetryRecord>(
-    createSchemaStore(config.registryUrl),
+    registry,
     `${config.topics.telemetry}-value`,
     await loadSchemaFile(defaultSchemasDir(), 'telemetry', 2),
     // v2 must stay readable by v1 readers' successors: every new version is checked by the registry.
     { compatibility: 'BACKWARD' },
   );
+  const receiptCodec = await createAvroCodec<ReceiptRecord>(registry, `${config.topics.receipts}-value`, await loadSchemaFile(defaultSchemasDir(), 'receipt', 1));
   const ingest = createIngest({
     kafka: createKafka(config, log),
     codec,
+    receiptCodec,
     log,
     config: {
       service: config.service,
       mqttUrl: config.mqtt.url,
       mqttOptions: mqttOptions(config, { clientId: config.mqttClientId, clean: false, properties: { sessionExpiryInterval: config.sessionExpirySeconds } }),
       subscription: config.subscription,
-      topics: { telemetry: config.topics.telemetry, dlq: config.topics.telemetryDlq },
+      receiptSubscription: config.receiptSubscription,
+      topics: { telemetry: config.topics.telemetry, receipts: config.topics.receipts, dlq: config.topics.telemetryDlq },
       partitions: config.partitions,
       limits: { maxPayloadBytes: config.maxPayloadBytes, maxFutureSkewMs: config.maxFutureSkewMs },
       maxBatch: config.maxBatch,

@@ -12,6 +12,7 @@
  *   SIM_FAILURE_RAMP_S     seconds from onset to full severity (default 60)
  *   SIM_REPLAY_CSV         path of a CSV to replay instead of the fleet
  *   SIM_GROUND_TRUTH_FILE  path to append one JSON line per injected failure
+ *   SIM_RECEIPTS           cars confirm each alert on vehicles/{id}/alerts/receipt (default true)
  *   HEALTH_PORT            /healthz and /readyz (default 9105)
  */
 import { ConfigError, configReader, readCommonConfig, type CommonConfig, type Env } from '@pitwall/common';
@@ -28,6 +29,8 @@ export interface SimulatorConfig {
   failures: FailurePlan[];
   replayCsv: string | undefined;
   groundTruthFile: string | undefined;
+  /** Cars answer each alert with a receipt. */
+  receipts: boolean;
   healthPort: number;
 }
 
@@ -62,6 +65,7 @@ export function readSimulatorConfig(env: Env): Readonly<SimulatorConfig> {
     failures,
     replayCsv,
     groundTruthFile: c.optional('SIM_GROUND_TRUTH_FILE'),
+    receipts: c.bool('SIM_RECEIPTS', true),
     healthPort: c.int('HEALTH_PORT', 9105, { min: 0, max: 65_535 }),
   };
   let frozen: Readonly<SimulatorConfig>;

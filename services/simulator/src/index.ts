@@ -5,5 +5,6 @@ export * from './simulator.js';
 export * from './failures.js';
 export * from './config.js';
 export * from './metrics.js';
+export * from './inbox.js';
 export { severityAt } from './faults.js';
 export { createRng, mulberry32, hashSeed, type Rng } from './random.js';

@@ -1,4 +1,7 @@
-/** Simulator process: config -> MQTT client -> fleet or replay -> paced publishing until done or signalled. */
+/**
+ * Simulator process: config -> MQTT 5 client -> fleet or replay -> paced publishing until done or
+ * signalled. The same client listens for the cars' alerts and maintenance state and sends receipts.
+ */
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { ConfigError, connectMqtt, createLogger, mqttOptions, onShutdown, runMain, startHealthServer } from '@pitwall/common';
@@ -6,6 +9,7 @@ import { readSimulatorConfig } from './config.js';
 import { parseCsv } from './csv.js';
 import { groundTruthLine, toFailureSpec } from './failures.js';
 import { createFleet } from './fleet.js';
+import { createCarInbox } from './inbox.js';
 import { createSimulator } from './simulator.js';
 
 runMain('simulator', async () => {
@@ -26,7 +30,14 @@ runMain('simulator', async () => {
   const startTs = Date.now();
   const fleet = createFleet({ cars: config.cars, seed: config.seed, failures: config.failures.map((p) => toFailureSpec(p, startTs)) });
   const clientId = `pitwall-simulator-${randomBytes(4).toString('hex')}`;
-  const client = await connectMqtt(config.common.mqtt.url, mqttOptions(config.common, { clientId, clean: true }), log);
+  const client = await connectMqtt(config.common.mqtt.url, mqttOptions(config.common, { clientId, clean: true, protocolVersion: 5 }), log);
+  const inbox = createCarInbox({
+    client,
+    vehicleIds: replay ? [...new Set(replay.map((r) => r.vehicleId))] : fleet.vehicleIds,
+    log,
+    receipts: config.receipts,
+  });
+  await inbox.start();
   const health = await startHealthServer(config.healthPort, { mqtt: () => client.connected });
 
   const simulator = createSimulator({
@@ -51,9 +62,11 @@ runMain('simulator', async () => {
   const close = (): Promise<void> =>
     (closed ??= (async () => {
       await simulator.stop();
+      inbox.stop();
       await health.close();
+      // Not forced: receipts handed to the client are still acknowledged before it disconnects.
       await client.endAsync();
-      log.info('simulator closed', { ...simulator.stats() });
+      log.info('simulator closed', { ...simulator.stats(), ...inbox.stats() });
     })());
   onShutdown(log, close);
   const source = replay ? { replay: config.replayCsv, readings: replay.length } : { cars: fleet.vehicleIds.length, failures: fleet.failures?.length ?? 0 };

@@ -6,6 +6,15 @@ export const METRICS = Object.freeze({
   failuresInjected: 'simulator_failures_injected_total',
 } as const);
 
+/** Counters of the cars' inbox (inbox.ts): alerts in, receipts out. */
+export const INBOX_METRICS = Object.freeze({
+  alertsReceived: 'simulator_alerts_received_total',
+  alertDuplicates: 'simulator_alert_duplicates_total',
+  receiptsSent: 'simulator_receipts_sent_total',
+  receiptsFailed: 'simulator_receipts_failed_total',
+  maintenanceStates: 'simulator_maintenance_states_received_total',
+} as const);
+
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 
 export { createCounters, type Counters } from '@pitwall/common';

@@ -148,7 +148,7 @@ export function isolatedEnv(id: string) {
     INGEST_RECEIPT_SUBSCRIPTION: `$share/e2e-${id}/vehicles/+/alerts/receipt`,
     INGEST_CLIENT_ID: `e2e-${id}-ingest`,
     INGEST_SUBSCRIPTION: `$share/e2e-${id}/vehicles/+/telemetry`,
-    DISPATCH_FLEET_TOPIC: `e2e/${id}/fleet/alerts`,
+    DISPATCH_FLEET_TOPIC: `e2e/${id}/fleet/incidents`,
     // Test sessions must not outlive the run: an offline persistent session queues every message.
     INGEST_SESSION_EXPIRY_S: '30',
   };
