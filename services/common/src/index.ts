@@ -12,3 +12,4 @@ export * from './windows.js';
 export * from './health.js';
 export * from './counters.js';
 export * from './records.js';
+export * from './topic-reader.js';

@@ -4,9 +4,8 @@
  * With --follow it keeps going: on a terminal the table is redrawn in place, otherwise every change
  * is printed as one line. `npm run alerts -- --help` for the options.
  */
-import { configReader, createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, readCommonConfig, runMain, type IncidentRecord } from '@pitwall/common';
+import { configReader, createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, readCommonConfig, runMain, startTopicReader, type IncidentRecord } from '@pitwall/common';
 import { ANSI, PLAIN, USAGE, applyLatest, formatIncidentChange, formatIncidentTable, parseCliArgs, selectIncidents, type CliOptions } from './cli/format.js';
-import { startTopicReader } from './topic-reader.js';
 import { isOpen } from './view.js';
 
 const CLEAR = '\x1b[H\x1b[2J';

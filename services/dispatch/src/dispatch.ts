@@ -20,11 +20,10 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { connectMqtt, provisionTopics, undecodableRecord, type AvroCodec, type IncidentRecord, type Logger, type Service } from '@pitwall/common';
+import { connectMqtt, provisionTopics, startTopicReader, undecodableRecord, type AvroCodec, type TopicReader, type IncidentRecord, type Logger, type Service } from '@pitwall/common';
 import { handleIncident, handleTombstone, maintenancePublication, type Publication } from './handlers/incident.js';
 import { createCounters, METRICS } from './metrics.js';
 import { createRecentSet } from './recent.js';
-import { startTopicReader, type TopicReader } from './topic-reader.js';
 import { createIncidentView } from './view.js';
 
 export interface DispatchConfig {

@@ -12,7 +12,6 @@ export {
   type Publication,
 } from './handlers/incident.js';
 export { createIncidentView, isOpen, type IncidentView } from './view.js';
-export { startTopicReader, type TopicReader } from './topic-reader.js';
 export { readDispatchConfig } from './config.js';
 export { createRecentSet } from './recent.js';
 export { METRICS } from './metrics.js';

@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createIncidentView } from '../src/view.js';
 import { createRecentSet } from '../src/recent.js';
-import { partitionsToRead } from '../src/topic-reader.js';
 import { incident } from './fixtures.js';
 
 test('only a higher revision replaces what is known, whatever the arrival order', () => {
@@ -36,12 +35,3 @@ test('recent set evicts the oldest id beyond capacity', () => {
   assert.deepEqual([r.has('a'), r.has('b'), r.has('c')], [false, true, true]);
 });
 
-test('the reader waits only for partitions that hold records', () => {
-  const ends = partitionsToRead([
-    { partition: 0, offset: '0', low: '0' },
-    { partition: 1, offset: '17', low: '0' },
-    { partition: 2, offset: '40', low: '40' },
-    { partition: 3, offset: '41', low: '40' },
-  ]);
-  assert.deepEqual([...ends.entries()], [[1, 17], [3, 41]]);
-});

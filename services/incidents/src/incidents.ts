@@ -28,6 +28,7 @@ import { Partitioners } from 'kafkajs';
 import {
   dispose,
   ensureTopics,
+  startTopicReader,
   InvalidInputError,
   PitwallError,
   undecodableRecord,
@@ -42,7 +43,6 @@ import {
 import { coPartitionedAssigner } from './assigner.js';
 import { apply, counts, createIncidentState, load, type IncidentState, type Input } from './incident-state.js';
 import { createCounters, METRICS } from './metrics.js';
-import { replayTopic } from './topic-replay.js';
 
 export interface IncidentsConfig {
   service: string;
@@ -146,24 +146,37 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
     await Promise.all(partitions.map((p) => producerFor(p)));
     const fresh = new Map(partitions.map((p) => [p, createIncidentState({ clearAfterWindows: config.clearAfterWindows })]));
     let undecodable = 0;
-    const read = await replayTopic(deps.kafka, {
+    let read = 0;
+    const restore = async (message: KafkaMessage): Promise<void> => {
+      if (!message.value) return; // a tombstone: nothing to restore
+      let record: IncidentRecord;
+      try {
+        record = await codecs.incident.decode(message.value);
+      } catch (err) {
+        if (dispose(err).action === 'retry') throw err;
+        undecodable++;
+        return;
+      }
+      const state = fresh.get(vehiclePartition(record.vehicle_id, inputPartitions));
+      if (state) load(state, record);
+    };
+    const reader = await startTopicReader(deps.kafka, {
       topic: incidents,
-      groupIdPrefix: config.groupId,
+      groupIdPrefix: `${config.groupId}.replay`,
       log,
-      onMessage: async (message: KafkaMessage) => {
-        if (!message.value) return; // a tombstone: nothing to restore
-        let record: IncidentRecord;
-        try {
-          record = await codecs.incident.decode(message.value);
-        } catch (err) {
-          if (dispose(err).action === 'retry') throw err;
-          undecodable++;
-          return;
+      timeoutMs: 120_000,
+      onBatch: async (batch) => {
+        for (const message of batch.messages) {
+          await restore(message);
+          read++;
         }
-        const state = fresh.get(vehiclePartition(record.vehicle_id, inputPartitions));
-        if (state) load(state, record);
       },
     });
+    try {
+      await reader.caughtUp;
+    } finally {
+      await reader.stop();
+    }
     if (gen !== generation) return; // a rebalance happened meanwhile: its own rebuild applies
     for (const [p, state] of fresh) states.set(p, state);
     counters.inc(METRICS.rebuilds);

@@ -17,6 +17,5 @@ export {
   type Input,
 } from './incident-state.js';
 export { coPartitionedAssigner, coPartitionedAssignment, CO_PARTITIONED_ASSIGNER_NAME } from './assigner.js';
-export { replayTopic, partitionEnds } from './topic-replay.js';
 export { readIncidentsConfig, type IncidentsServiceConfig } from './config.js';
 export { METRICS } from './metrics.js';

@@ -5,7 +5,6 @@ import { ConfigError } from '@pitwall/common';
 import { coPartitionedAssigner, coPartitionedAssignment } from '../src/assigner.js';
 import { readIncidentsConfig } from '../src/config.js';
 import { vehiclePartition } from '../src/incidents.js';
-import { partitionEnds } from '../src/topic-replay.js';
 
 const TOPICS = { scores: [0, 1, 2, 3, 4], commands: [0, 1, 2, 3, 4], receipts: [0, 1, 2, 3, 4] };
 
@@ -70,15 +69,6 @@ test('vehiclePartition is stable, in range and spreads vehicles', () => {
     seen.add(p);
   }
   assert.equal(seen.size, 6);
-});
-
-test('partitionEnds keeps only partitions with records', () => {
-  const ends = partitionEnds([
-    { partition: 0, high: '10', low: '0' },
-    { partition: 1, high: '5', low: '5' },
-    { partition: 2, high: '7', low: '3' },
-  ]);
-  assert.deepEqual([...ends], [[0, 10n], [2, 7n]]);
 });
 
 test('config: defaults, and errors name the variable', () => {
