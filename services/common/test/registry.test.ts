@@ -31,7 +31,7 @@ function memoryStore(): SchemaStore & { subjects: Map<string, number[]> } {
 const fixturesDir = `${defaultSchemasDir()}fixtures/`;
 for (const file of readdirSync(fixturesDir).filter((f) => f.endsWith('.json'))) {
   test(`golden fixture ${file} round-trips through the wire format`, async () => {
-    const [, record, version] = /^(\w+)\.v(\d+)\.json$/.exec(file)!;
+    const [, record, version] = /^([\w-]+)\.v(\d+)\.json$/.exec(file)!;
     const schema = await loadSchemaFile(defaultSchemasDir(), record!, Number(version));
     const codec = await createAvroCodec<Record<string, unknown>>(memoryStore(), `${record}-value`, schema);
     const value = JSON.parse(readFileSync(fixturesDir + file, 'utf8'));
