@@ -132,7 +132,6 @@ export function isolatedEnv(id: string) {
     WINDOWING_TRANSACTIONAL_ID_PREFIX: `e2e.${id}.windowing`,
     TOPIC_FEATURES: `e2e.${id}.vehicle.features`,
     TOPIC_ALERTS: `e2e.${id}.maintenance.alerts`,
-    TOPIC_ALERTS_DLQ: `e2e.${id}.maintenance.alerts.dlq`,
     WINDOWING_GROUP_ID: `e2e.${id}.windowing`,
     SCORING_GROUP_ID: `e2e.${id}.scoring`,
     DISPATCH_GROUP_ID: `e2e.${id}.dispatch`,
