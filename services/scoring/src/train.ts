@@ -1,5 +1,6 @@
 /**
- * Command line for training: `node services/scoring/dist/src/train.js --help`.
+ * Command line for training: `node services/scoring/dist/src/train.js --help`. Data from the
+ * simulator (default), a CSV (--csv) or a range of Kafka telemetry history (--from-kafka).
  * Writes models/<name>/<version>/ (model.json, weights.bin, metadata.json) and prints the
  * evaluation table; exits 2 when the evaluation fails, so a bad model is never taken for a good one.
  */
@@ -10,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { parseCsv } from '@pitwall/simulator';
 import { defaultModelsDir } from './config.js';
 import { resolveVersion } from './model-dir.js';
+import { kafkaTrainingWindows } from './kafka-training.js';
 import { evaluationPasses, trainModel, type TrainOptions } from './training.js';
 
 const HELP = `Train the Pitwall anomaly model (dense autoencoder over 10 s window features).
@@ -30,6 +32,19 @@ Usage: node services/scoring/dist/src/train.js [options]
   --eval-per-mode N     cars per failure mode in the evaluation     (default 5)
   --no-eval             skip the evaluation fleet
   --csv FILE            train on a CSV in the reference format instead of the simulator
+  --from-kafka          train on telemetry history read from Kafka instead of the simulator
+                        (every fifth car is held out for the threshold, as with --csv; --cars and
+                        --hours are then unused). Reads [--from, --to) without side effects: no
+                        commits, no produced records, no schema registered.
+  --topic T             telemetry topic             (default $TOPIC_TELEMETRY or vehicle.telemetry)
+  --from B              range start, inclusive      (default earliest)
+  --to B                range end, exclusive        (default latest: the end offset at the start)
+                        B: earliest | latest | ISO time (2026-01-01T10:00:00Z) | ts:<epoch ms> |
+                           offset:<n> (every partition) | <partition>:<offset>,... (only those)
+  --min-coverage F      keep windows with >= window x rate x F readings, like scoring (default 0.8)
+  --brokers H:P,...     default $KAFKA_BROKERS or 127.0.0.1:9092
+  --registry URL        default $SCHEMA_REGISTRY_URL or http://127.0.0.1:8081/apis/ccompat/v7
+  --timeout S           give up reading after S seconds                          (default 300)
   --out DIR             models directory                            (default: the repository's models/)
   --name NAME                                                       (default pitwall-ae)
   --version N           version directory; default: latest + 1
@@ -54,6 +69,14 @@ async function main(): Promise<number> {
       'eval-per-mode': { type: 'string', default: '5' },
       'no-eval': { type: 'boolean', default: false },
       csv: { type: 'string' },
+      'from-kafka': { type: 'boolean', default: false },
+      topic: { type: 'string' },
+      from: { type: 'string', default: 'earliest' },
+      to: { type: 'string', default: 'latest' },
+      'min-coverage': { type: 'string', default: '0.8' },
+      brokers: { type: 'string' },
+      registry: { type: 'string' },
+      timeout: { type: 'string', default: '300' },
       out: { type: 'string' },
       name: { type: 'string', default: 'pitwall-ae' },
       version: { type: 'string' },
@@ -111,7 +134,23 @@ async function main(): Promise<number> {
     version,
     onProgress: (line) => process.stdout.write(line + '\n'),
   };
+  if (values.csv && values['from-kafka']) throw new RangeError('--csv and --from-kafka exclude each other');
   if (values.csv) opts.csv = { readings: parseCsv(await readFile(values.csv, 'utf8')), source: values.csv };
+  if (values['from-kafka']) {
+    const minCoverage = num('min-coverage', values['min-coverage'], (n) => n >= 0 && n <= 1);
+    const timeoutMs = num('timeout', values.timeout) * 1000;
+    opts.windows = await kafkaTrainingWindows({
+      env: process.env,
+      brokers: values.brokers,
+      registry: values.registry,
+      topic: values.topic,
+      from: values.from,
+      to: values.to,
+      minCoverage,
+      timeoutMs,
+      onProgress: opts.onProgress!,
+    });
+  }
 
   // Deterministic training runs on the pure-JS backend; prod mode drops debug checks and the tfjs-node hint.
   tf.enableProdMode();

@@ -1,9 +1,10 @@
 /**
  * Training of the anomaly model, as a library (train.ts is the command line around it).
  *
- * Data: healthy telemetry from the seeded simulator (or a CSV in the reference format), cut into
- * the same tumbling event-time windows and aggregated with the same computeFeatures as the
- * windowing service, so training features equal serving features exactly.
+ * Data: healthy telemetry from the seeded simulator, a CSV in the reference format, or a range of
+ * Kafka history (kafka-training.ts), cut into the same tumbling event-time windows and aggregated
+ * with the same computeFeatures as the windowing service, so training features equal serving
+ * features exactly.
  *
  * Model: a dense autoencoder over z-scored features, trained to reconstruct healthy windows; a
  * window's score is the MSE of its normalized reconstruction (scoreBatch, the serving code path).
@@ -394,6 +395,15 @@ export interface TrainOptions {
   version: string;
   /** Train on these readings instead of a generated fleet (the hold-out then comes from its cars too). */
   csv?: { readings: readonly Reading[]; source: string };
+  /**
+   * Train on windows computed elsewhere (e.g. from Kafka history, kafka-training.ts); whole cars are
+   * held out as for CSV. `trainingData` extends the metadata's record of the data (source, range).
+   */
+  windows?: {
+    all: readonly WindowSample[];
+    source: string;
+    trainingData?: Record<string, unknown>;
+  };
   createdAt?: string;
   onProgress?: (line: string) => void;
 }
@@ -422,24 +432,31 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   let trainingData: ModelMetadata['trainingData'];
   let holdoutDescription: string;
   const started = Date.now();
-  if (o.csv) {
+  if (o.csv || o.windows) {
     // Whole cars are held out (every fifth), so the threshold is calibrated on cars the model never saw.
-    const all = csvWindows(o.csv.readings);
+    const all = o.windows ? o.windows.all : csvWindows(o.csv!.readings);
+    const kind = o.windows ? 'Kafka' : 'CSV';
     const ids = [...new Set(all.map((w) => w.vehicleId))].sort();
-    if (ids.length < 2) throw new RangeError('CSV training needs at least 2 cars (some are held out for calibration)');
+    if (ids.length < 2) throw new RangeError(`${kind} training needs at least 2 cars (some are held out for calibration)`);
     const held = new Set(ids.filter((_, i) => i % 5 === 4 || (ids.length < 5 && i === ids.length - 1)));
     train = all.filter((w) => !held.has(w.vehicleId));
     holdout = all.filter((w) => held.has(w.vehicleId));
-    const ts = all.map((w) => w.windowStart);
+    let fromTs = Number.POSITIVE_INFINITY;
+    let toTs = Number.NEGATIVE_INFINITY;
+    for (const w of all) {
+      fromTs = Math.min(fromTs, w.windowStart);
+      toTs = Math.max(toTs, w.windowStart + WINDOW_SIZE_MS);
+    }
     trainingData = {
-      source: `csv:${path.basename(o.csv.source)}`,
+      source: o.windows ? o.windows.source : `csv:${path.basename(o.csv!.source)}`,
       cars: ids.length - held.size,
       seed: o.seed,
-      fromTs: Math.min(...ts),
-      toTs: Math.max(...ts) + WINDOW_SIZE_MS,
+      fromTs,
+      toTs,
       windows: train.length,
+      ...(o.windows?.trainingData ?? {}),
     };
-    holdoutDescription = `${held.size} held-out CSV cars, ${holdout.length} windows`;
+    holdoutDescription = `${held.size} held-out ${kind} cars, ${holdout.length} windows`;
   } else {
     const toTs = fromTs + Math.round(o.hours * 3_600_000);
     train = fleetWindows({ cars: o.cars, seed: seeds.train, idPrefix: 'train', fromTs, toTs });
