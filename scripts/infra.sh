@@ -167,11 +167,18 @@ start_apicurio() {
   local jar
   jar=$(ls "$apicurio_dir"/quarkus-run.jar "$apicurio_dir"/*-runner.jar 2>/dev/null | head -n1 || true)
   [[ -n $jar ]] || die "no runnable jar in $apicurio_dir"
-  say "starting Apicurio Registry $APICURIO_VERSION on $HOST:$REGISTRY_PORT (in-memory storage)"
+  # Schemas are kept in an H2 file next to Kafka's data: with in-memory storage a restarted registry
+  # hands out ids again from 1, and records already in Kafka would then name the wrong schema.
+  local data=$DATA/apicurio
+  mkdir -p "$data"
+  say "starting Apicurio Registry $APICURIO_VERSION on $HOST:$REGISTRY_PORT (storage: $data)"
   pushd "$apicurio_dir" >/dev/null
   QUARKUS_LOG_LEVEL=WARN setsid nohup "$JAVA" -Xms128m -Xmx"$REGISTRY_HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$REGISTRY_PORT" -Dquarkus.http.access-log.enabled=false \
     -Dquarkus.log.level=WARN -Dquarkus.banner.enabled=false \
+    -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
+    -Dapicurio.datasource.url="jdbc:h2:file:$data/registry;DB_CLOSE_ON_EXIT=FALSE" \
+    -Dapicurio.datasource.username=sa -Dapicurio.datasource.password=sa \
     -jar "$jar" >"$LOGS/apicurio.log" 2>&1 </dev/null &
   echo $! >"$RUN/apicurio.pid"
   popd >/dev/null
