@@ -1,5 +1,5 @@
 /** Kafka client construction and topic provisioning shared by every service. */
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type ITopicConfig, type LogEntry, type Producer } from 'kafkajs';
 import type { CommonConfig } from './config.js';
 import type { Logger } from './log.js';
 
@@ -78,4 +78,45 @@ export async function provisionTopics(kafka: Pick<Kafka, 'admin'>, specs: readon
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * One transactional producer per input partition, created on first use. Exactly-once stages use
+ * a transactional id per input partition (not per instance): whoever owns the partition next
+ * initialises the same id, which fences a zombie previous owner and aborts its open transaction.
+ */
+export interface PartitionProducers {
+  get(partition: number): Promise<Producer>;
+  /** Disconnects and forgets one partition's producer (lost partition, or a failed transaction). */
+  drop(partition: number): void;
+  partitions(): number[];
+  closeAll(): Promise<void>;
+}
+
+export function createPartitionProducers(kafka: Pick<Kafka, 'producer'>, transactionalIdFor: (partition: number) => string): PartitionProducers {
+  const producers = new Map<number, Promise<Producer>>();
+  const disconnect = (p: Promise<Producer> | undefined): Promise<void> => (p ? p.then((producer) => producer.disconnect()).catch(() => {}) : Promise.resolve());
+  return {
+    get(partition) {
+      let p = producers.get(partition);
+      if (!p) {
+        const producer = kafka.producer({ transactionalId: transactionalIdFor(partition), idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+        p = producer.connect().then(() => producer);
+        p.catch(() => producers.delete(partition));
+        producers.set(partition, p);
+      }
+      return p;
+    },
+    drop(partition) {
+      const p = producers.get(partition);
+      producers.delete(partition);
+      void disconnect(p);
+    },
+    partitions: () => [...producers.keys()],
+    async closeAll() {
+      const all = [...producers.values()];
+      producers.clear();
+      await Promise.all(all.map(disconnect));
+    },
+  };
 }

@@ -26,6 +26,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, PartitionMetadata, Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import {
+  createPartitionProducers,
   dispose,
   ensureTopics,
   startTopicReader,
@@ -109,7 +110,7 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
   // Offset (next to read) this instance last committed per input topic-partition, for seeking back
   // after an aborted transaction.
   const committed = new Map<string, string>();
-  const producers = new Map<number, Promise<Producer>>();
+  const producers = createPartitionProducers(deps.kafka, (partition) => `${config.transactionalIdPrefix}-p${partition}`);
   const owned = new Set<number>();
   let inputPartitions = 0;
   // Group generations seen by this instance; a rebuild only installs state for the one it began in.
@@ -119,27 +120,8 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
   let admin: Admin | undefined;
   let running = false;
 
-  const producerFor = (partition: number): Promise<Producer> => {
-    let p = producers.get(partition);
-    if (!p) {
-      const producer = deps.kafka.producer({
-        transactionalId: `${config.transactionalIdPrefix}-p${partition}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-      });
-      p = producer.connect().then(() => producer);
-      p.catch(() => producers.delete(partition));
-      producers.set(partition, p);
-    }
-    return p;
-  };
-
-  const dropProducer = (partition: number): void => {
-    const p = producers.get(partition);
-    producers.delete(partition);
-    void p?.then((producer) => producer.disconnect()).catch(() => {});
-  };
+  const producerFor = (partition: number): Promise<Producer> => producers.get(partition);
+  const dropProducer = (partition: number): void => producers.drop(partition);
 
   /** Fences the previous owners of `partitions`, then loads their incidents from the topic. */
   const rebuild = async (partitions: number[], gen: number): Promise<void> => {
@@ -340,7 +322,7 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
         committed.clear();
         owned.clear();
         for (const t of inputs) for (const p of e.payload.memberAssignment[t] ?? []) owned.add(p);
-        for (const partition of [...producers.keys()]) dropProducer(partition);
+        for (const partition of producers.partitions()) dropProducer(partition);
         const partitions = [...owned].sort((a, b) => a - b);
         log.info('joined group', { assignment: e.payload.memberAssignment, partitions });
         // Fence the previous owners and load the state now rather than at the first batch: a
@@ -369,8 +351,7 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
       await consumer?.disconnect();
       generation++;
       await joinRebuild?.catch(() => {});
-      await Promise.all([...producers.values()].map((p) => p.then((producer) => producer.disconnect()).catch(() => {})));
-      producers.clear();
+      await producers.closeAll();
       await admin?.disconnect();
     },
     ready: () => running,

@@ -18,6 +18,7 @@
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, PartitionOffset, Producer } from 'kafkajs';
 import {
+  createPartitionProducers,
   undecodableRecord,
   ensureTopics,
   featureFields,
@@ -82,7 +83,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
   // What this instance last committed per partition: a restart of the partition after a failed
   // transaction resumes from here without waiting for the commit to become visible to fetches.
   const committed = new Map<number, { offset: bigint; resume: Resume }>();
-  const producers = new Map<number, Promise<Producer>>();
+  const producers = createPartitionProducers(deps.kafka, (partition) => `${config.transactionalIdPrefix}-${config.topics.telemetry}-${partition}`);
   let consumer: Consumer | undefined;
   let admin: Admin | undefined;
   let markers: Producer | undefined;
@@ -122,27 +123,8 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     return state;
   };
 
-  const producerFor = (partition: number): Promise<Producer> => {
-    let p = producers.get(partition);
-    if (!p) {
-      const producer = deps.kafka.producer({
-        transactionalId: `${config.transactionalIdPrefix}-${config.topics.telemetry}-${partition}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-      });
-      p = producer.connect().then(() => producer);
-      p.catch(() => producers.delete(partition));
-      producers.set(partition, p);
-    }
-    return p;
-  };
-
-  const dropProducer = (partition: number): void => {
-    const p = producers.get(partition);
-    producers.delete(partition);
-    void p?.then((producer) => producer.disconnect()).catch(() => {});
-  };
+  const producerFor = (partition: number): Promise<Producer> => producers.get(partition);
+  const dropProducer = (partition: number): void => producers.drop(partition);
 
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const { partition } = batch;
@@ -264,7 +246,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
         committed.clear();
         owned.clear();
         for (const p of e.payload.memberAssignment[config.topics.telemetry] ?? []) owned.add(p);
-        for (const partition of [...producers.keys()]) if (!owned.has(partition)) dropProducer(partition);
+        for (const partition of producers.partitions()) if (!owned.has(partition)) dropProducer(partition);
         log.info('joined group', { assignment: e.payload.memberAssignment });
       });
       await consumer.connect();
@@ -284,8 +266,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       if (idleTimer) clearInterval(idleTimer);
       await consumer?.disconnect();
       await markers?.disconnect();
-      await Promise.all([...producers.values()].map((p) => p.then((producer) => producer.disconnect()).catch(() => {})));
-      producers.clear();
+      await producers.closeAll();
       await admin?.disconnect();
     },
     ready: () => running,
