@@ -41,9 +41,8 @@ export function vehicleIdFromTopic(topic: string): string {
   return id;
 }
 
-export function parseTelemetry(topic: string, payload: Buffer, receivedAt: number, limits: ValidationLimits): TelemetryRecord {
-  const vehicleId = vehicleIdFromTopic(topic);
-  const context = { vehicleId };
+/** A car's MQTT payload as a JSON object: size limit, strict UTF-8, JSON, object (dead-letter reasons payload.*). */
+export function parseJsonObject(payload: Buffer, limits: Pick<ValidationLimits, 'maxPayloadBytes'>, context: { vehicleId: string }): Record<string, unknown> {
   if (payload.length > limits.maxPayloadBytes) {
     throw new InvalidInputError('payload.too_large', `payload of ${payload.length} bytes exceeds ${limits.maxPayloadBytes}`, context);
   }
@@ -56,7 +55,13 @@ export function parseTelemetry(topic: string, payload: Buffer, receivedAt: numbe
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidInputError('payload.not_object', `payload must be a JSON object, got ${Array.isArray(body) ? 'array' : typeof body}`, context);
   }
-  const obj = body as Record<string, unknown>;
+  return body as Record<string, unknown>;
+}
+
+export function parseTelemetry(topic: string, payload: Buffer, receivedAt: number, limits: ValidationLimits): TelemetryRecord {
+  const vehicleId = vehicleIdFromTopic(topic);
+  const context = { vehicleId };
+  const obj = parseJsonObject(payload, limits, context);
   const ts = field(obj, 'ts', true, context);
   if (ts < MIN_TS || ts > receivedAt + limits.maxFutureSkewMs) {
     throw new InvalidInputError(

@@ -15,9 +15,9 @@
  * field.not_integer (revision or received_at with a fraction, negative, or unsafe),
  * ts.out_of_range (received_at before 2000 or further ahead than the allowed clock skew).
  */
-import { deadLetterHeaders, dispose, InvalidInputError, type AvroCodec, type ReceiptRecord } from '@pitwall/common';
-import type { ValidationLimits } from '../validate.js';
-import type { OutgoingRecord } from './telemetry.js';
+import { InvalidInputError, type AvroCodec, type ReceiptRecord } from '@pitwall/common';
+import { parseJsonObject, type ValidationLimits } from '../validate.js';
+import { mqttDeadLetter, type DeadLetter, type OutgoingRecord } from './dead-letter.js';
 
 export interface ReceiptHandlerDeps {
   service: string;
@@ -26,7 +26,7 @@ export interface ReceiptHandlerDeps {
   limits: ValidationLimits;
 }
 
-export type ReceiptOutcome = { kind: 'record'; record: OutgoingRecord; receipt: ReceiptRecord } | { kind: 'dead-letter'; record: OutgoingRecord; reason: string };
+export type ReceiptOutcome = { kind: 'record'; record: OutgoingRecord; receipt: ReceiptRecord } | DeadLetter;
 
 const TOPIC = /^vehicles\/([^/]+)\/alerts\/receipt$/;
 const VEHICLE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -45,19 +45,7 @@ export function parseReceipt(topic: string, payload: Buffer, ingestedAt: number,
     throw new InvalidInputError('vehicle_id.invalid', `vehicle id "${vehicleId.slice(0, 80)}" must be 1-64 characters of A-Z a-z 0-9 _ . -`);
   }
   const context = { vehicleId };
-  if (payload.length > limits.maxPayloadBytes) {
-    throw new InvalidInputError('payload.too_large', `payload of ${payload.length} bytes exceeds ${limits.maxPayloadBytes}`, context);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
-  } catch (err) {
-    throw new InvalidInputError('payload.not_json', `payload is not UTF-8 JSON: ${(err as Error).message}`, context);
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new InvalidInputError('payload.not_object', `payload must be a JSON object, got ${Array.isArray(body) ? 'array' : typeof body}`, context);
-  }
-  const obj = body as Record<string, unknown>;
+  const obj = parseJsonObject(payload, limits, context);
 
   const incidentId = obj.incident_id;
   if (incidentId === undefined || incidentId === null) throw new InvalidInputError('field.missing', 'field "incident_id" is missing', { ...context, field: 'incident_id' });
@@ -95,19 +83,6 @@ export function handleReceipt(deps: ReceiptHandlerDeps, topic: string, payload: 
     const receipt = parseReceipt(topic, payload, ingestedAt, deps.limits);
     return { kind: 'record', receipt, record: { topic: deps.topics.receipts, key: receipt.vehicle_id, value: deps.codec.encode(receipt) } };
   } catch (err) {
-    const d = dispose(err);
-    const reason = d.action === 'dead-letter' ? d.reason : 'unexpected';
-    const message = d.action === 'dead-letter' ? d.message : String((err as Error)?.message ?? err);
-    const vehicle = /^vehicles\/([^/]{1,64})\//.exec(topic)?.[1] ?? null;
-    return {
-      kind: 'dead-letter',
-      reason,
-      record: {
-        topic: deps.topics.dlq,
-        key: vehicle,
-        value: payload,
-        headers: deadLetterHeaders(deps.service, { reason, message }, { 'mqtt.topic': topic.slice(0, 512), 'received.at': String(ingestedAt) }, ingestedAt),
-      },
-    };
+    return mqttDeadLetter(deps.service, deps.topics.dlq, topic, payload, err, ingestedAt);
   }
 }

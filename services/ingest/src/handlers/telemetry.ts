@@ -3,15 +3,11 @@
  * telemetry topic keyed by vehicle id; anything else becomes a dead letter carrying the raw bytes,
  * the MQTT topic and the reason. Never throws.
  */
-import { deadLetterHeaders, dispose, type AvroCodec, type TelemetryRecord } from '@pitwall/common';
+import type { AvroCodec, TelemetryRecord } from '@pitwall/common';
 import { parseTelemetry, type ValidationLimits } from '../validate.js';
+import { mqttDeadLetter, type DeadLetter, type OutgoingRecord } from './dead-letter.js';
 
-export interface OutgoingRecord {
-  topic: string;
-  key: string | null;
-  value: Buffer;
-  headers?: Record<string, string>;
-}
+export type { OutgoingRecord } from './dead-letter.js';
 
 export interface TelemetryHandlerDeps {
   service: string;
@@ -20,7 +16,7 @@ export interface TelemetryHandlerDeps {
   limits: ValidationLimits;
 }
 
-export type Outcome = { kind: 'record'; record: OutgoingRecord; outOfRange: number } | { kind: 'dead-letter'; record: OutgoingRecord; reason: string };
+export type Outcome = { kind: 'record'; record: OutgoingRecord; outOfRange: number } | DeadLetter;
 
 export function handleTelemetry(deps: TelemetryHandlerDeps, topic: string, payload: Buffer, receivedAt: number): Outcome {
   try {
@@ -31,20 +27,6 @@ export function handleTelemetry(deps: TelemetryHandlerDeps, topic: string, paylo
       outOfRange: reading.out_of_range.length,
     };
   } catch (err) {
-    const d = dispose(err);
-    // Validation errors are never retriable; anything else here is a bug in encoding: dead-letter it too.
-    const reason = d.action === 'dead-letter' ? d.reason : 'unexpected';
-    const message = d.action === 'dead-letter' ? d.message : String((err as Error)?.message ?? err);
-    const vehicle = /^vehicles\/([^/]{1,64})\//.exec(topic)?.[1] ?? null;
-    return {
-      kind: 'dead-letter',
-      reason,
-      record: {
-        topic: deps.topics.dlq,
-        key: vehicle,
-        value: payload,
-        headers: deadLetterHeaders(deps.service, { reason, message }, { 'mqtt.topic': topic.slice(0, 512), 'received.at': String(receivedAt) }, receivedAt),
-      },
-    };
+    return mqttDeadLetter(deps.service, deps.topics.dlq, topic, payload, err, receivedAt);
   }
 }
