@@ -134,3 +134,18 @@ export async function createAvroCodec<T>(
     },
   };
 }
+
+/**
+ * The codec of a topic's values: the repository's schemas/<record>/v<version>.avsc registered
+ * under the topic's subject (TopicNameStrategy, `<topic>-value`).
+ */
+export async function createTopicCodec<T>(
+  store: SchemaStore,
+  topic: string,
+  record: string,
+  version: number,
+  opts: { compatibility?: Compatibility; schemasDir?: string } = {},
+): Promise<AvroCodec<T>> {
+  const schema = await loadSchemaFile(opts.schemasDir ?? defaultSchemasDir(), record, version);
+  return createAvroCodec<T>(store, `${topic}-value`, schema, opts.compatibility ? { compatibility: opts.compatibility } : {});
+}

@@ -4,7 +4,7 @@
  * With --follow it keeps going: on a terminal the table is redrawn in place, otherwise every change
  * is printed as one line. `npm run alerts -- --help` for the options.
  */
-import { configReader, createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, readCommonConfig, runMain, startTopicReader, type IncidentRecord } from '@pitwall/common';
+import { configReader, createKafka, createLogger, createSchemaStore, createTopicCodec, readCommonConfig, runMain, startTopicReader, type IncidentRecord } from '@pitwall/common';
 import { ANSI, PLAIN, USAGE, applyLatest, formatIncidentChange, formatIncidentTable, parseCliArgs, selectIncidents, type CliOptions } from './cli/format.js';
 import { isOpen } from './view.js';
 
@@ -26,7 +26,7 @@ runMain('alerts-cli', async () => {
   const config = c.done(readCommonConfig(c, 'alerts-cli'));
   const log = createLogger({ service: 'alerts-cli', level: 'error', write: (l) => process.stderr.write(l + '\n') });
   const topic = config.topics.incidents;
-  const codec = await createAvroCodec<IncidentRecord>(createSchemaStore(config.registryUrl), `${topic}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
+  const codec = await createTopicCodec<IncidentRecord>(createSchemaStore(config.registryUrl), topic, 'incident', 1);
   const tty = Boolean(process.stdout.isTTY) && !opts.json;
   const style = tty ? ANSI : PLAIN;
   const known = new Map<string, IncidentRecord>();

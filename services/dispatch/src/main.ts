@@ -1,4 +1,4 @@
-import { createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, mqttOptions, onShutdown, runMain, startHealthServer, type IncidentRecord } from '@pitwall/common';
+import { createKafka, createLogger, createSchemaStore, createTopicCodec, mqttOptions, onShutdown, runMain, startHealthServer, type IncidentRecord } from '@pitwall/common';
 import { readDispatchConfig } from './config.js';
 import { createDispatch } from './dispatch.js';
 
@@ -7,11 +7,7 @@ runMain('dispatch', async () => {
   const log = createLogger({ service: config.service, level: config.logLevel });
   const dispatch = createDispatch({
     kafka: createKafka(config, log),
-    incidentsCodec: await createAvroCodec<IncidentRecord>(
-      createSchemaStore(config.registryUrl),
-      `${config.topics.incidents}-value`,
-      await loadSchemaFile(defaultSchemasDir(), 'incident', 1),
-    ),
+    incidentsCodec: await createTopicCodec<IncidentRecord>(createSchemaStore(config.registryUrl), config.topics.incidents, 'incident', 1),
     log,
     config: {
       service: config.service,

@@ -1,10 +1,8 @@
 import {
-  createAvroCodec,
   createKafka,
   createLogger,
   createSchemaStore,
-  defaultSchemasDir,
-  loadSchemaFile,
+  createTopicCodec,
   onShutdown,
   runMain,
   startHealthServer,
@@ -20,15 +18,14 @@ runMain('incidents', async () => {
   const config = readIncidentsConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
   const store = createSchemaStore(config.registryUrl);
-  const schemas = defaultSchemasDir();
   const { topics } = config;
   const incidents = createIncidents({
     kafka: createKafka(config, log),
     codecs: {
-      score: await createAvroCodec<ScoreRecord>(store, `${topics.scores}-value`, await loadSchemaFile(schemas, 'score', 1)),
-      command: await createAvroCodec<IncidentCommandRecord>(store, `${topics.incidentCommands}-value`, await loadSchemaFile(schemas, 'incident-command', 1)),
-      receipt: await createAvroCodec<ReceiptRecord>(store, `${topics.receipts}-value`, await loadSchemaFile(schemas, 'receipt', 1)),
-      incident: await createAvroCodec<IncidentRecord>(store, `${topics.incidents}-value`, await loadSchemaFile(schemas, 'incident', 1)),
+      score: await createTopicCodec<ScoreRecord>(store, topics.scores, 'score', 1),
+      command: await createTopicCodec<IncidentCommandRecord>(store, topics.incidentCommands, 'incident-command', 1),
+      receipt: await createTopicCodec<ReceiptRecord>(store, topics.receipts, 'receipt', 1),
+      incident: await createTopicCodec<IncidentRecord>(store, topics.incidents, 'incident', 1),
     },
     log,
     // Exactly-once makes an abrupt exit safe: whatever was not committed is redone by the next owner.

@@ -1,4 +1,4 @@
-import { createAvroCodec, createKafka, createLogger, createSchemaStore, defaultSchemasDir, loadSchemaFile, mqttOptions, onShutdown, runMain, startHealthServer, type ReceiptRecord, type TelemetryRecord } from '@pitwall/common';
+import { createKafka, createLogger, createSchemaStore, createTopicCodec, mqttOptions, onShutdown, runMain, startHealthServer, type ReceiptRecord, type TelemetryRecord } from '@pitwall/common';
 import { readIngestConfig } from './config.js';
 import { createIngest } from './ingest.js';
 
@@ -6,14 +6,9 @@ runMain('ingest', async () => {
   const config = readIngestConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
   const registry = createSchemaStore(config.registryUrl);
-  const codec = await createAvroCodec<TelemetryRecord>(
-    registry,
-    `${config.topics.telemetry}-value`,
-    await loadSchemaFile(defaultSchemasDir(), 'telemetry', 2),
-    // v2 must stay readable by v1 readers' successors: every new version is checked by the registry.
-    { compatibility: 'BACKWARD' },
-  );
-  const receiptCodec = await createAvroCodec<ReceiptRecord>(registry, `${config.topics.receipts}-value`, await loadSchemaFile(defaultSchemasDir(), 'receipt', 1));
+  // v2 must stay readable by v1 readers' successors: every new version is checked by the registry.
+  const codec = await createTopicCodec<TelemetryRecord>(registry, config.topics.telemetry, 'telemetry', 2, { compatibility: 'BACKWARD' });
+  const receiptCodec = await createTopicCodec<ReceiptRecord>(registry, config.topics.receipts, 'receipt', 1);
   const ingest = createIngest({
     kafka: createKafka(config, log),
     codec,

@@ -1,13 +1,11 @@
 /** Scoring service entry point: config, backend, model.updates, model, clients, health, graceful shutdown. */
 import * as tf from '@tensorflow/tfjs';
 import {
-  createAvroCodec,
   createCounters,
   createKafka,
   createLogger,
   createSchemaStore,
-  defaultSchemasDir,
-  loadSchemaFile,
+  createTopicCodec,
   onShutdown,
   runMain,
   startHealthServer,
@@ -80,10 +78,9 @@ runMain(SERVICE, async () => {
   });
 
   const store = createSchemaStore(config.registryUrl);
-  const schemas = defaultSchemasDir();
-  const featuresCodec = await createAvroCodec<FeatureRecord>(store, `${config.topics.features}-value`, await loadSchemaFile(schemas, 'features', 1));
-  const alertsCodec = await createAvroCodec<AlertRecord>(store, `${config.topics.alerts}-value`, await loadSchemaFile(schemas, 'alert', 1));
-  const scoresCodec = await createAvroCodec<ScoreRecord>(store, `${config.topics.scores}-value`, await loadSchemaFile(schemas, 'score', 1));
+  const featuresCodec = await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', 1);
+  const alertsCodec = await createTopicCodec<AlertRecord>(store, config.topics.alerts, 'alert', 1);
+  const scoresCodec = await createTopicCodec<ScoreRecord>(store, config.topics.scores, 'score', 1);
 
   const holder = createModelHolder(model, { log });
   const shadow = createShadowScorer({ model: config.model.name, instance: config.instanceId, log, counters });

@@ -1,10 +1,8 @@
 import {
-  createAvroCodec,
   createKafka,
   createLogger,
   createSchemaStore,
-  defaultSchemasDir,
-  loadSchemaFile,
+  createTopicCodec,
   onShutdown,
   runMain,
   startHealthServer,
@@ -17,11 +15,10 @@ runMain('windowing', async () => {
   const config = readWindowingConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
   const store = createSchemaStore(config.registryUrl);
-  const schemas = defaultSchemasDir();
   const windowing = createWindowing({
     kafka: createKafka(config, log),
-    telemetryCodec: await createAvroCodec<TelemetryRecord>(store, `${config.topics.telemetry}-value`, await loadSchemaFile(schemas, 'telemetry', 2)),
-    featuresCodec: await createAvroCodec<FeatureRecord>(store, `${config.topics.features}-value`, await loadSchemaFile(schemas, 'features', 1)),
+    telemetryCodec: await createTopicCodec<TelemetryRecord>(store, config.topics.telemetry, 'telemetry', 2),
+    featuresCodec: await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', 1),
     log,
     config: {
       service: config.service,
