@@ -44,7 +44,20 @@ const SERVICES = {
   dispatch: { kind: 'Deployment', port: 9104, env: {}, reader: 'readDispatchConfig' },
   incidents: { kind: 'Deployment', port: 9106, env: { INCIDENTS_CLEAR_AFTER_WINDOWS: '6' }, reader: 'readIncidentsConfig' },
   simulator: { kind: 'Deployment', port: 9105, env: { SIM_CARS: null, SIM_RATE_HZ: null, SIM_FAILURES: null }, reader: 'readSimulatorConfig' },
+  // The console serves its pages and the probes on one port, CONSOLE_PORT; its sign-in users come
+  // from a Secret the base does not ship, so the reader check supplies them (secretEnv).
+  console: {
+    kind: 'Deployment',
+    port: 8080,
+    portVar: 'CONSOLE_PORT',
+    env: {},
+    reader: 'readConsoleConfig',
+    service: true,
+    secretEnv: { CONSOLE_USERS: 'k8s-test:not-a-real-password' },
+  },
 };
+/** The variable naming the port of a service's probes. */
+const portVarOf = (name) => SERVICES[name]?.portVar ?? 'HEALTH_PORT';
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet']);
 const SHARED_ENV = [
   'LOG_LEVEL', 'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'SCHEMA_REGISTRY_URL', 'MQTT_URL',
@@ -339,17 +352,18 @@ function workloadProblems(dep, objects) {
     }
 
     const env = effectiveEnv(c, byId, ns);
-    const healthPort = Number(env.HEALTH_PORT);
+    const portVar = portVarOf(c.name);
+    const healthPort = Number(env[portVar]);
     const portOf = (p) => (typeof p === 'number' ? p : (c.ports ?? []).find((x) => x.name === p)?.containerPort);
     for (const [probe, wanted] of [['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']]) {
       const get = c[probe]?.httpGet;
       if (!get) problems.push(`${at}: no ${probe} httpGet`);
       else {
         if (get.path !== wanted) problems.push(`${at}: ${probe} path is ${get.path}, expected ${wanted}`);
-        if (portOf(get.port) !== healthPort) problems.push(`${at}: ${probe} port ${get.port} is not HEALTH_PORT ${env.HEALTH_PORT}`);
+        if (portOf(get.port) !== healthPort) problems.push(`${at}: ${probe} port ${get.port} is not ${portVar} ${env[portVar]}`);
       }
     }
-    if (!(c.ports ?? []).some((p) => p.containerPort === healthPort)) problems.push(`${at}: HEALTH_PORT ${env.HEALTH_PORT} is not a container port`);
+    if (!(c.ports ?? []).some((p) => p.containerPort === healthPort)) problems.push(`${at}: ${portVar} ${env[portVar]} is not a container port`);
 
     for (const kind of ['cpu', 'memory']) {
       const req = c.resources?.requests?.[kind];
@@ -406,7 +420,11 @@ test('base: builds the expected objects', () => {
     `PersistentVolumeClaim/${NAMESPACE}/pitwall-models`,
     `ConfigMap/${NAMESPACE}/pitwall-config`,
     `Service/${NAMESPACE}/ingest`,
-    ...Object.entries(SERVICES).flatMap(([s, { kind }]) => [`ConfigMap/${NAMESPACE}/${s}-config`, `${kind}/${NAMESPACE}/${s}`]),
+    ...Object.entries(SERVICES).flatMap(([s, { kind, service }]) => [
+      `ConfigMap/${NAMESPACE}/${s}-config`,
+      `${kind}/${NAMESPACE}/${s}`,
+      ...(service ? [`Service/${NAMESPACE}/${s}`] : []),
+    ]),
   ].sort();
   assert.deepEqual(ids, expected);
 });
@@ -449,9 +467,10 @@ test('base: each service gets its health port and the variables it reads', () =>
   const env = envByService(base);
   assert.deepEqual(Object.keys(env).sort(), Object.keys(SERVICES).sort());
   for (const [name, spec] of Object.entries(SERVICES)) {
-    const missing = [...SHARED_ENV, ...Object.keys(spec.env)].filter((k) => !(k in env[name]));
+    const wanted = [...SHARED_ENV.filter((k) => k !== 'HEALTH_PORT'), portVarOf(name), ...Object.keys(spec.env)];
+    const missing = wanted.filter((k) => !(k in env[name]));
     assert.deepEqual(missing, [], `${name} lacks variables`);
-    assert.equal(env[name].HEALTH_PORT, String(spec.port), `${name} HEALTH_PORT`);
+    assert.equal(env[name][portVarOf(name)], String(spec.port), `${name} ${portVarOf(name)}`);
     for (const [k, v] of Object.entries(spec.env)) {
       if (v !== null) assert.equal(env[name][k], v, `${name} ${k}`);
     }
@@ -467,7 +486,7 @@ async function assertServicesAccept(objects) {
   for (const [name, env] of Object.entries(envByService(objects))) {
     const pkg = await import(`@pitwall/${name}`);
     assert.equal(typeof pkg[SERVICES[name].reader], 'function', `@pitwall/${name} exports ${SERVICES[name].reader}`);
-    const config = pkg[SERVICES[name].reader](env);
+    const config = pkg[SERVICES[name].reader]({ ...env, ...SERVICES[name].secretEnv });
     assert.equal(config.healthPort, SERVICES[name].port, `${name} health port`);
     const common = config.common ?? config;
     assert.equal(common.kafka.clientId, `pitwall-${name}`);

@@ -1,0 +1,15 @@
+// Shows why the previous sign-in did not work and keeps where the user wanted to go.
+const params = new URLSearchParams(location.search);
+const messages = {
+  bad_credentials: 'Unknown user or wrong password.',
+  rate_limited: 'Too many failed attempts. Wait a minute and try again.',
+};
+const box = document.getElementById('login-message');
+const error = params.get('error');
+if (error || params.has('signed_out')) {
+  box.textContent = error ? messages[error] ?? 'Sign-in failed.' : 'You are signed out.';
+  box.classList.toggle('notice-error', Boolean(error));
+  box.hidden = false;
+}
+const next = params.get('next');
+if (next && next.startsWith('/') && !next.startsWith('//')) document.getElementById('next').value = next;

@@ -1,0 +1,196 @@
+/**
+ * The console as an operator uses it, in headless Chromium (playwright-core + /usr/bin/chromium),
+ * on the whole pipeline: ingest, windowing, scoring, incidents, dispatch and the console as real
+ * processes, a simulated fleet with one car overheating. The operator signs in, sees the incident
+ * appear in the list without reloading, opens it (sensor charts with the contributing sensor
+ * first), acknowledges it with a note and sees the ACKNOWLEDGED state arrive; the record on
+ * maintenance.incidents names the operator; filters follow the URL; resolving closes it.
+ * Screenshots: test-artifacts/console-*.png.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { Kafka, logLevel } from 'kafkajs';
+import type { MqttClient } from 'mqtt';
+import { createCarInbox, createFleet, createSimulator, type CarInbox, type Simulator } from '@pitwall/simulator';
+import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
+import { ARTIFACTS, INFRA, freePort, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+
+const id = runId();
+// Incidents must stay open while the operator looks at them.
+const env = { ...isolatedEnv(id), INCIDENTS_CLEAR_AFTER_WINDOWS: '100' };
+const prefix = `e2e${id}`;
+const CARS = 6;
+const FAILING = `${prefix}-0002`;
+const OPERATOR = 'jane.ops';
+const PASSWORD = 'correct horse battery';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () => {
+  const services: ServiceProcess[] = [];
+  let consoleSvc: ServiceProcess | undefined;
+  let base = '';
+  let browser: Browser | undefined;
+  let page: Page;
+  let mqtt: MqttClient | undefined;
+  let inbox: CarInbox | undefined;
+  let sim: Simulator | undefined;
+
+  before(async () => {
+    for (const name of ['ingest', 'windowing', 'scoring', 'incidents', 'dispatch']) services.push(await startService(name, env, `console-browser-${id}`));
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    consoleSvc = await startService('console', { ...env, CONSOLE_PORT: String(port), CONSOLE_USERS: `${OPERATOR}:${PASSWORD},other:pw` }, `console-browser-${id}`);
+    await waitReady(services, 120_000);
+    await Promise.race([
+      waitFor(`console ready (log: ${consoleSvc.logFile})`, async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 120_000),
+      consoleSvc.exited.then((code) => {
+        throw new Error(`console exited with ${code}; see ${consoleSvc!.logFile}`);
+      }),
+    ]);
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  });
+
+  after(async () => {
+    await sim?.stop().catch(() => {});
+    inbox?.stop();
+    if (mqtt) {
+      // Leave no retained maintenance state behind on the shared broker.
+      for (let i = 1; i <= CARS; i++) await mqtt.publishAsync(`vehicles/${prefix}-${String(i).padStart(4, '0')}/maintenance`, '', { qos: 1, retain: true }).catch(() => {});
+      await mqtt.endAsync().catch(() => {});
+    }
+    await browser?.close();
+    const codes = await Promise.all([...services, ...(consoleSvc ? [consoleSvc] : [])].map((s) => s.stop()));
+    assert.deepEqual(codes, codes.map(() => 0), 'every service shuts down cleanly on SIGTERM');
+  });
+
+  test('sign in, see the incident arrive live, open it, acknowledge it with a note', async () => {
+    // ---- sign in
+    await page.goto(`${base}/`);
+    assert.match(page.url(), /\/login/, 'pages need a session');
+    await page.fill('#user', OPERATOR);
+    await page.fill('#password', 'not the password');
+    await page.click('#sign-in');
+    await page.waitForSelector('#login-message:not([hidden])');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-login.png') });
+    assert.match(await page.textContent('#login-message') ?? '', /wrong password/i);
+    await page.fill('#user', OPERATOR);
+    await page.fill('#password', PASSWORD);
+    await Promise.all([page.waitForURL(`${base}/`), page.click('#sign-in')]);
+    await page.waitForSelector('#live[data-state="live"]', { timeout: 30_000 });
+    assert.equal(await page.textContent('#user'), OPERATOR);
+    await page.waitForSelector('#incidents .empty', { timeout: 10_000 });
+    // A marker that a reload would wipe: the incident must arrive over the stream.
+    await page.evaluate(() => ((globalThis as unknown as { __noReload: boolean }).__noReload = true));
+
+    // ---- the fleet drives, one car overheats
+    const start = Date.now();
+    const fleet = createFleet({
+      cars: CARS,
+      seed: 11,
+      idPrefix: prefix,
+      failures: [
+        { vehicleId: FAILING, mode: 'coolant_overheat', onsetTs: start + 30_000, rampMs: 30_000 },
+        // A second incident elsewhere, so the list has more than one row to filter.
+        { vehicleId: `${prefix}-0005`, mode: 'tire_leak', onsetTs: start + 40_000, rampMs: 60_000 },
+      ],
+    });
+    mqtt = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-console-sim-${id}` }, silentLogger);
+    inbox = createCarInbox({ client: mqtt, vehicleIds: fleet.vehicleIds, log: silentLogger, receipts: true, onAlert: () => {} });
+    await inbox.start();
+    // 5 minutes of event time at 1 Hz per car, compressed 10x (as in pipeline.e2e.test.ts).
+    sim = createSimulator({ client: mqtt, fleet, log: silentLogger, ratePerCarHz: 1, timeScale: 10, startTs: start, durationMs: 300_000 });
+    sim.start();
+
+    // Vehicles show up as their first windows are scored.
+    await page.waitForSelector(`#vehicles a[data-vehicle="${FAILING}"]`, { timeout: 120_000 });
+
+    const row = `#incidents tr[data-vehicle="${FAILING}"]`;
+    await page.waitForSelector(row, { timeout: 180_000 });
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { __noReload?: boolean }).__noReload), true, 'the incident arrived without a reload');
+    assert.equal(await page.getAttribute(row, 'data-status'), 'OPEN');
+    assert.match((await page.textContent(`${row} td:nth-child(3)`)) ?? '', /cooling/);
+    // The car tile turned to attention or critical.
+    await page.waitForSelector(`#vehicles a[data-vehicle="${FAILING}"]:is([data-health="attention"], [data-health="critical"])`, { timeout: 10_000 });
+    const incidentId = (await page.getAttribute(row, 'data-incident'))!;
+    await page.waitForTimeout(2500); // let the row's highlight fade for the screenshot
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-list.png') });
+
+    // ---- the vehicle page
+    await page.click(row);
+    await page.waitForURL(new RegExp(`/vehicles/${FAILING}\\?incident=`));
+    await page.waitForSelector('#incident-status[data-status="OPEN"]');
+    // Charts from vehicle.telemetry, the contributing sensor first and marked.
+    await page.waitForSelector('#charts .chart-card.contributor .uplot', { timeout: 90_000 });
+    const firstChart = await page.getAttribute('#charts .chart-card:first-child', 'data-sensor');
+    assert.equal(firstChart, 'coolant_temp', 'the top contributor is charted first');
+    assert.match((await page.textContent('#charts-meta')) ?? '', /[1-9]\d* readings/);
+    assert.equal(await page.isVisible('#other-sensors'), true, 'the other sensors are one click away');
+
+    // ---- acknowledge with a note
+    const note = `On it: car ${FAILING} booked for a cooling check (${id}).`;
+    await page.fill('#note', note);
+    await page.click('#ack');
+    // Pending until the incidents service has written the new revision (it may be very quick).
+    await page.waitForSelector('#incident-status[data-status="ACKNOWLEDGED"]', { timeout: 90_000 });
+    assert.match((await page.textContent('#incident-status')) ?? '', new RegExp(`by ${OPERATOR.replace('.', '\\.')}`));
+    await page.waitForSelector('#pending', { state: 'detached', timeout: 10_000 });
+    await page.waitForSelector(`#history .note:text-is("${note}")`, { timeout: 10_000 });
+    assert.equal(await page.isDisabled('#ack'), true, 'an acknowledged incident cannot be acknowledged again');
+    assert.equal(await page.isEnabled('#resolve'), true);
+    await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-vehicle.png') });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-vehicle-full.png'), fullPage: true });
+
+    // ---- the record on maintenance.incidents
+    const acked = await acknowledgedRecord(incidentId);
+    assert.equal(acked.vehicle_id, FAILING);
+    assert.equal(acked.acknowledged_by, OPERATOR);
+    assert.ok(acked.acknowledged_at! >= start);
+    const entry = acked.history.find((h) => h.change === 'ACKNOWLEDGED');
+    assert.deepEqual({ by: entry?.by, note: entry?.note }, { by: OPERATOR, note });
+
+    // Back to the list: the row shows the new state, still without a reload.
+    await page.click('a.brand');
+    await page.waitForSelector(`#incidents tr[data-incident="${incidentId}"][data-status="ACKNOWLEDGED"]`, { timeout: 10_000 });
+    // Filters live in the URL: hiding acknowledged incidents hides this one.
+    await page.click('button.chip[data-filter="status"][data-value="ACKNOWLEDGED"]');
+    await page.waitForURL(/[?&]status=OPEN(&|$)/);
+    await page.waitForSelector(`#incidents tr[data-incident="${incidentId}"]`, { state: 'detached', timeout: 10_000 });
+    await page.reload();
+    await page.waitForSelector('button.chip[data-filter="status"][data-value="ACKNOWLEDGED"][aria-pressed="false"]', { timeout: 30_000 });
+
+    // Resolve it from its page: closed, no further action offered.
+    await page.goto(`${base}/vehicles/${FAILING}?incident=${incidentId}`);
+    await page.waitForSelector('#incident-status[data-status="ACKNOWLEDGED"]', { timeout: 30_000 });
+    await page.fill('#note', 'Thermostat replaced.');
+    await page.click('#resolve');
+    await page.waitForSelector('#incident-status[data-status="RESOLVED"]', { timeout: 90_000 });
+    assert.equal(await page.isDisabled('#resolve'), true);
+    assert.equal(await page.isDisabled('#note'), true);
+  });
+});
+
+/** Reads maintenance.incidents (read_committed) until the incident is ACKNOWLEDGED. */
+async function acknowledgedRecord(incidentId: string): Promise<IncidentRecord> {
+  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const codec = await createAvroCodec<IncidentRecord>(createSchemaStore(INFRA.registry), `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
+  const consumer = kafka.consumer({ groupId: `e2e.${id}.console-check`, readUncommitted: false });
+  let found: IncidentRecord | undefined;
+  await consumer.connect();
+  await consumer.subscribe({ topic: env.TOPIC_INCIDENTS, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (!message.value) return;
+      const incident = await codec.decode(message.value);
+      if (incident.incident_id === incidentId && incident.status === 'ACKNOWLEDGED') found ??= incident;
+    },
+  });
+  try {
+    return await waitFor(`ACKNOWLEDGED revision of ${incidentId} on ${env.TOPIC_INCIDENTS}`, () => found, 60_000);
+  } finally {
+    await consumer.disconnect();
+  }
+}
