@@ -47,7 +47,8 @@ runMain('alerts-cli', async () => {
   const onChange = (incident: IncidentRecord): void => {
     if (!caughtUp) return;
     if (tty) scheduleRender();
-    else process.stdout.write((opts.json ? JSON.stringify(incident) : formatIncidentChange(incident)) + '\n');
+    else if (opts.json) process.stdout.write(JSON.stringify(incident) + '\n');
+    else if (incident.last_change !== 'UPDATED') process.stdout.write(formatIncidentChange(incident) + '\n');
   };
 
   const reader = await startTopicReader(createKafka(config, log), {

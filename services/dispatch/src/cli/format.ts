@@ -18,7 +18,8 @@ export const USAGE = `Usage: npm run alerts -- [--follow] [--all] [--json]
 Shows the incidents of maintenance.incidents (read from the beginning; nothing is committed).
 
   --follow   keep running and show changes live: the table is redrawn in place on a terminal,
-             one line per change when stdout is not a terminal
+             one line per change when stdout is not a terminal (routine UPDATED revisions — one per
+             scored window while an incident is open — are left out there; --json shows them)
   --all      include closed (CLEARED, RESOLVED) incidents
   --json     one JSON object per incident (and per change with --follow) instead of a table
   --help     this text
