@@ -10,6 +10,7 @@ export interface Service<S = Record<string, number>> {
 }
 
 /** Graceful shutdown on SIGTERM/SIGINT: runs `close` once, exits non-zero if it fails or hangs. */
+import { pathToFileURL } from 'node:url';
 import type { Logger } from './log.js';
 
 export function onShutdown(log: Logger, close: () => Promise<void>, timeoutMs = 20_000): void {
@@ -47,4 +48,21 @@ export function runMain(service: string, main: () => Promise<void>): void {
     );
     process.exit(1);
   });
+}
+
+/**
+ * Runs a command-line tool's `main(argv)` when its module is the one node was started with (so
+ * tests can import the module without running it), exiting with main's code; an error prints
+ * `<name>: <message>` and exits 1.
+ */
+export function runCliIfMain(moduleUrl: string, name: string, main: (argv: string[]) => Promise<number>): void {
+  const entry = process.argv[1];
+  if (entry === undefined || moduleUrl !== pathToFileURL(entry).href) return;
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${name}: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
 }

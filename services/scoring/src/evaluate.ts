@@ -5,9 +5,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import { runCliIfMain } from '@pitwall/common';
 import { FAILURE_MODES, type FailureMode } from '@pitwall/simulator';
 import { DEFAULT_FLEET_EVALUATION, evaluateFleet, formatReport, type FleetEvaluationOptions } from './evaluation.js';
 import { loadModelDir, resolveVersion } from './model-dir.js';
@@ -137,13 +137,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`evaluate: ${(err as Error).message}\n`);
-      process.exit(1);
-    },
-  );
-}
+runCliIfMain(import.meta.url, 'evaluate', main);

@@ -3,10 +3,9 @@
  * a range of vehicle.features, without side effects (kafka-history.ts reads, replaying.ts scores).
  */
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { createSchemaStore, defaultSchemasDir, loadSchemaFile } from '@pitwall/common';
+import { createSchemaStore, defaultSchemasDir, loadSchemaFile, runCliIfMain } from '@pitwall/common';
 import { createReadOnlyDecoder, describeRead, historyKafka, readHistoryConnection, readTopicRange, resolveTopicRange } from './kafka-history.js';
 import { loadModelDir, resolveVersion } from './model-dir.js';
 import { alertJsonLine, formatAlertTable, replayAlerts, type FeatureRecordLike, type ReplayInput } from './replaying.js';
@@ -130,13 +129,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`replay: ${(err as Error).message}\n`);
-      process.exit(1);
-    },
-  );
-}
+runCliIfMain(import.meta.url, 'replay', main);
