@@ -40,7 +40,9 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], de
     }));
   if (missing.length > 0) {
     try {
-      await admin.createTopics({ topics: missing, waitForLeaders: true });
+      // Not kafkajs's own wait: it gives up on the first UNKNOWN_TOPIC_OR_PARTITION, which a KRaft
+      // broker answers while its metadata cache has not yet applied the controller's new topic.
+      await admin.createTopics({ topics: missing, waitForLeaders: false });
     } catch (err) {
       // Another instance may have created them in between.
       const now = new Set(await admin.listTopics());
@@ -51,9 +53,10 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], de
 }
 
 /**
- * A topic another service has just created can be listed before its partitions have leaders;
- * subscribing or producing then fails with UNKNOWN_TOPIC_OR_PARTITION. Services start in parallel
- * on a fresh cluster, so wait for leaders here.
+ * A topic just created (here or by another service) can be unknown to the broker for a moment,
+ * or listed before its partitions have leaders; subscribing or producing then fails with
+ * UNKNOWN_TOPIC_OR_PARTITION. Services start in parallel on a fresh cluster, so wait for leaders
+ * here, retrying those answers until the deadline.
  */
 async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
