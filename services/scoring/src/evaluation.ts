@@ -26,10 +26,10 @@
  *
  * Deterministic: no clock, seeded fleet, fixed scoring chunks. Same options and model, same result.
  */
-import type * as tf from '@tensorflow/tfjs';
 import { windowDef } from '@pitwall/common';
 import { FAILURE_MODES, type FailureMode, type FailureSpec } from '@pitwall/simulator';
 import type { ModelMetadata } from './model-dir.js';
+import type { ServableModel } from './servable.js';
 import { isAnomalous } from './score.js';
 import { scoreVectors } from './replaying.js';
 import { EVAL_FAULTY_SENSORS, fleetWindows, percentile, TRAINING_EPOCH_TS } from './training.js';
@@ -304,7 +304,7 @@ export function checkFleetOptions(o: FleetEvaluationOptions): void {
  * Expects a deterministic tfjs backend to be active (evaluate.ts uses cpu).
  */
 export function evaluateFleet(
-  model: tf.LayersModel,
+  model: ServableModel,
   meta: Pick<ModelMetadata, 'name' | 'version' | 'features' | 'normalization' | 'threshold' | 'window'>,
   o: FleetEvaluationOptions,
   onProgress: (line: string) => void = () => {},

@@ -12,3 +12,4 @@ export * from './model-control.js';
 export * from './model-updates.js';
 export * from './model-updates-log.js';
 export * from './shadow.js';
+export * from './servable.js';

@@ -12,6 +12,7 @@ import {
 } from '@pitwall/common';
 import { selectBackend } from './backend.js';
 import { readScoringConfig } from './config.js';
+import { formatOf } from './servable.js';
 import { loadModelDir, resolveVersion, type LoadedModel } from './model-dir.js';
 import { createModelControl, startupShadow, startupVersion, type ModelControl } from './model-control.js';
 import { createModelHolder } from './model-holder.js';
@@ -71,6 +72,7 @@ runMain(SERVICE, async () => {
     dir: model.dir,
     name: model.metadata.name,
     version: model.metadata.version,
+    format: formatOf(model.model),
     threshold: model.metadata.threshold,
     features: model.metadata.features.length,
     source,

@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { configReader, createKafka, createLogger, LOG_LEVELS, readCommonConfig, type Env, type Logger } from '@pitwall/common';
 import { defaultModelsDir } from './config.js';
-import { loadModelDir, METADATA_JSON, resolveVersion, validateMetadata } from './model-dir.js';
+import { loadModelDir, METADATA_JSON, MODEL_JSON, resolveVersion, validateMetadata } from './model-dir.js';
+import { isGraphModelJSON } from './servable.js';
 import { MODEL_UPDATE_SCHEMA, resolveModelUpdates, rollbackTarget, type ModelUpdateAction, type ModelUpdateEvent, type ModelUpdateState } from './model-updates.js';
 import { publishModelUpdate, readModelUpdates } from './model-updates-log.js';
 
@@ -99,6 +100,8 @@ export interface VersionSummary {
   /** Why the metadata is not servable, when !ok. */
   problem?: string;
   threshold?: number;
+  /** model.json's format (layers-model or graph-model); undefined when model.json is unreadable. */
+  format?: string;
   createdAt?: string;
   description?: string;
   trainingWindows?: number;
@@ -118,10 +121,12 @@ export async function listVersions(modelsDir: string, name: string): Promise<Ver
       const dir = path.join(base, version);
       try {
         const meta = validateMetadata(dir, JSON.parse(await readFile(path.join(dir, METADATA_JSON), 'utf8')));
+        const modelJson = await readFile(path.join(dir, MODEL_JSON), 'utf8').then((t) => JSON.parse(t) as { format?: string; modelTopology?: unknown }).catch(() => undefined);
         return {
           version,
           ok: true,
           threshold: meta.threshold,
+          ...(modelJson ? { format: isGraphModelJSON(modelJson) ? 'graph-model' : 'layers-model' } : {}),
           createdAt: meta.createdAt,
           description: meta.description,
           trainingWindows: meta.trainingData?.windows,
@@ -141,7 +146,7 @@ export function formatStatus(name: string, modelsDir: string, versions: readonly
   for (const v of versions) {
     lines.push(
       v.ok
-        ? `  ${v.version.padStart(4)}  threshold ${v.threshold}  created ${v.createdAt}  windows ${v.trainingWindows ?? '?'}  healthy p99 ${v.healthyScoreP99 ?? '?'}  ${(v.description ?? '').slice(0, 60)}`.trimEnd()
+        ? `  ${v.version.padStart(4)}  ${(v.format ?? '?').padEnd(12)}  threshold ${v.threshold}  created ${v.createdAt}  windows ${v.trainingWindows ?? '?'}  healthy p99 ${v.healthyScoreP99 ?? '?'}  ${(v.description ?? '').slice(0, 60)}`.trimEnd()
         : `  ${v.version.padStart(4)}  INVALID: ${v.problem}`,
     );
   }

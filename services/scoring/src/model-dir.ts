@@ -3,8 +3,11 @@
  * way to do this and cannot be installed here).
  *
  * Layout of `models/<name>/<version>/` (version: a positive integer as a string, e.g. "1"):
- *   model.json     tfjs layers format: { modelTopology, weightsManifest: [{ paths, weights }], format, ... }
- *   weights.bin    little-endian weight data, concatenated in weightsManifest order
+ *   model.json     tfjs model: { format, modelTopology, weightsManifest: [{ paths, weights }], ... }.
+ *                  format "layers-model" (a Keras-style layer config) or "graph-model" (a GraphDef,
+ *                  with the converter's signature and user-defined metadata); see servable.ts.
+ *   weights.bin    little-endian weight data, concatenated in weightsManifest order (a converter's
+ *                  output may instead name several shards; any paths inside the directory load)
  *   metadata.json  ModelMetadata (below): feature order, normalization, threshold, provenance
  *
  * The model's input is the z-scored feature vector ((x - mean) / std, per feature, in `features`
@@ -15,6 +18,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_NAMES, FEATURE_SPEC_ID, PitwallError } from '@pitwall/common';
+import { formatOf, isGraphModelJSON, reconstruct, signatureOf, storedWeights, type Dim, type ServableModel } from './servable.js';
 
 export interface ModelMetadata {
   name: string;
@@ -51,7 +55,7 @@ export interface ModelMetadata {
 }
 
 export interface LoadedModel {
-  model: tf.LayersModel;
+  model: ServableModel;
   metadata: ModelMetadata;
   dir: string;
 }
@@ -81,51 +85,82 @@ function expectedBytes(specs: readonly tf.io.WeightsManifestEntry[]): number {
   return total;
 }
 
+/** Raises the caller's error for a problem with the model files (ModelDirError, ModelImportError). */
+export type FilesError = (message: string, cause?: unknown) => Error;
+
+/** Parses a model.json; it must at least name a topology and a weights manifest. */
+export async function readModelJSON(file: string, fail: FilesError): Promise<tf.io.ModelJSON> {
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8')) as tf.io.ModelJSON;
+  } catch (cause) {
+    throw fail(`cannot read ${path.basename(file)}: ${(cause as Error).message}`, cause);
+  }
+  if (!json || typeof json !== 'object' || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw fail(`${path.basename(file)} is not a tfjs model (modelTopology or weightsManifest missing)`);
+  }
+  return json;
+}
+
 /**
- * A tfjs load handler reading model.json and the weight files it names from `dir`. Weight paths
- * must stay inside the directory.
+ * A tfjs load handler for a parsed model.json whose weight files are relative to `base`: every
+ * shard must stay inside it, and together they must hold exactly the bytes the manifest
+ * describes (a truncated or padded shard is refused rather than decoded into shifted weights).
  */
-export function dirLoadHandler(dir: string): tf.io.IOHandler {
+export function jsonLoadHandler(base: string, json: tf.io.ModelJSON, fail: FilesError): tf.io.IOHandler {
+  const root = path.resolve(base);
   return {
-    async load() {
-      const modelPath = path.join(dir, MODEL_JSON);
-      let modelJSON: tf.io.ModelJSON;
-      try {
-        modelJSON = JSON.parse(await readFile(modelPath, 'utf8')) as tf.io.ModelJSON;
-      } catch (cause) {
-        throw new ModelDirError(dir, `cannot read ${MODEL_JSON}: ${(cause as Error).message}`, cause);
-      }
-      if (!modelJSON || typeof modelJSON !== 'object' || !modelJSON.modelTopology || !Array.isArray(modelJSON.weightsManifest)) {
-        throw new ModelDirError(dir, `${MODEL_JSON} is not a tfjs layers model (modelTopology or weightsManifest missing)`);
-      }
-      return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
+    load: () =>
+      tf.io.getModelArtifactsForJSON(json, async (manifest) => {
         const specs: tf.io.WeightsManifestEntry[] = [];
         const buffers: Buffer[] = [];
         for (const group of manifest) {
           specs.push(...group.weights);
           for (const p of group.paths) {
-            const file = path.resolve(dir, p);
-            if (path.relative(path.resolve(dir), file).startsWith('..') || path.isAbsolute(p)) {
-              throw new ModelDirError(dir, `weight path ${p} points outside the directory`);
-            }
+            const file = path.resolve(root, p);
+            if (path.isAbsolute(p) || path.relative(root, file).startsWith('..')) throw fail(`weight path ${p} points outside the directory ${root}`);
             try {
               buffers.push(await readFile(file));
             } catch (cause) {
-              throw new ModelDirError(dir, `cannot read weight file ${p}: ${(cause as Error).message}`, cause);
+              throw fail(`cannot read weight file ${p}: ${(cause as Error).message}`, cause);
             }
           }
         }
         const data = Buffer.concat(buffers);
-        const want = expectedBytes(specs);
-        if (data.length !== want) {
-          throw new ModelDirError(dir, `weight files hold ${data.length} bytes, the manifest describes ${want}`);
+        let want: number;
+        try {
+          want = expectedBytes(specs);
+        } catch (cause) {
+          throw fail((cause as Error).message, cause);
         }
+        if (data.length !== want) throw fail(`weight files hold ${data.length} bytes, the manifest describes ${want}`);
         // A fresh ArrayBuffer: Buffer.concat may return a view into a larger shared pool.
-        const weightData = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
-        return [specs, weightData];
-      });
-    },
+        return [specs, data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer];
+      }),
   };
+}
+
+/** Builds the model a parsed model.json describes, in its own format. Errors go through `fail`. */
+export async function modelFromJSON(base: string, json: tf.io.ModelJSON, fail: FilesError): Promise<ServableModel> {
+  const handler = jsonLoadHandler(base, json, fail);
+  const graph = isGraphModelJSON(json);
+  if (graph) {
+    // tfjs-converter reads versions.producer unguarded; say what is missing instead of a TypeError.
+    const versions = (json.modelTopology as { versions?: unknown }).versions;
+    if (!versions || typeof versions !== 'object') throw fail('graph model topology has no "versions" (GraphDef producer version); is this converter output?');
+  }
+  try {
+    return graph ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
+  } catch (cause) {
+    if (cause instanceof PitwallError) throw cause;
+    throw fail(`cannot build the ${graph ? 'graph' : 'layers'} model: ${(cause as Error).message}`, cause);
+  }
+}
+
+/** A tfjs load handler reading model.json and the weight files it names from `dir`. */
+export function dirLoadHandler(dir: string): tf.io.IOHandler {
+  const fail: FilesError = (message, cause) => new ModelDirError(dir, message, cause);
+  return { load: async () => (await jsonLoadHandler(dir, await readModelJSON(path.join(dir, MODEL_JSON), fail), fail).load!()) };
 }
 
 /** A tfjs save handler writing model.json + weights.bin (one weight group) into `dir`. */
@@ -143,6 +178,11 @@ export function dirSaveHandler(dir: string): tf.io.IOHandler {
         weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
       };
       if (artifacts.trainingConfig) modelJSON.trainingConfig = artifacts.trainingConfig;
+      // Graph models: which tensors are the inputs and outputs, and the converter's extras.
+      if (artifacts.signature) modelJSON.signature = artifacts.signature;
+      if (artifacts.userDefinedMetadata) modelJSON.userDefinedMetadata = artifacts.userDefinedMetadata;
+      if (artifacts.modelInitializer) modelJSON.modelInitializer = artifacts.modelInitializer;
+      if (artifacts.initializerSignature) modelJSON.initializerSignature = artifacts.initializerSignature;
       await writeFile(path.join(dir, WEIGHTS_BIN), Buffer.from(weightData));
       await writeFile(path.join(dir, MODEL_JSON), JSON.stringify(modelJSON));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
@@ -151,7 +191,7 @@ export function dirSaveHandler(dir: string): tf.io.IOHandler {
 }
 
 /** Writes a complete model directory: the model via dirSaveHandler, then metadata.json. */
-export async function saveModelDir(dir: string, model: tf.LayersModel, metadata: ModelMetadata): Promise<void> {
+export async function saveModelDir(dir: string, model: ServableModel, metadata: ModelMetadata): Promise<void> {
   await model.save(dirSaveHandler(dir));
   await writeFile(path.join(dir, METADATA_JSON), JSON.stringify(metadata, null, 2) + '\n');
 }
@@ -203,24 +243,44 @@ export function validateMetadata(dir: string, raw: unknown, expectedFeatures: re
   return m as ModelMetadata;
 }
 
-/** Throws unless the model maps [batch, n] to [batch, n] and every weight is finite. */
-export function validateModel(dir: string, model: tf.LayersModel, n: number): void {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw new ModelDirError(dir, `expected one input and one output, the model has ${model.inputs.length} and ${model.outputs.length}`);
+const showShape = (shape: readonly Dim[] | undefined): string => (shape ? JSON.stringify(shape) : 'undeclared');
+
+/**
+ * Throws unless the model has one float32 input and one output, maps [batch, n] to [batch, n]
+ * (declared shapes where the model declares them, and a probe prediction on a zero batch in any
+ * case, which is also where a graph that needs executeAsync is refused), and every stored weight
+ * is finite.
+ */
+export function validateModel(dir: string, model: ServableModel, n: number): void {
+  const { inputs, outputs } = signatureOf(model);
+  if (inputs.length !== 1 || outputs.length !== 1) {
+    throw new ModelDirError(dir, `expected one input and one output, the model has ${inputs.length} and ${outputs.length}`);
   }
-  const inShape = model.inputs[0]!.shape;
-  const outShape = model.outputs[0]!.shape;
-  if (inShape.length !== 2 || inShape[1] !== n) {
-    throw new ModelDirError(dir, `model input shape is ${JSON.stringify(inShape)}, the metadata lists ${n} features (expected [null,${n}])`);
+  const input = inputs[0]!;
+  const output = outputs[0]!;
+  if (input.dtype !== undefined && input.dtype !== 'float32') throw new ModelDirError(dir, `model input ${input.name} is ${input.dtype}, the features are float32`);
+  const fits = (shape: Dim[] | undefined): boolean => shape === undefined || (shape.length === 2 && (shape[1] === n || shape[1] === null));
+  if (!fits(input.shape)) {
+    throw new ModelDirError(dir, `model input shape is ${showShape(input.shape)}, the metadata lists ${n} features (expected [null,${n}])`);
   }
-  if (outShape.length !== 2 || outShape[1] !== n) {
-    throw new ModelDirError(dir, `model output shape is ${JSON.stringify(outShape)}, a reconstruction of ${n} features is expected`);
+  if (!fits(output.shape)) {
+    throw new ModelDirError(dir, `model output shape is ${showShape(output.shape)}, a reconstruction of ${n} features is expected`);
   }
-  for (const w of model.weights) {
-    const values = w.read().dataSync();
+  for (const { name, tensor } of storedWeights(model)) {
+    if (tensor.dtype !== 'float32') continue;
+    const values = tensor.dataSync();
     for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(values[i]!)) throw new ModelDirError(dir, `weight ${w.originalName} holds a non-finite value (${values[i]}) at index ${i}`);
+      if (!Number.isFinite(values[i]!)) throw new ModelDirError(dir, `weight ${name} holds a non-finite value (${values[i]}) at index ${i}`);
     }
+  }
+  let probed: number[];
+  try {
+    probed = tf.tidy(() => reconstruct(model, tf.zeros([2, n])).shape);
+  } catch (cause) {
+    throw new ModelDirError(dir, `the ${formatOf(model)} cannot predict a [2,${n}] batch: ${(cause as Error).message}`, cause);
+  }
+  if (probed.length !== 2 || probed[0] !== 2 || probed[1] !== n) {
+    throw new ModelDirError(dir, `the model maps a [2,${n}] batch to ${JSON.stringify(probed)}, a reconstruction of the same shape is expected`);
   }
 }
 
@@ -239,13 +299,8 @@ export async function loadModelDir(dir: string, opts: { expectedFeatures?: reado
     throw new ModelDirError(dir, `${METADATA_JSON} is not valid JSON: ${(cause as Error).message}`, cause);
   }
   const metadata = validateMetadata(dir, parsed, opts.expectedFeatures);
-  let model: tf.LayersModel;
-  try {
-    model = await tf.loadLayersModel(dirLoadHandler(dir));
-  } catch (cause) {
-    if (cause instanceof ModelDirError) throw cause;
-    throw new ModelDirError(dir, `cannot build the model from ${MODEL_JSON}: ${(cause as Error).message}`, cause);
-  }
+  const fail: FilesError = (message, cause) => new ModelDirError(dir, message, cause);
+  const model = await modelFromJSON(dir, await readModelJSON(path.join(dir, MODEL_JSON), fail), fail);
   try {
     validateModel(dir, model, metadata.features.length);
   } catch (err) {

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Logger } from '@pitwall/common';
 import type { LoadedModel } from './model-dir.js';
 import { scoreBatch } from './score.js';
+import { formatOf } from './servable.js';
 
 export interface ModelSource {
   current(): LoadedModel;
@@ -73,7 +74,7 @@ export function createModelHolder(initial: LoadedModel, opts: { log: Logger; war
       previous?.model.dispose();
       previous = active;
       active = candidate;
-      opts.log.info('model swapped', { active: label(active), previous: label(previous), threshold: active.metadata.threshold });
+      opts.log.info('model swapped', { active: label(active), previous: label(previous), threshold: active.metadata.threshold, format: formatOf(active.model) });
       return { accepted: true };
     },
     rollback() {

@@ -1,7 +1,8 @@
 /**
  * Importing a model trained elsewhere as a Pitwall model version (models/<name>/<version>/):
  * a Keras 2 whole-model .h5 (keras-h5.ts) or a tensorflowjs_converter output (model.json plus its
- * weight shards). The model itself carries no normalization or threshold, so the user supplies the
+ * weight shards), layers or graph format (servable.ts); a graph model keeps its signature and the
+ * converter's metadata, its shards are joined into one weights.bin. The model itself carries no normalization or threshold, so the user supplies the
  * metadata (metadata.json fields, see ModelMetadata); what can be defaulted is, the rest is listed
  * in one error.
  *
@@ -10,12 +11,12 @@
  * watching the models folder never sees a half-written or invalid version.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { FEATURE_NAMES, FEATURE_SPEC_ID } from '@pitwall/common';
 import { loadKerasH5, ModelImportError } from './keras-h5.js';
-import { loadModelDir, saveModelDir, validateMetadata, validateModel, type ModelMetadata } from './model-dir.js';
+import { loadModelDir, modelFromJSON, readModelJSON, saveModelDir, validateMetadata, validateModel, type ModelMetadata } from './model-dir.js';
+import { formatOf, type ModelFormat, type ServableModel } from './servable.js';
 import { groupDescriptions, RATE_HZ, WINDOW_SIZE_MS } from './training.js';
 
 export { ModelImportError } from './keras-h5.js';
@@ -24,7 +25,7 @@ export type ImportFormat = 'keras-h5' | 'tfjs';
 
 /** Where the imported model came from; stored in metadata.json as imported_from. */
 export interface ImportedFrom {
-  format: 'keras-h5' | 'tfjs-layers';
+  format: 'keras-h5' | 'tfjs-layers' | 'tfjs-graph';
   file: string;
   keras_version?: string | null;
   backend?: string | null;
@@ -113,55 +114,23 @@ export function completeMetadata(
 
 const quote = (p: string): string => JSON.stringify(p);
 
+export interface TfjsModel {
+  model: ServableModel;
+  format: ModelFormat;
+  generatedBy: string | null;
+  convertedBy: string | null;
+}
+
 /**
- * Loads a tensorflowjs_converter output (layers format) from its model.json; weight shard paths
- * are relative to that file and must stay in its directory. Graph models (converted SavedModels
- * or frozen graphs) are refused: the scorer serves layers models only.
+ * Loads a tensorflowjs_converter output from its model.json, in either format: a layers model
+ * (converted Keras model) or a graph model (converted SavedModel or frozen graph). Weight shard
+ * paths are relative to model.json and must stay in its directory.
  */
-export async function loadTfjsLayersModel(file: string): Promise<{ model: tf.LayersModel; generatedBy: string | null; convertedBy: string | null }> {
-  let json: tf.io.ModelJSON;
-  try {
-    json = JSON.parse(await readFile(file, 'utf8')) as tf.io.ModelJSON;
-  } catch (cause) {
-    throw new ModelImportError(file, `cannot read the tfjs model.json: ${(cause as Error).message}`, cause);
-  }
-  if (!json || typeof json !== 'object' || !json.modelTopology) throw new ModelImportError(file, 'not a tfjs model.json (no modelTopology)');
-  const topology = json.modelTopology as Record<string, unknown>;
-  if (json.format === 'graph-model' || Array.isArray(topology.node)) {
-    throw new ModelImportError(
-      file,
-      'is a tfjs graph model; the scorer serves layers models only. Convert the Keras model with ' +
-        '`tensorflowjs_converter --input_format keras --output_format tfjs_layers_model model.h5 out/` or import the .h5 itself with --h5',
-    );
-  }
-  if (!Array.isArray(json.weightsManifest)) throw new ModelImportError(file, 'model.json has no weightsManifest');
-  const base = path.dirname(path.resolve(file));
-  const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
-    const specs: tf.io.WeightsManifestEntry[] = [];
-    const buffers: Buffer[] = [];
-    for (const group of manifest) {
-      specs.push(...group.weights);
-      for (const p of group.paths) {
-        const shard = path.resolve(base, p);
-        if (path.isAbsolute(p) || path.relative(base, shard).startsWith('..')) throw new ModelImportError(file, `weight path ${quote(p)} points outside ${base}`);
-        try {
-          buffers.push(await readFile(shard));
-        } catch (cause) {
-          throw new ModelImportError(file, `cannot read weight shard ${quote(p)}: ${(cause as Error).message}`, cause);
-        }
-      }
-    }
-    const data = Buffer.concat(buffers);
-    return [specs, data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer];
-  });
-  let model: tf.LayersModel;
-  try {
-    model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
-  } catch (cause) {
-    if (cause instanceof ModelImportError) throw cause;
-    throw new ModelImportError(file, `cannot build the tfjs layers model: ${(cause as Error).message}`, cause);
-  }
-  return { model, generatedBy: json.generatedBy ?? null, convertedBy: json.convertedBy ?? null };
+export async function loadTfjsModel(file: string): Promise<TfjsModel> {
+  const fail = (message: string, cause?: unknown): Error => new ModelImportError(file, message, cause);
+  const json = await readModelJSON(file, fail);
+  const model = await modelFromJSON(path.dirname(path.resolve(file)), json, fail);
+  return { model, format: formatOf(model), generatedBy: json.generatedBy ?? null, convertedBy: json.convertedBy ?? null };
 }
 
 /** Imports a model into `<modelsDir>/<name>/<version>/` and returns the written directory and metadata. */
@@ -172,7 +141,7 @@ export async function importModel(o: ImportModelOptions): Promise<ImportResult> 
   const target = path.join(o.modelsDir, o.name, o.version);
   if (!o.force && (await stat(target).catch(() => undefined))) throw new ModelImportError(o.file, `${target} exists; pick another version or pass --force`);
 
-  let model: tf.LayersModel;
+  let model: ServableModel;
   let importedFrom: ImportedFrom;
   const importedAt = new Date(now()).toISOString();
   if (o.format === 'keras-h5') {
@@ -180,9 +149,9 @@ export async function importModel(o: ImportModelOptions): Promise<ImportResult> 
     model = k.model;
     importedFrom = { format: 'keras-h5', file: path.basename(o.file), keras_version: k.kerasVersion ?? null, backend: k.backend ?? null, imported_at: importedAt };
   } else {
-    const t = await loadTfjsLayersModel(o.file);
+    const t = await loadTfjsModel(o.file);
     model = t.model;
-    importedFrom = { format: 'tfjs-layers', file: path.basename(o.file), generated_by: t.generatedBy, converted_by: t.convertedBy, imported_at: importedAt };
+    importedFrom = { format: t.format === 'graph-model' ? 'tfjs-graph' : 'tfjs-layers', file: path.basename(o.file), generated_by: t.generatedBy, converted_by: t.convertedBy, imported_at: importedAt };
   }
   const tmp = path.join(o.modelsDir, o.name, `.import-${o.version}-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {

@@ -7,16 +7,16 @@
  * as invalid (the service dead-letters it); a window alerts when score > threshold. Alerts are built
  * with buildAlert, created_at = window_end (not the clock), so output depends only on the input.
  */
-import type * as tf from '@tensorflow/tfjs';
 import { featureVector, type AlertRecord } from '@pitwall/common';
 import type { ModelMetadata } from './model-dir.js';
+import type { ServableModel } from './servable.js';
 import { buildAlert, DEFAULT_MIN_COVERAGE, isAnomalous, minEventsFor, scoreBatch, type Scored, type WindowKey } from './score.js';
 
 /** Rows per predict call. Fixed, so the same input is always scored in the same batches. */
 export const SCORE_CHUNK = 1024;
 
 /** scoreBatch over any number of vectors, in fixed chunks. */
-export function scoreVectors(model: tf.LayersModel, meta: Pick<ModelMetadata, 'features' | 'normalization'>, vectors: readonly Float32Array[]): Scored[] {
+export function scoreVectors(model: ServableModel, meta: Pick<ModelMetadata, 'features' | 'normalization'>, vectors: readonly Float32Array[]): Scored[] {
   const out: Scored[] = [];
   for (let i = 0; i < vectors.length; i += SCORE_CHUNK) out.push(...scoreBatch(model, meta, vectors.slice(i, i + SCORE_CHUNK)));
   return out;
@@ -57,7 +57,7 @@ export interface ReplayOutcome {
  * in that order.
  */
 export function replayAlerts(
-  model: tf.LayersModel,
+  model: ServableModel,
   meta: Pick<ModelMetadata, 'name' | 'version' | 'threshold' | 'features' | 'normalization' | 'window'>,
   inputs: readonly ReplayInput[],
   opts: { minCoverage?: number } = {},

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { GROUP_ACTIONS, SENSOR_BY_NAME, SENSOR_NAMES, type AlertRecord, type Contributor, type ScoreRecord } from '@pitwall/common';
 import type { ModelMetadata } from './model-dir.js';
+import { reconstruct, type ServableModel } from './servable.js';
 
 export interface Scored {
   score: number;
@@ -36,7 +37,7 @@ const sensorIndexCache = new WeakMap<readonly string[], Int32Array>();
  * Scores vectors (raw features in metadata.features order) with one predict call. Creates no
  * tensors that outlive the call.
  */
-export function scoreBatch(model: tf.LayersModel, metadata: Pick<ModelMetadata, 'features' | 'normalization'>, vectors: readonly Float32Array[]): Scored[] {
+export function scoreBatch(model: ServableModel, metadata: Pick<ModelMetadata, 'features' | 'normalization'>, vectors: readonly Float32Array[]): Scored[] {
   const n = vectors.length;
   const d = metadata.features.length;
   if (n === 0) return [];
@@ -53,7 +54,7 @@ export function scoreBatch(model: tf.LayersModel, metadata: Pick<ModelMetadata, 
   const sq = tf.tidy(() => {
     const x = tf.tensor2d(flat, [n, d]);
     const z = x.sub(tf.tensor1d(metadata.normalization.mean)).div(tf.tensor1d(metadata.normalization.std));
-    const recon = model.predict(z) as tf.Tensor;
+    const recon = reconstruct(model, z);
     // A copy: a backend may hand out its own buffer, which belongs to the disposed tensor.
     return (recon.squaredDifference(z).dataSync() as Float32Array).slice();
   });

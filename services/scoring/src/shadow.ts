@@ -12,6 +12,7 @@ import type { LoadedModel, ModelMetadata } from './model-dir.js';
 import type { Offer } from './model-holder.js';
 import { labelled, METRICS } from './metrics.js';
 import { isAnomalous, scoreBatch } from './score.js';
+import { formatOf } from './servable.js';
 
 type CounterSink = { inc(name: string, by?: number): void };
 
@@ -64,7 +65,7 @@ export function createShadowScorer(opts: { model: string; instance: string; log:
       const old = shadow;
       shadow = candidate;
       retire(old);
-      log.info('shadow model serving', { shadow: label(candidate), threshold: candidate.metadata.threshold, replaced: old ? label(old) : null });
+      log.info('shadow model serving', { shadow: label(candidate), format: formatOf(candidate.model), threshold: candidate.metadata.threshold, replaced: old ? label(old) : null });
       return { accepted: true };
     },
     clear() {

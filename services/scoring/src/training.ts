@@ -33,6 +33,7 @@ import {
 import { createFleet, mulberry32, type FailureMode, type FailureSpec, type Reading } from '@pitwall/simulator';
 import { saveModelDir, type ModelMetadata } from './model-dir.js';
 import { scoreBatch } from './score.js';
+import type { ServableModel } from './servable.js';
 
 export const WINDOW_SIZE_MS = 10_000;
 export const RATE_HZ = 1;
@@ -241,7 +242,7 @@ export interface EvaluationOptions {
   modes?: readonly FailureMode[];
 }
 
-function scoresOf(model: tf.LayersModel, meta: Pick<ModelMetadata, 'features' | 'normalization'>, windows: readonly WindowSample[], chunk = 4096): Float64Array {
+function scoresOf(model: ServableModel, meta: Pick<ModelMetadata, 'features' | 'normalization'>, windows: readonly WindowSample[], chunk = 4096): Float64Array {
   const out = new Float64Array(windows.length);
   for (let i = 0; i < windows.length; i += chunk) {
     const part = windows.slice(i, i + chunk);
@@ -257,7 +258,7 @@ function scoresOf(model: tf.LayersModel, meta: Pick<ModelMetadata, 'features' | 
  * warm-up, and reports per mode how many full-severity windows cross the threshold.
  */
 export function evaluateModel(
-  model: tf.LayersModel,
+  model: ServableModel,
   meta: Pick<ModelMetadata, 'features' | 'normalization' | 'threshold'>,
   o: EvaluationOptions,
 ): Evaluation {

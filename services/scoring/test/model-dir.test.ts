@@ -67,7 +67,7 @@ describe('model directory save -> load', () => {
       const got = (loaded.model.predict(x) as tf.Tensor).arraySync();
       assert.deepEqual(got, want);
       const expectedWeights = model.getWeights().map((w) => w.arraySync());
-      assert.deepEqual(loaded.model.getWeights().map((w) => w.arraySync()), expectedWeights);
+      assert.deepEqual((loaded.model as tf.LayersModel).getWeights().map((w) => w.arraySync()), expectedWeights);
       tf.dispose([x, model, loaded.model] as unknown as tf.Tensor[]);
     });
   });
