@@ -15,8 +15,10 @@ const HELP = `Import a Keras 2 .h5 model or a tensorflowjs_converter output as a
 Usage: npm run import-model -- (--h5 FILE | --tfjs MODEL_JSON) --name NAME --version N --metadata FILE [options]
 
   --h5 FILE          Keras 2 whole-model HDF5 file (model.save("model.h5"))
-  --tfjs FILE        model.json of a tensorflowjs_converter output in the layers format
-                     (weight shards next to it)
+  --tfjs FILE        model.json of a tensorflowjs_converter output (weight shards next to it):
+                     layers format (a converted Keras model) or graph format (a converted
+                     SavedModel: one float32 input [-1, 108], one output of the same shape;
+                     graphs that need executeAsync, i.e. control flow, are refused)
   --name NAME        model name (directory under the models folder)
   --version N        version directory, a positive integer
   --metadata FILE    JSON: features, normalization {mean, std}, threshold (required);
