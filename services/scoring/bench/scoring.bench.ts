@@ -3,14 +3,15 @@
  * `npx tsc -p services/scoring/tsconfig.json && npm run bench -w services/scoring`.
  *
  * For each backend (tensorflow = tfjs-node, wasm, cpu; one that does not initialise is reported as
- * unavailable with the reason), on the committed model models/pitwall-ae/1 and batches of 256 and
- * 1024 windows:
+ * unavailable with the reason), each model format (the committed layers model models/pitwall-ae/1,
+ * and the graph model tensorflowjs_converter made of the same weights from a SavedModel, imported
+ * as a version) and batches of 256 and 1024 windows:
  *   a) raw: one model.predict of an already normalized batch, including the tensor upload and the
  *      read-back of the reconstruction (what any caller of predict pays);
- *   b) service path in-process, minus Kafka: what the scoring service does per chunk
- *      (scoring.ts processChunk): decode the Confluent-framed Avro features records, featureVector,
- *      coverage and finiteness checks, scoreBatch, buildScore + Avro encode for every window,
- *      buildAlert + Avro encode for the anomalous ones;
+ *   b) service path in-process, minus Kafka: the scoring service's own per-chunk function
+ *      (chunk.ts createChunkScorer): decode the Confluent-framed Avro features records,
+ *      featureVector, coverage and finiteness checks, scoreBatch, buildScore + Avro encode for
+ *      every window, buildAlert + Avro encode for the anomalous ones;
  *   and the ratio b/a in windows per second (how much of the model's speed the service keeps).
  * c) optional, end to end on the local Kafka: N feature records produced to private topics, the
  *    service running in-process (createScoring) with the best backend, timed until the group has
@@ -21,13 +22,13 @@
  * Prints a table and writes bench-results/scoring-<date>.json. Bounded: ~2.5 s per measurement.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import type { Kafka, Message } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import {
   createAvroCodec,
   createKafka,
@@ -45,7 +46,9 @@ import {
 import { selectBackend, type BackendName } from '../src/backend.js';
 import { defaultModelsDir } from '../src/config.js';
 import { loadModelDir, type LoadedModel } from '../src/model-dir.js';
-import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch } from '../src/score.js';
+import { createChunkScorer, type ChunkOutcome } from '../src/chunk.js';
+import { importModel } from '../src/model-import.js';
+import { reconstruct, type ModelFormat } from '../src/servable.js';
 import { createScoring, type FeatureRecord } from '../src/scoring.js';
 import { fleetWindows, TRAINING_EPOCH_TS, WINDOW_SIZE_MS } from '../src/training.js';
 
@@ -57,6 +60,8 @@ const MIN_ITERATIONS = 5;
 const E2E_RECORDS = 20_000;
 const E2E_TIMEOUT_MS = 60_000;
 const BROKER = process.env.KAFKA_BROKERS?.split(',')[0] ?? '127.0.0.1:9092';
+/** tensorflowjs_converter's graph model of the committed weights (test/fixtures/tfjs-graph/make_fixtures.py). */
+const GRAPH_FIXTURE = fileURLToPath(new URL('../../test/fixtures/tfjs-graph/pitwall-ae/model.json', import.meta.url));
 
 const log = (line: string): void => void process.stdout.write(`[bench] ${line}\n`);
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
@@ -119,33 +124,23 @@ async function measure(n: number, fn: () => unknown | Promise<unknown>): Promise
   return { windowsPerSecond: (n * iterations * 1000) / elapsed, iterations, msPerBatch: elapsed / iterations };
 }
 
-/**
- * One chunk the way scoring.ts processChunk handles it, without the producer: returns the messages
- * it would send. Keep in step with processChunk.
- */
-async function servicePath(model: LoadedModel, c: Codecs, buffers: readonly Buffer[], now: number): Promise<{ alerts: Message[]; scores: Message[] }> {
-  const meta = model.metadata;
-  const minEvents = minEventsFor(meta, DEFAULT_MIN_COVERAGE);
-  const records: FeatureRecord[] = [];
-  const vectors: Float32Array[] = [];
-  for (const buf of buffers) {
-    const record = await c.features.decode(buf);
-    const vector = featureVector(record, meta.features);
-    if (record.event_count < minEvents) continue;
-    if (vector.some((v) => !Number.isFinite(v))) continue;
-    records.push(record);
-    vectors.push(vector);
-  }
-  const scored = scoreBatch(model.model, meta, vectors);
-  const alerts: Message[] = [];
-  const scores: Message[] = [];
-  scored.forEach((s, i) => {
-    const record = records[i]!;
-    const score = buildScore(record, s, meta, now);
-    scores.push({ key: record.vehicle_id, value: c.scores.encode(score) });
-    if (score.anomalous) alerts.push({ key: record.vehicle_id, value: c.alerts.encode(buildAlert(record, s, meta, now)) });
+/** Feature records as the consumer hands them to the service: values with offsets. */
+const asKafkaMessages = (buffers: readonly Buffer[]): KafkaMessage[] =>
+  buffers.map((value, i) => ({ key: null, value, offset: String(i), timestamp: '0', attributes: 0, headers: {}, size: value.length }) as unknown as KafkaMessage);
+
+/** The service's own per-chunk code (chunk.ts), minus the producer: the outcome it would send. */
+function servicePath(model: LoadedModel, c: Codecs): (messages: readonly KafkaMessage[]) => Promise<ChunkOutcome> {
+  const scoreChunk = createChunkScorer({
+    featuresCodec: c.features,
+    alertsCodec: c.alerts,
+    scoresCodec: c.scores,
+    source: { current: () => model },
+    featuresTopic: 'bench.features',
+    counters: { inc: () => {} },
+    log: silentLogger,
+    now: Date.now,
   });
-  return { alerts, scores };
+  return (messages) => scoreChunk(0, messages);
 }
 
 interface BatchResult {
@@ -156,13 +151,23 @@ interface BatchResult {
   leakedTensors: number;
 }
 
-type BackendResult = { backend: BackendName; status: 'ok'; batches: BatchResult[] } | { backend: BackendName; status: 'unavailable'; reason: string };
+/** The same weights in both formats the scorer serves: the committed layers model and its converted SavedModel. */
+interface ModelUnderTest {
+  format: ModelFormat;
+  dir: string;
+}
 
-async function benchBackend(name: BackendName, modelDir: string, c: Codecs, records: readonly FeatureRecord[]): Promise<BackendResult> {
+type BackendResult =
+  | { backend: BackendName; format: ModelFormat; status: 'ok'; batches: BatchResult[] }
+  | { backend: BackendName; format: ModelFormat; status: 'unavailable'; reason: string };
+
+async function benchBackend(name: BackendName, m: ModelUnderTest, c: Codecs, records: readonly FeatureRecord[]): Promise<BackendResult> {
+  const modelDir = m.dir;
+  const format = m.format;
   try {
     await selectBackend({ override: name, log: silentLogger });
   } catch (err) {
-    return { backend: name, status: 'unavailable', reason: (err as Error).message };
+    return { backend: name, format, status: 'unavailable', reason: (err as Error).message };
   }
   const model = await loadModelDir(modelDir);
   const meta = model.metadata;
@@ -178,17 +183,19 @@ async function benchBackend(name: BackendName, modelDir: string, c: Codecs, reco
         for (let j = 0; j < d; j++) z[i * d + j] = (v[j]! - meta.normalization.mean[j]!) / meta.normalization.std[j]!;
       });
       const before = tf.memory().numTensors;
-      const raw = await measure(n, () => tf.tidy(() => (model.model.predict(tf.tensor2d(z, [n, d])) as tf.Tensor).dataSync()));
+      const raw = await measure(n, () => tf.tidy(() => reconstruct(model.model, tf.tensor2d(z, [n, d])).dataSync()));
+      const messages = asKafkaMessages(buffers);
+      const scoreChunk = servicePath(model, c);
       let alertsPerBatch = 0;
       const service = await measure(n, async () => {
-        alertsPerBatch = (await servicePath(model, c, buffers, Date.now())).alerts.length;
+        alertsPerBatch = (await scoreChunk(messages)).alerts.length;
       });
       batches.push({ batchSize: n, raw, service: { ...service, alertsPerBatch }, ratio: service.windowsPerSecond / raw.windowsPerSecond, leakedTensors: tf.memory().numTensors - before });
     }
   } finally {
     model.model.dispose();
   }
-  return { backend: name, status: 'ok', batches };
+  return { backend: name, format, status: 'ok', batches };
 }
 
 /** Whether something accepts TCP connections at host:port within 2 s. */
@@ -292,6 +299,7 @@ async function main(): Promise<void> {
   const modelDir = path.join(defaultModelsDir(), 'pitwall-ae', '1');
   await tf.setBackend('cpu');
   const probe = await loadModelDir(modelDir);
+  const probeMeta = probe.metadata;
   const { std } = probe.metadata.normalization;
   const features = probe.metadata.features;
   probe.model.dispose();
@@ -299,24 +307,38 @@ async function main(): Promise<void> {
   const records = plausibleRecords(Math.max(...BATCH_SIZES, E2E_RECORDS), std, features);
   log(`${records.length} simulated feature records ready (${((performance.now() - t0) / 1000).toFixed(1)} s); model ${modelDir}`);
 
+  // The graph model: tensorflowjs_converter's output of the same weights, through the real importer.
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'pitwall-bench-models-'));
+  const { name: _name, version: _version, ...userMeta } = probeMeta;
+  const graph = await importModel({ format: 'tfjs', file: GRAPH_FIXTURE, name: 'pitwall-ae', version: '1', metadata: userMeta, modelsDir: scratch });
+  const models: ModelUnderTest[] = [
+    { format: 'layers-model', dir: modelDir },
+    { format: 'graph-model', dir: graph.dir },
+  ];
   const backends: BackendResult[] = [];
-  for (const name of BACKENDS) {
-    log(`backend ${name} ...`);
-    backends.push(await benchBackend(name, modelDir, c, records));
-    gc();
+  try {
+    for (const name of BACKENDS) {
+      for (const m of models) {
+        log(`backend ${name}, ${m.format} ...`);
+        backends.push(await benchBackend(name, m, c, records));
+        gc();
+      }
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
   log('end to end through Kafka ...');
   const e2e = await endToEnd(modelDir, records.slice(0, E2E_RECORDS)).catch((err: Error): EndToEnd => ({ status: 'skipped', reason: `failed: ${err.message}` }));
 
-  const lines = ['', 'backend     batch   raw predict w/s   service path w/s   service/raw   alerts/batch'];
+  const lines = ['', 'backend     format         batch   raw predict w/s   service path w/s   service/raw   alerts/batch'];
   for (const b of backends) {
     if (b.status === 'unavailable') {
-      lines.push(`${b.backend.padEnd(10)}  unavailable: ${b.reason}`);
+      if (b.format === 'layers-model') lines.push(`${b.backend.padEnd(10)}  unavailable: ${b.reason}`);
       continue;
     }
     for (const r of b.batches) {
       lines.push(
-        `${b.backend.padEnd(10)}  ${String(r.batchSize).padStart(5)}   ${fmt(r.raw.windowsPerSecond).padStart(15)}   ${fmt(r.service.windowsPerSecond).padStart(16)}   ${r.ratio.toFixed(2).padStart(11)}   ${String(r.service.alertsPerBatch).padStart(12)}`,
+        `${b.backend.padEnd(10)}  ${b.format.padEnd(12)}  ${String(r.batchSize).padStart(5)}   ${fmt(r.raw.windowsPerSecond).padStart(15)}   ${fmt(r.service.windowsPerSecond).padStart(16)}   ${r.ratio.toFixed(2).padStart(11)}   ${String(r.service.alertsPerBatch).padStart(12)}`,
       );
     }
   }
@@ -333,7 +355,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     durationSeconds: (performance.now() - t0) / 1000,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', loadAverage: os.loadavg(), tfjs: tf.version.tfjs },
-    model: { dir: path.relative(process.cwd(), modelDir), measureMs: MEASURE_MS },
+    model: { dir: path.relative(process.cwd(), modelDir), graphModel: path.relative(process.cwd(), GRAPH_FIXTURE), measureMs: MEASURE_MS },
     data: 'simulated healthy windows (12 cars, 15 min), every tenth with one sensor shifted by 6 std',
     backends,
     endToEnd: e2e,

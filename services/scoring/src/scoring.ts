@@ -17,35 +17,17 @@
  * chunk continues. Anything that may pass (registry or broker trouble) fails the batch, which
  * kafkajs retries from the last committed offset.
  */
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer, TopicMessages } from 'kafkajs';
-import {
-  deadLetterHeaders,
-  dispose,
-  provisionTopics,
-  type Service,
-  featureVector,
-  InvalidInputError,
-  PitwallError,
-  type AvroCodec,
-  type Counters,
-  type Logger,
-} from '@pitwall/common';
+import type { Consumer, EachBatchPayload, Kafka, Producer, TopicMessages } from 'kafkajs';
+import { provisionTopics, type AvroCodec, type Counters, type Logger, type Service } from '@pitwall/common';
+import { createChunkScorer, SERVICE, type FeatureRecord } from './chunk.js';
 import type { LoadedModel } from './model-dir.js';
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { createCounters, METRICS } from './metrics.js';
-import type { ShadowScorer, ShadowTally } from './shadow.js';
-import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord, type ScoreRecord } from './score.js';
+import type { ShadowScorer } from './shadow.js';
+import type { AlertRecord, ScoreRecord } from './score.js';
 
-export const SERVICE = 'scoring';
+export { SERVICE, type FeatureRecord } from './chunk.js';
 
-/** A decoded `vehicle.features` record (schemas/features/v1.avsc): identity plus one double per feature. */
-export interface FeatureRecord {
-  vehicle_id: string;
-  window_start: number;
-  window_end: number;
-  event_count: number;
-  [feature: string]: number | string;
-}
 
 export interface ScoringConfig {
   /** scores: every window the active model scored (schemas/score/v1.avsc), key = vehicle_id. */
@@ -88,15 +70,6 @@ export interface ScoringStats {
 /** start: creates missing topics, joins the group; close: the current chunk finishes first; ready: in the group, not crashed. */
 export type Scoring = Service<ScoringStats>;
 
-/** Result of one chunk: what to produce, before its offsets may be committed. */
-interface ChunkOutcome {
-  alerts: Message[];
-  scores: Message[];
-  deadLetters: Message[];
-  scored: number;
-  shadow: ShadowTally | undefined;
-}
-
 export function createScoring(deps: ScoringDeps): Scoring {
   const { kafka, featuresCodec, alertsCodec, scoresCodec, config, model } = deps;
   const now = deps.now ?? Date.now;
@@ -122,89 +95,18 @@ export function createScoring(deps: ScoringDeps): Scoring {
     log.error('consumer crashed', { err: payload.error, restart: payload.restart });
   });
 
-  const deadLetter = (msg: KafkaMessage, partition: number, reason: string, message: string): Message => {
-    log.warn('record dead-lettered', { reason, message, partition, offset: msg.offset });
-    return {
-      key: msg.key,
-      value: msg.value,
-      headers: deadLetterHeaders(
-        SERVICE,
-        { reason, message },
-        { topic: config.topics.features, partition: String(partition), offset: msg.offset },
-        now(),
-      ),
-    };
-  };
-
-  async function processChunk(partition: number, messages: readonly KafkaMessage[]): Promise<ChunkOutcome> {
-    const deadLetters: Message[] = [];
-    const decoded: { msg: KafkaMessage; record: FeatureRecord }[] = [];
-    for (const msg of messages) {
-      if (!msg.value || msg.value.length === 0) {
-        deadLetters.push(deadLetter(msg, partition, 'payload.empty', 'record has no value'));
-        continue;
-      }
-      let record: FeatureRecord;
-      try {
-        record = await featuresCodec.decode(msg.value);
-      } catch (err) {
-        // avsc throws plain errors for bodies that do not match the schema: those never decode.
-        const e = err instanceof PitwallError ? err : new InvalidInputError('avro.decode', `cannot decode features record: ${(err as Error).message}`);
-        const d = dispose(e);
-        if (d.action === 'retry') throw e;
-        deadLetters.push(deadLetter(msg, partition, d.reason, d.message));
-        continue;
-      }
-      decoded.push({ msg, record });
-    }
-    // From here to the send everything is synchronous: the whole chunk is scored by the model
-    // served at this moment, even if a swap is offered meanwhile.
-    const served = source.current();
-    const meta = served.metadata;
-    const minEvents = minEventsFor(meta, config.minCoverage ?? DEFAULT_MIN_COVERAGE);
-    const records: FeatureRecord[] = [];
-    const vectors: Float32Array[] = [];
-    for (const { msg, record } of decoded) {
-      let vector: Float32Array;
-      try {
-        vector = featureVector(record, meta.features);
-      } catch (err) {
-        deadLetters.push(deadLetter(msg, partition, 'features.missing', (err as Error).message));
-        continue;
-      }
-      if (record.event_count < minEvents) {
-        // A car that just started or stopped fills only part of a window; its aggregates are not
-        // comparable to the full windows the model was trained on, so it is not scored.
-        counters.inc(METRICS.windowsPartial);
-        continue;
-      }
-      const bad = vector.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) {
-        deadLetters.push(deadLetter(msg, partition, 'features.non_finite', `feature ${meta.features[bad]} is ${vector[bad]}`));
-        continue;
-      }
-      records.push(record);
-      vectors.push(vector);
-    }
-    const scored = scoreBatch(served.model, meta, vectors);
-    if ('remember' in source) source.remember(vectors);
-    deadLetters.sort((a, b) => Number(BigInt(String(a.headers!['pitwall.source.offset'])) - BigInt(String(b.headers!['pitwall.source.offset']))));
-    const createdAt = now();
-    const alerts: Message[] = [];
-    const scores: Message[] = [];
-    const anomalous: boolean[] = [];
-    scored.forEach((s, i) => {
-      const record = records[i]!;
-      const score = buildScore(record, s, meta, createdAt);
-      anomalous.push(score.anomalous);
-      scores.push({ key: record.vehicle_id, value: scoresCodec.encode(score) });
-      if (!score.anomalous) return;
-      const alert = buildAlert(record, s, meta, createdAt);
-      alerts.push({ key: record.vehicle_id, value: alertsCodec.encode(alert) });
-    });
-    const shadow = deps.shadow?.observe(meta, anomalous, vectors);
-    return { alerts, scores, deadLetters, scored: scored.length, shadow };
-  }
+  const processChunk = createChunkScorer({
+    featuresCodec,
+    alertsCodec,
+    scoresCodec,
+    source,
+    featuresTopic: config.topics.features,
+    minCoverage: config.minCoverage,
+    counters,
+    log,
+    now,
+    shadow: deps.shadow,
+  });
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
