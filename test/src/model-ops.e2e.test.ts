@@ -1,5 +1,7 @@
 /**
- * Model operations on the real brokers with two scoring replicas in one consumer group:
+ * Model operations on the real brokers with two scoring replicas in one consumer group. Version 1
+ * is the committed layers model; version 2 is a tensorflowjs_converter graph model imported with
+ * `npm run import-model -- --tfjs`, so both formats serve, swap and shadow here.
  *
  * - an activation already in model.updates beats the models directory at start-up (the replicas
  *   serve version 1 although version 2 is the highest directory and MODEL_VERSION is latest);
@@ -11,7 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -20,6 +22,7 @@ import { createAvroCodec, createSchemaStore, defaultSchemasDir, FEATURE_NAMES, l
 import { INFRA, isolatedEnv, REPO, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
 
 const run = promisify(execFile);
+const GRAPH_FIXTURE = path.join(REPO, 'services/scoring/test/fixtures/tfjs-graph/pitwall-ae/model.json');
 
 interface ShadowReport {
   schema: string;
@@ -48,14 +51,21 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     t.diagnostic(`model ${args.join(' ')}: ${stdout.trim()}`);
     return stdout;
   };
-  // Copies version 1 as version `v` with another threshold, appearing atomically.
+  // Version `v` is what a data scientist hands over from elsewhere: tensorflowjs_converter's graph
+  // model of a TensorFlow SavedModel (the committed weights, re-expressed), imported with
+  // `npm run import-model -- --tfjs` and version 1's metadata at another threshold. The importer
+  // writes it under a temporary name and renames it into place, so it appears atomically.
+  const metaFile = path.join(modelsDir, 'import-metadata.json');
   const addVersion = async (v: string, threshold: number): Promise<void> => {
-    const tmp = path.join(modelsDir, `pitwall-ae/${v}.tmp`);
-    await cp(path.join(modelsDir, 'pitwall-ae/1'), tmp, { recursive: true });
-    await writeFile(path.join(tmp, 'metadata.json'), JSON.stringify({ ...meta1, version: v, threshold }));
-    await rename(tmp, path.join(modelsDir, `pitwall-ae/${v}`));
+    const { name: _n, version: _v, ...rest } = JSON.parse(await readFile(path.join(modelsDir, 'pitwall-ae/1/metadata.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(metaFile, JSON.stringify({ ...rest, threshold, description: 'pitwall-ae weights as a converted SavedModel' }));
+    const { stdout } = await run(
+      process.execPath,
+      [path.join(REPO, 'services/scoring/dist/src/import-model.js'), '--tfjs', GRAPH_FIXTURE, '--name', 'pitwall-ae', '--version', v, '--metadata', metaFile, '--models-dir', modelsDir, '--force'],
+      { env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 },
+    );
+    t.diagnostic(stdout.trim());
   };
-
   // Refused before anything is published: exit code 2.
   await assert.rejects(cli('activate', '5'), (err: { code?: number; stderr?: string }) => err.code === 2 && /no version 5/.test(err.stderr ?? ''));
   await assert.rejects(cli('rollback'), (err: { code?: number; stderr?: string }) => err.code === 2 && /nothing to roll back to/.test(err.stderr ?? ''));
@@ -145,12 +155,11 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     assert.ok(normal.length >= 3, `enough distinct normal scores: ${normal.join(', ')}`);
     const mid = Math.floor(normal.length / 2);
     const threshold2 = (normal[mid - 1]! + normal[mid]!) / 2;
-    await rm(path.join(modelsDir, 'pitwall-ae/2'), { recursive: true });
     await addVersion('2', threshold2);
 
     // Phase B: activate 2 everywhere.
     await cli('activate', '2');
-    await inEveryLog('the swap to 2', /"msg":"model swapped","active":"pitwall-ae@2"/);
+    await inEveryLog('the swap to 2, a graph model', /"msg":"model swapped","active":"pitwall-ae@2",.*"format":"graph-model"/);
     const b = await phase(1);
     assert.deepEqual([...new Set(b.map((s) => s.model_version))], ['2'], 'both replicas score with version 2 after the event');
     assert.ok(b.every((s) => s.threshold === threshold2 && s.anomalous === s.score > threshold2));
@@ -160,7 +169,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     const status = await cli('status');
     assert.match(status, /rollback would activate: 1/);
     await cli('rollback');
-    await inEveryLog('the swap back to 1', /"msg":"model swapped","active":"pitwall-ae@1"/);
+    await inEveryLog('the swap back to 1', /"msg":"model swapped","active":"pitwall-ae@1",.*"format":"layers-model"/);
     const c = await phase(2);
     assert.deepEqual([...new Set(c.map((s) => s.model_version))], ['1'], 'rolled back to version 1');
 
