@@ -157,12 +157,6 @@ export async function modelFromJSON(base: string, json: tf.io.ModelJSON, fail: F
   }
 }
 
-/** A tfjs load handler reading model.json and the weight files it names from `dir`. */
-export function dirLoadHandler(dir: string): tf.io.IOHandler {
-  const fail: FilesError = (message, cause) => new ModelDirError(dir, message, cause);
-  return { load: async () => (await jsonLoadHandler(dir, await readModelJSON(path.join(dir, MODEL_JSON), fail), fail).load!()) };
-}
-
 /** A tfjs save handler writing model.json + weights.bin (one weight group) into `dir`. */
 export function dirSaveHandler(dir: string): tf.io.IOHandler {
   return {
