@@ -53,21 +53,32 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], de
 }
 
 /**
- * A topic just created (here or by another service) can be unknown to the broker for a moment,
- * or listed before its partitions have leaders; subscribing or producing then fails with
- * UNKNOWN_TOPIC_OR_PARTITION. Services start in parallel on a fresh cluster, so wait for leaders
- * here, retrying those answers until the deadline.
+ * Waits until the topics are usable, not just listed. Right after a topic is created (here or by
+ * another service starting in parallel) a KRaft broker first answers UNKNOWN_TOPIC_OR_PARTITION,
+ * then names leaders in its metadata while the leader itself still answers
+ * NOT_LEADER_OR_FOLLOWER to ListOffsets and Produce for a moment. kafkajs retries neither in
+ * admin.fetchTopicOffsets or in createTopics' own wait, so a service reading offsets or producing
+ * at start failed on a fresh cluster. Here both are retried until the deadline: every partition
+ * has a leader in the metadata, and that leader answers ListOffsets.
  */
 async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let last: unknown;
   for (;;) {
     try {
       const { topics: meta } = await admin.fetchTopicMetadata({ topics });
-      if (meta.length === topics.length && meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      const led = meta.length === topics.length && meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      if (led) {
+        await Promise.all(topics.map((t) => admin.fetchTopicOffsets(t)));
+        return;
+      }
+      last = undefined;
     } catch (err) {
-      if (Date.now() > deadline) throw err;
+      last = err;
     }
-    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no partition leaders after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      throw new Error(`topics ${topics.join(', ')} are not served by partition leaders after ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`, { cause: last });
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
