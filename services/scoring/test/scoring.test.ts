@@ -46,6 +46,7 @@ function fakeKafka(existingTopics: string[] = []) {
       return true;
     },
     fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({ topics: topics.map((name) => ({ name, partitions: [{ partitionId: 0, leader: 1 }] })) }),
+    fetchTopicOffsets: async () => [{ partition: 0, offset: '0', high: '0', low: '0' }],
     disconnect: async () => void calls.push('admin.disconnect'),
   };
   const producer = {
