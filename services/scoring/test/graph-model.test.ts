@@ -10,8 +10,7 @@
  * validateModel, the model holder and saveModelDir promise must hold for each.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -23,9 +22,9 @@ import { loadModelDir, METADATA_JSON, MODEL_JSON, ModelDirError, saveModelDir, v
 import { createModelHolder, liveTensors } from '../src/model-holder.js';
 import { importModel, loadTfjsModel, ModelImportError } from '../src/model-import.js';
 import { scoreBatch } from '../src/score.js';
-import { formatOf, reconstruct, signatureOf, type ModelFormat, type ServableModel } from '../src/servable.js';
+import { formatOf, signatureOf, type ModelFormat } from '../src/servable.js';
 import { fleetWindows, TRAINING_EPOCH_TS } from '../src/training.js';
-import { withTmpDir } from './helpers.js';
+import { predictRows, rejection, tmpDir, withTmpDir } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/tfjs-graph/', import.meta.url));
 const fixture = (name: string, file = MODEL_JSON): string => path.join(FIXTURES, name, file);
@@ -36,8 +35,6 @@ interface Expected {
   outputs: number[][];
 }
 const expectedOf = async (name: string): Promise<Expected> => JSON.parse(await readFile(fixture(name, 'expected.json'), 'utf8')) as Expected;
-
-const predict = (model: ServableModel, rows: number[][]): number[][] => tf.tidy(() => reconstruct(model, tf.tensor2d(rows)).arraySync() as number[][]);
 
 function maxAbsDiff(a: number[][], b: number[][]): number {
   assert.equal(a.length, b.length);
@@ -60,16 +57,6 @@ const importMetadata = (overrides: Record<string, unknown> = {}): Record<string,
 async function importGraph(modelsDir: string, fixtureName: string, version: string, overrides: Record<string, unknown> = {}): Promise<string> {
   const r = await importModel({ format: 'tfjs', file: fixture(fixtureName), name: 'pitwall-ae', version, metadata: importMetadata(overrides), modelsDir, now: () => Date.UTC(2026, 0, 2) });
   return r.dir;
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    const r = await p;
-    if (r && typeof r === 'object' && 'model' in r) ((r as { model: ServableModel }).model).dispose();
-  } catch (err) {
-    return err as Error;
-  }
-  assert.fail('expected a rejection');
 }
 
 before(async () => {
@@ -106,7 +93,7 @@ describe('tensorflowjs_converter graph model (tiny, hand-checkable)', () => {
       assert.deepEqual(sig.inputs.map((i) => [i.name, i.shape, i.dtype]), [['x', [null, 4], 'float32']]);
       assert.equal(sig.outputs.length, 1);
       const expected = await expectedOf('tiny');
-      const got = predict(model, expected.inputs);
+      const got = predictRows(model, expected.inputs);
       assert.ok(maxAbsDiff(got, expected.inputs.map(forward)) < 1e-5, `against the hand-computed pass: ${JSON.stringify(got)}`);
       assert.ok(maxAbsDiff(got, expected.outputs) < 1e-5, 'against TensorFlow');
       // A first row checked on paper: h = [3.35, 4.8, 5.05], y = [-2.975, 11.5625].
@@ -157,7 +144,7 @@ for (const impl of FORMATS) {
       const expected = await expectedOf('pitwall-ae');
       const loaded = await loadModelDir(dir);
       try {
-        const d = maxAbsDiff(predict(loaded.model, expected.inputs), expected.outputs);
+        const d = maxAbsDiff(predictRows(loaded.model, expected.inputs), expected.outputs);
         assert.ok(d < impl.tolerance, `max difference ${d}`);
       } finally {
         loaded.model.dispose();
@@ -249,7 +236,7 @@ for (const impl of FORMATS) {
           const again = await loadModelDir(copy);
           const rows = (await expectedOf('pitwall-ae')).inputs;
           assert.equal(formatOf(again.model), impl.format);
-          assert.deepEqual(predict(again.model, rows), predict(loaded.model, rows));
+          assert.deepEqual(predictRows(again.model, rows), predictRows(loaded.model, rows));
           again.model.dispose();
         } finally {
           loaded.model.dispose();
@@ -348,8 +335,3 @@ describe('importing a tensorflowjs_converter graph model', () => {
     assert.match(err.message, /weight path \.\.\/\.\.\/etc\/passwd points outside the directory/);
   });
 });
-
-async function tmpDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pitwall-graph-'));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}

@@ -2,9 +2,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_NAMES, FEATURE_SPEC_ID } from '@pitwall/common';
 import type { ModelMetadata } from '../src/model-dir.js';
+import { reconstruct, type ServableModel } from '../src/servable.js';
 
 export const D = FEATURE_NAMES.length;
 
@@ -51,11 +53,33 @@ export function vectorWith(values: Record<string, number>): Float32Array {
   return v;
 }
 
-export async function withTmpDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+/** A fresh temporary directory and its removal, for fixtures that outlive one test (before/after hooks). */
+export async function tmpDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pitwall-scoring-'));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export async function withTmpDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const { dir, cleanup } = await tmpDir();
   try {
     return await fn(dir);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await cleanup();
   }
+}
+
+/** The model's reconstruction of `rows`, as plain arrays; no tensor outlives the call. */
+export function predictRows(model: ServableModel, rows: number[][]): number[][] {
+  return tf.tidy(() => reconstruct(model, tf.tensor2d(rows)).arraySync() as number[][]);
+}
+
+/** The error `p` rejects with; fails the test when it resolves (disposing a model it resolved with). */
+export async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    const r = await p;
+    if (r && typeof r === 'object' && 'model' in r) (r as { model: ServableModel }).model.dispose();
+  } catch (err) {
+    return err as Error;
+  }
+  assert.fail('expected a rejection');
 }

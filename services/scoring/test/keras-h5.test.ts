@@ -4,11 +4,10 @@ import path from 'node:path';
 import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_NAMES, FEATURE_SPEC_ID } from '@pitwall/common';
-import { reconstruct, type ServableModel } from '../src/servable.js';
 import { loadKerasH5, ModelImportError, weightRole } from '../src/keras-h5.js';
 import { completeMetadata, importModel, type ImportModelOptions } from '../src/model-import.js';
 import { loadModelDir } from '../src/model-dir.js';
-import { D, withTmpDir } from './helpers.js';
+import { D, predictRows, rejection, withTmpDir } from './helpers.js';
 import { ACT, batchNorm, dense, denseConfig, f32, pseudoRandom, writeKerasH5, type FixtureLayer, type FixtureModel } from './keras-h5-fixtures.js';
 
 before(async () => {
@@ -56,13 +55,6 @@ const INPUTS = [
   [3, -2, -1],
 ];
 
-function predict(model: ServableModel, rows: number[][]): number[][] {
-  return tf.tidy(() => {
-    const y = reconstruct(model, tf.tensor2d(rows));
-    return y.arraySync() as number[][];
-  });
-}
-
 function assertClose(actual: number[][], expected: number[][], tol = 1e-5): void {
   assert.equal(actual.length, expected.length);
   actual.forEach((row, i) => {
@@ -72,16 +64,6 @@ function assertClose(actual: number[][], expected: number[][], tol = 1e-5): void
       assert.ok(Math.abs(v - e) <= tol * Math.max(1, Math.abs(e)), `row ${i} column ${j}: ${v} vs ${e}`);
     });
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    const r = await p;
-    if (r && typeof r === 'object' && 'model' in r) (r as { model: tf.LayersModel }).model.dispose();
-  } catch (err) {
-    return err as Error;
-  }
-  assert.fail('expected a rejection');
 }
 
 /** 108 -> 16 (tanh) -> BatchNormalization -> Dropout -> 108 (linear), pseudo-random weights. */
@@ -169,7 +151,7 @@ describe('loadKerasH5', () => {
         assert.deepEqual(model.inputs[0]!.shape, [null, 3]);
         assert.deepEqual(model.outputs[0]!.shape, [null, 2]);
         const expected = INPUTS.map((x) => dense(dense(x, K1, B1, 4).map(ACT.relu!), K2, B2, 2));
-        assertClose(predict(model, INPUTS), expected);
+        assertClose(predictRows(model, INPUTS), expected);
         // The relu must matter for these inputs, or a missing activation would pass unnoticed.
         const noRelu = INPUTS.map((x) => dense(dense(x, K1, B1, 4), K2, B2, 2));
         assert.ok(noRelu.some((row, i) => row.some((v, j) => Math.abs(v - expected[i]![j]!) > 1e-3)));
@@ -188,7 +170,7 @@ describe('loadKerasH5', () => {
       await writeKerasH5(file, fixture);
       const { model } = await loadKerasH5(file);
       try {
-        assertClose(predict(model, INPUTS), INPUTS.map((x) => dense(dense(x, K1, B1, 4).map(ACT.relu!), K2, B2, 2)));
+        assertClose(predictRows(model, INPUTS), INPUTS.map((x) => dense(dense(x, K1, B1, 4).map(ACT.relu!), K2, B2, 2)));
       } finally {
         model.dispose();
       }
@@ -221,7 +203,7 @@ describe('loadKerasH5', () => {
           const h2 = dense(dense(x, k1, b1, 5).map(ACT.elu!), k2, b2, 5).map(ACT.selu!);
           return dense([...x, ...h2], k3, b3, 2).map(ACT.sigmoid!);
         });
-        assertClose(predict(model, INPUTS), expected);
+        assertClose(predictRows(model, INPUTS), expected);
       } finally {
         model.dispose();
       }
@@ -322,7 +304,7 @@ describe('importModel (keras-h5)', () => {
         assert.deepEqual(m.imported_from, { format: 'keras-h5', file: 'ae.h5', keras_version: '2.15.0', backend: 'tensorflow', imported_at: '2025-06-01T00:00:00.000Z' });
         assert.ok(Object.keys(m.groups).length > 0);
         const rows = [pseudoRandom(D, 21, 2), pseudoRandom(D, 22, 2), FEATURE_NAMES.map(() => 0)];
-        assertClose(predict(loaded.model, rows), rows.map(forward));
+        assertClose(predictRows(loaded.model, rows), rows.map(forward));
       } finally {
         loaded.model.dispose();
       }
@@ -408,12 +390,12 @@ describe('importModel (tfjs)', () => {
         }),
       );
       const rows = [pseudoRandom(D, 31, 2), pseudoRandom(D, 32, 2)];
-      const expected = predict(src, rows);
+      const expected = predictRows(src, rows);
       src.dispose();
       const result = await importInto(dir, path.join(dir, 'model.json'), { format: 'tfjs' });
       const loaded = await loadModelDir(result.dir);
       try {
-        assertClose(predict(loaded.model, rows), expected);
+        assertClose(predictRows(loaded.model, rows), expected);
         assert.deepEqual((loaded.metadata.imported_from as Record<string, unknown>).converted_by, 'TensorFlow.js Converter v4.22.0');
       } finally {
         loaded.model.dispose();
