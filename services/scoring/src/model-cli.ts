@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { configReader, createKafka, createLogger, LOG_LEVELS, readCommonConfig, type Env, type Logger } from '@pitwall/common';
 import { defaultModelsDir } from './config.js';
-import { loadModelDir, METADATA_JSON, MODEL_JSON, resolveVersion, validateMetadata } from './model-dir.js';
+import { loadModelDir, METADATA_JSON, MODEL_JSON, readModelJSON, resolveVersion, validateMetadata } from './model-dir.js';
 import { isGraphModelJSON } from './servable.js';
 import { MODEL_UPDATE_SCHEMA, resolveModelUpdates, rollbackTarget, type ModelUpdateAction, type ModelUpdateEvent, type ModelUpdateState } from './model-updates.js';
 import { publishModelUpdate, readModelUpdates } from './model-updates-log.js';
@@ -121,7 +121,7 @@ export async function listVersions(modelsDir: string, name: string): Promise<Ver
       const dir = path.join(base, version);
       try {
         const meta = validateMetadata(dir, JSON.parse(await readFile(path.join(dir, METADATA_JSON), 'utf8')));
-        const modelJson = await readFile(path.join(dir, MODEL_JSON), 'utf8').then((t) => JSON.parse(t) as { format?: string; modelTopology?: unknown }).catch(() => undefined);
+        const modelJson = await readModelJSON(path.join(dir, MODEL_JSON), (m) => new Error(m)).catch(() => undefined);
         return {
           version,
           ok: true,
