@@ -158,17 +158,26 @@ interface ModelUnderTest {
 }
 
 type BackendResult =
-  | { backend: BackendName; format: ModelFormat; status: 'ok'; batches: BatchResult[] }
-  | { backend: BackendName; format: ModelFormat; status: 'unavailable'; reason: string };
+  | { backend: BackendName; status: 'ok'; formats: Array<{ format: ModelFormat; batches: BatchResult[] }> }
+  | { backend: BackendName; status: 'unavailable'; reason: string };
 
-async function benchBackend(name: BackendName, m: ModelUnderTest, c: Codecs, records: readonly FeatureRecord[]): Promise<BackendResult> {
-  const modelDir = m.dir;
-  const format = m.format;
+async function benchBackend(name: BackendName, models: readonly ModelUnderTest[], c: Codecs, records: readonly FeatureRecord[]): Promise<BackendResult> {
   try {
     await selectBackend({ override: name, log: silentLogger });
   } catch (err) {
-    return { backend: name, format, status: 'unavailable', reason: (err as Error).message };
+    return { backend: name, status: 'unavailable', reason: (err as Error).message };
   }
+  const formats: Array<{ format: ModelFormat; batches: BatchResult[] }> = [];
+  for (const m of models) {
+    log(`backend ${name}, ${m.format} ...`);
+    formats.push({ format: m.format, batches: await benchModel(m.dir, c, records) });
+    gc();
+  }
+  return { backend: name, status: 'ok', formats };
+}
+
+/** Raw predict and the service path at every batch size, on the backend already selected. */
+async function benchModel(modelDir: string, c: Codecs, records: readonly FeatureRecord[]): Promise<BatchResult[]> {
   const model = await loadModelDir(modelDir);
   const meta = model.metadata;
   const d = meta.features.length;
@@ -195,7 +204,7 @@ async function benchBackend(name: BackendName, m: ModelUnderTest, c: Codecs, rec
   } finally {
     model.model.dispose();
   }
-  return { backend: name, format, status: 'ok', batches };
+  return batches;
 }
 
 /** Whether something accepts TCP connections at host:port within 2 s. */
@@ -299,7 +308,7 @@ async function main(): Promise<void> {
   const modelDir = path.join(defaultModelsDir(), 'pitwall-ae', '1');
   await tf.setBackend('cpu');
   const probe = await loadModelDir(modelDir);
-  const probeMeta = probe.metadata;
+  const { name: _name, version: _version, ...userMeta } = probe.metadata;
   const { std } = probe.metadata.normalization;
   const features = probe.metadata.features;
   probe.model.dispose();
@@ -309,7 +318,6 @@ async function main(): Promise<void> {
 
   // The graph model: tensorflowjs_converter's output of the same weights, through the real importer.
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pitwall-bench-models-'));
-  const { name: _name, version: _version, ...userMeta } = probeMeta;
   const graph = await importModel({ format: 'tfjs', file: GRAPH_FIXTURE, name: 'pitwall-ae', version: '1', metadata: userMeta, modelsDir: scratch });
   const models: ModelUnderTest[] = [
     { format: 'layers-model', dir: modelDir },
@@ -317,13 +325,7 @@ async function main(): Promise<void> {
   ];
   const backends: BackendResult[] = [];
   try {
-    for (const name of BACKENDS) {
-      for (const m of models) {
-        log(`backend ${name}, ${m.format} ...`);
-        backends.push(await benchBackend(name, m, c, records));
-        gc();
-      }
-    }
+    for (const name of BACKENDS) backends.push(await benchBackend(name, models, c, records));
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -333,13 +335,15 @@ async function main(): Promise<void> {
   const lines = ['', 'backend     format         batch   raw predict w/s   service path w/s   service/raw   alerts/batch'];
   for (const b of backends) {
     if (b.status === 'unavailable') {
-      if (b.format === 'layers-model') lines.push(`${b.backend.padEnd(10)}  unavailable: ${b.reason}`);
+      lines.push(`${b.backend.padEnd(10)}  unavailable: ${b.reason}`);
       continue;
     }
-    for (const r of b.batches) {
-      lines.push(
-        `${b.backend.padEnd(10)}  ${b.format.padEnd(12)}  ${String(r.batchSize).padStart(5)}   ${fmt(r.raw.windowsPerSecond).padStart(15)}   ${fmt(r.service.windowsPerSecond).padStart(16)}   ${r.ratio.toFixed(2).padStart(11)}   ${String(r.service.alertsPerBatch).padStart(12)}`,
-      );
+    for (const { format, batches } of b.formats) {
+      for (const r of batches) {
+        lines.push(
+          `${b.backend.padEnd(10)}  ${format.padEnd(12)}  ${String(r.batchSize).padStart(5)}   ${fmt(r.raw.windowsPerSecond).padStart(15)}   ${fmt(r.service.windowsPerSecond).padStart(16)}   ${r.ratio.toFixed(2).padStart(11)}   ${String(r.service.alertsPerBatch).padStart(12)}`,
+        );
+      }
     }
   }
   lines.push(
