@@ -2,9 +2,9 @@
  * Importing a model trained elsewhere as a Pitwall model version (models/<name>/<version>/):
  * a Keras 2 whole-model .h5 (keras-h5.ts) or a tensorflowjs_converter output (model.json plus its
  * weight shards), layers or graph format (servable.ts); a graph model keeps its signature and the
- * converter's metadata, its shards are joined into one weights.bin. The model itself carries no normalization or threshold, so the user supplies the
- * metadata (metadata.json fields, see ModelMetadata); what can be defaulted is, the rest is listed
- * in one error.
+ * converter's metadata, its shards are joined into one weights.bin. The model itself carries no
+ * normalization or threshold, so the user supplies the metadata (metadata.json fields, see
+ * ModelMetadata); what can be defaulted is, the rest is listed in one error.
  *
  * The version directory is written under a temporary name next to its final place, loaded back
  * with loadModelDir (the same validation the scorer applies) and only then renamed, so a scorer

@@ -28,7 +28,6 @@ import type { AlertRecord, ScoreRecord } from './score.js';
 
 export { SERVICE, type FeatureRecord } from './chunk.js';
 
-
 export interface ScoringConfig {
   /** scores: every window the active model scored (schemas/score/v1.avsc), key = vehicle_id. */
   topics: { features: string; alerts: string; scores: string; featuresDlq: string };
