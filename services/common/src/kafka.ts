@@ -1,5 +1,5 @@
 /** Kafka client construction and topic provisioning shared by every service. */
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type ITopicConfig, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type ConsumerRunConfig, type ITopicConfig, type LogEntry, type Producer } from 'kafkajs';
 import type { CommonConfig } from './config.js';
 import type { Logger } from './log.js';
 
@@ -92,6 +92,28 @@ export async function provisionTopics(kafka: Pick<Kafka, 'admin'>, specs: readon
   } finally {
     await admin.disconnect();
   }
+}
+
+export interface SeekTarget {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/**
+ * consumer.run for a throw-away group that commits nothing and reads from positions the caller
+ * chooses: `positions()` is sought each time the group is joined, before anything is fetched.
+ * Seeking once after run() is not enough: when kafkajs restarts a crashed consumer it drops the
+ * seeks and starts a new group session (from the latest offsets here), and a seek made during the
+ * restart throws. A brand-new cluster crashes the first joins with GROUP_LOAD_IN_PROGRESS, which
+ * made the console fail to start. `positions()` should say where reading resumes (the next offset
+ * not yet handled), so a rejoin neither skips nor repeats records.
+ */
+export async function runFromPositions(consumer: Consumer, positions: () => readonly SeekTarget[], config: ConsumerRunConfig): Promise<void> {
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    for (const target of positions()) consumer.seek(target);
+  });
+  await consumer.run(config);
 }
 
 /**

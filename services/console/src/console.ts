@@ -27,6 +27,7 @@ import type { Consumer, Kafka, Producer } from 'kafkajs';
 import {
   createCounters,
   provisionTopics,
+  runFromPositions,
   SENSORS,
   startTopicReader,
   type AvroCodec,
@@ -35,6 +36,7 @@ import {
   type IncidentRecord,
   type Logger,
   type ScoreRecord,
+  type SeekTarget,
   type Service,
   type TelemetryRecord,
   type TopicReader,
@@ -232,7 +234,10 @@ export function createConsole(deps: ConsoleDeps): Console {
     }
     await consumer.connect();
     await consumer.subscribe({ topic: config.topics.scores, fromBeginning: false });
-    await consumer.run({
+    // Next offset per partition: the lookback start, then past what was read (so a restart resumes).
+    const next = new Map(start.map(({ partition, offset }) => [partition, offset]));
+    const positions = (): SeekTarget[] => [...next].map(([partition, offset]) => ({ topic: config.topics.scores, partition, offset }));
+    await runFromPositions(consumer, positions, {
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
@@ -246,10 +251,10 @@ export function createConsole(deps: ConsoleDeps): Console {
             log.debug('undecodable score record skipped', { offset: m.offset, err });
           }
         }
+        const last = batch.messages.at(-1);
+        if (last) next.set(batch.partition, (BigInt(last.offset) + 1n).toString());
       },
     });
-    // Order does not matter here: a vehicle keeps its score with the latest window_end.
-    for (const { partition, offset } of start) consumer.seek({ topic: config.topics.scores, partition, offset });
     scoresUp = true;
   };
 

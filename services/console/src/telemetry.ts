@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { SENSOR_NAMES, type AvroCodec, type Logger, type TelemetryRecord } from '@pitwall/common';
+import { runFromPositions, SENSOR_NAMES, type AvroCodec, type Logger, type TelemetryRecord } from '@pitwall/common';
 import { partitionForKey } from './partition.js';
 
 export interface TelemetryQuery {
@@ -117,13 +117,16 @@ export function createTelemetryReader(kafka: Kafka, codec: AvroCodec<TelemetryRe
     try {
       await consumer.connect();
       await consumer.subscribe({ topic: opts.topic, fromBeginning: false });
-      await consumer.run({
+      // Next offset to read: a restarted consumer resumes there instead of re-reading.
+      let next = range.start;
+      await runFromPositions(consumer, () => [{ topic: opts.topic, partition, offset: String(next) }], {
         autoCommit: false,
         eachBatch: async ({ batch }) => {
           if (batch.partition !== partition) return;
           for (const m of batch.messages) {
             const offset = BigInt(m.offset);
-            if (offset < range.start || offset >= range.end) continue;
+            if (offset < next || offset >= range.end) continue;
+            next = offset + 1n;
             positioned = true;
             scanned++;
             if (m.key?.toString() === q.vehicleId && m.value) {
@@ -144,7 +147,6 @@ export function createTelemetryReader(kafka: Kafka, codec: AvroCodec<TelemetryRe
           if (positioned && BigInt(batch.lastOffset()) >= range.end - 1n) finish();
         },
       });
-      consumer.seek({ topic: opts.topic, partition, offset: String(range.start) });
       await finished;
     } finally {
       clearTimeout(timer);

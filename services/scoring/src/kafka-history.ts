@@ -13,7 +13,7 @@
  * the end offset when the range is resolved, so a live topic still gives a fixed range.
  *
  * Reading: a kafkajs consumer in a consumer group of its own (random id, used once), autoCommit off
- * (with it on, kafkajs' seek itself commits), seeks every partition to its `from` right after
+ * (with it on, kafkajs' seek itself commits), seeks every partition to its `from` (its position, after a restart) right after
  * joining, and stops once every partition's position passed `to` (control records and aborted
  * transactions count as passed: kafkajs reports them in END_BATCH_PROCESS). Nothing is produced,
  * nothing committed, no topic created (allowAutoTopicCreation off, the topic must exist); the empty
@@ -25,7 +25,7 @@
 import { randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
-import { configReader, createKafka, createLogger, InvalidInputError, readCommonConfig, type Env, type SchemaStore } from '@pitwall/common';
+import { configReader, createKafka, createLogger, InvalidInputError, readCommonConfig, runFromPositions, type Env, type SchemaStore, type SeekTarget } from '@pitwall/common';
 
 export type OffsetBound =
   | { kind: 'earliest' }
@@ -220,7 +220,9 @@ export async function readTopicRange(kafka: Kafka, range: TopicRange, opts: Read
       if (topic === range.topic && lastOffset !== null && want.has(partition)) advance(partition, BigInt(lastOffset) + 1n);
     });
     await consumer.subscribe({ topics: [range.topic], fromBeginning: false });
-    await consumer.run({
+    // Every join (a restarted consumer included) resumes each partition at its position.
+    const positions = (): SeekTarget[] => pending.map((p) => ({ topic: range.topic, partition: p.partition, offset: position.get(p.partition)!.toString() }));
+    await runFromPositions(consumer, positions, {
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         const p = want.get(batch.partition);
@@ -234,9 +236,6 @@ export async function readTopicRange(kafka: Kafka, range: TopicRange, opts: Read
         }
       },
     });
-    // Right after joining (run resolves once the group is joined): fetches answered before the seek
-    // is applied are dropped by kafkajs, so reading starts exactly at `from`.
-    for (const p of pending) consumer.seek({ topic: range.topic, partition: p.partition, offset: p.fromOffset.toString() });
     const timeoutMs = opts.timeoutMs ?? 120_000;
     await Promise.race([
       finished,
