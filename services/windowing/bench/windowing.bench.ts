@@ -4,7 +4,7 @@
  *
  *   a) state bytes per vehicle: V8 heap + ArrayBuffer bytes of a partition state holding, per
  *      vehicle, one open 10 s window of 10 events x 18 sensors;
- *   b) core throughput: events/s through createPartitionState add + drainClosed + commitOffset, the
+ *   b) core throughput: events/s through createPartitionState add + drainClosed + commitPoint, the
  *      calls windowing makes per record and per fetched batch, with no I/O;
  *   c) end to end on the local Kafka: the windowing service in-process (createWindowing) against
  *      null pipelines with the same consumer and producer settings that decode each record and
@@ -231,7 +231,7 @@ function coreThroughput(events: number, vehicles: number, batchSize: number, siz
     state.add(ids[i % vehicles]!, T0 + Math.floor(i / vehicles) * 1_000, pool[i & 1023]!, BigInt(i));
     if ((i + 1) % batchSize === 0 || i === events - 1) {
       emitted += state.drainClosed().length;
-      state.commitOffset(BigInt(i + 1));
+      state.commitPoint(BigInt(i + 1));
     }
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -510,7 +510,8 @@ async function runEndToEnd(
         maxBytesPerPartition: FETCH_BYTES,
         transactionalIdPrefix: id,
         idleMs: 0,
-        topics: { telemetry: telemetryTopic, features: featuresTopic, dlq: topic('telemetry.dlq'), late: topic('telemetry.late') },
+        vehicleIdleMs: 0,
+        topics: { telemetry: telemetryTopic, features: featuresTopic, dlq: topic('telemetry.dlq'), late: topic('telemetry.late'), floors: `${id}.floors` },
       };
       const w = createWindowing({ kafka, telemetryCodec, featuresCodec, log, config });
       const stat = (name: string) => w.stats()[name] ?? 0;
@@ -612,7 +613,7 @@ async function main(): Promise<void> {
     coreThroughput(cfg.coreEvents, 10_000, 1_000, 10_000, 5_000),
   ];
   printTable(
-    'b) Core: createPartitionState add + drainClosed + commitOffset per batch (no I/O)',
+    'b) Core: createPartitionState add + drainClosed + commitPoint per batch (no I/O)',
     ['window', 'batch (events)', 'events', 'windows out', 'seconds', 'events/s'],
     core.map((r) => [r.window, fmt(r.batchSize), fmt(r.events), fmt(r.windowsEmitted), fmt(r.seconds, 2), fmt(r.eventsPerSecond)]),
   );

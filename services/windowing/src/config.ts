@@ -12,6 +12,9 @@ export function readWindowingConfig(env: Env) {
     partitions: c.int('TOPIC_PARTITIONS', 3, { min: 1, max: 10_000 }),
     groupId: c.str('WINDOWING_GROUP_ID', 'pitwall-windowing'),
     idleMs: c.int('WINDOWING_IDLE_MS', 30_000, { min: 0 }),
+    // A car silent this long (in arrival time) has its windows closed; covers report intervals and outages up to it.
+    vehicleIdleMs: c.int('WINDOWING_VEHICLE_IDLE_MS', 60_000, { min: 0 }),
+    floorsTopicName: c.optional('TOPIC_WINDOWING_FLOORS'),
     transactionalIdPrefix: c.str('WINDOWING_TRANSACTIONAL_ID_PREFIX', 'pitwall-windowing'),
     lateTopic: c.str('TOPIC_TELEMETRY_LATE', 'vehicle.telemetry.late'),
     maxBytesPerPartition: c.int('WINDOWING_FETCH_MAX_BYTES', 1_048_576, { min: 1024 }),
@@ -20,5 +23,7 @@ export function readWindowingConfig(env: Env) {
     graceMs,
   });
   if (advanceMs > sizeMs) throw new ConfigError('WINDOW_ADVANCE_MS', `must be <= WINDOW_SIZE_MS (${sizeMs}), got ${advanceMs}`);
-  return Object.freeze({ ...cfg, window: windowDef(sizeMs, advanceMs, graceMs) });
+  // The floors changelog belongs to the group: by default it is named after it.
+  const floorsTopic = cfg.floorsTopicName ?? `${cfg.groupId}.floors`;
+  return Object.freeze({ ...cfg, floorsTopic, window: windowDef(sizeMs, advanceMs, graceMs) });
 }

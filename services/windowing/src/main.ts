@@ -28,7 +28,14 @@ runMain('windowing', async () => {
       maxBytesPerPartition: config.maxBytesPerPartition,
       transactionalIdPrefix: config.transactionalIdPrefix,
       idleMs: config.idleMs,
-      topics: { telemetry: config.topics.telemetry, features: config.topics.features, dlq: config.topics.telemetryDlq, late: config.lateTopic },
+      vehicleIdleMs: config.vehicleIdleMs,
+      topics: {
+        telemetry: config.topics.telemetry,
+        features: config.topics.features,
+        dlq: config.topics.telemetryDlq,
+        late: config.lateTopic,
+        floors: config.floorsTopic,
+      },
     },
   });
   await windowing.start();

@@ -1,22 +1,30 @@
 /**
- * Open windows of one input partition. Pure: no I/O, explicit event times and offsets.
+ * Open windows of one input partition. Pure: no I/O, explicit event times, arrival times and offsets.
  *
- * Watermark = greatest event time seen on the partition. A window is emitted once, when the
- * watermark passes end + grace (emission policy: isWindowClosed). Within an open window an event
- * repeating an event time of the same vehicle is counted once (MQTT QoS 1 redelivers).
+ * Event time is per vehicle: a car's window closes once THAT car's greatest event time passes
+ * end + grace (emission policy: isWindowClosed). A car's clock can only hurt its own windows, so a
+ * reading stamped a day ahead no longer closes every other car's windows on the partition. Within
+ * an open window an event repeating an event time of the same vehicle is counted once (MQTT QoS 1
+ * redelivers).
  *
- * Restart rule (what makes recovery correct): the committed offset of a partition is the first
- * offset of its earliest open window, committed together with the watermark at that moment. Every
- * window closed by that watermark was emitted before the commit; every window still open has all its
- * events at or after the committed offset. So a consumer resuming from the committed offset with
- * that watermark rebuilds exactly the open windows and skips events of windows already emitted.
+ * A car that stops sending would keep its last window open forever, so windows also close on
+ * arrival time: the partition's clock is the greatest `received_at` (stamped by ingest, not by the
+ * car) seen so far, and a vehicle whose last added reading arrived `vehicleIdleMs` or more before
+ * that clock has all its windows closed. So do ignition off (closeVehicle) and an idle marker in
+ * the log (closeAll). Such a close leaves a floor for the vehicle: later readings for windows
+ * ending at or before it are late, instead of reopening a window that was already emitted.
+ * Readings after the floor open new windows, so a car that comes back from a tunnel with buffered
+ * readings gets them windowed; the floor is dropped once the car's own event time passes it.
  *
- * Ignition off closes a vehicle's open windows at once (closeVehicle). Later events of that vehicle
- * for those windows are late. On a replay (offset below replayUntil) the same ignition-off closes
- * the same windows again, but they are not emitted a second time: the original run did.
- * Limitation: if the ignition-off itself lies before the committed offset, its "closed through"
- * mark is not restored, so a late event for those windows arriving after a restart would open a new
- * partial window instead of being reported late.
+ * Everything decided here is a function of the records in offset order (event times and ingest's
+ * received_at), never of the wall clock, so a replay makes the same decisions at the same places.
+ *
+ * Restart rule: the committed offset is the first offset of the earliest open window, committed
+ * with the partition clock as it was just before that offset and with `replayUntil`, the next
+ * offset processed. Floors live in a changelog (windowing.ts) and are restored as they were at the
+ * commit. A consumer resuming from the committed offset rebuilds every window still open, because
+ * all their events lie at or after it; windows it closes again below `replayUntil` were emitted
+ * before and are not emitted again, and re-read readings below it are `replayed`, not late.
  */
 import { computeFeatures, isWindowClosed, windowStartsFor, type WindowDef } from '@pitwall/common';
 
@@ -28,7 +36,17 @@ export interface StoredEvent {
 interface OpenWindow {
   start: number;
   firstOffset: bigint;
+  /** The partition clock just before firstOffset was processed (a resume from firstOffset starts there). */
+  clockBefore: number;
   events: Map<number, StoredEvent>;
+}
+
+interface Vehicle {
+  windows: Map<number, OpenWindow>;
+  /** Greatest event time added to this vehicle's windows. */
+  maxTs: number;
+  /** Partition clock when the vehicle's last reading was added. */
+  lastSeen: number;
 }
 
 export interface ClosedWindow {
@@ -41,62 +59,124 @@ export interface ClosedWindow {
 
 export type AddResult = 'added' | 'duplicate' | 'late' | 'replayed';
 
-export interface PartitionState {
-  readonly watermark: number;
-  add(vehicleId: string, ts: number, values: Float64Array, offset: bigint): AddResult;
-  /** Removes and returns every window the watermark or an ignition-off has closed, oldest first. */
-  drainClosed(): ClosedWindow[];
-  /** Ignition off: closes every open window of the vehicle now. Returns how many it closed. */
-  closeVehicle(vehicleId: string, offset: bigint): number;
-  /** The partition went quiet (an idle marker in the log): closes every open window now. */
-  closeAll(offset: bigint): number;
-  /** Offset to commit: first offset of the earliest open window, or `next` when none is open. */
-  commitOffset(next: bigint): bigint;
-  openWindows(): number;
-  vehicles(): number;
+/** A floor set (number) or dropped (null), to be written to the changelog. */
+export interface FloorChange {
+  vehicleId: string;
+  floor: number | null;
 }
 
 /** What a consumer resuming a partition knows from the commit metadata. */
 export interface Resume {
-  watermark: number;
+  /** Partition clock (greatest received_at) just before the committed offset. */
+  clock: number;
   /** Offsets below this were processed before the commit; re-reading them is a replay, not lateness. */
   replayUntil: bigint;
+  /** Partition watermark of a v1 commit (before per-vehicle event time): closes windows during the replay only. */
+  legacyWatermark?: number;
 }
 
-export function createPartitionState(def: WindowDef, resume: Resume = { watermark: Number.NEGATIVE_INFINITY, replayUntil: 0n }): PartitionState {
-  const byVehicle = new Map<string, Map<number, OpenWindow>>();
-  let watermark = resume.watermark;
+export interface PartitionStateOptions {
+  resume?: Resume;
+  /** Floors as committed (from the changelog). */
+  floors?: ReadonlyMap<string, number>;
+  /** Close a vehicle's windows once it has added nothing for this long in arrival time; 0 = never. */
+  vehicleIdleMs?: number;
+}
+
+export interface PartitionState {
+  /** Greatest received_at seen (the partition's arrival-time clock). */
+  readonly clock: number;
+  add(vehicleId: string, ts: number, values: Float64Array, offset: bigint, receivedAt?: number): AddResult;
+  /** Removes and returns every closed window not yet emitted, oldest first. */
+  drainClosed(): ClosedWindow[];
+  /** Removes and returns the floor changes since the last call (none for replayed decisions). */
+  drainFloorChanges(): FloorChange[];
+  /** Ignition off: closes every open window of the vehicle now. Returns how many it closed. */
+  closeVehicle(vehicleId: string, offset: bigint): number;
+  /** The partition went quiet (an idle marker in the log): closes every open window now. */
+  closeAll(offset: bigint): number;
+  /** Offset to commit and the resume metadata that goes with it; `next` is the next offset to process. */
+  commitPoint(next: bigint): { offset: bigint; resume: Resume };
+  /** How far the vehicle's windows are closed: its greatest event time or its floor, whichever is later. */
+  vehicleTime(vehicleId: string): number;
+  openWindows(): number;
+  vehicles(): number;
+  floors(): number;
+}
+
+export const NO_RESUME: Resume = Object.freeze({ clock: Number.NEGATIVE_INFINITY, replayUntil: 0n });
+
+export function createPartitionState(def: WindowDef, opts: PartitionStateOptions = {}): PartitionState {
+  const resume = opts.resume ?? NO_RESUME;
+  const idleMs = opts.vehicleIdleMs ?? 0;
+  // Insertion order = order of lastSeen (re-inserted on every added reading, and lastSeen is the
+  // non-decreasing clock), so idle vehicles are always at the front.
+  const active = new Map<string, Vehicle>();
+  const floors = new Map<string, number>(opts.floors ?? []);
+  let clock = resume.clock;
   let open = 0;
-  // Windows closed by ignition-off, waiting for drainClosed; and per vehicle the end of the last
-  // window so closed, until the watermark makes that mark redundant.
   const pending: ClosedWindow[] = [];
-  const closedThrough = new Map<string, number>();
-  const close = (vehicleId: string, w: OpenWindow): ClosedWindow => ({
-    vehicleId,
-    start: w.start,
-    end: w.start + def.sizeMs,
-    eventCount: w.events.size,
-    features: computeFeatures([...w.events.values()]),
-  });
+  const floorChanges = new Map<string, number | null>();
+
+  const replaying = (offset: bigint): boolean => offset < resume.replayUntil;
+  const emit = (vehicleId: string, w: OpenWindow, offset: bigint): void => {
+    open--;
+    if (replaying(offset)) return;
+    pending.push({ vehicleId, start: w.start, end: w.start + def.sizeMs, eventCount: w.events.size, features: computeFeatures([...w.events.values()]) });
+  };
+  const setFloor = (vehicleId: string, floor: number | null, offset: bigint): void => {
+    if (floor === null) floors.delete(vehicleId);
+    else floors.set(vehicleId, floor);
+    if (!replaying(offset)) floorChanges.set(vehicleId, floor);
+  };
+  /** Closes all windows of a vehicle and leaves a floor at the end of the latest. */
+  const closeAllOf = (vehicleId: string, v: Vehicle, offset: bigint): number => {
+    let floor = floors.get(vehicleId) ?? Number.NEGATIVE_INFINITY;
+    const windows = [...v.windows.values()].sort((a, b) => a.start - b.start);
+    for (const w of windows) {
+      emit(vehicleId, w, offset);
+      floor = Math.max(floor, w.start + def.sizeMs);
+    }
+    active.delete(vehicleId);
+    setFloor(vehicleId, floor, offset);
+    return windows.length;
+  };
+  const closeIdle = (offset: bigint): void => {
+    if (idleMs <= 0) return;
+    for (const [vehicleId, v] of active) {
+      if (v.lastSeen + idleMs > clock) break;
+      closeAllOf(vehicleId, v, offset);
+    }
+  };
+  const closedFor = (vehicleId: string, v: Vehicle | undefined, start: number, offset: bigint): boolean => {
+    const end = start + def.sizeMs;
+    if (end <= (floors.get(vehicleId) ?? Number.NEGATIVE_INFINITY)) return true;
+    if (v && isWindowClosed(def, start, v.maxTs)) return true;
+    return replaying(offset) && resume.legacyWatermark !== undefined && isWindowClosed(def, start, resume.legacyWatermark);
+  };
+
   return {
-    get watermark() {
-      return watermark;
+    get clock() {
+      return clock;
     },
-    add(vehicleId, ts, values, offset) {
-      const starts = windowStartsFor(def, ts);
-      let windows = byVehicle.get(vehicleId);
+    add(vehicleId, ts, values, offset, receivedAt) {
+      const clockBefore = clock;
+      if (receivedAt !== undefined && receivedAt > clock) {
+        clock = receivedAt;
+        closeIdle(offset);
+      }
+      let v = active.get(vehicleId);
       let result: AddResult = 'late';
-      const through = closedThrough.get(vehicleId) ?? Number.NEGATIVE_INFINITY;
-      for (const start of starts) {
-        if (isWindowClosed(def, start, watermark) || start + def.sizeMs <= through) continue;
-        if (!windows) {
-          windows = new Map();
-          byVehicle.set(vehicleId, windows);
+      for (const start of windowStartsFor(def, ts)) {
+        if (closedFor(vehicleId, v, start, offset)) continue;
+        if (!v) {
+          v = { windows: new Map(), maxTs: Number.NEGATIVE_INFINITY, lastSeen: clock };
+          active.set(vehicleId, v);
         }
-        let w = windows.get(start);
+        let w = v.windows.get(start);
         if (!w) {
-          w = { start, firstOffset: offset, events: new Map() };
-          windows.set(start, w);
+          w = { start, firstOffset: offset, clockBefore, events: new Map() };
+          v.windows.set(start, w);
           open++;
         }
         if (w.events.has(ts)) {
@@ -106,53 +186,60 @@ export function createPartitionState(def: WindowDef, resume: Resume = { watermar
         w.events.set(ts, { ts, values });
         result = 'added';
       }
-      if (result === 'late' && offset < resume.replayUntil) result = 'replayed';
-      if (ts > watermark) watermark = ts;
+      if (result === 'added') {
+        const vehicle = v!;
+        vehicle.lastSeen = clock;
+        active.delete(vehicleId);
+        active.set(vehicleId, vehicle);
+        if (ts > vehicle.maxTs) {
+          vehicle.maxTs = ts;
+          for (const w of [...vehicle.windows.values()].sort((a, b) => a.start - b.start)) {
+            if (!isWindowClosed(def, w.start, ts)) continue;
+            vehicle.windows.delete(w.start);
+            emit(vehicleId, w, offset);
+          }
+          const floor = floors.get(vehicleId);
+          // The car's own event time has passed the floor: its windows there are closed anyway.
+          if (floor !== undefined && isWindowClosed(def, floor - def.sizeMs, ts)) setFloor(vehicleId, null, offset);
+        }
+      } else if (result === 'late' && replaying(offset)) result = 'replayed';
       return result;
     },
     closeVehicle(vehicleId, offset) {
-      const windows = byVehicle.get(vehicleId);
-      if (!windows) return 0;
-      const replay = offset < resume.replayUntil;
-      let through = closedThrough.get(vehicleId) ?? Number.NEGATIVE_INFINITY;
-      for (const w of windows.values()) {
-        if (!replay) pending.push(close(vehicleId, w));
-        through = Math.max(through, w.start + def.sizeMs);
-        open--;
-      }
-      const n = windows.size;
-      byVehicle.delete(vehicleId);
-      closedThrough.set(vehicleId, through);
-      return n;
+      const v = active.get(vehicleId);
+      return v ? closeAllOf(vehicleId, v, offset) : 0;
     },
     closeAll(offset) {
       let n = 0;
-      for (const vehicleId of [...byVehicle.keys()]) n += this.closeVehicle(vehicleId, offset);
+      for (const [vehicleId, v] of [...active]) n += closeAllOf(vehicleId, v, offset);
       return n;
     },
     drainClosed() {
-      const closed: ClosedWindow[] = pending.splice(0);
-      for (const [vehicleId, through] of closedThrough) {
-        if (isWindowClosed(def, through - def.sizeMs, watermark)) closedThrough.delete(vehicleId);
-      }
-      for (const [vehicleId, windows] of byVehicle) {
-        for (const [start, w] of windows) {
-          if (!isWindowClosed(def, start, watermark)) continue;
-          windows.delete(start);
-          open--;
-          closed.push(close(vehicleId, w));
+      return pending.splice(0).sort((a, b) => a.start - b.start || (a.vehicleId < b.vehicleId ? -1 : a.vehicleId > b.vehicleId ? 1 : 0));
+    },
+    drainFloorChanges() {
+      const out = [...floorChanges].map(([vehicleId, floor]) => ({ vehicleId, floor }));
+      floorChanges.clear();
+      return out;
+    },
+    commitPoint(next) {
+      let offset = next;
+      let clockAt = clock;
+      for (const v of active.values()) {
+        for (const w of v.windows.values()) {
+          if (w.firstOffset < offset) {
+            offset = w.firstOffset;
+            clockAt = w.clockBefore;
+          }
         }
-        if (windows.size === 0) byVehicle.delete(vehicleId);
       }
-      return closed.sort((a, b) => a.start - b.start || (a.vehicleId < b.vehicleId ? -1 : a.vehicleId > b.vehicleId ? 1 : 0));
+      // A commit made while still replaying must not forget how far the earlier run got.
+      const replayUntil = next > resume.replayUntil ? next : resume.replayUntil;
+      return { offset, resume: { clock: clockAt, replayUntil } };
     },
-    commitOffset(next) {
-      let min = next;
-      for (const windows of byVehicle.values()) for (const w of windows.values()) if (w.firstOffset < min) min = w.firstOffset;
-      return min;
-    },
+    vehicleTime: (vehicleId) => Math.max(active.get(vehicleId)?.maxTs ?? Number.NEGATIVE_INFINITY, floors.get(vehicleId) ?? Number.NEGATIVE_INFINITY),
     openWindows: () => open,
-    vehicles: () => byVehicle.size,
+    vehicles: () => active.size,
+    floors: () => floors.size,
   };
 }
-

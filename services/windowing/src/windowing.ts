@@ -9,7 +9,12 @@
  * kill -9) the new owner's producer fences the old one and aborts its open transaction. Open
  * windows are rebuilt from the committed offset, which is exact (see partition-state.ts).
  *
- * Quiet partitions: the watermark only moves with events, so when a partition this instance owns
+ * Event time is per vehicle (partition-state.ts): a car's windows close by its own clock, and by
+ * arrival time once the car falls silent; the floors those closes leave are written, in the same
+ * transaction, to a compacted changelog with one partition per input partition, and read back after
+ * every group join, after fencing the previous owner.
+ *
+ * Quiet partitions: arrival time only moves with records, so when a partition this instance owns
  * has open windows and no new record for `idleMs` (wall clock), windowing appends an idle marker to
  * that input partition (no value, header pitwall.control=idle). Consuming the marker closes every
  * open window of the partition. The decision is thereby in the log, so a replay after a crash makes
@@ -19,6 +24,8 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, PartitionOffset, Producer } from 'kafkajs';
 import {
   createPartitionProducers,
+  PitwallError,
+  startTopicReader,
   undecodableRecord,
   ensureTopics,
   featureFields,
@@ -45,9 +52,12 @@ export interface WindowingConfig {
   maxBytesPerPartition: number;
   /** Close a partition's open windows after this long without records (wall clock); 0: never. */
   idleMs: number;
+  /** Close a vehicle's windows once it has sent nothing for this long (partition arrival time); 0: never. */
+  vehicleIdleMs: number;
   /** Transactional ids are `${prefix}-${input topic}-${partition}`. */
   transactionalIdPrefix: string;
-  topics: { telemetry: string; features: string; dlq: string; late: string };
+  /** floors: compacted changelog of per-vehicle floors (partition-state.ts), one partition per input partition. */
+  topics: { telemetry: string; features: string; dlq: string; late: string; floors: string };
 }
 
 export interface WindowingDeps {
@@ -91,6 +101,10 @@ export function createWindowing(deps: WindowingDeps): Windowing {
   let running = false;
   const owned = new Set<number>();
   const lastActivity = new Map<number, number>();
+  // Per partition, the vehicles' floors as committed; loaded from the changelog after each join.
+  const committedFloors = new Map<number, Map<string, number>>();
+  let generation = 0;
+  let floorsLoad: Promise<void> | undefined;
 
   const checkIdle = async (): Promise<void> => {
     const now = Date.now();
@@ -109,17 +123,57 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     }
   };
 
+  /**
+   * Fences the previous owners of `partitions` (their open transactions abort), then reads their
+   * floors from the changelog, read_committed, so they are exactly the floors of the last commit.
+   */
+  const loadFloors = async (partitions: number[], gen: number): Promise<void> => {
+    await Promise.all(partitions.map((p) => producers.get(p)));
+    const fresh = new Map(partitions.map((p) => [p, new Map<string, number>()]));
+    const reader = await startTopicReader(deps.kafka, {
+      topic: config.topics.floors,
+      groupIdPrefix: `${config.groupId}.floors`,
+      log,
+      timeoutMs: 120_000,
+      onBatch: (batch) => {
+        const floors = fresh.get(batch.partition);
+        if (!floors) return;
+        for (const m of batch.messages) {
+          const vehicleId = m.key?.toString();
+          if (vehicleId === undefined) continue;
+          const floor = m.value === null ? NaN : Number(m.value.toString());
+          if (Number.isFinite(floor)) floors.set(vehicleId, floor);
+          else floors.delete(vehicleId);
+        }
+      },
+    });
+    try {
+      await reader.caughtUp;
+    } finally {
+      await reader.stop();
+    }
+    if (gen !== generation) return;
+    for (const [p, floors] of fresh) committedFloors.set(p, floors);
+    log.info('vehicle floors loaded', { partitions, floors: [...fresh.values()].reduce((n, f) => n + f.size, 0) });
+  };
+
   const stateFor = async (partition: number): Promise<PartitionState> => {
     let state = states.get(partition);
     if (state) return state;
+    if (!committedFloors.has(partition)) {
+      await floorsLoad?.catch(() => {});
+      if (!committedFloors.has(partition)) await loadFloors([partition], generation);
+      if (!committedFloors.has(partition)) throw new PitwallError('windowing.rebalanced', `partition ${partition} was reassigned while its floors loaded`, { retriable: true });
+    }
     let resume = committed.get(partition)?.resume;
     if (!resume) {
       const [offsets] = await admin!.fetchOffsets({ groupId: config.groupId, topics: [config.topics.telemetry] });
       resume = decodeResume(offsets?.partitions.find((p) => p.partition === partition)?.metadata);
     }
-    state = createPartitionState(config.window, resume);
+    const floors = committedFloors.get(partition)!;
+    state = createPartitionState(config.window, { resume, floors, vehicleIdleMs: config.vehicleIdleMs });
     states.set(partition, state);
-    log.info('partition state initialised', { partition, watermark: resume.watermark, replayUntil: resume.replayUntil.toString() });
+    log.info('partition state initialised', { partition, clock: resume.clock, replayUntil: resume.replayUntil.toString(), floors: floors.size });
     return state;
   };
 
@@ -151,8 +205,8 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       }
       const values = new Float64Array(SENSOR_NAMES.length);
       SENSOR_NAMES.forEach((name, i) => (values[i] = rec[name] as number));
-      const watermark = state.watermark;
-      const result = state.add(rec.vehicle_id, rec.ts, values, BigInt(message.offset));
+      const vehicleTime = state.vehicleTime(rec.vehicle_id);
+      const result = state.add(rec.vehicle_id, rec.ts, values, BigInt(message.offset), rec.received_at as number);
       counters.inc(METRICS.consumed);
       if (rec.ignition_on === false) counters.inc(METRICS.ignitionClosed, state.closeVehicle(rec.vehicle_id, BigInt(message.offset)));
       if (result === 'duplicate') counters.inc(METRICS.duplicates);
@@ -167,7 +221,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
             [LATE_HEADER.reason]: 'window_closed',
             [LATE_HEADER.windowStart]: String(starts[0]),
             [LATE_HEADER.windowEnd]: String(starts[starts.length - 1]! + config.window.sizeMs),
-            [LATE_HEADER.watermark]: String(watermark),
+            [LATE_HEADER.watermark]: String(vehicleTime),
             [LATE_HEADER.eventTs]: String(rec.ts),
             'pitwall.source.topic': batch.topic,
             'pitwall.source.partition': String(partition),
@@ -178,6 +232,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     }
     if (next === undefined) return;
     const closed = state.drainClosed();
+    const floorChanges = state.drainFloorChanges();
     const topicMessages = [];
     if (closed.length > 0) {
       topicMessages.push({
@@ -187,7 +242,13 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     }
     if (late.length > 0) topicMessages.push({ topic: config.topics.late, messages: late });
     if (deadLetters.length > 0) topicMessages.push({ topic: config.topics.dlq, messages: deadLetters });
-    const commit = { offset: state.commitOffset(next), resume: { watermark: state.watermark, replayUntil: next } };
+    if (floorChanges.length > 0) {
+      topicMessages.push({
+        topic: config.topics.floors,
+        messages: floorChanges.map((c) => ({ partition, key: c.vehicleId, value: c.floor === null ? null : String(c.floor) })),
+      });
+    }
+    const commit = state.commitPoint(next);
 
     const producer = await producerFor(partition);
     const txn = await producer.transaction();
@@ -214,6 +275,11 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       return;
     }
     committed.set(partition, commit);
+    const floors = committedFloors.get(partition)!;
+    for (const c of floorChanges) {
+      if (c.floor === null) floors.delete(c.vehicleId);
+      else floors.set(c.vehicleId, c.floor);
+    }
     counters.inc(METRICS.emitted, closed.length);
     // Moves kafkajs's fetch position past this batch; the transaction above decides where a
     // restarted consumer resumes (autoCommit is off, so resolved offsets are never committed).
@@ -230,6 +296,19 @@ export function createWindowing(deps: WindowingDeps): Windowing {
         [{ topic: config.topics.telemetry }, { topic: config.topics.features }, { topic: config.topics.dlq }, { topic: config.topics.late }],
         { partitions: config.partitions },
       );
+      // One floors partition per input partition (records name their partition explicitly).
+      const [telemetryMeta] = (await admin.fetchTopicMetadata({ topics: [config.topics.telemetry] })).topics;
+      const inputPartitions = telemetryMeta!.partitions.length;
+      await ensureTopics(admin, [{ topic: config.topics.floors, numPartitions: inputPartitions, configEntries: { 'cleanup.policy': 'compact' } }], {
+        partitions: inputPartitions,
+      });
+      const [floorsMeta] = (await admin.fetchTopicMetadata({ topics: [config.topics.floors] })).topics;
+      if (floorsMeta!.partitions.length < inputPartitions) {
+        throw new PitwallError(
+          'topics.floors_partitions',
+          `${config.topics.floors} has ${floorsMeta!.partitions.length} partitions, fewer than the ${inputPartitions} of ${config.topics.telemetry}; add partitions to it`,
+        );
+      }
       consumer = deps.kafka.consumer({
         groupId: config.groupId,
         allowAutoTopicCreation: false,
@@ -244,10 +323,15 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         states.clear();
         committed.clear();
+        committedFloors.clear();
         owned.clear();
         for (const p of e.payload.memberAssignment[config.topics.telemetry] ?? []) owned.add(p);
         for (const partition of producers.partitions()) if (!owned.has(partition)) dropProducer(partition);
         log.info('joined group', { assignment: e.payload.memberAssignment });
+        const gen = ++generation;
+        const partitions = [...owned].sort((a, b) => a - b);
+        floorsLoad = partitions.length === 0 ? undefined : loadFloors(partitions, gen);
+        floorsLoad?.catch((err: unknown) => log.warn('loading floors after joining failed; retried on the next batch', { err }));
       });
       await consumer.connect();
       await consumer.subscribe({ topic: config.topics.telemetry, fromBeginning: true });
@@ -265,6 +349,8 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       running = false;
       if (idleTimer) clearInterval(idleTimer);
       await consumer?.disconnect();
+      generation++;
+      await floorsLoad?.catch(() => {});
       await markers?.disconnect();
       await producers.closeAll();
       await admin?.disconnect();
@@ -277,7 +363,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
         open += s.openWindows();
         vehicles += s.vehicles();
       }
-      return { ...counters.snapshot(), openWindows: open, vehicles };
+      return { ...counters.snapshot(), openWindows: open, vehicles, floors: [...committedFloors.values()].reduce((n, f) => n + f.size, 0) };
     },
   };
 }

@@ -1,19 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeFeatures, SENSOR_NAMES, windowDef } from '@pitwall/common';
-import { createPartitionState, type ClosedWindow } from '../src/partition-state.js';
+import { createPartitionState, type ClosedWindow, type FloorChange } from '../src/partition-state.js';
 import { decodeResume, encodeResume } from '../src/commit-metadata.js';
 
 const DEF = windowDef(10_000, 10_000, 2_000);
 const vals = (v: number) => new Float64Array(SENSOR_NAMES.length).fill(v);
 
-test('a window is emitted once the watermark passes end + grace, with batch-equal features', () => {
+test("a window is emitted once the vehicle's own event time passes end + grace, with batch-equal features", () => {
   const s = createPartitionState(DEF);
   const events = [0, 1000, 5000, 9999].map((ts, i) => ({ ts, values: vals(i) }));
   events.forEach((e, i) => assert.equal(s.add('a', e.ts, e.values, BigInt(i)), 'added'));
   assert.equal(s.add('a', 11_999, vals(9), 4n), 'added');
-  assert.deepEqual(s.drainClosed(), [], 'watermark 11999 < 12000: still open');
-  s.add('b', 12_000, vals(1), 5n);
+  assert.deepEqual(s.drainClosed(), [], 'a at 11999 < 12000: still open');
+  s.add('b', 50_000, vals(1), 5n);
+  assert.deepEqual(s.drainClosed(), [], "another car's clock does not close a's window");
+  s.add('a', 12_000, vals(1), 6n);
   const closed = s.drainClosed();
   assert.equal(closed.length, 1);
   const w = closed[0]!;
@@ -28,8 +30,8 @@ test('events inside the grace period in any order give the same record', () => {
   const run = (order: readonly (readonly [number, number])[]): ClosedWindow[] => {
     const s = createPartitionState(DEF);
     order.forEach(([ts, v], i) => s.add('a', ts, vals(v), BigInt(i)));
-    s.add('z', 22_000, vals(0), 99n);
-    return s.drainClosed().filter((w) => w.vehicleId === 'a');
+    s.add('a', 22_000, vals(0), 99n);
+    return s.drainClosed().filter((w) => w.start === 0);
   };
   assert.deepEqual(run(order1), run(order2));
 });
@@ -44,65 +46,86 @@ test('a repeated (vehicle, ts) is counted once', () => {
   assert.equal(a.eventCount, 1);
 });
 
-test('an event for an already emitted window is late', () => {
+test('lateness is per vehicle: a reading a day ahead only closes its own car\'s windows', () => {
   const s = createPartitionState(DEF);
-  s.add('a', 1000, vals(1), 0n);
-  s.add('a', 15_000, vals(1), 1n);
-  assert.equal(s.drainClosed().length, 1);
-  assert.equal(s.add('a', 2000, vals(1), 2n), 'late');
-  assert.equal(s.add('b', 9000, vals(1), 3n), 'late', 'lateness is per partition watermark, not per vehicle');
-});
-
-test('commit offset is the first offset of the earliest open window', () => {
-  const s = createPartitionState(DEF);
-  s.add('a', 1000, vals(1), 10n);
-  s.add('b', 5000, vals(1), 11n);
-  s.add('a', 11_000, vals(1), 12n);
-  assert.equal(s.commitOffset(13n), 10n);
-  s.add('b', 12_500, vals(1), 13n); // closes [0,10s): a and b emitted
-  assert.equal(s.drainClosed().length, 2);
-  assert.equal(s.commitOffset(14n), 12n);
-  s.add('a', 40_000, vals(1), 14n);
-  s.drainClosed();
-  assert.equal(s.commitOffset(15n), 14n);
-});
-
-test('resuming from the commit rebuilds open windows exactly and skips emitted ones', () => {
-  // Uninterrupted run over a log of events.
-  const log: Array<[string, number, number]> = [];
-  for (let t = 0; t < 60_000; t += 700) log.push([t % 1400 === 0 ? 'a' : 'b', t, (t / 700) % 7]);
-  const full = createPartitionState(DEF);
-  const fullOut: ClosedWindow[] = [];
-  log.forEach(([v, ts, x], i) => {
-    full.add(v, ts, vals(x), BigInt(i));
-    fullOut.push(...full.drainClosed());
-  });
-  // Interrupted at offset 40: commit, then a new state resumes from the committed offset.
-  const first = createPartitionState(DEF);
-  const out: ClosedWindow[] = [];
-  const crashAt = 40;
-  log.slice(0, crashAt).forEach(([v, ts, x], i) => {
-    first.add(v, ts, vals(x), BigInt(i));
-    out.push(...first.drainClosed());
-  });
-  const committed = first.commitOffset(BigInt(crashAt));
-  const meta = encodeResume({ watermark: first.watermark, replayUntil: BigInt(crashAt) });
-  const resumed = createPartitionState(DEF, decodeResume(meta));
-  const results: string[] = [];
-  for (let i = Number(committed); i < log.length; i++) {
-    const [v, ts, x] = log[i]!;
-    results.push(resumed.add(v, ts, vals(x), BigInt(i)));
-    out.push(...resumed.drainClosed());
+  const DAY = 86_400_000;
+  for (let t = 0; t < 30_000; t += 1000) {
+    s.add('a', t, vals(1), BigInt(t));
+    s.add('b', t, vals(2), BigInt(t + 1));
   }
-  assert.ok(!results.includes('late'), 're-read events are replays, never late');
-  assert.deepEqual(out, fullOut);
+  assert.equal(s.drainClosed().length, 4, 'both cars closed [0,10s) and [10s,20s)');
+  assert.equal(s.add('b', 29_500 + DAY, vals(3), 100n), 'added', 'b jumps a day ahead');
+  assert.deepEqual(s.drainClosed().map((w) => [w.vehicleId, w.start]), [['b', 20_000]], "b's own window closes");
+  assert.equal(s.add('a', 30_000, vals(1), 101n), 'added', 'a is not affected');
+  assert.equal(s.add('a', 42_000, vals(1), 102n), 'added');
+  assert.deepEqual(s.drainClosed().map((w) => [w.vehicleId, w.start]), [['a', 20_000], ['a', 30_000]]);
+  assert.equal(s.add('b', 30_000, vals(1), 103n), 'late', "b's own next readings are late: it can only hurt itself");
 });
 
-test('commit metadata round-trips and tolerates garbage', () => {
-  assert.deepEqual(decodeResume(encodeResume({ watermark: 123, replayUntil: 456n })), { watermark: 123, replayUntil: 456n });
-  assert.deepEqual(decodeResume(null), { watermark: Number.NEGATIVE_INFINITY, replayUntil: 0n });
-  assert.deepEqual(decodeResume('{oops'), { watermark: Number.NEGATIVE_INFINITY, replayUntil: 0n });
-  assert.deepEqual(decodeResume(encodeResume({ watermark: Number.NEGATIVE_INFINITY, replayUntil: 0n })).watermark, Number.NEGATIVE_INFINITY);
+test('commit point: first offset of the earliest open window, with the clock just before it', () => {
+  const s = createPartitionState(DEF);
+  s.add('a', 1000, vals(1), 10n, 500);
+  s.add('b', 5000, vals(1), 11n, 600);
+  s.add('a', 11_000, vals(1), 12n, 700);
+  assert.deepEqual(s.commitPoint(13n), { offset: 10n, resume: { clock: Number.NEGATIVE_INFINITY, replayUntil: 13n } });
+  s.add('a', 12_500, vals(1), 13n, 800); // closes a's [0,10s)
+  assert.deepEqual(s.drainClosed().map((w) => w.vehicleId), ['a']);
+  assert.deepEqual(s.commitPoint(14n), { offset: 11n, resume: { clock: 500, replayUntil: 14n } });
+  s.add('b', 40_000, vals(1), 14n, 900);
+  s.drainClosed();
+  assert.deepEqual(s.commitPoint(15n).offset, 12n);
+});
+
+test('a silent vehicle is closed after vehicleIdleMs of arrival time and leaves a floor', () => {
+  const s = createPartitionState(DEF, { vehicleIdleMs: 5000 });
+  s.add('a', 1000, vals(1), 0n, 100_000);
+  s.add('b', 1000, vals(1), 1n, 100_000);
+  s.add('b', 2000, vals(1), 2n, 104_999);
+  assert.deepEqual(s.drainClosed(), [], '4999 ms of silence: still open');
+  s.add('b', 3000, vals(1), 3n, 105_000);
+  assert.deepEqual(s.drainClosed().map((w) => [w.vehicleId, w.start, w.eventCount]), [['a', 0, 1]]);
+  assert.deepEqual(s.drainFloorChanges(), [{ vehicleId: 'a', floor: 10_000 }]);
+  assert.equal(s.vehicles(), 1);
+  assert.equal(s.add('a', 9000, vals(1), 4n, 105_100), 'late', 'a straggler for the emitted window is late');
+  assert.equal(s.add('a', 10_000, vals(1), 5n, 105_200), 'added', 'readings after the floor open new windows');
+  s.add('a', 22_000, vals(1), 6n, 105_300);
+  assert.deepEqual(s.drainFloorChanges(), [{ vehicleId: 'a', floor: null }], 'its own event time passed the floor: dropped');
+});
+
+test('a car back from a tunnel gets its buffered readings windowed, not dropped as late', () => {
+  const s = createPartitionState(DEF, { vehicleIdleMs: 60_000 });
+  let off = 0n;
+  // Both cars at 1 Hz for 30 s; then car a is offline for 5 minutes while b keeps sending.
+  for (let t = 0; t < 30_000; t += 1000) {
+    s.add('a', t, vals(1), off++, t + 50);
+    s.add('b', t, vals(2), off++, t + 50);
+  }
+  for (let t = 30_000; t < 330_000; t += 1000) s.add('b', t, vals(2), off++, t + 50);
+  const closedA = s.drainClosed().filter((w) => w.vehicleId === 'a');
+  assert.deepEqual(closedA.map((w) => [w.start, w.eventCount]), [[0, 10], [10_000, 10], [20_000, 10]], "a's last window closed by silence");
+  // a comes back and sends its 300 buffered readings at once.
+  const results = new Set<string>();
+  for (let t = 30_000; t < 330_000; t += 1000) results.add(s.add('a', t, vals(3), off++, 330_100));
+  assert.deepEqual([...results], ['added']);
+  const back = s.drainClosed().filter((w) => w.vehicleId === 'a');
+  assert.equal(back.length, 29, 'windows [30s,40s) .. [310s,320s) closed by its own event time');
+  assert.ok(back.every((w) => w.eventCount === 10));
+});
+
+test('commit metadata round-trips, reads version 1 and tolerates garbage', () => {
+  assert.deepEqual(decodeResume(encodeResume({ clock: 123, replayUntil: 456n })), { clock: 123, replayUntil: 456n });
+  assert.deepEqual(decodeResume(null), { clock: Number.NEGATIVE_INFINITY, replayUntil: 0n });
+  assert.deepEqual(decodeResume('{oops'), { clock: Number.NEGATIVE_INFINITY, replayUntil: 0n });
+  assert.deepEqual(decodeResume(encodeResume({ clock: Number.NEGATIVE_INFINITY, replayUntil: 0n })).clock, Number.NEGATIVE_INFINITY);
+  assert.deepEqual(decodeResume('{"v":1,"wm":2000,"ru":"3"}'), { clock: Number.NEGATIVE_INFINITY, replayUntil: 3n, legacyWatermark: 2000 });
+});
+
+test('resuming from a version 1 commit does not emit windows its watermark had closed', () => {
+  const replay = createPartitionState(DEF, { resume: decodeResume('{"v":1,"wm":12000,"ru":"3"}') });
+  assert.equal(replay.add('a', 1000, vals(1), 0n), 'replayed');
+  assert.equal(replay.add('a', 11_000, vals(1), 1n), 'added');
+  assert.equal(replay.add('a', 12_000, vals(1), 2n), 'added');
+  assert.deepEqual(replay.drainClosed(), []);
 });
 
 test('ignition off closes the vehicle windows at once; later events for them are late', () => {
@@ -117,37 +140,7 @@ test('ignition off closes the vehicle windows at once; later events for them are
   assert.equal(s.add('b', 3000, vals(1), 4n), 'added', 'other vehicles are not affected');
   assert.equal(s.add('a', 10_500, vals(1), 5n), 'added', 'the next window opens normally');
   assert.equal(s.closeVehicle('nobody', 6n), 0);
-  assert.equal(s.commitOffset(7n), 2n, 'b still holds the commit back');
-});
-
-test('a replayed ignition off closes again without emitting again', () => {
-  const log: Array<[string, number, boolean]> = [
-    ['b', 500, false],
-    ['a', 1000, false],
-    ['a', 2000, true], // ignition off
-    ['b', 3000, false],
-    ['a', 11_000, false],
-    ['b', 14_000, false],
-  ];
-  const run = (state: ReturnType<typeof createPartitionState>, from: number, to: number, out: ClosedWindow[]) => {
-    for (let i = from; i < to; i++) {
-      const [v, ts, off] = log[i]!;
-      state.add(v, ts, vals(i), BigInt(i));
-      if (off) state.closeVehicle(v, BigInt(i));
-      out.push(...state.drainClosed());
-    }
-  };
-  const fullOut: ClosedWindow[] = [];
-  run(createPartitionState(DEF), 0, log.length, fullOut);
-  const first = createPartitionState(DEF);
-  const out: ClosedWindow[] = [];
-  run(first, 0, 4, out);
-  const committed = Number(first.commitOffset(4n));
-  assert.equal(committed, 0, 'b opened first and is still open');
-  const resumed = createPartitionState(DEF, decodeResume(encodeResume({ watermark: first.watermark, replayUntil: 4n })));
-  run(resumed, committed, log.length, out);
-  assert.deepEqual(out, fullOut);
-  assert.equal(out.filter((w) => w.vehicleId === 'a' && w.start === 0).length, 1);
+  assert.equal(s.commitPoint(7n).offset, 2n, 'b still holds the commit back');
 });
 
 test('an idle marker closes every open window of the partition, not emitted again on replay', () => {
@@ -156,12 +149,17 @@ test('an idle marker closes every open window of the partition, not emitted agai
   s.add('b', 2000, vals(2), 1n);
   assert.equal(s.closeAll(2n), 2);
   assert.deepEqual(s.drainClosed().map((w) => w.vehicleId), ['a', 'b']);
+  const floors: FloorChange[] = s.drainFloorChanges();
   assert.equal(s.openWindows(), 0);
   assert.equal(s.vehicles(), 0, 'idle vehicles free their state');
-  assert.equal(s.commitOffset(3n), 3n);
-  const replay = createPartitionState(DEF, { watermark: 2000, replayUntil: 3n });
-  replay.add('a', 1000, vals(1), 0n);
-  replay.add('b', 2000, vals(2), 1n);
-  assert.equal(replay.closeAll(2n), 2);
+  assert.equal(s.commitPoint(3n).offset, 3n);
+  const replay = createPartitionState(DEF, {
+    resume: { clock: Number.NEGATIVE_INFINITY, replayUntil: 3n },
+    floors: new Map(floors.map((f) => [f.vehicleId, f.floor!])),
+  });
+  assert.equal(replay.add('a', 1000, vals(1), 0n), 'replayed');
+  assert.equal(replay.add('b', 2000, vals(2), 1n), 'replayed');
+  assert.equal(replay.closeAll(2n), 0);
   assert.deepEqual(replay.drainClosed(), []);
+  assert.deepEqual(replay.drainFloorChanges(), [], 'replayed decisions write nothing');
 });

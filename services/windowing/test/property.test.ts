@@ -1,15 +1,16 @@
 /**
  * Property tests of the partition state against a plain batch computation.
  *
+ * Event time is per vehicle: a vehicle's watermark is the greatest event time it has sent.
  * Property 1: whatever the arrival order, as long as every event arrives while all its windows are
  * still open (disorder bounded by the grace period) and whatever exact duplicates are redelivered,
  * the emitted windows equal, record for record, the windows computed in one batch over the
  * deduplicated events.
  * Property 2: when arrivals exceed the grace period, an event is reported 'late' exactly when every
- * window containing it had already closed, and each emitted window holds exactly the events that
- * arrived while it was open.
- * Both: after every drainClosed, the windows emitted so far are exactly those the watermark has
- * closed (none early, none held back), each drain oldest first.
+ * window containing it had already closed for its vehicle, and each emitted window holds exactly
+ * the events that arrived while it was open.
+ * Both: after every drainClosed, the windows emitted so far are exactly those their vehicle's
+ * watermark has closed (none early, none held back), each drain oldest first.
  *
  * Window membership in the reference is computed by brute force (every multiple of `advance`
  * checked against [start, start + size)), independently of windowStartsFor.
@@ -24,7 +25,6 @@ const NUM_RUNS = 200;
 /** A realistic epoch-ms origin; deliberately not a multiple of most generated advances. */
 const T0 = 1_700_000_123_456;
 const VEHICLES = ['v0', 'v1', 'v2', 'v3'] as const;
-const SENTINEL = '~sentinel';
 
 interface Event {
   vehicleId: string;
@@ -154,35 +154,34 @@ function addToGroup(groups: Groups, e: Event, start: number): boolean {
 }
 
 interface Drain {
-  /** Watermark (greatest event time added so far) when drainClosed was called. */
-  watermark: number;
+  /** Per vehicle, its watermark (greatest event time so far) when drainClosed was called; null: the final flush. */
+  watermarks: ReadonlyMap<string, number> | null;
   windows: WindowRecord[];
 }
 
-/** Feeds the arrivals through a partition state, draining where the scenario says, then flushes with a sentinel. */
+const wmOf = (wms: ReadonlyMap<string, number>, vehicleId: string): number => wms.get(vehicleId) ?? Number.NEGATIVE_INFINITY;
+
+/** Feeds the arrivals through a partition state, draining where the scenario says, then flushes every open window. */
 function runState(s: Scenario, arrivals: readonly Arrival[]): { results: AddResult[]; emitted: WindowRecord[]; drains: Drain[] } {
   const state = createPartitionState(s.def);
   const results: AddResult[] = [];
   const drains: Drain[] = [];
-  let watermark = Number.NEGATIVE_INFINITY;
-  const drain = () => drains.push({ watermark, windows: state.drainClosed().map(plain).filter((w) => w.vehicleId !== SENTINEL) });
+  const wms = new Map<string, number>();
+  const drain = (final = false) => drains.push({ watermarks: final ? null : new Map(wms), windows: state.drainClosed().map(plain) });
   arrivals.forEach((a, i) => {
     results.push(state.add(a.event.vehicleId, a.event.ts, a.event.values, BigInt(i)));
-    watermark = Math.max(watermark, a.event.ts);
+    wms.set(a.event.vehicleId, Math.max(wmOf(wms, a.event.vehicleId), a.event.ts));
     if (s.drainAfter[i % s.drainAfter.length]) drain();
   });
-  // Exactly the watermark that closes the latest window any event belongs to (boundary included).
-  const lastStart = Math.max(...arrivals.flatMap((a) => containingStarts(s.def, a.event.ts)));
-  const sentinelTs = lastStart + s.def.sizeMs + s.def.graceMs;
-  state.add(SENTINEL, sentinelTs, new Float64Array(SENSOR_NAMES.length), BigInt(arrivals.length));
-  watermark = Math.max(watermark, sentinelTs);
-  drain();
+  state.closeAll(BigInt(arrivals.length));
+  drain(true);
   return { results, emitted: drains.flatMap((d) => d.windows), drains };
 }
 
 /**
  * Emission timing and order: after each drain, the windows emitted so far are exactly the expected
- * windows closed by the watermark at that moment (none early, none held back), each drain oldest first.
+ * windows closed by their vehicle's watermark at that moment (none early, none held back), each
+ * drain oldest first; the final flush emits the rest.
  */
 function assertEmittedOnTime(def: WindowDef, drains: readonly Drain[], expected: readonly WindowRecord[]): void {
   const key = (w: WindowRecord) => `${w.vehicleId}|${w.start}`;
@@ -190,8 +189,8 @@ function assertEmittedOnTime(def: WindowDef, drains: readonly Drain[], expected:
   for (const d of drains) {
     assert.deepEqual(d.windows, [...d.windows].sort(byStartThenVehicle), 'each drain is oldest first');
     for (const w of d.windows) emitted.add(key(w));
-    const due = expected.filter((w) => isClosed(def, w.start, d.watermark)).map(key);
-    assert.deepEqual([...emitted].sort(), due.sort(), `windows emitted by watermark ${d.watermark}`);
+    const due = expected.filter((w) => d.watermarks === null || isClosed(def, w.start, wmOf(d.watermarks, w.vehicleId))).map(key);
+    assert.deepEqual([...emitted].sort(), due.sort(), `windows emitted by watermarks ${d.watermarks ? JSON.stringify([...d.watermarks]) : 'final'}`);
   }
 }
 
@@ -209,14 +208,14 @@ test('arrivals within the grace period, with redeliveries: emitted windows equal
 
       const groups: Groups = new Map();
       const firstSeen = new Set<string>();
-      let watermark = Number.NEGATIVE_INFINITY;
+      const wms = new Map<string, number>();
       arrivals.forEach((a, i) => {
         const key = `${a.event.vehicleId}|${a.event.ts}`;
         assert.equal(results[i], firstSeen.has(key) ? 'duplicate' : 'added', `arrival ${i} (${key})`);
-        if (a.event.ts < watermark) seen.outOfOrder++;
+        if (a.event.ts < wmOf(wms, a.event.vehicleId)) seen.outOfOrder++;
         if (firstSeen.has(key)) seen.duplicates++;
         firstSeen.add(key);
-        watermark = Math.max(watermark, a.event.ts);
+        wms.set(a.event.vehicleId, Math.max(wmOf(wms, a.event.vehicleId), a.event.ts));
         for (const start of containingStarts(s.def, a.event.ts)) addToGroup(groups, a.event, start);
       });
       assert.ok(!results.includes('late'), 'no event is late when disorder stays within the grace period');
@@ -241,11 +240,12 @@ test('arrivals beyond the grace period: late exactly when every window of the ev
       const arrivals = arrivalOrder(s, () => bound);
       const { results, emitted, drains } = runState(s, arrivals);
 
-      // Reference model: an arrival joins each of its windows still open under the watermark of the
-      // events that arrived before it; it is late when none is open.
+      // Reference model: an arrival joins each of its windows still open under the watermark of its
+      // vehicle's events that arrived before it; it is late when none is open.
       const groups: Groups = new Map();
-      let watermark = Number.NEGATIVE_INFINITY;
+      const wms = new Map<string, number>();
       arrivals.forEach((a, i) => {
+        const watermark = wmOf(wms, a.event.vehicleId);
         const starts = containingStarts(s.def, a.event.ts);
         const open = starts.filter((start) => !isClosed(s.def, start, watermark));
         let expected: AddResult = 'late';
@@ -257,7 +257,7 @@ test('arrivals beyond the grace period: late exactly when every window of the ev
         if (expected === 'late') seen.late++;
         else seen.onTime++;
         if (open.length > 0 && open.length < starts.length) seen.partlyClosed++;
-        watermark = Math.max(watermark, a.event.ts);
+        wms.set(a.event.vehicleId, Math.max(watermark, a.event.ts));
       });
       const expected = batchWindows(s.def, groups);
       assert.deepEqual([...emitted].sort(byStartThenVehicle), expected);
