@@ -16,7 +16,8 @@ export function readIngestConfig(env: Env) {
     maxBatch: c.int('INGEST_BATCH_MAX', 2000, { min: 1, max: 100_000 }),
     lingerMs: c.int('INGEST_LINGER_MS', 5, { min: 0, max: 10_000 }),
     maxPayloadBytes: c.int('INGEST_MAX_PAYLOAD_BYTES', 8192, { min: 256, max: 1_048_576 }),
-    maxFutureSkewMs: c.int('INGEST_MAX_FUTURE_SKEW_MS', 86_400_000, { min: 0 }),
+    // A car's clock is untrusted: a reading further ahead of ingest's clock than this is dead-lettered.
+    maxFutureSkewMs: c.int('INGEST_MAX_FUTURE_SKEW_MS', 120_000, { min: 0, max: 86_400_000 }),
   });
 }
 
