@@ -103,13 +103,19 @@ function deepFreeze<T>(value: T): Readonly<T> {
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** Default KAFKA_MAX_BATCH_BYTES: under Kafka's default max.message.bytes (1048588). */
+export const DEFAULT_MAX_BATCH_BYTES = 1_000_000;
+
 /** Settings every service shares. Variable names are the same in every service and in k8s ConfigMaps. */
 export interface CommonConfig {
   service: string;
   logLevel: LogLevel;
-  kafka: { brokers: string[]; clientId: string };
+  /** maxBatchBytes: most bytes per Kafka send (further lowered to the topics' max.message.bytes, see send.ts). */
+  kafka: { brokers: string[]; clientId: string; maxBatchBytes: number };
   registryUrl: string;
   mqtt: { url: string; username: string | undefined; password: string | undefined };
+  /** Readiness (readiness.ts): PROGRESS_STALL_MS, FATAL_REPEAT_LIMIT. */
+  health: { stallMs: number; fatalRepeatLimit: number };
   topics: TopicNames;
 }
 
@@ -136,12 +142,20 @@ export function readCommonConfig(c: ConfigReader, service: string): CommonConfig
   return {
     service,
     logLevel: c.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
-    kafka: { brokers: c.list('KAFKA_BROKERS', ['127.0.0.1:9092']), clientId: c.str('KAFKA_CLIENT_ID', `pitwall-${service}`) },
+    kafka: {
+      brokers: c.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
+      clientId: c.str('KAFKA_CLIENT_ID', `pitwall-${service}`),
+      maxBatchBytes: c.int('KAFKA_MAX_BATCH_BYTES', DEFAULT_MAX_BATCH_BYTES, { min: 4096, max: 100 * 1024 * 1024 }),
+    },
     registryUrl: c.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7', ['http', 'https']),
     mqtt: {
       url: c.url('MQTT_URL', 'mqtt://127.0.0.1:1883', ['mqtt', 'mqtts', 'ws', 'wss', 'tcp']),
       username: c.optional('MQTT_USERNAME'),
       password: c.optional('MQTT_PASSWORD'),
+    },
+    health: {
+      stallMs: c.int('PROGRESS_STALL_MS', 30_000, { min: 1000, max: 86_400_000 }),
+      fatalRepeatLimit: c.int('FATAL_REPEAT_LIMIT', 10, { min: 1, max: 1_000_000 }),
     },
     topics: {
       telemetry: c.str('TOPIC_TELEMETRY', 'vehicle.telemetry'),

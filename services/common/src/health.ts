@@ -1,32 +1,35 @@
 /**
  * Liveness and readiness over HTTP for Kubernetes probes:
  *   GET /healthz  200 while the process's loop is alive
- *   GET /readyz   200 when every readiness check passes, else 503 with the failing ones
+ *   GET /readyz   200 when every readiness check passes, else 503 with the failing ones (and why,
+ *                 when the checks are a Readiness tracker's report)
  * Later, /metrics is served here too.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type ReadinessCheck = () => boolean;
+/** Failing checks by name, with why (a Readiness tracker's `failing`). */
+export type ReadinessReport = () => Record<string, string>;
 
 export interface HealthServer {
   readonly port: number;
   close(): Promise<void>;
 }
 
-export function startHealthServer(port: number, checks: Record<string, ReadinessCheck>, host = '0.0.0.0'): Promise<HealthServer> {
+export function startHealthServer(port: number, checks: Record<string, ReadinessCheck> | ReadinessReport, host = '0.0.0.0'): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       return;
     }
     if (req.url === '/readyz') {
-      const failing = Object.entries(checks)
-        .filter(([, check]) => !check())
-        .map(([name]) => name);
+      const report = typeof checks === 'function';
+      const reasons = report ? checks() : Object.fromEntries(Object.entries(checks).flatMap(([name, check]) => (check() ? [] : [[name, 'failing']])));
+      const failing = Object.keys(reasons);
       res
         .writeHead(failing.length ? 503 : 200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ status: failing.length ? 'not-ready' : 'ready', failing }));
+        .end(JSON.stringify({ status: failing.length ? 'not-ready' : 'ready', failing, ...(report ? { reasons } : {}) }));
       return;
     }
     res.writeHead(404).end();

@@ -3,7 +3,10 @@ import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type Consu
 import type { CommonConfig } from './config.js';
 import type { Logger } from './log.js';
 
-export function createKafka(config: Pick<CommonConfig, 'kafka'>, log: Logger): Kafka {
+// kafkajs's ConfigResourceTypes.TOPIC; its CommonJS build does not expose the enum as an ES named export.
+const TOPIC_RESOURCE = 2;
+
+export function createKafka(config: { kafka: Pick<CommonConfig['kafka'], 'brokers' | 'clientId'> }, log: Logger): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: config.kafka.clientId,
@@ -81,6 +84,40 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** Bytes kept free under the broker's limit, for what the size estimate of send.ts may miss. */
+export const SEND_BUDGET_MARGIN = 1024;
+
+/**
+ * The byte budget for sends to `topics`: the smaller of `configuredMax` (KAFKA_MAX_BATCH_BYTES) and
+ * the smallest `max.message.bytes` of the topics as the broker reports it (a topic's own setting
+ * or the broker default), less SEND_BUDGET_MARGIN. If the configs cannot be read (e.g. no
+ * DescribeConfigs permission), the configured value is used and a refused send lowers it later.
+ */
+export async function readSendBudget(kafka: Pick<Kafka, 'admin'>, topics: readonly string[], configuredMax: number, log?: Logger): Promise<number> {
+  let admin: Admin | undefined;
+  let smallest = Number.POSITIVE_INFINITY;
+  try {
+    admin = kafka.admin();
+    await admin.connect();
+    const { resources } = await admin.describeConfigs({
+      resources: [...new Set(topics)].map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['max.message.bytes'] })),
+      includeSynonyms: false,
+    });
+    for (const r of resources) {
+      const v = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+      if (Number.isFinite(v) && v > 0) smallest = Math.min(smallest, v);
+    }
+  } catch (err) {
+    log?.warn('could not read max.message.bytes of the topics; using the configured send budget', { topics, configuredMax, err });
+  } finally {
+    await admin?.disconnect().catch(() => {});
+  }
+  const limit = Math.min(configuredMax, smallest);
+  const budget = Math.max(limit - SEND_BUDGET_MARGIN, Math.floor(limit / 2));
+  log?.info('send budget', { budget, configuredMax, topicLimit: Number.isFinite(smallest) ? smallest : null, topics });
+  return budget;
 }
 
 /** ensureTopics with a short-lived admin client, for services that need no admin otherwise. */

@@ -1,7 +1,8 @@
 /** MQTT client helpers. */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IClientPublishOptions, type IConnackPacket, type ISubscriptionMap, type MqttClient } from 'mqtt';
 import type { CommonConfig } from './config.js';
 import type { Logger } from './log.js';
+import type { Readiness } from './readiness.js';
 
 export function mqttOptions(config: Pick<CommonConfig, 'mqtt'>, extra: IClientOptions = {}): IClientOptions {
   return {
@@ -120,4 +121,143 @@ export function connectWithHeldAcks(
       });
     });
   });
+}
+
+/** Condition `name` of `readiness` follows the connection: failing from a close until the next CONNACK. */
+export function watchMqtt(readiness: Pick<Readiness, 'set'>, client: MqttClient, name = 'mqtt'): void {
+  readiness.set(name, client.connected, 'not connected');
+  client.on('connect', () => readiness.set(name, true));
+  client.on('close', () => readiness.set(name, false, 'connection lost; reconnecting'));
+}
+
+export interface KeptSubscription {
+  /** True once the broker granted every topic (SUBACK) on the current connection. */
+  active(): boolean;
+  /** Resolves at the first grant; rejects if the first connection's SUBACK refuses a topic. */
+  readonly first: Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Subscribes `topics` on EVERY connection (CONNACK) and tracks whether they are granted on the
+ * current one. mqtt.js's own `resubscribe` is not enough: it resubscribes only when CONNACK says
+ * sessionPresent=false, and skips topics it believes subscribed. Mosquitto 2.0 restores a persistent
+ * session after a restart WITHOUT its shared subscriptions, answering sessionPresent=true, so a
+ * `$share/...` subscriber would stay connected and never receive a message again. Subscribing again
+ * to an existing subscription is harmless (the broker replaces it).
+ */
+export function keepSubscribed(
+  client: MqttClient,
+  topics: readonly string[],
+  opts: { qos: 0 | 1 | 2; log: Logger; onChange?: (active: boolean, why?: string) => void; retryMs?: number },
+): KeptSubscription {
+  const { log } = opts;
+  let generation = 0;
+  let granted = false;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  let settleFirst: ((err?: Error) => void) | undefined;
+  const first = new Promise<void>((resolve, reject) => (settleFirst = (err) => (err ? reject(err) : resolve())));
+  first.catch(() => {});
+  const setGranted = (ok: boolean, why?: string): void => {
+    granted = ok;
+    opts.onChange?.(ok, why);
+  };
+  const subscribe = (): void => {
+    clearTimeout(retry);
+    if (stopped) return;
+    const gen = ++generation;
+    // The map form with resubscribe: true makes mqtt.js send the SUBSCRIBE even for topics it
+    // already holds in its own resubscribe list.
+    const map: ISubscriptionMap = Object.fromEntries(topics.map((t) => [t, { qos: opts.qos }]));
+    map.resubscribe = true;
+    client.subscribeAsync(map).then(
+      (grants) => {
+        if (gen !== generation || stopped) return;
+        const refused = grants.filter((g) => g.qos > 2);
+        if (refused.length > 0) return refuse(new Error(`subscription refused: ${JSON.stringify(refused)}`));
+        setGranted(true);
+        log.info('mqtt subscriptions granted', { topics: topics.length <= 4 ? topics : `${topics.length} topics` });
+        settleFirst?.();
+        settleFirst = undefined;
+      },
+      (err: unknown) => {
+        if (gen !== generation || stopped) return;
+        refuse(err as Error);
+      },
+    );
+  };
+  const refuse = (err: Error): void => {
+    setGranted(false, `subscription refused: ${err.message}`);
+    log.error('mqtt subscription refused or failed; retrying', { err, topics });
+    if (settleFirst) {
+      settleFirst(err);
+      settleFirst = undefined;
+    }
+    if (client.connected) retry = setTimeout(subscribe, opts.retryMs ?? 5_000);
+  };
+  const onClose = (): void => {
+    generation += 1;
+    clearTimeout(retry);
+    setGranted(false, 'connection lost');
+  };
+  setGranted(false, 'not yet subscribed');
+  client.on('connect', subscribe);
+  client.on('close', onClose);
+  if (client.connected) subscribe();
+  return {
+    active: () => granted,
+    first,
+    stop() {
+      stopped = true;
+      clearTimeout(retry);
+      client.off('connect', subscribe);
+      client.off('close', onClose);
+    },
+  };
+}
+
+const varintBytes = (n: number): number => (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4);
+
+/** Size in bytes of an MQTT PUBLISH packet carrying `payloadBytes` on `topic`. */
+export function publishPacketSize(topic: string, payloadBytes: number, opts: { qos: 0 | 1 | 2; protocolVersion?: number; propertiesBytes?: number }): number {
+  const props = opts.protocolVersion === 5 ? varintBytes(opts.propertiesBytes ?? 0) + (opts.propertiesBytes ?? 0) : 0;
+  const remaining = 2 + Buffer.byteLength(topic) + (opts.qos > 0 ? 2 : 0) + props + payloadBytes;
+  return 1 + varintBytes(remaining) + remaining;
+}
+
+/** The Maximum Packet Size the broker advertised in its MQTT 5 CONNACK; undefined when it set none (or MQTT 3.1.1). */
+export function serverMaximumPacketSize(client: MqttClient): number | undefined {
+  return (client as unknown as { connackPacket?: IConnackPacket }).connackPacket?.properties?.maximumPacketSize;
+}
+
+/** MQTT 5 PUBACK reason: accepted, but no subscription matched, so nobody gets the message. */
+export const NO_MATCHING_SUBSCRIBERS = 16;
+
+export interface PubackAwareClient {
+  publish(topic: string, message: string | Buffer, opts: IClientPublishOptions, callback: (err?: Error, ack?: { reasonCode?: number }) => void): unknown;
+}
+
+/**
+ * A client whose QoS 1 publish callbacks get the PUBACK's reason code. mqtt.js calls back with the
+ * PUBLISH it stored, not the PUBACK, so reason 16 (no matching subscribers) would be invisible; yet
+ * that is what Mosquitto answers after a restart until ingest has subscribed again (it restores
+ * sessions without their shared subscriptions).
+ */
+export function withPubackReasons(client: MqttClient): PubackAwareClient {
+  const reasons = new Map<number, number>(); // message id -> non-zero reason of its PUBACK
+  client.on('packetreceive', (packet) => {
+    if (packet.cmd === 'puback' && packet.messageId !== undefined && packet.reasonCode) reasons.set(packet.messageId, packet.reasonCode);
+  });
+  client.on('close', () => reasons.clear());
+  return {
+    publish(topic, message, opts, callback) {
+      return client.publish(topic, message, opts, (err, packet) => {
+        const id = packet && 'messageId' in packet ? packet.messageId : undefined;
+        const reasonCode = id === undefined ? undefined : reasons.get(id);
+        if (id !== undefined) reasons.delete(id);
+        callback(err ?? undefined, { reasonCode: reasonCode ?? 0 });
+      });
+    },
+  };
 }

@@ -26,6 +26,8 @@ export interface TopicReaderOptions {
   follow?: boolean;
   /** `caughtUp` rejects with a TransientError when the end is not reached in time (default: no limit). */
   timeoutMs?: number;
+  /** Called with the reader's consumer before it runs (e.g. to watch it for readiness). */
+  onConsumer?: (consumer: Consumer) => void;
 }
 
 export interface TopicReader {
@@ -91,6 +93,7 @@ export async function startTopicReader(kafka: Kafka, opts: TopicReaderOptions): 
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     if (!payload.restart) fail(payload.error);
   });
+  opts.onConsumer?.(consumer);
   await consumer.connect();
   await consumer.subscribe({ topic: opts.topic, fromBeginning: true });
   await consumer.run({ autoCommit: false, eachBatch: async ({ batch }) => opts.onBatch(batch) });

@@ -9,6 +9,7 @@ test('defaults produce a frozen config', () => {
   assert.deepEqual(cfg.kafka.brokers, ['127.0.0.1:9092']);
   assert.equal(cfg.mqtt.url, 'mqtt://127.0.0.1:1883');
   assert.equal(cfg.registryUrl, 'http://127.0.0.1:8081/apis/ccompat/v7');
+  assert.equal(cfg.kafka.maxBatchBytes, 1_000_000);
   assert.ok(Object.isFrozen(cfg) && Object.isFrozen(cfg.kafka) && Object.isFrozen(cfg.kafka.brokers));
 });
 
@@ -17,6 +18,8 @@ const bad: Array<[Record<string, string>, string]> = [
   [{ MQTT_URL: 'http://x' }, 'MQTT_URL'],
   [{ SCHEMA_REGISTRY_URL: 'not a url' }, 'SCHEMA_REGISTRY_URL'],
   [{ KAFKA_BROKERS: ' , ' }, 'KAFKA_BROKERS'],
+  [{ KAFKA_MAX_BATCH_BYTES: 'lots' }, 'KAFKA_MAX_BATCH_BYTES'],
+  [{ KAFKA_MAX_BATCH_BYTES: '100' }, 'KAFKA_MAX_BATCH_BYTES'],
 ];
 for (const [env, variable] of bad) {
   test(`a bad ${variable} fails naming the variable`, () => {

@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import mqttPacket from 'mqtt-packet';
+import type { ISubscriptionGrant, ISubscriptionMap, MqttClient } from 'mqtt';
+import { silentLogger } from '../src/log.js';
+import { keepSubscribed, publishPacketSize, withPubackReasons } from '../src/mqtt.js';
+
+/** A client whose SUBSCRIBEs are answered by the test. */
+function fakeClient() {
+  const e = new EventEmitter();
+  const subscribes: { map: ISubscriptionMap; answer(grants: ISubscriptionGrant[] | Error): void }[] = [];
+  const client = Object.assign(e, {
+    connected: false,
+    subscribeAsync: (map: ISubscriptionMap) =>
+      new Promise<ISubscriptionGrant[]>((resolve, reject) => subscribes.push({ map: { ...map }, answer: (g) => (g instanceof Error ? reject(g) : resolve(g)) })),
+  });
+  return {
+    client: client as unknown as MqttClient,
+    subscribes,
+    connect(sessionPresent: boolean) {
+      client.connected = true;
+      e.emit('connect', { cmd: 'connack', sessionPresent });
+    },
+    close() {
+      client.connected = false;
+      e.emit('close');
+    },
+  };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+const TOPICS = ['$share/ingest/vehicles/+/telemetry', '$share/ingest/vehicles/+/alerts/receipt'];
+
+test('keepSubscribed subscribes on every connect, also when the broker says the session is present', async () => {
+  const f = fakeClient();
+  const changes: [boolean, string | undefined][] = [];
+  const sub = keepSubscribed(f.client, TOPICS, { qos: 1, log: silentLogger, onChange: (ok, why) => changes.push([ok, why]) });
+  assert.equal(sub.active(), false);
+  f.connect(false);
+  assert.equal(f.subscribes.length, 1);
+  assert.deepEqual(f.subscribes[0]!.map, { [TOPICS[0]!]: { qos: 1 }, [TOPICS[1]!]: { qos: 1 }, resubscribe: true });
+  f.subscribes[0]!.answer(TOPICS.map((topic) => ({ topic, qos: 1 })));
+  await sub.first;
+  assert.equal(sub.active(), true);
+  f.close();
+  assert.equal(sub.active(), false, 'not subscribed without a connection');
+  f.connect(true); // Mosquitto after a restart: session restored, shared subscriptions gone
+  assert.equal(f.subscribes.length, 2, 'subscribed again although sessionPresent=true');
+  assert.equal(sub.active(), false, 'only a SUBACK on this connection counts');
+  f.subscribes[1]!.answer(TOPICS.map((topic) => ({ topic, qos: 1 })));
+  await tick();
+  assert.equal(sub.active(), true);
+  assert.deepEqual(changes.map(([ok]) => ok), [false, true, false, true]);
+  sub.stop();
+});
+
+test('keepSubscribed: a SUBACK of an earlier connection does not count; a refusal rejects the first grant', async () => {
+  const f = fakeClient();
+  const sub = keepSubscribed(f.client, TOPICS, { qos: 1, log: silentLogger, retryMs: 60_000 });
+  f.connect(false);
+  f.close();
+  f.connect(false);
+  f.subscribes[0]!.answer(TOPICS.map((topic) => ({ topic, qos: 1 })));
+  await tick();
+  assert.equal(sub.active(), false);
+  f.subscribes[1]!.answer([{ topic: TOPICS[0]!, qos: 1 }, { topic: TOPICS[1]!, qos: 0x80 }]);
+  await assert.rejects(sub.first, /subscription refused/);
+  assert.equal(sub.active(), false);
+  sub.stop();
+});
+
+test('publishPacketSize matches the encoded PUBLISH packet', () => {
+  for (const [topic, size, qos, protocolVersion] of [
+    ['vehicles/car-0001/telemetry', 600, 1, 5],
+    ['vehicles/car-0001/telemetry', 1_000_000, 1, 4],
+    ['t', 100, 0, 4],
+    ['vehicles/ü/telemetry', 16_383, 1, 5],
+    ['vehicles/x/telemetry', 2_097_152, 1, 5],
+  ] as const) {
+    const encoded = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.alloc(size), qos, messageId: 1, dup: false, retain: false }, { protocolVersion });
+    assert.equal(publishPacketSize(topic, size, { qos, protocolVersion }), encoded.length, `${topic} ${size} v${protocolVersion}`);
+  }
+});
+
+test('withPubackReasons hands the PUBACK reason code to the publish callback', async () => {
+  const e = new EventEmitter();
+  let id = 0;
+  const client = Object.assign(e, {
+    // Like mqtt.js: the PUBACK is seen as a received packet, then the callback gets the stored PUBLISH.
+    publish(topic: string, _m: string, _o: unknown, cb: (err?: Error, packet?: unknown) => void) {
+      const messageId = ++id;
+      setImmediate(() => {
+        e.emit('packetreceive', { cmd: 'puback', messageId, reasonCode: topic === 'nobody' ? 16 : 0 });
+        cb(undefined, { cmd: 'publish', topic, messageId });
+      });
+      return client;
+    },
+  }) as unknown as MqttClient;
+  const wrapped = withPubackReasons(client);
+  const reason = (topic: string): Promise<number | undefined> => new Promise((r) => wrapped.publish(topic, 'x', { qos: 1 }, (_err, ack) => r(ack?.reasonCode)));
+  assert.deepEqual(await Promise.all([reason('nobody'), reason('vehicles/a/telemetry'), reason('nobody')]), [16, 0, 16]);
+});
