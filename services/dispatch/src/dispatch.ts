@@ -20,7 +20,24 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { connectMqtt, provisionTopics, startTopicReader, undecodableRecord, type AvroCodec, type TopicReader, type IncidentRecord, type Logger, type Service } from '@pitwall/common';
+import {
+  connectMqtt,
+  createBoundedSender,
+  createReadiness,
+  watchConsumer,
+  watchMqtt,
+  type Readiness,
+  DEFAULT_MAX_BATCH_BYTES,
+  provisionTopics,
+  readSendBudget,
+  startTopicReader,
+  undecodableRecord,
+  type AvroCodec,
+  type TopicReader,
+  type IncidentRecord,
+  type Logger,
+  type Service,
+} from '@pitwall/common';
 import { handleIncident, handleTombstone, maintenancePublication, type Publication } from './handlers/incident.js';
 import { createCounters, METRICS } from './metrics.js';
 import { createRecentSet } from './recent.js';
@@ -35,6 +52,8 @@ export interface DispatchConfig {
   alertExpirySeconds: number;
   partitions: number;
   topics: { incidents: string; dlq: string };
+  /** Most bytes per send (KAFKA_MAX_BATCH_BYTES; lowered to the DLQ's max.message.bytes at start). */
+  maxBatchBytes?: number;
 }
 
 export interface DispatchDeps {
@@ -42,6 +61,8 @@ export interface DispatchDeps {
   incidentsCodec: AvroCodec<IncidentRecord>;
   log: Logger;
   config: DispatchConfig;
+  /** Readiness checks (main.ts shares it with /readyz); one of its own when absent. */
+  readiness?: Readiness;
 }
 
 export type Dispatch = Service;
@@ -56,6 +77,14 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
   let client: MqttClient | undefined;
   let rebuild: TopicReader | undefined;
   let running = false;
+  const readiness = deps.readiness ?? createReadiness({ log });
+  readiness.set('dispatch', false, 'starting');
+  // Dead letters carry whole incident records: sent in chunks, each cut to fit if needed.
+  const sender = createBoundedSender({ maxBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, service: config.service, dlqTopic: config.topics.dlq, log });
+  const resetProducer = async (): Promise<void> => {
+    await producer!.disconnect();
+    await producer!.connect();
+  };
 
   const publish = (p: Publication): Promise<unknown> => client!.publishAsync(p.topic, p.payload, p.options);
 
@@ -110,7 +139,9 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
     for (const k of alertKeys) sent.add(k);
     counters.inc(METRICS.alertsPublished, alertKeys.size);
     counters.inc(METRICS.maintenancePublished, vehicles.size);
-    if (deadLetters.length > 0) await producer!.send({ topic: config.topics.dlq, acks: -1, messages: deadLetters });
+    if (deadLetters.length > 0) {
+      await sender.send((chunk) => producer!.sendBatch({ acks: -1, topicMessages: chunk }), [{ topic: config.topics.dlq, messages: deadLetters }], { reset: resetProducer });
+    }
     resolveOffset(last);
     await commitOffsetsIfNecessary();
     await heartbeat();
@@ -152,25 +183,30 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
         { partitions: config.partitions },
       );
       client = await connectMqtt(config.mqttUrl, config.mqttOptions, log);
+      watchMqtt(readiness, client);
+      sender.setBudget(await readSendBudget(deps.kafka, [config.topics.dlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
       producer = deps.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
       await producer.connect();
       await rebuildView();
       consumer = deps.kafka.consumer({ groupId: config.groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
+      watchConsumer(readiness, consumer);
       await consumer.connect();
       await consumer.subscribe({ topic: config.topics.incidents, fromBeginning: true });
       // Offsets are committed by us after each batch (commitOffsetsIfNecessary with autoCommitThreshold 1).
-      await consumer.run({ eachBatchAutoResolve: false, autoCommitThreshold: 1, eachBatch });
+      await consumer.run({ eachBatchAutoResolve: false, autoCommitThreshold: 1, eachBatch: readiness.eachBatch(eachBatch) });
       running = true;
+      readiness.set('dispatch', true);
       log.info('dispatch started', { incidents: config.topics.incidents, fleetTopic: config.fleetTopic, alertExpirySeconds: config.alertExpirySeconds });
     },
     async close() {
       running = false;
+      readiness.set('dispatch', false, 'closing');
       await rebuild?.stop();
       await consumer?.disconnect();
       await producer?.disconnect();
       await client?.endAsync(false);
     },
-    ready: () => running && Boolean(client?.connected),
+    ready: () => running && readiness.ready(),
     stats: () => ({ ...counters.snapshot(), ...prefixed(view.size()) }),
   };
 }

@@ -26,7 +26,14 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, PartitionMetadata, Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import {
+  batchExtent,
+  createBoundedSender,
   createPartitionProducers,
+  createReadiness,
+  watchConsumer,
+  type Readiness,
+  readSendBudget,
+  DEFAULT_MAX_BATCH_BYTES,
   dispose,
   ensureTopics,
   startTopicReader,
@@ -56,6 +63,8 @@ export interface IncidentsConfig {
   sessionTimeoutMs?: number;
   /** Fetch size per partition (default kafkajs's 1 MiB). */
   maxBytesPerPartition?: number;
+  /** Most bytes per send (KAFKA_MAX_BATCH_BYTES; lowered to the topics' max.message.bytes at start). */
+  maxBatchBytes?: number;
   topics: { scores: string; commands: string; receipts: string; incidents: string; dlq: string };
 }
 
@@ -75,6 +84,8 @@ export interface IncidentsDeps {
   now?: () => number;
   /** Called when consuming has stopped for good (main.ts exits so the pod restarts). */
   onFatal?: (err: unknown) => void;
+  /** Readiness checks (main.ts shares it with /readyz); one of its own when absent. */
+  readiness?: Readiness;
 }
 
 export type Incidents = Service;
@@ -111,6 +122,8 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
   // after an aborted transaction.
   const committed = new Map<string, string>();
   const producers = createPartitionProducers(deps.kafka, (partition) => `${config.transactionalIdPrefix}-p${partition}`);
+  // A batch's incident records go out in chunks under the broker's limit, all in its one transaction.
+  const sender = createBoundedSender({ maxBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, service: config.service, dlqTopic: dlq, log });
   const owned = new Set<number>();
   let inputPartitions = 0;
   // Group generations seen by this instance; a rebuild only installs state for the one it began in.
@@ -119,6 +132,8 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
   let consumer: Consumer | undefined;
   let admin: Admin | undefined;
   let running = false;
+  const readiness = deps.readiness ?? createReadiness({ log });
+  readiness.set('incidents', false, 'starting');
 
   const producerFor = (partition: number): Promise<Producer> => producers.get(partition);
   const dropProducer = (partition: number): void => producers.drop(partition);
@@ -250,7 +265,7 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
       const producer = await producerFor(partition);
       const txn = await producer.transaction();
       try {
-        if (topicMessages.length > 0) await txn.sendBatch({ topicMessages });
+        if (topicMessages.length > 0) await sender.send((chunk) => txn.sendBatch({ topicMessages: chunk }), topicMessages);
         await txn.sendOffsets({ consumerGroupId: config.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] });
         await txn.commit();
       } catch (err) {
@@ -265,6 +280,7 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
       dropProducer(partition);
       counters.inc(METRICS.transactionsAborted);
       log.warn('transaction aborted; partition resumes from its last commit', { topic, partition, err });
+      readiness.batchFailed(batchExtent(batch), err);
       const last = committed.get(`${topic}:${partition}`);
       // Nothing committed since the last join: kafkajs refetches from the committed offset itself.
       if (last === undefined) throw err;
@@ -300,6 +316,7 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
       const { topics: meta } = await admin.fetchTopicMetadata({ topics: inputs });
       const sizes = new Map(meta.map((t) => [t.name, t.partitions.length]));
       inputPartitions = sizes.get(scores) ?? 0;
+      sender.setBudget(await readSendBudget(deps.kafka, [incidents, dlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
       if (inputs.some((t) => sizes.get(t) !== inputPartitions) || inputPartitions === 0) {
         throw new PitwallError(
           'topics.not_copartitioned',
@@ -340,21 +357,24 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
         log.error('consumer crashed and will not restart', { err: payload.error });
         deps.onFatal?.(payload.error);
       });
+      watchConsumer(readiness, consumer);
       await consumer.connect();
       await consumer.subscribe({ topics: inputs, fromBeginning: true });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });
       running = true;
+      readiness.set('incidents', true);
       log.info('incidents started', { topics: config.topics, inputPartitions, clearAfterWindows: config.clearAfterWindows });
     },
     async close() {
       running = false;
+      readiness.set('incidents', false, 'closing');
       await consumer?.disconnect();
       generation++;
       await joinRebuild?.catch(() => {});
       await producers.closeAll();
       await admin?.disconnect();
     },
-    ready: () => running,
+    ready: () => running && readiness.ready(),
     stats() {
       let incidentsHeld = 0;
       let open = 0;

@@ -4,7 +4,9 @@ import {
   createSchemaStore,
   createTopicCodec,
   onShutdown,
+  probeKafka,
   runMain,
+  serviceReadiness,
   startHealthServer,
   type IncidentCommandRecord,
   type IncidentRecord,
@@ -19,8 +21,11 @@ runMain('incidents', async () => {
   const log = createLogger({ service: config.service, level: config.logLevel });
   const store = createSchemaStore(config.registryUrl);
   const { topics } = config;
+  const readiness = serviceReadiness(config, log);
+  const kafka = createKafka(config, log);
   const incidents = createIncidents({
-    kafka: createKafka(config, log),
+    kafka,
+    readiness,
     codecs: {
       score: await createTopicCodec<ScoreRecord>(store, topics.scores, 'score', 1),
       command: await createTopicCodec<IncidentCommandRecord>(store, topics.incidentCommands, 'incident-command', 1),
@@ -38,13 +43,17 @@ runMain('incidents', async () => {
       clearAfterWindows: config.clearAfterWindows,
       sessionTimeoutMs: config.sessionTimeoutMs,
       maxBytesPerPartition: config.maxBytesPerPartition,
+      maxBatchBytes: config.kafka.maxBatchBytes,
       topics: { scores: topics.scores, commands: topics.incidentCommands, receipts: topics.receipts, incidents: topics.incidents, dlq: config.dlqTopic },
     },
   });
+  const health = await startHealthServer(config.healthPort, readiness.failing);
+  const probe = probeKafka(kafka, readiness);
   await incidents.start();
-  const health = await startHealthServer(config.healthPort, { incidents: incidents.ready });
   onShutdown(log, async () => {
+    readiness.stop();
     await incidents.close();
+    await probe.stop();
     await health.close();
   });
 });

@@ -8,7 +8,28 @@
  */
 import type { Kafka, Producer } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { connectWithHeldAcks, provisionTopics, type AvroCodec, type HeldMessage, type Logger, type ReceiptRecord, type Service, type TelemetryRecord } from '@pitwall/common';
+import {
+  ConfigError,
+  connectWithHeldAcks,
+  createBoundedSender,
+  createReadiness,
+  DEFAULT_MAX_BATCH_BYTES,
+  keepSubscribed,
+  provisionTopics,
+  readSendBudget,
+  RECORD_BATCH_OVERHEAD,
+  recordSize,
+  serverMaximumPacketSize,
+  watchMqtt,
+  type AvroCodec,
+  type HeldMessage,
+  type KeptSubscription,
+  type Logger,
+  type Readiness,
+  type ReceiptRecord,
+  type Service,
+  type TelemetryRecord,
+} from '@pitwall/common';
 import { createBatcher } from './batcher.js';
 import { handleReceipt, isReceiptTopic } from './handlers/receipt.js';
 import { handleTelemetry, type OutgoingRecord } from './handlers/telemetry.js';
@@ -27,6 +48,10 @@ export interface IngestConfig {
   limits: ValidationLimits;
   maxBatch: number;
   lingerMs: number;
+  /** Most bytes per Kafka send (KAFKA_MAX_BATCH_BYTES; lowered to the topics' max.message.bytes at start). */
+  maxBatchBytes?: number;
+  /** How long close() keeps trying to send what it holds (default 5 s); the rest stays unacknowledged in the MQTT session. */
+  flushTimeoutMs?: number;
 }
 
 export interface IngestDeps {
@@ -36,6 +61,8 @@ export interface IngestDeps {
   log: Logger;
   config: IngestConfig;
   now?: () => number;
+  /** Readiness checks (main.ts shares it with /readyz and the Kafka probe); one of its own when absent. */
+  readiness?: Readiness;
 }
 
 export type Ingest = Service;
@@ -51,10 +78,24 @@ export function createIngest(deps: IngestDeps): Ingest {
   const counters = createCounters();
   let producer: Producer | undefined;
   let client: MqttClient | undefined;
+  let subscription: KeptSubscription | undefined;
   let closing = false;
+  let failedBatches = 0;
+  const readiness = deps.readiness ?? createReadiness({ log });
+  readiness.set('ingest', false, 'starting');
+
+  // Batches are bounded by bytes, so one is one send; a payload too large even for the DLQ is cut to fit.
+  const sender = createBoundedSender({ maxBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, service: config.service, dlqTopic: config.topics.dlq, log });
+  // After a refused multi-record send the producer's sequence numbers are out of step: a new session.
+  const resetProducer = async (): Promise<void> => {
+    await producer!.disconnect();
+    await producer!.connect();
+  };
 
   const batcher = createBatcher<Pending>({
     maxBatch: config.maxBatch,
+    maxBytes: () => sender.budget() - RECORD_BATCH_OVERHEAD,
+    sizeOf: ({ record }) => recordSize(record),
     lingerMs: config.lingerMs,
     async send(items) {
       const byTopic = new Map<string, OutgoingRecord[]>();
@@ -63,23 +104,29 @@ export function createIngest(deps: IngestDeps): Ingest {
         list.push(record);
         byTopic.set(record.topic, list);
       }
-      await producer!.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, records]) => ({
+      await sender.send(
+        (topicMessages) => producer!.sendBatch({ acks: -1, topicMessages }),
+        [...byTopic].map(([topic, records]) => ({
           topic,
           messages: records.map((r) => ({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) })),
         })),
-      });
+        { reset: resetProducer },
+      );
     },
     onSent(items) {
       for (const item of items) item.message.ack();
       counters.inc(METRICS.produced, items.length);
+      readiness.batchDone({ topic: 'kafka send' });
     },
     onError(err, attempt) {
       counters.inc(METRICS.sendFailures);
       log.warn('kafka send failed; retrying, MQTT acks held back', { attempt, err });
+      // The batcher retries the same batch: attempt 0 starts a new one.
+      if (attempt === 0) failedBatches += 1;
+      readiness.batchFailed({ topic: 'kafka send', firstOffset: `batch ${failedBatches}`, lastOffset: `attempt ${attempt + 1}` }, err);
     },
   });
+  readiness.pending('kafka sends', () => batcher.pending());
 
   const onMessage = (message: HeldMessage): void => {
     // During shutdown new messages are neither forwarded nor acknowledged: the broker keeps them.
@@ -124,21 +171,42 @@ export function createIngest(deps: IngestDeps): Ingest {
       await provisionTopics(deps.kafka, [{ topic: config.topics.telemetry }, { topic: config.topics.receipts }, { topic: config.topics.dlq }], {
         partitions: config.partitions,
       });
+      const { telemetry, receipts, dlq } = config.topics;
+      sender.setBudget(await readSendBudget(deps.kafka, [telemetry, receipts, dlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
       producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       await producer.connect();
       client = await connectWithHeldAcks(config.mqttUrl, config.mqttOptions, log, onMessage);
+      watchMqtt(readiness, client);
+      // A payload over ingest's limit must still reach ingest to be dead-lettered, not be dropped by the broker.
+      const brokerMax = serverMaximumPacketSize(client);
+      const needed = config.limits.maxPayloadBytes + 1024;
+      if (brokerMax !== undefined && brokerMax < needed) {
+        throw new ConfigError(
+          'INGEST_MAX_PAYLOAD_BYTES',
+          `${config.limits.maxPayloadBytes} needs an MQTT broker that accepts packets of at least ${needed} bytes (so larger payloads reach ingest and are dead-lettered); the broker's maximum packet size is ${brokerMax}`,
+        );
+      }
+      // On every connection, not only the first: see keepSubscribed.
       const subscriptions = [config.subscription, config.receiptSubscription];
-      const granted = await client.subscribeAsync(subscriptions, { qos: 1 });
-      if (granted.some((g) => g.qos > 2)) throw new Error(`subscription to ${subscriptions.join(', ')} refused: ${JSON.stringify(granted)}`);
-      log.info('ingest started', { subscriptions, topics: config.topics });
+      subscription = keepSubscribed(client, subscriptions, { qos: 1, log, onChange: (ok, why) => readiness.set('mqtt.subscription', ok, why) });
+      await subscription.first;
+      readiness.set('ingest', true);
+      log.info('ingest started', { subscriptions, topics: config.topics, brokerMaxPacketSize: brokerMax ?? null });
     },
     async close() {
       closing = true;
-      await batcher.flush();
+      readiness.set('ingest', false, 'closing');
+      subscription?.stop();
+      // Bounded: a broker that refuses or never answers must not hold up shutdown. Messages not
+      // sent were never acknowledged over MQTT; the persistent session redelivers them.
+      const pending = batcher.pending();
+      if (!(await batcher.close(config.flushTimeoutMs ?? 5_000))) {
+        log.warn('kafka sends unfinished at shutdown; their MQTT messages stay unacknowledged and are redelivered', { pending: batcher.pending(), pendingAtClose: pending });
+      }
       await client?.endAsync(false);
       await producer?.disconnect();
     },
-    ready: () => !closing && Boolean(client?.connected) && producer !== undefined,
+    ready: () => readiness.ready(),
     stats: () => ({ ...counters.snapshot(), pending: batcher.pending() }),
   };
 }

@@ -1,4 +1,17 @@
-import { createKafka, createLogger, createSchemaStore, createTopicCodec, mqttOptions, onShutdown, runMain, startHealthServer, type ReceiptRecord, type TelemetryRecord } from '@pitwall/common';
+import {
+  createKafka,
+  createLogger,
+  createSchemaStore,
+  createTopicCodec,
+  mqttOptions,
+  onShutdown,
+  probeKafka,
+  runMain,
+  serviceReadiness,
+  startHealthServer,
+  type ReceiptRecord,
+  type TelemetryRecord,
+} from '@pitwall/common';
 import { readIngestConfig } from './config.js';
 import { createIngest } from './ingest.js';
 
@@ -9,8 +22,11 @@ runMain('ingest', async () => {
   // v2 must stay readable by v1 readers' successors: every new version is checked by the registry.
   const codec = await createTopicCodec<TelemetryRecord>(registry, config.topics.telemetry, 'telemetry', 2, { compatibility: 'BACKWARD' });
   const receiptCodec = await createTopicCodec<ReceiptRecord>(registry, config.topics.receipts, 'receipt', 1);
+  const readiness = serviceReadiness(config, log);
+  const kafka = createKafka(config, log);
   const ingest = createIngest({
-    kafka: createKafka(config, log),
+    kafka,
+    readiness,
     codec,
     receiptCodec,
     log,
@@ -25,12 +41,16 @@ runMain('ingest', async () => {
       limits: { maxPayloadBytes: config.maxPayloadBytes, maxFutureSkewMs: config.maxFutureSkewMs },
       maxBatch: config.maxBatch,
       lingerMs: config.lingerMs,
+      maxBatchBytes: config.kafka.maxBatchBytes,
     },
   });
+  const health = await startHealthServer(config.healthPort, readiness.failing);
+  const probe = probeKafka(kafka, readiness);
   await ingest.start();
-  const health = await startHealthServer(config.healthPort, { ingest: ingest.ready });
   onShutdown(log, async () => {
+    readiness.stop();
     await ingest.close();
+    await probe.stop();
     await health.close();
   });
 });

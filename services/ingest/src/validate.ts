@@ -4,7 +4,7 @@
  * code (it ends up in the dead-letter headers):
  *
  *   topic.invalid        topic is not vehicles/{vehicleId}/telemetry
- *   vehicle_id.invalid   vehicle id is not 1-64 chars of [A-Za-z0-9_.-]
+ *   vehicle_id.invalid   vehicle id is not 1-64 chars of [A-Za-z0-9_.-], or only dots (common/vehicle-id.ts)
  *   payload.too_large    payload over the configured byte limit
  *   payload.not_json     not UTF-8 JSON (NaN/Infinity tokens included)
  *   payload.not_object   JSON but not an object
@@ -19,7 +19,7 @@
  * A well-formed value outside a sensor's plausible range is NOT an error: it is kept and listed in
  * `out_of_range`, because a failing sensor is itself a maintenance finding.
  */
-import { InvalidInputError, outOfRange, SENSORS, type TelemetryRecord } from '@pitwall/common';
+import { checkVehicleId, InvalidInputError, outOfRange, SENSORS, type TelemetryRecord } from '@pitwall/common';
 
 export interface ValidationLimits {
   maxPayloadBytes: number;
@@ -27,18 +27,13 @@ export interface ValidationLimits {
 }
 
 const TOPIC = /^vehicles\/([^/]+)\/telemetry$/;
-const VEHICLE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const MIN_TS = Date.UTC(2000, 0, 1);
 const INT32 = 2 ** 31;
 
 export function vehicleIdFromTopic(topic: string): string {
   const m = TOPIC.exec(topic);
   if (!m) throw new InvalidInputError('topic.invalid', `topic "${topic.slice(0, 200)}" is not vehicles/{vehicleId}/telemetry`);
-  const id = m[1]!;
-  if (!VEHICLE_ID.test(id)) {
-    throw new InvalidInputError('vehicle_id.invalid', `vehicle id "${id.slice(0, 80)}" must be 1-64 characters of A-Z a-z 0-9 _ . -`);
-  }
-  return id;
+  return checkVehicleId(m[1]!);
 }
 
 /** A car's MQTT payload as a JSON object: size limit, strict UTF-8, JSON, object (dead-letter reasons payload.*). */

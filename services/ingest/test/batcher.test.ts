@@ -62,3 +62,65 @@ test('batches never exceed maxBatch', async () => {
   assert.ok(sizes.every((s) => s <= 3), `sizes ${sizes}`);
   assert.equal(sizes.reduce((a, x) => a + x, 0), 8);
 });
+
+test('batches are bounded by bytes too; an item over the bound goes alone', async () => {
+  const sends: number[][] = [];
+  const b = createBatcher<number>({
+    maxBatch: 100,
+    maxBytes: () => 1000,
+    sizeOf: (n) => n,
+    lingerMs: 1,
+    send: async (items) => void sends.push([...items]),
+    onSent: () => {},
+    onError: () => assert.fail('no errors expected'),
+  });
+  for (const n of [300, 300, 300, 300, 5000, 200, 900, 100]) b.add(n);
+  await b.flush();
+  assert.deepEqual(sends.flat(), [300, 300, 300, 300, 5000, 200, 900, 100], 'order kept');
+  for (const s of sends) assert.ok(s.length === 1 || s.reduce((a, x) => a + x, 0) <= 1000, `batch ${s}`);
+  assert.deepEqual(sends, [[300, 300, 300], [300], [5000], [200], [900, 100]]);
+});
+
+test('close() flushes what it can and returns true', async () => {
+  const acked: number[] = [];
+  const b = createBatcher<number>({ maxBatch: 2, lingerMs: 50, send: async () => {}, onSent: (i) => acked.push(...i), onError: () => {} });
+  for (let i = 0; i < 5; i++) b.add(i);
+  assert.equal(await b.close(1000), true);
+  assert.deepEqual(acked, [0, 1, 2, 3, 4]);
+  b.add(9);
+  await new Promise((r) => setTimeout(r, 70));
+  assert.deepEqual(acked, [0, 1, 2, 3, 4], 'nothing is taken after close');
+});
+
+for (const [name, send] of [
+  ['a send that always fails', async () => Promise.reject(new Error('MESSAGE_TOO_LARGE'))],
+  ['a send that never returns', () => new Promise<void>(() => {})],
+] as const) {
+  test(`close() gives up after its timeout on ${name}: nothing is acknowledged, nothing more sent`, async () => {
+    let sends = 0;
+    const acked: string[] = [];
+    const b = createBatcher<string>({
+      maxBatch: 10,
+      lingerMs: 0,
+      backoffMs: () => 10_000,
+      send: (items) => {
+        sends++;
+        return send();
+      },
+      onSent: (items) => acked.push(...items),
+      onError: () => {},
+    });
+    b.add('a');
+    b.add('b');
+    await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    assert.equal(await b.close(300), false);
+    const took = Date.now() - started;
+    assert.ok(took >= 290 && took < 2000, `close took ${took} ms`);
+    assert.equal(b.pending(), 2, 'the items are still unacknowledged');
+    const before = sends;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(sends, before, 'no retry after close');
+    assert.deepEqual(acked, []);
+  });
+}

@@ -33,6 +33,7 @@ test('malformed receipts are refused with a stable reason', () => {
   const rows: [string, string, Buffer, string][] = [
     ['wrong topic', 'vehicles/car-0001/alerts', json({ incident_id: 'x' }), 'topic.invalid'],
     ['bad vehicle id', 'vehicles/car 1/alerts/receipt', json({ incident_id: 'x' }), 'vehicle_id.invalid'],
+    ['vehicle id ".."', 'vehicles/../alerts/receipt', json({ incident_id: 'x' }), 'vehicle_id.invalid'],
     ['too large', TOPIC, json({ incident_id: 'x'.repeat(9000) }), 'payload.too_large'],
     ['not json', TOPIC, Buffer.from('{"incident_id": '), 'payload.not_json'],
     ['not utf-8', TOPIC, Buffer.from([0x7b, 0xff, 0x7d]), 'payload.not_json'],

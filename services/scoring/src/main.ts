@@ -7,7 +7,9 @@ import {
   createSchemaStore,
   createTopicCodec,
   onShutdown,
+  probeKafka,
   runMain,
+  serviceReadiness,
   startHealthServer,
 } from '@pitwall/common';
 import { selectBackend } from './backend.js';
@@ -30,12 +32,14 @@ runMain(SERVICE, async () => {
   const counters = createCounters(Object.values(METRICS));
   // Production mode: no debug checks, and no console hint to install tfjs-node.
   tf.enableProdMode();
-  let modelLoaded = false;
-  let scoringReady = (): boolean => false;
-  const health = await startHealthServer(config.healthPort, { model: () => modelLoaded, kafka: () => scoringReady() });
+  const readiness = serviceReadiness(config, log, counters);
+  readiness.set('model', false, 'loading');
+  readiness.set('scoring', false, 'starting');
+  const health = await startHealthServer(config.healthPort, readiness.failing);
 
   await selectBackend({ override: config.tfjsBackend, log });
   const kafka = createKafka(config, log);
+  const probe = probeKafka(kafka, readiness);
 
   // model.updates first: the version the fleet was told to serve beats MODEL_VERSION. Live events
   // wait until the model control exists.
@@ -67,7 +71,7 @@ runMain(SERVICE, async () => {
     pinned = false;
     source = 'MODEL_VERSION';
   }
-  modelLoaded = true;
+  readiness.set('model', true);
   log.info('model loaded', {
     dir: model.dir,
     name: model.metadata.name,
@@ -121,6 +125,7 @@ runMain(SERVICE, async () => {
     shadow,
     counters,
     log,
+    readiness,
     config: {
       topics: { features: config.topics.features, alerts: config.topics.alerts, scores: config.topics.scores, featuresDlq: config.featuresDlqTopic },
       groupId: config.groupId,
@@ -128,14 +133,16 @@ runMain(SERVICE, async () => {
       minCoverage: config.minCoverage,
       partitions: config.partitions,
       fromBeginning: config.fromBeginning,
+      maxBatchBytes: config.kafka.maxBatchBytes,
     },
   });
-  scoringReady = scoring.ready;
   onShutdown(log, async () => {
+    readiness.stop();
     watcher.stop();
     await updates.close();
     await scoring.close();
     await reporter.close();
+    await probe.stop();
     await health.close();
     holder.dispose();
     shadow.dispose();

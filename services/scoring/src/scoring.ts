@@ -18,7 +18,19 @@
  * kafkajs retries from the last committed offset.
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer, TopicMessages } from 'kafkajs';
-import { provisionTopics, type AvroCodec, type Counters, type Logger, type Service } from '@pitwall/common';
+import {
+  createBoundedSender,
+  createReadiness,
+  DEFAULT_MAX_BATCH_BYTES,
+  provisionTopics,
+  readSendBudget,
+  watchConsumer,
+  type AvroCodec,
+  type Counters,
+  type Logger,
+  type Readiness,
+  type Service,
+} from '@pitwall/common';
 import { createChunkScorer, SERVICE, type FeatureRecord } from './chunk.js';
 import type { LoadedModel } from './model-dir.js';
 import type { ModelHolder, ModelSource } from './model-holder.js';
@@ -40,6 +52,8 @@ export interface ScoringConfig {
   partitions: number;
   /** Where a consumer group without committed offsets starts: true = oldest retained record, false = only new ones. */
   fromBeginning: boolean;
+  /** Most bytes per send (KAFKA_MAX_BATCH_BYTES; lowered to the topics' max.message.bytes at start). */
+  maxBatchBytes?: number;
 }
 
 export interface ScoringDeps {
@@ -56,6 +70,8 @@ export interface ScoringDeps {
   shadow?: Pick<ShadowScorer, 'current' | 'observe' | 'record'>;
   /** Shared with the model watcher/control so stats() shows every counter; created when absent. */
   counters?: Counters;
+  /** Readiness checks (main.ts shares it with /readyz); one of its own when absent. */
+  readiness?: Readiness;
 }
 
 export interface ScoringStats {
@@ -79,6 +95,12 @@ export function createScoring(deps: ScoringDeps): Scoring {
   // Idempotent: a retried send cannot duplicate alerts within a producer session; needs acks=-1.
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   const consumer: Consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false });
+  const sender = createBoundedSender({ maxBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, service: SERVICE, dlqTopic: config.topics.featuresDlq, log });
+  // After a refused multi-record send the producer's sequence numbers are out of step: a new session.
+  const resetProducer = async (): Promise<void> => {
+    await producer.disconnect();
+    await producer.connect();
+  };
   let started = false;
   let closing = false;
   let groupJoined = false;
@@ -93,6 +115,9 @@ export function createScoring(deps: ScoringDeps): Scoring {
     crashed = !payload.restart;
     log.error('consumer crashed', { err: payload.error, restart: payload.restart });
   });
+  const readiness = deps.readiness ?? createReadiness({ log });
+  readiness.set('scoring', false, 'starting');
+  watchConsumer(readiness, consumer);
 
   const processChunk = createChunkScorer({
     featuresCodec,
@@ -119,7 +144,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
         if (out.alerts.length) topicMessages.push({ topic: config.topics.alerts, messages: out.alerts });
         if (out.scores.length) topicMessages.push({ topic: config.topics.scores, messages: out.scores });
         if (out.deadLetters.length) topicMessages.push({ topic: config.topics.featuresDlq, messages: out.deadLetters });
-        if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
+        if (topicMessages.length) await sender.send((chunk) => producer.sendBatch({ topicMessages: chunk, acks: -1 }), topicMessages, { reset: resetProducer });
         if (out.shadow) deps.shadow!.record(out.shadow);
         payload.resolveOffset(chunk.at(-1)!.offset);
         // With autoCommit off, commitOffsetsIfNecessary() alone commits nothing: pass the resolved offsets.
@@ -153,10 +178,13 @@ export function createScoring(deps: ScoringDeps): Scoring {
         [{ topic: config.topics.features }, { topic: config.topics.alerts }, { topic: config.topics.scores }, { topic: config.topics.featuresDlq }],
         { partitions: config.partitions },
       );
+      const { alerts, scores, featuresDlq } = config.topics;
+      sender.setBudget(await readSendBudget(kafka, [alerts, scores, featuresDlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
       await producer.connect();
       await consumer.connect();
       await consumer.subscribe({ topics: [config.topics.features], fromBeginning: config.fromBeginning });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });
+      readiness.set('scoring', true);
       log.info('scoring started', {
         topics: config.topics,
         groupId: config.groupId,
@@ -167,10 +195,11 @@ export function createScoring(deps: ScoringDeps): Scoring {
     async close() {
       if (closing) return;
       closing = true;
+      readiness.set('scoring', false, 'closing');
       await consumer.disconnect();
       await producer.disconnect();
     },
-    ready: () => started && !closing && groupJoined && !crashed,
+    ready: () => started && !closing && groupJoined && !crashed && readiness.ready(),
     stats: () => ({
       counters: counters.snapshot(),
       model: (({ name, version, threshold }) => ({ name, version, threshold }))(source.current().metadata),

@@ -4,7 +4,9 @@ import {
   createSchemaStore,
   createTopicCodec,
   onShutdown,
+  probeKafka,
   runMain,
+  serviceReadiness,
   startHealthServer,
   type TelemetryRecord,
 } from '@pitwall/common';
@@ -15,8 +17,11 @@ runMain('windowing', async () => {
   const config = readWindowingConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
   const store = createSchemaStore(config.registryUrl);
+  const readiness = serviceReadiness(config, log);
+  const kafka = createKafka(config, log);
   const windowing = createWindowing({
-    kafka: createKafka(config, log),
+    kafka,
+    readiness,
     telemetryCodec: await createTopicCodec<TelemetryRecord>(store, config.topics.telemetry, 'telemetry', 2),
     featuresCodec: await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', 1),
     log,
@@ -27,6 +32,7 @@ runMain('windowing', async () => {
       partitions: config.partitions,
       maxBytesPerPartition: config.maxBytesPerPartition,
       transactionalIdPrefix: config.transactionalIdPrefix,
+      maxBatchBytes: config.kafka.maxBatchBytes,
       idleMs: config.idleMs,
       vehicleIdleMs: config.vehicleIdleMs,
       topics: {
@@ -38,10 +44,13 @@ runMain('windowing', async () => {
       },
     },
   });
+  const health = await startHealthServer(config.healthPort, readiness.failing);
+  const probe = probeKafka(kafka, readiness);
   await windowing.start();
-  const health = await startHealthServer(config.healthPort, { windowing: windowing.ready });
   onShutdown(log, async () => {
+    readiness.stop();
     await windowing.close();
+    await probe.stop();
     await health.close();
   });
 });

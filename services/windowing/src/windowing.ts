@@ -23,7 +23,14 @@
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, PartitionOffset, Producer } from 'kafkajs';
 import {
+  batchExtent,
+  createBoundedSender,
   createPartitionProducers,
+  createReadiness,
+  watchConsumer,
+  type Readiness,
+  readSendBudget,
+  DEFAULT_MAX_BATCH_BYTES,
   PitwallError,
   startTopicReader,
   undecodableRecord,
@@ -56,6 +63,8 @@ export interface WindowingConfig {
   vehicleIdleMs: number;
   /** Transactional ids are `${prefix}-${input topic}-${partition}`. */
   transactionalIdPrefix: string;
+  /** Most bytes per send (KAFKA_MAX_BATCH_BYTES; lowered to the topics' max.message.bytes at start). */
+  maxBatchBytes?: number;
   /** floors: compacted changelog of per-vehicle floors (partition-state.ts), one partition per input partition. */
   topics: { telemetry: string; features: string; dlq: string; late: string; floors: string };
 }
@@ -66,6 +75,8 @@ export interface WindowingDeps {
   featuresCodec: AvroCodec<FeatureRecord>;
   log: Logger;
   config: WindowingConfig;
+  /** Readiness checks (main.ts shares it with /readyz); one of its own when absent. */
+  readiness?: Readiness;
 }
 
 export type Windowing = Service;
@@ -94,11 +105,15 @@ export function createWindowing(deps: WindowingDeps): Windowing {
   // transaction resumes from here without waiting for the commit to become visible to fetches.
   const committed = new Map<number, { offset: bigint; resume: Resume }>();
   const producers = createPartitionProducers(deps.kafka, (partition) => `${config.transactionalIdPrefix}-${config.topics.telemetry}-${partition}`);
+  // A batch closing thousands of windows is sent in chunks under the broker's limit, in its one transaction.
+  const sender = createBoundedSender({ maxBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, service: config.service, dlqTopic: config.topics.dlq, log });
   let consumer: Consumer | undefined;
   let admin: Admin | undefined;
   let markers: Producer | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
   let running = false;
+  const readiness = deps.readiness ?? createReadiness({ log });
+  readiness.set('windowing', false, 'starting');
   const owned = new Set<number>();
   const lastActivity = new Map<number, number>();
   // Per partition, the vehicles' floors as committed; loaded from the changelog after each join.
@@ -253,7 +268,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     const producer = await producerFor(partition);
     const txn = await producer.transaction();
     try {
-      if (topicMessages.length > 0) await txn.sendBatch({ topicMessages });
+      if (topicMessages.length > 0) await sender.send((chunk) => txn.sendBatch({ topicMessages: chunk }), topicMessages);
       await txn.sendOffsets({
         consumerGroupId: config.groupId,
         // kafkajs's types omit it, but TxnOffsetCommit carries per-partition metadata and kafkajs sends it.
@@ -268,6 +283,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       dropProducer(partition);
       counters.inc(METRICS.transactionsAborted);
       log.warn('transaction aborted; partition resumes from its last commit', { partition, err });
+      readiness.batchFailed(batchExtent(batch), err);
       const last = committed.get(partition);
       // Nothing resolved yet since the last join: kafkajs refetches from the committed offset itself.
       if (!last) throw err;
@@ -309,6 +325,8 @@ export function createWindowing(deps: WindowingDeps): Windowing {
           `${config.topics.floors} has ${floorsMeta!.partitions.length} partitions, fewer than the ${inputPartitions} of ${config.topics.telemetry}; add partitions to it`,
         );
       }
+      // Every topic it writes to (idle markers go to the telemetry topic).
+      sender.setBudget(await readSendBudget(deps.kafka, Object.values(config.topics), config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
       consumer = deps.kafka.consumer({
         groupId: config.groupId,
         allowAutoTopicCreation: false,
@@ -333,10 +351,12 @@ export function createWindowing(deps: WindowingDeps): Windowing {
         floorsLoad = partitions.length === 0 ? undefined : loadFloors(partitions, gen);
         floorsLoad?.catch((err: unknown) => log.warn('loading floors after joining failed; retried on the next batch', { err }));
       });
+      watchConsumer(readiness, consumer);
       await consumer.connect();
       await consumer.subscribe({ topic: config.topics.telemetry, fromBeginning: true });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });
       running = true;
+      readiness.set('windowing', true);
       if (config.idleMs > 0) {
         idleTimer = setInterval(() => {
           checkIdle().catch((err: unknown) => log.warn('idle check failed', { err }));
@@ -347,6 +367,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     },
     async close() {
       running = false;
+      readiness.set('windowing', false, 'closing');
       if (idleTimer) clearInterval(idleTimer);
       await consumer?.disconnect();
       generation++;
@@ -355,7 +376,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       await producers.closeAll();
       await admin?.disconnect();
     },
-    ready: () => running,
+    ready: () => readiness.ready(),
     stats() {
       let open = 0;
       let vehicles = 0;

@@ -15,7 +15,7 @@
  * field.not_integer (revision or received_at with a fraction, negative, or unsafe),
  * ts.out_of_range (received_at before 2000 or further ahead than the allowed clock skew).
  */
-import { InvalidInputError, type AvroCodec, type ReceiptRecord } from '@pitwall/common';
+import { checkVehicleId, InvalidInputError, type AvroCodec, type ReceiptRecord } from '@pitwall/common';
 import { parseJsonObject, type ValidationLimits } from '../validate.js';
 import { mqttDeadLetter, type DeadLetter, type OutgoingRecord } from './dead-letter.js';
 
@@ -29,7 +29,6 @@ export interface ReceiptHandlerDeps {
 export type ReceiptOutcome = { kind: 'record'; record: OutgoingRecord; receipt: ReceiptRecord } | DeadLetter;
 
 const TOPIC = /^vehicles\/([^/]+)\/alerts\/receipt$/;
-const VEHICLE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const MIN_TS = Date.UTC(2000, 0, 1);
 const MAX_INCIDENT_ID = 256;
 
@@ -40,10 +39,7 @@ export function isReceiptTopic(topic: string): boolean {
 export function parseReceipt(topic: string, payload: Buffer, ingestedAt: number, limits: ValidationLimits): ReceiptRecord {
   const m = TOPIC.exec(topic);
   if (!m) throw new InvalidInputError('topic.invalid', `topic "${topic.slice(0, 200)}" is not vehicles/{vehicleId}/alerts/receipt`);
-  const vehicleId = m[1]!;
-  if (!VEHICLE_ID.test(vehicleId)) {
-    throw new InvalidInputError('vehicle_id.invalid', `vehicle id "${vehicleId.slice(0, 80)}" must be 1-64 characters of A-Z a-z 0-9 _ . -`);
-  }
+  const vehicleId = checkVehicleId(m[1]!);
   const context = { vehicleId };
   const obj = parseJsonObject(payload, limits, context);
 
