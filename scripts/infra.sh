@@ -5,6 +5,7 @@
 #   - Apicurio Registry from Maven Central, used through its Confluent API (/apis/ccompat/v7)
 #
 #   scripts/infra.sh up       install what is missing (cached), start what is not running, wait until ready
+#                             (`up kafka mosquitto apicurio`: only those named, e.g. a private Kafka for a test)
 #   scripts/infra.sh down     stop only the processes this script started
 #   scripts/infra.sh status   show what runs where, and where the logs are
 #   scripts/infra.sh reset    down, then delete data (topics, schemas, sessions); downloads are kept
@@ -212,16 +213,20 @@ status() {
 
 case ${1:-} in
 up)
-  start_mosquitto
-  start_kafka
-  start_apicurio
-  wait_until Mosquitto 20 port_open "$MQTT_PORT"
-  wait_until Kafka 90 kafka_ready
-  wait_until "Apicurio Registry" 120 apicurio_ready
+  shift
+  only=" ${*:-mosquitto kafka apicurio} "
+  for c in $only; do [[ $c =~ ^(mosquitto|kafka|apicurio)$ ]] || die "unknown component '$c' (mosquitto, kafka, apicurio)"; done
+  want() { [[ $only == *" $1 "* ]]; }
+  if want mosquitto; then start_mosquitto; fi
+  if want kafka; then start_kafka; fi
+  if want apicurio; then start_apicurio; fi
+  if want mosquitto; then wait_until Mosquitto 20 port_open "$MQTT_PORT"; fi
+  if want kafka; then wait_until Kafka 90 kafka_ready; fi
+  if want apicurio; then wait_until "Apicurio Registry" 120 apicurio_ready; fi
   say "ready:"
-  say "  Kafka     $HOST:$KAFKA_PORT"
-  say "  MQTT      mqtt://$HOST:$MQTT_PORT"
-  say "  Registry  http://$HOST:$REGISTRY_PORT/apis/ccompat/v7"
+  if want kafka; then say "  Kafka     $HOST:$KAFKA_PORT"; fi
+  if want mosquitto; then say "  MQTT      mqtt://$HOST:$MQTT_PORT"; fi
+  if want apicurio; then say "  Registry  http://$HOST:$REGISTRY_PORT/apis/ccompat/v7"; fi
   say "  logs      $LOGS"
   ;;
 down)
@@ -236,7 +241,7 @@ reset)
   say "data removed ($DATA); downloads kept in $CACHE"
   ;;
 *)
-  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
   ;;
 esac

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { ConfigError, connectMqtt, createLogger, mqttOptions, onShutdown, runMain, startHealthServer } from '@pitwall/common';
+import { ConfigError, connectMqtt, createLogger, mqttOptions, onShutdown, runMain, serverMaximumPacketSize, startHealthServer, withPubackReasons } from '@pitwall/common';
 import { readSimulatorConfig } from './config.js';
 import { parseCsv } from './csv.js';
 import { groundTruthLine, toFailureSpec } from './failures.js';
@@ -30,6 +30,8 @@ runMain('simulator', async () => {
   const startTs = Date.now();
   const fleet = createFleet({ cars: config.cars, seed: config.seed, failures: config.failures.map((p) => toFailureSpec(p, startTs)) });
   const clientId = `pitwall-simulator-${randomBytes(4).toString('hex')}`;
+  // Clean start: mqtt.js then subscribes the cars' topics again on every reconnect, and it resends
+  // QoS 1 readings that were in flight or queued while the broker was away either way.
   const client = await connectMqtt(config.common.mqtt.url, mqttOptions(config.common, { clientId, clean: true, protocolVersion: 5 }), log);
   const inbox = createCarInbox({
     client,
@@ -41,11 +43,12 @@ runMain('simulator', async () => {
   const health = await startHealthServer(config.healthPort, { mqtt: () => client.connected });
 
   const simulator = createSimulator({
-    client,
+    client: withPubackReasons(client),
     fleet,
     log,
     ratePerCarHz: config.rateHz,
     timeScale: config.timeScale,
+    maxPacketSize: () => serverMaximumPacketSize(client),
     ...(replay ? { replay } : { startTs }),
     ...(config.durationMs === undefined ? {} : { durationMs: config.durationMs }),
     groundTruth: (e) => {

@@ -3,6 +3,8 @@ export const METRICS = Object.freeze({
   ticks: 'simulator_ticks_total',
   published: 'simulator_published_total',
   publishFailed: 'simulator_publish_failed_total',
+  /** Readings sent again: the connection dropped before their PUBACK, or no subscriber matched. */
+  resent: 'simulator_publish_resent_total',
   failuresInjected: 'simulator_failures_injected_total',
 } as const);
 

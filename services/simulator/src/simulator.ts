@@ -8,19 +8,29 @@
  * in flight. `done` and `stop()` resolve only when every publish handed over has been settled
  * (PUBACK for QoS 1). If acknowledgements fall behind by more than maxInFlight messages, ticks wait.
  *
+ * Like a real car's MQTT client, a reading is kept until the broker took it for someone: mqtt.js
+ * resends QoS 1 publishes that were in flight or queued while the connection was down, and the
+ * simulator itself sends a reading again (with backoff, until stop()) when mqtt.js gave it up with
+ * "Connection closed" or when the PUBACK says no subscriber matched (MQTT 5 reason 16: e.g. right
+ * after a broker restart, before ingest has subscribed again). A reading larger than the broker's
+ * maximum packet size fails at once: mqtt.js would otherwise resend it on every reconnect forever.
+ *
  * Replay publishes the given readings in event-time order, grouping equal timestamps into one tick
  * and pacing by the gaps between them. Their timestamps are kept unless startTs is given, which
  * shifts the whole replay to begin there.
  */
-import type { Logger } from '@pitwall/common';
+import { NO_MATCHING_SUBSCRIBERS, publishPacketSize, type Logger } from '@pitwall/common';
 import type { Fleet, Reading, ResolvedFailure } from './fleet.js';
 import type { GroundTruthEvent } from './failures.js';
 import { telemetryTopic, toPayload } from './payload.js';
 import { METRICS, createCounters } from './metrics.js';
 
-/** The part of an mqtt.js MqttClient the simulator uses; a connected MqttClient satisfies it. */
+/**
+ * The part of an mqtt.js client the simulator uses. A connected MqttClient satisfies it, but only
+ * withPubackReasons(client) (common) tells the callback a PUBACK's reason code.
+ */
 export interface PublishClient {
-  publish(topic: string, message: string, opts: { qos: 0 | 1 }, callback: (err?: Error) => void): unknown;
+  publish(topic: string, message: string, opts: { qos: 0 | 1 }, callback: (err?: Error, ack?: { reasonCode?: number }) => void): unknown;
 }
 
 export interface SimulatorDeps {
@@ -42,6 +52,10 @@ export interface SimulatorDeps {
   groundTruth?: (e: GroundTruthEvent) => void;
   /** Unacknowledged publishes above which ticks wait. Default 10_000. */
   maxInFlight?: number;
+  /** The broker's maximum packet size (MQTT 5 CONNACK), if it advertised one. */
+  maxPacketSize?: () => number | undefined;
+  /** First delay before a reading is sent again (doubling up to 30 s). Default 1000. */
+  resendDelayMs?: number;
 }
 
 export interface SimulatorStats {
@@ -71,6 +85,7 @@ export function createSimulator(deps: SimulatorDeps): Simulator {
   const timeScale = deps.timeScale ?? 1;
   const qos = deps.qos ?? 1;
   const maxInFlight = deps.maxInFlight ?? 10_000;
+  const resendDelayMs = deps.resendDelayMs ?? 1000;
   if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`ratePerCarHz must be > 0, got ${rate}`);
   if (!(timeScale > 0) || !Number.isFinite(timeScale)) throw new RangeError(`timeScale must be > 0, got ${timeScale}`);
   if (deps.durationMs !== undefined && !(deps.durationMs >= 0)) throw new RangeError(`durationMs must be >= 0, got ${deps.durationMs}`);
@@ -104,13 +119,34 @@ export function createSimulator(deps: SimulatorDeps): Simulator {
   const drained = (limit: number): Promise<void> =>
     inFlight <= limit ? Promise.resolve() : new Promise((resolve) => drainWaiters.push({ limit, resolve }));
 
-  const publish = (r: Reading): void => {
-    inFlight += 1;
+  const resends = new Map<NodeJS.Timeout, () => void>();
+  const send = (topic: string, payload: string, attempt: number): void => {
+    const max = deps.maxPacketSize?.();
+    const size = publishPacketSize(topic, Buffer.byteLength(payload), { qos, protocolVersion: 5 });
+    if (max !== undefined && size > max) {
+      settle(new Error(`a packet of ${size} bytes exceeds the broker's maximum packet size of ${max}`));
+      return;
+    }
     try {
-      deps.client.publish(telemetryTopic(r.vehicleId), JSON.stringify(toPayload(r)), { qos }, (err) => settle(err ?? undefined));
+      deps.client.publish(topic, payload, { qos }, (err, ack) => {
+        const undelivered = err ? /connection closed/i.test(err.message) : qos > 0 && ack?.reasonCode === NO_MATCHING_SUBSCRIBERS;
+        if (!undelivered) return settle(err ?? undefined);
+        if (stopped) return settle(err ?? new Error('no subscriber matched (MQTT reason 16)'));
+        counters.inc(METRICS.resent);
+        const again = (): void => {
+          resends.delete(timer);
+          send(topic, payload, attempt + 1);
+        };
+        const timer = setTimeout(again, Math.min(30_000, resendDelayMs * 2 ** Math.min(attempt, 15)));
+        resends.set(timer, again);
+      });
     } catch (err) {
       settle(err as Error);
     }
+  };
+  const publish = (r: Reading): void => {
+    inFlight += 1;
+    send(telemetryTopic(r.vehicleId), JSON.stringify(toPayload(r)), 0);
   };
 
   const sleep = (ms: number): Promise<void> =>
@@ -182,6 +218,11 @@ export function createSimulator(deps: SimulatorDeps): Simulator {
     async stop() {
       stopped = true;
       cancelSleep?.();
+      // Readings waiting to be sent again go now, once; what is still undelivered then counts as failed.
+      for (const [timer, again] of [...resends]) {
+        clearTimeout(timer);
+        again();
+      }
       if (!started) {
         resolveDone();
         return;

@@ -226,3 +226,47 @@ test('invalid pacing options are refused', () => {
   assert.throws(() => createSimulator({ ...base, timeScale: Number.NaN }), /timeScale/);
   assert.throws(() => createSimulator({ ...base, durationMs: -1 }), /durationMs/);
 });
+
+/** Answers each publish with `answer(topic, attempt)`: an error, a PUBACK reason code, or undefined (success). */
+function scriptedClient(answer: (topic: string, attempt: number) => Error | number | undefined) {
+  const attempts = new Map<string, number>();
+  const client: PublishClient = {
+    publish(topic, message, _o, callback) {
+      const key = `${topic} ${(JSON.parse(message) as { ts: number }).ts}`;
+      const n = attempts.get(key) ?? 0;
+      attempts.set(key, n + 1);
+      const a = answer(topic, n);
+      setImmediate(() => (a instanceof Error ? callback(a) : callback(undefined, { reasonCode: a ?? 0 })));
+      return client;
+    },
+  };
+  return { client, attempts };
+}
+
+test('a reading is sent again while no subscriber matches (reason 16) or the connection dropped, then counted once', async () => {
+  const fake = scriptedClient((topic, n) => (topic.includes('car-0001') && n < 2 ? 16 : topic.includes('car-0002') && n < 1 ? new Error('Connection closed') : undefined));
+  const sim = createSimulator({ client: fake.client, fleet: createFleet({ cars: 3, seed: 1 }), log: silentLogger, timeScale: 10_000, startTs: T0, durationMs: 2000, resendDelayMs: 1 });
+  sim.start();
+  await sim.done;
+  assert.deepEqual(sim.stats(), { published: 6, ticks: 2, failed: 0, inFlight: 0 });
+  assert.deepEqual([...fake.attempts.values()].sort(), [1, 1, 2, 2, 3, 3]);
+});
+
+test('stop() gives a reading waiting to be resent one last try, then counts it as failed', async () => {
+  const fake = scriptedClient(() => 16);
+  const sim = createSimulator({ client: fake.client, fleet: createFleet({ cars: 1, seed: 1 }), log: silentLogger, timeScale: 10_000, startTs: T0, durationMs: 1000, resendDelayMs: 60_000 });
+  sim.start();
+  await sleep(20);
+  await sim.stop();
+  assert.deepEqual(sim.stats(), { published: 0, ticks: 1, failed: 1, inFlight: 0 });
+  assert.deepEqual([...fake.attempts.values()], [2]);
+});
+
+test("a reading over the broker's maximum packet size fails at once and is never handed to the client", async () => {
+  const fake = fakeClient();
+  const sim = createSimulator({ client: fake.client, fleet: createFleet({ cars: 2, seed: 1 }), log: silentLogger, timeScale: 10_000, startTs: T0, durationMs: 1000, maxPacketSize: () => 100 });
+  sim.start();
+  await sim.done;
+  assert.equal(fake.sent.length, 0);
+  assert.deepEqual(sim.stats(), { published: 0, ticks: 1, failed: 2, inFlight: 0 });
+});

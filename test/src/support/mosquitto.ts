@@ -1,0 +1,102 @@
+/**
+ * A private Mosquitto for tests that kill or reconfigure the broker, so the shared one is never
+ * touched. It runs the committed infra/mosquitto/mosquitto.conf with the listener and persistence
+ * path rewritten as scripts/infra.sh does (plus `extra` lines), on a free port, from a folder of its
+ * own (<repo>/.pitwall/test-mosquitto/<id>). kill() is kill -9; start() starts it again on the same
+ * port and data; stop() kills it, copies its log to test-artifacts and deletes the folder.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { ARTIFACTS, freePort, REPO, waitFor } from './stack.js';
+
+export interface PrivateMosquitto {
+  readonly url: string;
+  readonly port: number;
+  /** The configuration it runs. */
+  readonly config: string;
+  /** Starts the broker; resolves once it accepts connections. */
+  start(): Promise<void>;
+  /** kill -9; resolves once the process is gone. */
+  kill(): Promise<void>;
+  running(): boolean;
+  stop(): Promise<void>;
+}
+
+/** The committed configuration for a private run: listener, persistence path, `extra` lines. */
+export function mosquittoConfig(port: number, dataDir: string, extra: readonly string[] = []): string {
+  const committed = readFileSync(path.join(REPO, 'infra/mosquitto/mosquitto.conf'), 'utf8');
+  const lines = committed
+    .replace(/^listener .*/m, `listener ${port} 127.0.0.1`)
+    .replace(/^persistence_location .*/m, `persistence_location ${dataDir}/`)
+    .split('\n');
+  // Debian's mosquitto drops to user "mosquitto" when started as root (infra.sh does the same).
+  if (process.getuid?.() === 0) lines.push('user root');
+  return [...lines, ...extra, ''].join('\n');
+}
+
+const accepts = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+
+export async function startPrivateMosquitto(id: string, opts: { extra?: readonly string[] } = {}): Promise<PrivateMosquitto> {
+  const dir = path.join(REPO, '.pitwall/test-mosquitto', id);
+  const data = path.join(dir, 'data');
+  mkdirSync(data, { recursive: true });
+  const port = await freePort();
+  const config = mosquittoConfig(port, data, opts.extra);
+  const confFile = path.join(dir, 'mosquitto.conf');
+  writeFileSync(confFile, config);
+  const logFile = path.join(dir, 'mosquitto.log');
+  const log = createWriteStream(logFile, { flags: 'a' });
+  let proc: ChildProcess | undefined;
+  const cleanup = (): void => {
+    proc?.kill('SIGKILL');
+  };
+  process.once('exit', cleanup);
+
+  const self: PrivateMosquitto = {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    config,
+    async start() {
+      if (self.running()) return;
+      const p = spawn('mosquitto', ['-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+      proc = p;
+      p.stdout!.pipe(log, { end: false });
+      p.stderr!.pipe(log, { end: false });
+      const exited = new Promise<never>((_, reject) => p.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}; see ${logFile}`))));
+      exited.catch(() => {});
+      await Promise.race([waitFor(`mosquitto on port ${port}`, async () => (await accepts(port)) || undefined, 10_000, 50), exited]);
+    },
+    async kill() {
+      const p = proc;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await gone;
+    },
+    running: () => proc !== undefined && proc.exitCode === null && proc.signalCode === null,
+    async stop() {
+      await self.kill();
+      process.off('exit', cleanup);
+      log.end();
+      mkdirSync(ARTIFACTS, { recursive: true });
+      try {
+        copyFileSync(logFile, path.join(ARTIFACTS, `mosquitto-${id}.log`));
+      } catch {
+        // nothing logged
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await self.start();
+  return self;
+}
