@@ -53,7 +53,8 @@ const SERVICES = {
     env: {},
     reader: 'readConsoleConfig',
     service: true,
-    secretEnv: { CONSOLE_USERS: 'k8s-test:not-a-real-password' },
+    // A hash of a random password nobody knows (the console refuses plain passwords).
+    secretEnv: { CONSOLE_USERS: 'k8s-test:viewer:scrypt$32768$8$1$a0B9wmFH1t0v7zLLMK_9yA$Moa3JhRpBdWiol6-IvNzXkspMQy3ObY8LwTJ-6yWVJQ' },
   },
 };
 /** The variable naming the port of a service's probes. */
@@ -522,6 +523,18 @@ test('base: scoring mounts the pitwall-models claim read-only at MODEL_DIR', () 
   const mount = pod.containers[0].volumeMounts.find((m) => m.name === volume.name);
   assert.deepEqual({ path: mount?.mountPath, readOnly: mount?.readOnly }, { path: envByService(base).scoring.MODEL_DIR, readOnly: true });
   assert.ok(byName(base, 'PersistentVolumeClaim', 'pitwall-models').spec.resources.requests.storage);
+});
+
+test('base: the console is secure by default; the dev overlay relaxes only what port-forwarding needs', async () => {
+  const { readConsoleConfig } = await import('@pitwall/console');
+  const base = readConsoleConfig({ ...envByService(buildBase()).console, ...SERVICES.console.secretEnv });
+  assert.equal(base.cookieSecure, true, 'Secure cookie');
+  assert.ok([...base.allowedOrigins].every((o) => o.startsWith('https://')), 'only https origins may POST');
+  assert.equal(byName(buildBase(), 'Secret', 'pitwall-console-credentials'), undefined, 'credentials are not in the repository');
+  assert.throws(() => readConsoleConfig({ ...envByService(buildBase()).console, CONSOLE_USERS: 'jane:a-plain-password' }), /CONSOLE_USERS/);
+  const dev = readConsoleConfig({ ...envByService(buildDev()).console, ...SERVICES.console.secretEnv });
+  assert.deepEqual([...dev.allowedOrigins], ['http://127.0.0.1:8080', 'http://localhost:8080']);
+  assert.equal(dev.cookieSecure, false);
 });
 
 test('base: the simulator is opt-in, the pipeline services run', () => {

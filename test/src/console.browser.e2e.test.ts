@@ -4,7 +4,8 @@
  * processes, a simulated fleet with one car overheating. The operator signs in, sees the incident
  * appear in the list without reloading, opens it (sensor charts with the contributing sensor
  * first), acknowledges it with a note and sees the ACKNOWLEDGED state arrive; the record on
- * maintenance.incidents names the operator; filters follow the URL; resolving closes it.
+ * maintenance.incidents names the operator; filters follow the URL; resolving closes it; a viewer
+ * signed in next to it gets no action buttons. Accounts are hashed entries, as CONSOLE_USERS requires.
  * Screenshots: test-artifacts/console-*.png.
  */
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +16,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { MqttClient } from 'mqtt';
 import { createCarInbox, createFleet, createSimulator, type CarInbox, type Simulator } from '@pitwall/simulator';
 import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
+import { consoleUsers } from './support/console-users.js';
 import { ARTIFACTS, INFRA, freePort, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
 
 const id = runId();
@@ -26,6 +28,8 @@ const CARS = 6;
 const FAILING = `${prefix}-0002`;
 const OPERATOR = 'jane.ops';
 const PASSWORD = 'correct horse battery';
+const VIEWER = 'vic.viewer';
+const VIEWER_PASSWORD = 'read only please';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () => {
@@ -42,7 +46,11 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
     for (const name of ['ingest', 'windowing', 'scoring', 'incidents', 'dispatch']) services.push(await startService(name, env, `console-browser-${id}`));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    consoleSvc = await startService('console', { ...env, CONSOLE_PORT: String(port), CONSOLE_USERS: `${OPERATOR}:${PASSWORD},other:pw` }, `console-browser-${id}`);
+    const users = await consoleUsers([
+      { name: OPERATOR, role: 'operator', password: PASSWORD },
+      { name: VIEWER, role: 'viewer', password: VIEWER_PASSWORD },
+    ]);
+    consoleSvc = await startService('console', { ...env, CONSOLE_PORT: String(port), CONSOLE_USERS: users }, `console-browser-${id}`);
     await waitReady(services, 120_000);
     await Promise.race([
       waitFor(`console ready (log: ${consoleSvc.logFile})`, async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 120_000),
@@ -171,6 +179,22 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
     await page.waitForSelector('#incident-status[data-status="RESOLVED"]', { timeout: 90_000 });
     assert.equal(await page.isDisabled('#resolve'), true);
     assert.equal(await page.isDisabled('#note'), true);
+
+    // A viewer sees the incident's page without the buttons its role cannot use (the operator's
+    // page above shows them, disabled once resolved).
+    assert.equal(await page.isVisible('#resolve'), true);
+    const viewerPage = await (await browser!.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+    await viewerPage.goto(`${base}/login`);
+    await viewerPage.fill('#user', VIEWER);
+    await viewerPage.fill('#password', VIEWER_PASSWORD);
+    await Promise.all([viewerPage.waitForURL(`${base}/`), viewerPage.click('#sign-in')]);
+    await viewerPage.waitForSelector('#role:text-is("viewer")', { timeout: 30_000 });
+    await viewerPage.goto(`${base}/vehicles/${FAILING}?incident=${incidentId}`);
+    await viewerPage.waitForSelector('#incident-status', { timeout: 30_000 });
+    await viewerPage.waitForSelector('#read-only', { timeout: 10_000 });
+    assert.equal(await viewerPage.isVisible('#ack'), false, 'no acknowledge button for a viewer');
+    assert.equal(await viewerPage.isVisible('#resolve'), false);
+    await viewerPage.context().close();
   });
 });
 

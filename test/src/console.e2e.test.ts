@@ -24,6 +24,7 @@ import {
   type TelemetryRecord,
 } from '@pitwall/common';
 import { partitionForKey } from '@pitwall/console';
+import { consoleUsers } from './support/console-users.js';
 import { INFRA, freePort, isolatedEnv, runId, startService, waitFor, type ServiceProcess } from './support/stack.js';
 
 const id = runId();
@@ -136,7 +137,11 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
 
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    consoleSvc = await startService('console', { ...env, CONSOLE_PORT: String(port), CONSOLE_USERS: 'alice:wonder-land,bob:builder', TOPIC_PARTITIONS: String(PARTITIONS) }, `console-${id}`);
+    const users = await consoleUsers([
+      { name: 'alice', role: 'operator', password: 'wonder-land' },
+      { name: 'bob', role: 'viewer', password: 'builder' },
+    ]);
+    consoleSvc = await startService('console', { ...env, CONSOLE_PORT: String(port), CONSOLE_USERS: users, TOPIC_PARTITIONS: String(PARTITIONS) }, `console-${id}`);
     await Promise.race([
       waitFor(`console ready (log: ${consoleSvc.logFile})`, async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 90_000),
       consoleSvc.exited.then((code) => {

@@ -4,9 +4,14 @@ import { h, refreshRelativeTimes, toast } from './dom.js';
 import { renderFleet } from './fleet.js';
 import { renderVehicle } from './vehicle.js';
 
-/** Everything the views read. `pending`: actions sent and not yet seen in a new incident revision. */
+/**
+ * Everything the views read. `pending`: actions sent and not yet seen in a new incident revision.
+ * `role`: viewer, operator or admin (null until the stream says); the server enforces it, the
+ * views only hide what the role cannot do.
+ */
 export const store = {
   user: null,
+  role: null,
   ready: false,
   incidents: new Map(),
   vehicles: new Map(),
@@ -33,8 +38,15 @@ function connect() {
   // was missed, or sends a new snapshot when it cannot.
   source = new EventSource('/api/stream');
   source.addEventListener('hello', (e) => {
-    store.user = JSON.parse(e.data).user;
+    const hello = JSON.parse(e.data);
+    const roleChanged = store.role !== hello.role;
+    store.user = hello.user;
+    store.role = hello.role ?? null;
     document.getElementById('user').textContent = store.user;
+    const role = document.getElementById('role');
+    role.textContent = store.role ?? '';
+    role.hidden = !store.role;
+    if (roleChanged) store.changed('role');
   });
   source.addEventListener('open', () => setLive('live', 'Live'));
   source.addEventListener('snapshot', (e) => {
@@ -80,6 +92,11 @@ function applyIncident(incident) {
   // Significant: worth drawing the eye to (a new incident, or its status or severity changed).
   const significant = !before || before.status !== incident.status || before.severity !== incident.severity;
   store.changed('incident', { incident_id: incident.incident_id, isNew: !before, significant });
+}
+
+/** Whether the signed-in user's role may acknowledge and resolve (null: not known yet). */
+export function canAct() {
+  return store.role === null ? null : store.role === 'operator' || store.role === 'admin';
 }
 
 /** Sends an acknowledge/resolve; the result shows up as a new incident revision on the stream. */

@@ -3,6 +3,8 @@ const params = new URLSearchParams(location.search);
 const messages = {
   bad_credentials: 'Unknown user or wrong password.',
   rate_limited: 'Too many failed attempts. Wait a minute and try again.',
+  unavailable: 'Sign-in cannot be recorded right now. Try again in a moment.',
+  busy: 'Too many sign-ins at once. Try again in a moment.',
 };
 const box = document.getElementById('login-message');
 const error = params.get('error');

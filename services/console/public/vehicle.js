@@ -1,6 +1,6 @@
 // A vehicle's page: its health, its incidents (one selected), the selected incident's facts,
 // actions and history, and the sensor charts around the incident's first window.
-import { store, navigate, sendAction } from './app.js';
+import { canAct, store, navigate, sendAction } from './app.js';
 import { renderCharts } from './charts.js';
 import { absoluteTime, fmtScore, h, isOpen, sevBadge, statusBadge, timeEl, toast } from './dom.js';
 
@@ -98,11 +98,16 @@ export function renderVehicle(root, vehicleId, params) {
   const renderActions = (i) => {
     const pending = store.pending.get(i.incident_id);
     const open = isOpen(i);
+    const allowed = canAct();
     actionBox.hidden = false;
-    note.disabled = !open || Boolean(pending);
-    ackBtn.disabled = i.status !== 'OPEN' || Boolean(pending);
-    resolveBtn.disabled = !open || Boolean(pending);
-    if (pending) {
+    // A read-only role gets no buttons (the server would refuse them with 403 anyway).
+    for (const el of [note, ackBtn, resolveBtn, actionBox.querySelector('label[for="note"]')]) el.hidden = allowed === false;
+    note.disabled = !open || Boolean(pending) || !allowed;
+    ackBtn.disabled = i.status !== 'OPEN' || Boolean(pending) || !allowed;
+    resolveBtn.disabled = !open || Boolean(pending) || !allowed;
+    if (allowed === false) {
+      actionStatus.replaceChildren(h('span.muted', { id: 'read-only' }, `Your role (${store.role}) can follow incidents but not acknowledge or resolve them.`));
+    } else if (pending) {
       const slow = Date.now() - pending.since > SLOW_MS;
       actionStatus.replaceChildren(h('span.pending', { id: 'pending' }, h('span.spinner'),
         `${pending.action === 'ACKNOWLEDGE' ? 'Acknowledgement' : 'Resolution'} sent — waiting for the incidents service to confirm…${slow ? ' (taking longer than usual)' : ''}`));

@@ -15,10 +15,18 @@
  *   GET  /api/me | /api/incidents | /api/incidents/<id> | /api/fleet | /api/vehicles/<id>
  *   GET  /api/vehicles/<id>/telemetry?incident=<id> (or &from=&to= epoch ms)
  *   GET  /api/stream                             SSE: `snapshot`, then `incident` and `vehicles`
- *   POST /api/incidents/<id>/ack | /resolve      JSON {note?}; Origin must be this host
+ *   POST /api/incidents/<id>/ack | /resolve      JSON {note?}; role operator or admin
+ *   POST /api/sessions/revoke                    JSON {user?}: every session of a user (admin; anyone for themselves)
+ * Every POST needs an Origin (or Referer) in CONSOLE_ALLOWED_ORIGINS.
+ *
+ * Security state lives in Kafka: sign-outs and revocations on the compacted sessions topic (read
+ * from its beginning before the HTTP server listens, then followed, so a revoked cookie is refused
+ * by every replica and after restarts), and an audit record of every operator action on the audit
+ * topic, written before the action's response.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -26,33 +34,44 @@ import { fileURLToPath } from 'node:url';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import {
   createCounters,
+  createReadiness,
+  isVehicleId,
   provisionTopics,
   runFromPositions,
   SENSORS,
   startTopicReader,
+  VEHICLE_ID_RULE,
+  watchConsumer,
   type AvroCodec,
   type IncidentAction,
   type IncidentCommandRecord,
   type IncidentRecord,
   type Logger,
+  type Readiness,
   type ScoreRecord,
   type SeekTarget,
   type Service,
   type TelemetryRecord,
   type TopicReader,
 } from '@pitwall/common';
+import { clip, type AuditRecord } from './audit.js';
 import { METRICS } from './metrics.js';
+import { requestOriginAllowed } from './origins.js';
+import { can, verifyPassword, type Role, type Users } from './passwords.js';
+import { NO_TRUSTED_PROXIES, clientAddress, isHttps, type TrustedProxies } from './proxy.js';
+import { DEFAULT_SIGN_IN_LIMITS, createSignInLimiter, type SignInLimits } from './rate-limit.js';
 import {
   SESSION_COOKIE,
-  checkPassword,
   clearedSessionCookie,
   createRevocations,
   newSession,
-  originAllowed,
   parseCookies,
+  parseRevocation,
+  revocationKey,
   sessionCookie,
   signSession,
   verifySession,
+  type RevocationRecord,
   type Session,
 } from './session.js';
 import { createEventLog, formatSse, sseComment } from './sse.js';
@@ -64,15 +83,24 @@ export interface ConsoleSettings {
   service: string;
   port: number;
   host?: string;
-  users: ReadonlyMap<string, string>;
+  /** Accounts from CONSOLE_USERS (password hashes and roles). */
+  users: Users;
   /** HMAC key of session cookies; random per start when undefined. */
   sessionSecret: string | undefined;
   sessionTtlMs: number;
+  /** Always mark the cookie Secure (otherwise only for requests that came over HTTPS). */
   cookieSecure: boolean;
+  /** Proxies whose X-Forwarded-For/-Proto are believed (default none). */
+  trustedProxies?: TrustedProxies;
+  /** Origins allowed to send state-changing requests. */
+  allowedOrigins: ReadonlySet<string>;
+  signInLimits?: SignInLimits;
   groupIdPrefix: string;
   partitions: number;
   scoresLookbackMs: number;
   topics: { incidents: string; scores: string; incidentCommands: string; telemetry: string };
+  /** Revocations (compacted) and the audit trail (JSON values). */
+  consoleTopics: { sessions: string; audit: string };
   telemetry: { beforeMs: number; afterMs: number; maxScan: number; maxPoints: number };
   /** Closed incidents stay in the list this long (default 24 h). */
   closedRetentionMs?: number;
@@ -91,6 +119,13 @@ export interface ConsoleDeps {
   log: Logger;
   config: ConsoleSettings;
   now?: () => number;
+  /**
+   * Writes one JSON record (acks=all) and resolves once Kafka has it: revocations and audit
+   * records. Default: the console's producer. Tests without Kafka pass their own.
+   */
+  writeRecord?: (topic: string, key: string, value: unknown) => Promise<void>;
+  /** Readiness checks besides the console's own (main.ts adds the Kafka probe); one of its own when absent. */
+  readiness?: Readiness;
 }
 
 export interface Console extends Service {
@@ -103,8 +138,12 @@ export interface Console extends Service {
 const LIST_LIMIT = 1000;
 const BODY_LIMIT = 16 * 1024;
 const NOTE_LIMIT = 500;
-const SIGN_IN_WINDOW_MS = 60_000;
-const SIGN_IN_MAX_FAILURES = 10;
+/** Password checks running at once (32 MiB of scrypt memory each) and waiting at most. */
+const VERIFY_CONCURRENCY = 2;
+const VERIFY_QUEUE = 64;
+/** Revocations outlive the longest session (CONSOLE_SESSION_TTL_S is at most 30 days). */
+const SESSIONS_RETENTION_MS = 31 * 86_400_000;
+const AUDIT_RETENTION_MS = 400 * 86_400_000;
 
 export class HttpError extends Error {
   constructor(
@@ -136,14 +175,20 @@ export function createConsole(deps: ConsoleDeps): Console {
   const { config, log, kafka } = deps;
   const now = deps.now ?? Date.now;
   const counters = createCounters(Object.values(METRICS));
+  const tracker = deps.readiness ?? createReadiness({ log });
   const secret = config.sessionSecret ?? randomBytes(32);
-  const revocations = createRevocations();
+  const revocations = createRevocations(config.sessionTtlMs);
+  const trusted = config.trustedProxies ?? NO_TRUSTED_PROXIES;
+  const limiter = createSignInLimiter(config.signInLimits ?? DEFAULT_SIGN_IN_LIMITS, now);
+  /** Names this replica in audit records. */
+  const replica = randomUUID().slice(0, 8);
   const incidents = createIncidentStore();
   const fleet = createFleetView(incidents);
   const events = createEventLog<unknown>(2000);
   const streams = new Set<ServerResponse>();
+  /** The session each open stream was opened with: revoking it ends the stream. */
+  const streamSessions = new Map<ServerResponse, Session>();
   const dirtyVehicles = new Set<string>();
-  const failures = new Map<string, number[]>();
   const closedRetentionMs = config.closedRetentionMs ?? 86_400_000;
   const telemetryCache = new Map<string, { at: number; value: Promise<TelemetrySeries> }>();
   const telemetry = createTelemetryReader(kafka, deps.codecs.telemetry, log, {
@@ -156,6 +201,7 @@ export function createConsole(deps: ConsoleDeps): Console {
   let server: http.Server | undefined;
   let producer: Producer | undefined;
   let incidentsReader: TopicReader | undefined;
+  let sessionsReader: TopicReader | undefined;
   let scoresConsumer: Consumer | undefined;
   let caughtUp = false;
   let markCaughtUp!: () => void;
@@ -220,6 +266,7 @@ export function createConsole(deps: ConsoleDeps): Console {
   const startScores = async (): Promise<void> => {
     const consumer = kafka.consumer({ groupId: `${config.groupIdPrefix}-scores-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
     scoresConsumer = consumer;
+    watchConsumer(tracker, consumer, 'scores consumer');
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) scoresUp = false;
       log.warn('scores consumer crashed', { err: payload.error, restart: payload.restart });
@@ -300,9 +347,67 @@ export function createConsole(deps: ConsoleDeps): Console {
 
   // ------------------------------------------------------------------ HTTP
 
-  const sessionOf = (req: IncomingMessage): Session | null => {
+  /** The request's session and the user's current role; null when signed out, revoked or no longer a user. */
+  const principalOf = (req: IncomingMessage): { session: Session; role: Role } | null => {
     const s = verifySession(parseCookies(req.headers.cookie)[SESSION_COOKIE], secret, now());
-    return s && !revocations.isRevoked(s, now()) ? s : null;
+    const user = s ? config.users.get(s.user) : undefined;
+    return s && user && !revocations.isRevoked(s, now()) ? { session: s, role: user.role } : null;
+  };
+
+  const clientOf = (req: IncomingMessage): AuditRecord['client'] => ({
+    address: clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trusted),
+    user_agent: clip(req.headers['user-agent'], 256),
+  });
+  /** Secure cookie: always when configured, else when the browser reached us over HTTPS. */
+  const secureFor = (req: IncomingMessage): boolean =>
+    config.cookieSecure || isHttps(Boolean((req.socket as TLSSocket).encrypted), req.socket.remoteAddress, req.headers['x-forwarded-proto'], trusted);
+  const originOk = (req: IncomingMessage): boolean => requestOriginAllowed(req.headers.origin, req.headers.referer, config.allowedOrigins);
+
+  const writeRecord =
+    deps.writeRecord ??
+    (async (topic: string, key: string, value: unknown): Promise<void> => {
+      if (!producer || !producerUp) throw new HttpError(503, 'unavailable', 'not connected to Kafka yet; try again shortly');
+      await producer.send({ topic, acks: -1, messages: [{ key, value: JSON.stringify(value), headers: { 'pitwall.source': 'console' } }] });
+    });
+
+  /** Writes an audit record; the caller's response waits for it (and fails with 503 without it). */
+  const audit = async (r: Omit<AuditRecord, 'at' | 'console'>): Promise<void> => {
+    const record: AuditRecord = { at: now(), ...r, console: replica };
+    try {
+      await writeRecord(config.consoleTopics.audit, record.user, record);
+    } catch (err) {
+      log.error('audit record not written', { record, err });
+      throw err instanceof HttpError ? err : new HttpError(503, 'unavailable', 'the audit trail cannot be written; try again shortly');
+    }
+    counters.inc(METRICS.auditRecords, 1, r.action);
+  };
+  /** For refusals: the response does not depend on it (the log keeps the record when Kafka does not). */
+  const auditQuietly = (r: Omit<AuditRecord, 'at' | 'console'>): Promise<void> => audit(r).catch(() => {});
+
+  const applyRevocation = (r: RevocationRecord): void => {
+    revocations.apply(r);
+    for (const [res, s] of streamSessions) if (revocations.isRevoked(s, now())) res.end();
+  };
+  const publishRevocation = async (r: RevocationRecord): Promise<void> => {
+    applyRevocation(r);
+    await writeRecord(config.consoleTopics.sessions, revocationKey(r), r);
+    log.info('sessions revoked', { ...r });
+  };
+
+  // Password checks are scrypt runs on the thread pool: a few at a time, a bounded queue.
+  let verifying = 0;
+  const verifyQueue: (() => void)[] = [];
+  const withVerifySlot = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (verifying < VERIFY_CONCURRENCY) verifying++;
+    else if (verifyQueue.length >= VERIFY_QUEUE) throw new HttpError(503, 'busy', 'too many sign-ins at once; try again shortly');
+    else await new Promise<void>((r) => verifyQueue.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = verifyQueue.shift();
+      if (next) next();
+      else verifying--;
+    }
   };
 
   const send = (res: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string | string[]> = {}): void => {
@@ -351,48 +456,60 @@ export function createConsole(deps: ConsoleDeps): Console {
     throw new HttpError(415, 'unsupported_media_type', 'send application/json or application/x-www-form-urlencoded');
   };
 
-  const tooManyFailures = (ip: string): boolean => {
-    const t = now();
-    const recent = (failures.get(ip) ?? []).filter((x) => t - x < SIGN_IN_WINDOW_MS);
-    if (recent.length === 0) failures.delete(ip);
-    else failures.set(ip, recent);
-    return recent.length >= SIGN_IN_MAX_FAILURES;
-  };
-
   /** Only a local path: never `//host` or a full URL, so sign-in cannot redirect elsewhere. */
   const safeNext = (next: unknown): string => (typeof next === 'string' && /^\/(?![/\\])[^\s]*$/.test(next) && !next.startsWith('/login') ? next : '/');
 
   const handleLogin = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const wantsJson = (req.headers.accept ?? '').includes('application/json') && !(req.headers.accept ?? '').includes('text/html');
-    const fail = (status: number, code: string, message: string, next: string): void => {
-      if (wantsJson) json(res, status, { error: code, message });
-      else redirect(res, `/login?error=${code}${next !== '/' ? `&next=${encodeURIComponent(next)}` : ''}`);
+    const fail = (status: number, code: string, message: string, next: string, headers: Record<string, string> = {}): void => {
+      if (wantsJson) json(res, status, { error: code, message }, headers);
+      else redirect(res, `/login?error=${code}${next !== '/' ? `&next=${encodeURIComponent(next)}` : ''}`, headers);
     };
-    if (!originAllowed(req.headers.origin, req.headers.host)) {
+    if (!originOk(req)) {
       counters.inc(METRICS.requestsRefused, 1, 'bad-origin');
-      return json(res, 403, { error: 'bad_origin', message: 'the Origin header must be this console' });
+      return json(res, 403, { error: 'bad_origin', message: 'the Origin header must be an allowed origin of this console' });
     }
     const body = await formOrJson(req);
     const next = safeNext(body.next);
-    const ip = req.socket.remoteAddress ?? '?';
-    if (tooManyFailures(ip)) {
-      counters.inc(METRICS.signInsRefused, 1, 'rate-limited');
-      return fail(429, 'rate_limited', 'too many failed sign-ins; wait a minute', next);
-    }
+    const client = clientOf(req);
     const user = typeof body.user === 'string' ? body.user.trim() : '';
     const password = typeof body.password === 'string' ? body.password : '';
-    if (!checkPassword(config.users, user, password)) {
-      failures.set(ip, [...(failures.get(ip) ?? []), now()]);
+    const typed = clip(user, 64) ?? '';
+    const limitKey = user.slice(0, 128);
+    const limit = limiter.check(client.address, limitKey);
+    if (!limit.allowed) {
+      counters.inc(METRICS.signInsRefused, 1, 'rate-limited');
+      log.warn('sign-in rate-limited', { user: typed, client: client.address, scope: limit.scope });
+      if (limit.first) await auditQuietly({ user: typed, role: null, action: 'sign-in', outcome: 'rate-limited', client, session: null });
+      return fail(429, 'rate_limited', 'too many failed sign-ins; wait a minute', next, { 'retry-after': String(Math.ceil(limit.retryAfterMs / 1000)) });
+    }
+    let entry;
+    try {
+      entry = await withVerifySlot(() => verifyPassword(config.users, user, password));
+    } catch (err) {
+      if (err instanceof HttpError) return fail(err.status, err.code, err.message, next, { 'retry-after': '2' });
+      throw err;
+    }
+    if (!entry) {
+      limiter.failed(client.address, limitKey);
       counters.inc(METRICS.signInsRefused, 1, 'bad-credentials');
-      log.warn('sign-in refused', { user: user.slice(0, 64), ip });
+      log.warn('sign-in refused', { user: typed, client: client.address });
+      await auditQuietly({ user: typed, role: null, action: 'sign-in', outcome: 'bad-credentials', client, session: null });
       return fail(401, 'bad_credentials', 'unknown user or wrong password', next);
     }
-    failures.delete(ip);
-    const session = newSession(user, now(), config.sessionTtlMs);
-    const cookie = sessionCookie(signSession(session, secret), { maxAgeS: Math.floor(config.sessionTtlMs / 1000), secure: config.cookieSecure });
+    limiter.succeeded(client.address, limitKey);
+    const session = newSession(entry.name, now(), config.sessionTtlMs);
+    try {
+      // No record, no session.
+      await audit({ user: entry.name, role: entry.role, action: 'sign-in', outcome: 'ok', client, session: session.sid });
+    } catch (err) {
+      if (err instanceof HttpError) return fail(err.status, 'unavailable', err.message, next, { 'retry-after': '5' });
+      throw err;
+    }
+    const cookie = sessionCookie(signSession(session, secret), { maxAgeS: Math.floor(config.sessionTtlMs / 1000), secure: secureFor(req) });
     counters.inc(METRICS.signIns);
-    log.info('signed in', { user, ip });
-    if (wantsJson) json(res, 200, { user }, { 'set-cookie': cookie });
+    log.info('signed in', { user: entry.name, role: entry.role, client: client.address });
+    if (wantsJson) json(res, 200, { user: entry.name, role: entry.role }, { 'set-cookie': cookie });
     else redirect(res, next, { 'set-cookie': cookie });
   };
 
@@ -410,18 +527,20 @@ export function createConsole(deps: ConsoleDeps): Console {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    res.write(formatSse({ event: 'hello', data: { user: session.user }, retry: 3000 }));
+    res.write(formatSse({ event: 'hello', data: { user: session.user, role: config.users.get(session.user)?.role ?? null }, retry: 3000 }));
     counters.inc(METRICS.sseConnections);
     const lastId = (req.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('lastEventId') ?? undefined;
     const missed = events.since(lastId);
     if (missed) for (const e of missed) res.write(formatSse(e));
     else res.write(formatSse({ id: events.lastId(), event: 'snapshot', data: snapshot(session.user) }));
     streams.add(res);
-    // A session that expires while connected is cut off; the browser's reconnect then gets a 401.
+    streamSessions.set(res, session);
+    // A session that expires (or is revoked) while connected is cut off; the browser's reconnect then gets a 401.
     const expiry = setTimeout(() => res.end(), Math.max(0, session.exp - now()));
     req.on('close', () => {
       clearTimeout(expiry);
       streams.delete(res);
+      streamSessions.delete(res);
     });
   };
 
@@ -433,14 +552,16 @@ export function createConsole(deps: ConsoleDeps): Console {
 
     if (p === '/healthz') return json(res, 200, { status: 'ok' });
     if (p === '/readyz') {
-      const failing = Object.entries(readiness()).filter(([, ok]) => !ok).map(([n]) => n);
-      return json(res, failing.length ? 503 : 200, { status: failing.length ? 'not-ready' : 'ready', failing });
+      const reasons = { ...Object.fromEntries(Object.entries(readiness()).filter(([, ok]) => !ok).map(([n]) => [n, 'not yet'])), ...tracker.failing() };
+      const failing = Object.keys(reasons);
+      return json(res, failing.length ? 503 : 200, { status: failing.length ? 'not-ready' : 'ready', failing, reasons });
     }
     if (isRead && (p.startsWith('/static/') || p.startsWith('/vendor/') || p === '/favicon.svg')) {
       if (serveFile(req, res, p === '/favicon.svg' ? '/static/favicon.svg' : p)) return;
       return send(res, 404, 'not found', { 'content-type': 'text/plain; charset=utf-8' });
     }
-    const session = sessionOf(req);
+    const principal = principalOf(req);
+    const session = principal?.session ?? null;
     if (p === '/login') {
       if (method === 'POST') return handleLogin(req, res);
       if (!isRead) throw new HttpError(405, 'method_not_allowed', 'GET or POST');
@@ -450,24 +571,27 @@ export function createConsole(deps: ConsoleDeps): Console {
     }
     if (p === '/logout') {
       if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'sign out with POST');
-      if (!originAllowed(req.headers.origin, req.headers.host)) {
+      if (!originOk(req)) {
         counters.inc(METRICS.requestsRefused, 1, 'bad-origin');
-        return json(res, 403, { error: 'bad_origin', message: 'the Origin header must be this console' });
+        return json(res, 403, { error: 'bad_origin', message: 'the Origin header must be an allowed origin of this console' });
       }
-      if (session) {
-        revocations.revoke(session);
-        log.info('signed out', { user: session.user });
+      if (principal) {
+        const { session: s, role } = principal;
+        // Revoked here at once, and for every replica (and restart) once the record is in Kafka.
+        await publishRevocation({ type: 'session', sid: s.sid, user: s.user, exp: s.exp, at: now(), by: s.user });
+        await auditQuietly({ user: s.user, role, action: 'sign-out', outcome: 'ok', client: clientOf(req), session: s.sid });
+        log.info('signed out', { user: s.user });
       }
-      return redirect(res, '/login?signed_out=1', { 'set-cookie': clearedSessionCookie(config.cookieSecure) });
+      return redirect(res, '/login?signed_out=1', { 'set-cookie': clearedSessionCookie(secureFor(req)) });
     }
 
     const isApi = p === '/api' || p.startsWith('/api/');
-    if (!session) {
+    if (!principal || !session) {
       counters.inc(METRICS.requestsRefused, 1, 'unauthenticated');
       if (isApi || !isRead) return json(res, 401, { error: 'unauthenticated', message: 'sign in first (POST /login)' });
       return redirect(res, `/login${p === '/' ? '' : `?next=${encodeURIComponent(p + url.search)}`}`);
     }
-    if (!isRead && !originAllowed(req.headers.origin, req.headers.host)) {
+    if (!isRead && !originOk(req)) {
       counters.inc(METRICS.requestsRefused, 1, 'bad-origin');
       return json(res, 403, { error: 'bad_origin', message: 'cross-origin or Origin-less writes are refused' });
     }
@@ -482,7 +606,10 @@ export function createConsole(deps: ConsoleDeps): Console {
 
     const seg = p.split('/').slice(2).map((s) => decodeURIComponent(s));
     if (isRead) {
-      if (seg[0] === 'me' && seg.length === 1) return json(res, 200, { user: session.user, expires_at: session.exp });
+      if (seg[0] === 'me' && seg.length === 1) {
+        const { role } = principal;
+        return json(res, 200, { user: session.user, role, can: { act: can(role, 'act'), revoke_others: can(role, 'revokeOthers') }, expires_at: session.exp });
+      }
       if (seg[0] === 'stream' && seg.length === 1) return handleStream(req, res, session, url);
       if (seg[0] === 'incidents' && seg.length === 1) return json(res, 200, { incidents: incidents.list(now(), closedRetentionMs, LIST_LIMIT) });
       if (seg[0] === 'incidents' && seg.length === 2) {
@@ -491,6 +618,7 @@ export function createConsole(deps: ConsoleDeps): Console {
         return json(res, 200, { incident: i });
       }
       if (seg[0] === 'fleet' && seg.length === 1) return json(res, 200, { counts: fleet.counts(), vehicles: fleet.all() });
+      if (seg[0] === 'vehicles' && seg.length >= 2 && !isVehicleId(seg[1]!)) throw new HttpError(400, 'bad_request', `a vehicle id is ${VEHICLE_ID_RULE}`);
       if (seg[0] === 'vehicles' && seg.length === 2) {
         return json(res, 200, { vehicle: fleet.summary(seg[1]!), incidents: incidents.forVehicle(seg[1]!) });
       }
@@ -522,6 +650,14 @@ export function createConsole(deps: ConsoleDeps): Console {
       throw new HttpError(404, 'not_found', `no route GET ${p}`);
     }
     if (method === 'POST' && seg[0] === 'incidents' && seg.length === 3 && (seg[2] === 'ack' || seg[2] === 'resolve')) {
+      const action = seg[2] === 'ack' ? 'acknowledge' : 'resolve';
+      const incident = incidents.get(seg[1]!);
+      const subject = { incident_id: seg[1]!, ...(incident ? { vehicle_id: incident.vehicle_id } : {}) };
+      if (!can(principal.role, 'act')) {
+        counters.inc(METRICS.requestsRefused, 1, 'forbidden');
+        await auditQuietly({ user: session.user, role: principal.role, action, outcome: 'forbidden', client: clientOf(req), session: session.sid, ...subject });
+        return json(res, 403, { error: 'forbidden', message: `the ${principal.role} role may not ${action} incidents (operator or admin only)` });
+      }
       const body = await formOrJson(req);
       let note: string | null = null;
       if (body.note !== undefined && body.note !== null) {
@@ -530,7 +666,26 @@ export function createConsole(deps: ConsoleDeps): Console {
         if (note !== null && note.length > NOTE_LIMIT) throw new HttpError(400, 'bad_request', `note is longer than ${NOTE_LIMIT} characters`);
       }
       const { status, body: out } = await writeCommand(seg[1]!, seg[2] === 'ack' ? 'ACKNOWLEDGE' : 'RESOLVE', session.user, note);
+      const commandId = (out as { command_id: string }).command_id;
+      await audit({ user: session.user, role: principal.role, action, outcome: 'ok', client: clientOf(req), session: session.sid, ...subject, command_id: commandId, note });
       return json(res, status, out);
+    }
+    if (method === 'POST' && seg[0] === 'sessions' && seg[1] === 'revoke' && seg.length === 2) {
+      const body = await formOrJson(req);
+      if (body.user !== undefined && typeof body.user !== 'string') throw new HttpError(400, 'bad_request', 'user must be a string');
+      const target = typeof body.user === 'string' && body.user.trim() !== '' ? body.user.trim() : session.user;
+      const client = clientOf(req);
+      if (target !== session.user && !can(principal.role, 'revokeOthers')) {
+        counters.inc(METRICS.requestsRefused, 1, 'forbidden');
+        await auditQuietly({ user: session.user, role: principal.role, action: 'revoke-sessions', outcome: 'forbidden', client, session: session.sid, target_user: clip(target, 64) ?? '' });
+        return json(res, 403, { error: 'forbidden', message: `the ${principal.role} role may only revoke its own sessions (admin for others)` });
+      }
+      if (!config.users.has(target)) throw new HttpError(404, 'not_found', `no user ${clip(target, 64)}`);
+      const before = now();
+      await publishRevocation({ type: 'user', user: target, before, at: before, by: session.user });
+      await audit({ user: session.user, role: principal.role, action: 'revoke-sessions', outcome: 'ok', client, session: session.sid, target_user: target });
+      const self = target === session.user;
+      return json(res, 200, { user: target, revoked_before: before }, self ? { 'set-cookie': clearedSessionCookie(secureFor(req)) } : {});
     }
     throw new HttpError(isRead ? 404 : 405, isRead ? 'not_found' : 'method_not_allowed', `no route ${method} ${p}`);
   };
@@ -558,9 +713,29 @@ export function createConsole(deps: ConsoleDeps): Console {
           { topic: config.topics.incidents, configEntries: { 'cleanup.policy': 'compact' } },
           { topic: config.topics.incidentCommands },
           { topic: config.topics.scores },
+          // Compacted by session id; deleted once no session it names can still be alive.
+          { topic: config.consoleTopics.sessions, numPartitions: 1, configEntries: { 'cleanup.policy': 'compact,delete', 'retention.ms': String(SESSIONS_RETENTION_MS) } },
+          { topic: config.consoleTopics.audit, configEntries: { 'retention.ms': String(AUDIT_RETENTION_MS) } },
         ],
         { partitions: config.partitions },
       );
+      // Every revocation there is, before the first request: a restarted replica must not
+      // accept a cookie that was signed out before it started.
+      sessionsReader = await startTopicReader(kafka, {
+        topic: config.consoleTopics.sessions,
+        groupIdPrefix: `${config.groupIdPrefix}-sessions`,
+        follow: true,
+        log,
+        timeoutMs: 60_000,
+        onBatch: (batch) => {
+          for (const m of batch.messages) {
+            const r = parseRevocation(m.value);
+            if (r) applyRevocation(r);
+            else if (m.value !== null) log.warn('unreadable session revocation skipped', { offset: m.offset });
+          }
+        },
+      });
+      await sessionsReader.caughtUp;
       server = http.createServer(handler);
       server.keepAliveTimeout = 65_000;
       await new Promise<void>((resolve, reject) => {
@@ -579,6 +754,7 @@ export function createConsole(deps: ConsoleDeps): Console {
         groupIdPrefix: `${config.groupIdPrefix}-incidents`,
         follow: true,
         log,
+        onConsumer: (c) => watchConsumer(tracker, c, 'incidents consumer'),
         onBatch: (batch) => onIncidentBatch(batch),
       });
       await incidentsReader.caughtUp;
@@ -601,11 +777,12 @@ export function createConsole(deps: ConsoleDeps): Console {
       server?.closeAllConnections();
       await closed;
       await incidentsReader?.stop();
+      await sessionsReader?.stop();
       await scoresConsumer?.disconnect();
       await producer?.disconnect();
       producerUp = false;
     },
-    ready: () => Object.values(readiness()).every(Boolean),
+    ready: () => Object.values(readiness()).every(Boolean) && tracker.ready(),
     stats: () => ({ ...counters.snapshot(), incidents: incidents.size(), streams: streams.size }),
     port: () => (server?.address() as AddressInfo | null)?.port ?? config.port,
     handler,

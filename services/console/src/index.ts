@@ -1,6 +1,11 @@
 export { createConsole, defaultPublicDir, HttpError, type Console, type ConsoleDeps, type ConsoleSettings } from './console.js';
-export { readConsoleConfig, parseUsers, type ConsoleConfig } from './config.js';
-export { checkPassword, createRevocations, newSession, originAllowed, parseCookies, signSession, verifySession, SESSION_COOKIE, type Session } from './session.js';
+export { readConsoleConfig, type ConsoleConfig } from './config.js';
+export { createRevocations, newSession, parseCookies, parseRevocation, revocationKey, signSession, verifySession, SESSION_COOKIE, type RevocationRecord, type Session } from './session.js';
+export { can, hashPassword, makeUserEntry, parseHash, parseUsers, verifyPassword, DEFAULT_SCRYPT, PERMISSIONS, ROLES, type Role, type UserEntry, type Users } from './passwords.js';
+export { clientAddress, isHttps, parseTrustedProxies, NO_TRUSTED_PROXIES, type TrustedProxies } from './proxy.js';
+export { defaultAllowedOrigins, parseAllowedOrigins, requestOriginAllowed } from './origins.js';
+export { createSignInLimiter, DEFAULT_SIGN_IN_LIMITS, type SignInLimiter, type SignInLimits } from './rate-limit.js';
+export { AUDIT_ACTIONS, type AuditRecord } from './audit.js';
 export { createEventLog, formatSse, sseComment, type SseEvent } from './sse.js';
 export { murmur2, partitionForKey } from './partition.js';
 export { createFleetView, createIncidentStore, vehicleHealth, isOpen, type Health, type VehicleSummary } from './state.js';

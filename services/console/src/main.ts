@@ -4,7 +4,9 @@ import {
   createSchemaStore,
   createTopicCodec,
   onShutdown,
+  probeKafka,
   runMain,
+  serviceReadiness,
   type IncidentCommandRecord,
   type IncidentRecord,
   type ScoreRecord,
@@ -18,8 +20,12 @@ runMain('console', async () => {
   const log = createLogger({ service: config.service, level: config.logLevel });
   const store = createSchemaStore(config.registryUrl);
   const codec = <T>(topic: string, record: string, version: number) => createTopicCodec<T>(store, topic, record, version);
+  const readiness = serviceReadiness(config, log);
+  const kafka = createKafka(config, log);
+  const probe = probeKafka(kafka, readiness);
   const app = createConsole({
-    kafka: createKafka(config, log),
+    kafka,
+    readiness,
     codecs: {
       incidents: await codec<IncidentRecord>(config.topics.incidents, 'incident', 1),
       scores: await codec<ScoreRecord>(config.topics.scores, 'score', 1),
@@ -32,6 +38,8 @@ runMain('console', async () => {
       service: config.service,
       port: config.port,
       users: config.users,
+      trustedProxies: config.trustedProxies,
+      allowedOrigins: config.allowedOrigins,
       sessionSecret: config.sessionSecret,
       sessionTtlMs: config.sessionTtlMs,
       cookieSecure: config.cookieSecure,
@@ -39,9 +47,14 @@ runMain('console', async () => {
       partitions: config.partitions,
       scoresLookbackMs: config.scoresLookbackMs,
       topics: { incidents: config.topics.incidents, scores: config.topics.scores, incidentCommands: config.topics.incidentCommands, telemetry: config.topics.telemetry },
+      consoleTopics: config.consoleTopics,
       telemetry: config.telemetry,
     },
   });
-  onShutdown(log, () => app.close());
+  onShutdown(log, async () => {
+    readiness.stop();
+    await app.close();
+    await probe.stop();
+  });
   await app.start();
 });

@@ -6,8 +6,10 @@ export const METRICS = Object.freeze({
   signIns: 'pitwall_console_sign_ins_total',
   /** Labelled with reason bad-credentials or rate-limited. */
   signInsRefused: 'pitwall_console_sign_ins_refused_total',
-  /** Labelled with reason unauthenticated or bad-origin. */
+  /** Labelled with reason unauthenticated, bad-origin or forbidden (role). */
   requestsRefused: 'pitwall_console_requests_refused_total',
+  /** Labelled with the action. */
+  auditRecords: 'pitwall_console_audit_records_total',
   commandsWritten: 'pitwall_console_commands_written_total',
   telemetryReads: 'pitwall_console_telemetry_reads_total',
   sseConnections: 'pitwall_console_sse_connections_total',

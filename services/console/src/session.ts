@@ -1,9 +1,11 @@
 /**
  * Sign-in and sessions. A session is a cookie value `<payload>.<mac>`: payload = base64url of
- * JSON {u: user, sid, iat, exp} (epoch ms), mac = base64url HMAC-SHA256(payload) with the session
- * secret. Nothing is stored server-side except the ids of sessions signed out before they expire.
+ * JSON {u: user, sid, iat, exp} (epoch ms; sid: 16 random bytes), mac = base64url HMAC-SHA256(payload)
+ * with the session secret. Nothing is stored server-side except revocations: sessions signed out
+ * before they expire, and users whose sessions an admin revoked. Revocations are written to a
+ * compacted Kafka topic that every replica reads from its beginning at start and then follows.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SESSION_COOKIE = 'pitwall_session';
 
@@ -45,31 +47,67 @@ function mac(payload: string, secret: string | Buffer): string {
 }
 
 export function newSession(user: string, now: number, ttlMs: number): Session {
-  return { user, sid: randomBytes(12).toString('base64url'), iat: now, exp: now + ttlMs };
+  return { user, sid: randomBytes(16).toString('base64url'), iat: now, exp: now + ttlMs };
+}
+
+/** A revocation as written to the sessions topic (TOPIC_CONSOLE_SESSIONS, JSON values). */
+export type RevocationRecord =
+  /** One session signed out (key: the session id). */
+  | { type: 'session'; sid: string; user: string; exp: number; at: number; by: string }
+  /** Every session of `user` issued at or before `before` (key: `user:<name>`). */
+  | { type: 'user'; user: string; before: number; at: number; by: string };
+
+export function revocationKey(r: RevocationRecord): string {
+  return r.type === 'session' ? r.sid : `user:${r.user}`;
+}
+
+/** A record read back from the topic, or null when it is not one. */
+export function parseRevocation(value: Buffer | string | null): RevocationRecord | null {
+  if (value === null) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(value.toString());
+  } catch {
+    return null;
+  }
+  const r = v as Record<string, unknown>;
+  if (!r || typeof r !== 'object' || typeof r.user !== 'string' || typeof r.at !== 'number') return null;
+  const by = typeof r.by === 'string' ? r.by : '';
+  if (r.type === 'session' && typeof r.sid === 'string' && r.sid !== '' && typeof r.exp === 'number') return { type: 'session', sid: r.sid, user: r.user, exp: r.exp, at: r.at, by };
+  if (r.type === 'user' && typeof r.before === 'number') return { type: 'user', user: r.user, before: r.before, at: r.at, by };
+  return null;
 }
 
 /**
- * Constant-time check of a name/password pair. Both sides are hashed first so the comparison has
- * a fixed length, and an unknown user costs the same as a wrong password.
+ * Revoked sessions: single sessions by id (forgotten once expired) and whole users up to a time
+ * (forgotten once every session issued by then has expired, `ttlMs` later).
  */
-export function checkPassword(users: ReadonlyMap<string, string>, name: string, password: string): boolean {
-  const known = users.get(name);
-  const a = createHash('sha256').update(password, 'utf8').digest();
-  const b = createHash('sha256').update(known ?? `\u0000unknown-user\u0000${password}x`, 'utf8').digest();
-  return timingSafeEqual(a, b) && known !== undefined;
-}
-
-/** Ids of sessions signed out before they expire, forgotten once expired. */
-export function createRevocations() {
-  const revoked = new Map<string, number>();
+export function createRevocations(ttlMs = 30 * 86_400_000) {
+  const sessions = new Map<string, number>();
+  const users = new Map<string, number>();
+  let prunedAt = -Infinity;
+  const prune = (now: number): void => {
+    if (now - prunedAt < 1000) return;
+    prunedAt = now;
+    for (const [sid, exp] of sessions) if (exp <= now) sessions.delete(sid);
+    for (const [user, before] of users) if (before + ttlMs <= now) users.delete(user);
+  };
+  const revokeUser = (user: string, before: number): void => void users.set(user, Math.max(before, users.get(user) ?? -Infinity));
   return {
     revoke(s: Session): void {
-      revoked.set(s.sid, s.exp);
+      sessions.set(s.sid, s.exp);
+    },
+    revokeUser,
+    apply(r: RevocationRecord): void {
+      if (r.type === 'session') sessions.set(r.sid, Math.max(r.exp, sessions.get(r.sid) ?? -Infinity));
+      else revokeUser(r.user, r.before);
     },
     isRevoked(s: Session, now: number): boolean {
-      for (const [sid, exp] of revoked) if (exp <= now) revoked.delete(sid);
-      return revoked.has(s.sid);
+      prune(now);
+      const before = users.get(s.user);
+      return sessions.has(s.sid) || (before !== undefined && s.iat <= before);
     },
+    size: () => sessions.size + users.size,
   };
 }
 
@@ -96,20 +134,4 @@ export function sessionCookie(token: string, opts: { maxAgeS: number; secure: bo
 
 export function clearedSessionCookie(secure: boolean): string {
   return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? '; Secure' : ''}`;
-}
-
-/**
- * CSRF check for state-changing requests: the Origin header must name this very host. Browsers
- * send Origin on every cross-site POST, and on same-origin POSTs too; a request without one is
- * refused as well (a script outside a browser can send the header it likes, but then it also
- * needs a session cookie).
- */
-export function originAllowed(origin: string | undefined, host: string | undefined): boolean {
-  if (!origin || !host || origin === 'null') return false;
-  try {
-    const u = new URL(origin);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.host.toLowerCase() === host.toLowerCase();
-  } catch {
-    return false;
-  }
 }

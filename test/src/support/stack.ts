@@ -144,6 +144,8 @@ export function isolatedEnv(id: string) {
     INCIDENTS_GROUP_ID: `e2e.${id}.incidents`,
     INCIDENTS_TRANSACTIONAL_ID_PREFIX: `e2e.${id}.incidents`,
     CONSOLE_GROUP_ID_PREFIX: `e2e.${id}.console`,
+    TOPIC_CONSOLE_SESSIONS: `e2e.${id}.console.sessions`,
+    TOPIC_CONSOLE_AUDIT: `e2e.${id}.console.audit`,
     INGEST_RECEIPT_SUBSCRIPTION: `$share/e2e-${id}/vehicles/+/alerts/receipt`,
     INGEST_CLIENT_ID: `e2e-${id}-ingest`,
     INGEST_SUBSCRIPTION: `$share/e2e-${id}/vehicles/+/telemetry`,
