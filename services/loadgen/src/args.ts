@@ -1,0 +1,262 @@
+/**
+ * Command line of `npm run loadtest -- [run] [flags]` and `npm run loadtest -- report <file.jsonl>`.
+ * Pure: argv and environment in, frozen options out. A bad value throws an ArgError whose message
+ * names the flag and says what was expected. Defaults that the services also read (topic names,
+ * consumer groups, window size, broker addresses) come from the same environment variables.
+ */
+import { FAILURE_MODES, type FailureMode } from '@pitwall/simulator';
+
+export class ArgError extends Error {
+  constructor(
+    readonly flag: string,
+    message: string,
+  ) {
+    super(`${flag}: ${message}`);
+    this.name = 'ArgError';
+  }
+}
+
+export type Mode = 'car' | 'gateway';
+
+export interface Topics {
+  telemetry: string;
+  features: string;
+  scores: string;
+  alerts: string;
+  incidents: string;
+}
+
+export interface RunOptions {
+  command: 'run';
+  mode: Mode;
+  cars: number;
+  connections: number;
+  workers: number;
+  /** Readings per car per second of event time. */
+  rateHz: number;
+  /** Each send moves by up to ±jitter/2 of the period around its slot. */
+  jitter: number;
+  timeScale: number;
+  /** New connections per second, over all workers. */
+  connectRate: number;
+  durationS: number;
+  /** Longest wait after publishing stops for the pipeline to catch up and alerts to arrive. */
+  drainS: number;
+  failures: number;
+  failureModes: FailureMode[];
+  /** Onset, in event-time seconds after the run's start. */
+  failureAtS: number;
+  failureRampS: number;
+  seed: number;
+  prefix: string;
+  out: string | undefined;
+  mqttUrl: string;
+  brokers: string[];
+  registryUrl: string;
+  topics: Topics;
+  groups: string[];
+  windowMs: number;
+  verify: boolean;
+}
+
+export interface ReportOptions {
+  command: 'report';
+  input: string;
+  out: string | undefined;
+}
+
+export interface HelpOptions {
+  command: 'help';
+}
+
+export type Options = RunOptions | ReportOptions | HelpOptions;
+
+/** Connections one process may hold: each is a socket, and a process may open 20,000 files. */
+export const MAX_CONNECTIONS_PER_WORKER = 15_000;
+/** Workers are added per this many connections when --workers is not given. */
+export const CONNECTIONS_PER_WORKER = 5_000;
+/** Cars per gateway connection when --connections is not given. */
+export const CARS_PER_GATEWAY = 50;
+const MAX_CARS = 1_000_000;
+const MAX_CARS_PER_CONNECTION = 99_999;
+
+export const USAGE = `Usage:
+  npm run loadtest -- [run] [flags]          drive a simulated fleet against the running pipeline
+  npm run loadtest -- report <file.jsonl> [--out page.html]   picture of a run (HTML + SVG)
+
+Flags (defaults in brackets):
+  --mode car|gateway     one MQTT connection per car, or gateways carrying many cars each [car]
+  --cars N               fleet size [100]
+  --connections N        gateway connections (--mode gateway only) [cars / ${CARS_PER_GATEWAY}]
+  --workers N            worker processes [one per ${CONNECTIONS_PER_WORKER} connections]
+  --rate HZ              readings per car per second of event time, 0.1-10 [1]
+  --jitter F             send-time jitter as a fraction of the period, 0-0.9 [0.1]
+  --time-scale X         event time runs X times faster than the wall clock, 1-100 [1]
+  --connect-rate N       new connections per second, all workers together [500]
+  --duration S           seconds of publishing [60]
+  --drain S              at most this many seconds more for the pipeline to catch up [30]
+  --failures N           cars that develop a failure [2]
+  --failure-modes LIST   modes, cycled over the failing cars [coolant_overheat,tire_leak,battery_degradation]
+  --failure-at S         onset, event-time seconds after the start [20]
+  --failure-ramp S       event-time seconds from onset to full severity [30]
+  --seed N               fleet seed [42]
+  --prefix P             vehicle id prefix of this run [lt<time>]
+  --out FILE             JSON lines, one per second [bench-results/loadtest-<time>.jsonl]
+  --mqtt-url URL         [$MQTT_URL or mqtt://127.0.0.1:1883]
+  --brokers LIST         Kafka [$KAFKA_BROKERS or 127.0.0.1:9092]
+  --registry-url URL     [$SCHEMA_REGISTRY_URL or http://127.0.0.1:8081/apis/ccompat/v7]
+  --groups LIST          consumer groups whose lag is shown [$WINDOWING_GROUP_ID, $SCORING_GROUP_ID,
+                         $INCIDENTS_GROUP_ID, $DISPATCH_GROUP_ID or pitwall-windowing, -scoring, -incidents, -dispatch]
+  --window-ms N          window size, to date an alert's window end [$WINDOW_SIZE_MS or 10000]
+  --no-verify            skip counting the run's readings in the telemetry topic at the end
+Topic names: TOPIC_TELEMETRY, TOPIC_FEATURES, TOPIC_SCORES, TOPIC_ALERTS, TOPIC_INCIDENTS, as the services.`;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const FLAGS = new Set([
+  'mode', 'cars', 'connections', 'workers', 'rate', 'jitter', 'time-scale', 'connect-rate', 'duration', 'drain', 'failures',
+  'failure-modes', 'failure-at', 'failure-ramp', 'seed', 'prefix', 'out', 'mqtt-url', 'brokers', 'registry-url', 'groups',
+  'window-ms', 'no-verify', 'help',
+]);
+const BOOLEAN_FLAGS = new Set(['no-verify', 'help']);
+
+/** `--name value` and `--name=value` pairs; positional words kept in order. */
+function split(argv: readonly string[]): { flags: Map<string, string>; words: string[] } {
+  const flags = new Map<string, string>();
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) {
+      words.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    if (!FLAGS.has(name)) throw new ArgError(`--${name}`, `unknown flag (see --help)`);
+    if (flags.has(name)) throw new ArgError(`--${name}`, 'given twice');
+    if (BOOLEAN_FLAGS.has(name)) {
+      if (eq >= 0) throw new ArgError(`--${name}`, 'takes no value');
+      flags.set(name, 'true');
+      continue;
+    }
+    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new ArgError(`--${name}`, 'needs a value');
+    flags.set(name, value);
+  }
+  return { flags, words };
+}
+
+export function parseArgs(argv: readonly string[], env: Env = {}, now: Date = new Date()): Readonly<Options> {
+  const { flags, words } = split(argv);
+  if (flags.has('help') || words[0] === 'help') return { command: 'help' };
+  const command = words[0] ?? 'run';
+  if (command === 'report') return parseReport(flags, words.slice(1));
+  if (command !== 'run') throw new ArgError(command, 'unknown command, expected run or report');
+  if (words.length > 1) throw new ArgError(words[1]!, 'unexpected argument');
+  return Object.freeze(parseRun(flags, env, now));
+}
+
+function parseReport(flags: Map<string, string>, words: string[]): ReportOptions {
+  for (const name of flags.keys()) if (name !== 'out') throw new ArgError(`--${name}`, 'not a flag of report (only --out)');
+  if (words.length !== 1) throw new ArgError('report', 'expects exactly one JSONL file');
+  return { command: 'report', input: words[0]!, out: flags.get('out') };
+}
+
+function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
+  const text = (name: string, fallback: string): string => flags.get(name) ?? fallback;
+  const number = (name: string, fallback: number, min: number, max: number, integer = false): number => {
+    const raw = flags.get(name);
+    if (raw === undefined) return fallback;
+    const n = raw.trim() === '' ? Number.NaN : Number(raw);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new ArgError(`--${name}`, `expected ${integer ? 'an integer' : 'a number'}, got "${raw}"`);
+    if (n < min || n > max) throw new ArgError(`--${name}`, `must be between ${min} and ${max}, got ${raw}`);
+    return n;
+  };
+  const list = (name: string, fallback: readonly string[]): string[] => {
+    const raw = flags.get(name);
+    if (raw === undefined) return [...fallback];
+    const items = raw.split(',').map((x) => x.trim()).filter(Boolean);
+    if (items.length === 0) throw new ArgError(`--${name}`, 'expected a comma-separated list');
+    return items;
+  };
+  const url = (name: string, fallback: string, protocols: readonly string[]): string => {
+    const raw = text(name, fallback);
+    let protocol: string;
+    try {
+      protocol = new URL(raw).protocol.replace(/:$/, '');
+    } catch {
+      throw new ArgError(`--${name}`, `expected a URL, got "${raw}"`);
+    }
+    if (!protocols.includes(protocol)) throw new ArgError(`--${name}`, `expected a ${protocols.join(' or ')} URL, got "${raw}"`);
+    return raw;
+  };
+
+  const modeText = text('mode', 'car');
+  if (modeText !== 'car' && modeText !== 'gateway') throw new ArgError('--mode', `expected car or gateway, got "${modeText}"`);
+  const mode: Mode = modeText;
+  const cars = number('cars', 100, 1, MAX_CARS, true);
+  if (mode === 'car' && flags.has('connections')) throw new ArgError('--connections', 'only for --mode gateway (a car opens one connection)');
+  if (mode === 'car' && cars > MAX_CARS_PER_CONNECTION) throw new ArgError('--cars', `at most ${MAX_CARS_PER_CONNECTION} in --mode car; use --mode gateway`);
+  const connections = mode === 'car' ? cars : number('connections', Math.ceil(cars / CARS_PER_GATEWAY), 1, cars, true);
+  if (Math.ceil(cars / connections) > MAX_CARS_PER_CONNECTION) throw new ArgError('--connections', `too few: at most ${MAX_CARS_PER_CONNECTION} cars per connection`);
+  const workers = number('workers', Math.ceil(connections / CONNECTIONS_PER_WORKER), 1, connections, true);
+  if (Math.ceil(connections / workers) > MAX_CONNECTIONS_PER_WORKER) {
+    throw new ArgError('--workers', `too few: ${connections} connections need at least ${Math.ceil(connections / MAX_CONNECTIONS_PER_WORKER)} workers (at most ${MAX_CONNECTIONS_PER_WORKER} per process)`);
+  }
+  const failures = number('failures', Math.min(2, cars), 0, cars, true);
+  const failureModes = list('failure-modes', ['coolant_overheat', 'tire_leak', 'battery_degradation']);
+  for (const m of failureModes) {
+    if (!(FAILURE_MODES as readonly string[]).includes(m)) throw new ArgError('--failure-modes', `unknown mode "${m}", expected some of ${FAILURE_MODES.join(', ')}`);
+  }
+  const prefix = text('prefix', `lt${now.getTime().toString(36)}`);
+  // Vehicle ids are `<prefix>-<connection>-<car>` and must stay within 64 characters of [A-Za-z0-9_.-].
+  if (!/^[A-Za-z0-9_.]{1,40}$/.test(prefix)) throw new ArgError('--prefix', `expected 1-40 characters of A-Z a-z 0-9 _ . (no "-"), got "${prefix}"`);
+  const durationS = number('duration', 60, 1, 86_400);
+  const timeScale = number('time-scale', 1, 1, 100);
+  const failureAtS = number('failure-at', 20, 0, 1e7);
+  if (failures > 0 && failureAtS >= durationS * timeScale) {
+    throw new ArgError('--failure-at', `${failureAtS} s is after the run's ${durationS * timeScale} s of event time (--duration x --time-scale)`);
+  }
+  const envNumber = (variable: string, fallback: number): number => {
+    const v = env[variable];
+    return v === undefined || v.trim() === '' || !Number.isFinite(Number(v)) ? fallback : Number(v);
+  };
+  return {
+    command: 'run',
+    mode,
+    cars,
+    connections,
+    workers,
+    rateHz: number('rate', 1, 0.1, 10),
+    jitter: number('jitter', 0.1, 0, 0.9),
+    timeScale,
+    connectRate: number('connect-rate', 500, 1, 100_000),
+    durationS,
+    drainS: number('drain', 30, 0, 3600),
+    failures,
+    failureModes: failureModes as FailureMode[],
+    failureAtS,
+    failureRampS: number('failure-ramp', 30, 0, 1e7),
+    seed: number('seed', 42, 0, 2 ** 32 - 1, true),
+    prefix,
+    out: flags.get('out'),
+    mqttUrl: url('mqtt-url', env.MQTT_URL ?? 'mqtt://127.0.0.1:1883', ['mqtt', 'mqtts', 'tcp', 'ws', 'wss']),
+    brokers: list('brokers', (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((x) => x.trim()).filter(Boolean)),
+    registryUrl: url('registry-url', env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7', ['http', 'https']),
+    topics: {
+      telemetry: env.TOPIC_TELEMETRY ?? 'vehicle.telemetry',
+      features: env.TOPIC_FEATURES ?? 'vehicle.features',
+      scores: env.TOPIC_SCORES ?? 'vehicle.scores',
+      alerts: env.TOPIC_ALERTS ?? 'maintenance.alerts',
+      incidents: env.TOPIC_INCIDENTS ?? 'maintenance.incidents',
+    },
+    groups: list('groups', [
+      env.WINDOWING_GROUP_ID ?? 'pitwall-windowing',
+      env.SCORING_GROUP_ID ?? 'pitwall-scoring',
+      env.INCIDENTS_GROUP_ID ?? 'pitwall-incidents',
+      env.DISPATCH_GROUP_ID ?? 'pitwall-dispatch',
+    ]),
+    windowMs: number('window-ms', envNumber('WINDOW_SIZE_MS', 10_000), 100, 86_400_000, true),
+    verify: !flags.has('no-verify'),
+  };
+}

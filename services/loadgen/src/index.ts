@@ -1,0 +1,10 @@
+export * from './args.js';
+export * from './coordinator.js';
+export * from './partition.js';
+export * from './percentiles.js';
+export * from './plan.js';
+export * from './report.js';
+export * from './schedule.js';
+export * from './second.js';
+export * from './summary.js';
+export type { AlertEvent, Counters } from './messages.js';

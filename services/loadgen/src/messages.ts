@@ -1,0 +1,98 @@
+/**
+ * What the coordinator and its worker processes say to each other over the fork IPC channel.
+ *
+ *   coordinator -> worker   init (its connections and the plan), close (clear state, disconnect, exit)
+ *   worker -> coordinator   stats (before every second of the run: counters, new alerts, CPU and
+ *                           memory), published
+ *                           (publishing is over and every publish settled), final (counters and
+ *                           acknowledged readings per car), fatal
+ */
+import type { ConnectionSpec } from './partition.js';
+import type { Clock, PlannedFailure } from './plan.js';
+
+export interface WorkerInit {
+  type: 'init';
+  worker: number;
+  connections: ConnectionSpec[];
+  /** Failures of this worker's cars. */
+  failures: PlannedFailure[];
+  clock: Clock;
+  durationMs: number;
+  rateHz: number;
+  jitter: number;
+  /** Connections per second for this worker. */
+  connectRate: number;
+  seed: number;
+  mqttUrl: string;
+  mqttUsername?: string;
+  mqttPassword?: string;
+}
+
+export interface Counters {
+  /** Connections of this worker to open. */
+  target: number;
+  /** Connected now. */
+  up: number;
+  /** Successful CONNACKs, reconnects included. */
+  connects: number;
+  connectErrors: number;
+  disconnects: number;
+  /** Readings handed to the MQTT client. */
+  sent: number;
+  /** PUBACK received with success. */
+  acked: number;
+  /** PUBACK "no matching subscribers" (MQTT 5 reason 16): nobody (no ingest) got it. */
+  unrouted: number;
+  /** Publish failed (error or refusal). */
+  failed: number;
+  /** Distinct alerts (incident id + revision) received by cars. */
+  alerts: number;
+  duplicateAlerts: number;
+  receipts: number;
+  receiptFailures: number;
+  maintenance: number;
+}
+
+export const zeroCounters = (): Counters => ({
+  target: 0,
+  up: 0,
+  connects: 0,
+  connectErrors: 0,
+  disconnects: 0,
+  sent: 0,
+  acked: 0,
+  unrouted: 0,
+  failed: 0,
+  alerts: 0,
+  duplicateAlerts: 0,
+  receipts: 0,
+  receiptFailures: 0,
+  maintenance: 0,
+});
+
+/** One alert as a car received it (first copy of an incident revision). */
+export interface AlertEvent {
+  vehicleId: string;
+  incidentId: string;
+  revision: number | null;
+  severity: string | null;
+  area: string | null;
+  /** The alert payload's opened_at: start of the incident's first anomalous window (event time). */
+  openedAt: number | null;
+  /** Epoch ms on arrival. */
+  receivedAt: number;
+}
+
+export interface Usage {
+  /** process.cpuUsage(): user + system microseconds since the process started. */
+  cpuUs: number;
+  rss: number;
+}
+
+export type WorkerMessage =
+  | { type: 'stats'; worker: number; /** The whole second of the run it was sent for. */ second: number; counters: Counters; alerts: AlertEvent[]; usage: Usage }
+  | { type: 'published'; worker: number }
+  | { type: 'final'; worker: number; counters: Counters; alerts: AlertEvent[]; usage: Usage; ackedByCar: Record<string, number> }
+  | { type: 'fatal'; worker: number; message: string };
+
+export type CoordinatorMessage = WorkerInit | { type: 'close' };

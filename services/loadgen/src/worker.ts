@@ -1,0 +1,149 @@
+/**
+ * A worker process (forked by the coordinator): opens its share of the connections at its share of
+ * the connect rate, publishes each connection's readings (sampled on its slot grid) at its
+ * jittered due times until the run's end, waits for every publish to settle, and reports counters,
+ * alerts, CPU and memory every second. On `close` it clears the retained state its cars got,
+ * disconnects and sends the final counts.
+ */
+import { createRng, hashSeed } from '@pitwall/simulator';
+import { openConnection, type Connection } from './connection.js';
+import { zeroCounters, type AlertEvent, type CoordinatorMessage, type WorkerInit, type WorkerMessage } from './messages.js';
+import { eventAt } from './plan.js';
+import { createTicker, DueQueue, makeCadence, sampleTs, slotAt } from './schedule.js';
+
+/** Longest wait at the end for publishes to be acknowledged. */
+const SETTLE_TIMEOUT_MS = 15_000;
+
+const send = (m: WorkerMessage): Promise<void> =>
+  new Promise((resolve) => {
+    if (!process.send) return resolve();
+    process.send(m, undefined, {}, () => resolve());
+  });
+const usage = () => {
+  const cpu = process.cpuUsage();
+  return { cpuUs: cpu.user + cpu.system, rss: process.memoryUsage().rss };
+};
+
+function run(init: WorkerInit): { close(): Promise<void> } {
+  const counters = zeroCounters();
+  counters.target = init.connections.length;
+  let alerts: AlertEvent[] = [];
+  const open: Connection[] = [];
+  type Sender = { conn: Connection; firstTs: number; k: number; next(): { k: number; due: number } };
+  const queue = new DueQueue<Sender>();
+  const { clock } = init;
+  const endWall = clock.wallStart + init.durationMs;
+  let timer: NodeJS.Timeout | undefined;
+  let publishing = true;
+
+  const arm = (): void => {
+    if (timer) clearTimeout(timer);
+    const due = queue.peek();
+    timer = due === undefined || !publishing ? undefined : setTimeout(drainDue, Math.max(0, due - Date.now()));
+  };
+  const drainDue = (): void => {
+    const now = Date.now();
+    for (let due = queue.peek(); due !== undefined && due <= now + 1; due = queue.peek()) {
+      const { item } = queue.pop()!;
+      if (due >= endWall) continue;
+      item.conn.tick(sampleTs(item.firstTs, init.rateHz, item.k));
+      const next = item.next();
+      item.k = next.k;
+      queue.push(next.due, item);
+    }
+    arm();
+  };
+
+  const openOne = (k: number): void => {
+    const spec = init.connections[k]!;
+    const failures = init.failures.filter((f) => f.vehicleId.startsWith(`${spec.label}-`));
+    const conn: Connection = openConnection({
+      spec,
+      url: init.mqttUrl,
+      ...(init.mqttUsername ? { username: init.mqttUsername } : {}),
+      ...(init.mqttPassword ? { password: init.mqttPassword } : {}),
+      seed: init.seed,
+      failures,
+      counters,
+      onAlert: (e) => alerts.push(e),
+      onFirstConnect: () => {
+        if (!publishing) return;
+        const cadence = makeCadence({ origin: clock.wallStart, rateHz: init.rateHz, timeScale: clock.timeScale, jitter: init.jitter, phase: hashSeed('phase', init.seed, spec.index) / 2 ** 32 });
+        const ticker = createTicker(cadence, createRng(hashSeed('jitter', init.seed, spec.index)), Date.now());
+        const first = ticker.next();
+        queue.push(first.due, { conn, firstTs: Math.round(eventAt(clock, slotAt(cadence, 0))), k: first.k, next: ticker.next });
+        arm();
+      },
+    });
+    open.push(conn);
+  };
+
+  // Connect ramp: connection k opens at wallStart + k / rate.
+  let opened = 0;
+  const ramp = setInterval(() => {
+    const due = Math.min(init.connections.length, Math.floor(((Date.now() - clock.wallStart) * init.connectRate) / 1000) + 1);
+    while (opened < due && Date.now() < endWall) openOne(opened++);
+    if (opened >= init.connections.length || Date.now() >= endWall) clearInterval(ramp);
+  }, 10);
+
+  // Stats go out just before each whole second of the run, when the coordinator writes its line.
+  let report: NodeJS.Timeout | undefined;
+  const reportAt = (k: number): void => {
+    report = setTimeout(() => {
+      void send({ type: 'stats', worker: init.worker, second: k, counters: { ...counters }, alerts, usage: usage() });
+      alerts = [];
+      reportAt(k + 1);
+    }, Math.max(0, clock.wallStart + k * 1000 - 150 - Date.now()));
+  };
+  reportAt(Math.max(1, Math.ceil((Date.now() - clock.wallStart + 150) / 1000)));
+
+  const inFlight = (): number => open.reduce((n, c) => n + c.inFlight(), 0);
+  setTimeout(
+    async () => {
+      publishing = false;
+      clearInterval(ramp);
+      if (timer) clearTimeout(timer);
+      const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+      while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await send({ type: 'published', worker: init.worker });
+    },
+    Math.max(0, endWall - Date.now()),
+  );
+
+  return {
+    async close() {
+      clearInterval(ramp);
+      clearTimeout(report);
+      if (timer) clearTimeout(timer);
+      await Promise.all(open.map((c) => c.close()));
+      const ackedByCar: Record<string, number> = {};
+      for (const c of open) c.fleet.vehicleIds.forEach((id, i) => (ackedByCar[id] = c.acked()[i]!));
+      await send({ type: 'final', worker: init.worker, counters: { ...counters }, alerts, usage: usage(), ackedByCar });
+    },
+  };
+}
+
+let worker = -1;
+let running: ReturnType<typeof run> | undefined;
+const fatal = async (err: unknown): Promise<never> => {
+  await send({ type: 'fatal', worker, message: (err as Error)?.stack ?? String(err) });
+  process.exit(1);
+};
+process.on('uncaughtException', (err) => void fatal(err));
+process.on('message', (m: CoordinatorMessage) => {
+  try {
+    if (m.type === 'init' && !running) {
+      worker = m.worker;
+      running = run(m);
+    } else if (m.type === 'close') {
+      if (!running) process.exit(0);
+      running.close().then(() => process.exit(0), fatal);
+    }
+  } catch (err) {
+    void fatal(err);
+  }
+});
+// Ctrl-C reaches the whole process group: the coordinator decides when workers close.
+process.on('SIGINT', () => {});
+// The coordinator went away: nothing to report to any more.
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ArgError, parseArgs, type RunOptions } from '../src/args.js';
+
+const run = (argv: string[], env: Record<string, string> = {}): RunOptions => {
+  const o = parseArgs(argv, env, new Date(0));
+  assert.equal(o.command, 'run');
+  return o as RunOptions;
+};
+const refused = (argv: string[], flag: string, words: RegExp): void => {
+  assert.throws(
+    () => parseArgs(argv, {}),
+    (err: unknown) => err instanceof ArgError && err.flag === flag && err.message.startsWith(`${flag}: `) && words.test(err.message),
+    `${argv.join(' ')} refused naming ${flag}`,
+  );
+};
+
+test('defaults: car mode, one connection per car, one worker per 5,000 connections', () => {
+  const o = run([]);
+  assert.equal(o.mode, 'car');
+  assert.equal(o.cars, 100);
+  assert.equal(o.connections, 100);
+  assert.equal(o.workers, 1);
+  assert.equal(o.rateHz, 1);
+  assert.equal(o.prefix, 'lt0');
+  assert.deepEqual(o.groups, ['pitwall-windowing', 'pitwall-scoring', 'pitwall-incidents', 'pitwall-dispatch']);
+  assert.equal(o.topics.telemetry, 'vehicle.telemetry');
+  assert.equal(run(['--cars', '12001']).workers, 3);
+});
+
+test('gateway mode multiplexes cars over connections', () => {
+  const o = run(['--mode', 'gateway', '--cars', '100000', '--connections', '2000']);
+  assert.deepEqual([o.cars, o.connections, o.workers], [100_000, 2000, 1]);
+  assert.equal(run(['--mode=gateway', '--cars=1000']).connections, 20);
+});
+
+test('topics, groups and window size come from the services\' variables; flags win', () => {
+  const env = { TOPIC_TELEMETRY: 'e2e.x.vehicle.telemetry', TOPIC_INCIDENTS: 'e2e.x.maintenance.incidents', WINDOWING_GROUP_ID: 'e2e.x.windowing', WINDOW_SIZE_MS: '5000', MQTT_URL: 'mqtt://127.0.0.1:18830' };
+  const o = run([], env);
+  assert.equal(o.topics.telemetry, 'e2e.x.vehicle.telemetry');
+  assert.equal(o.topics.incidents, 'e2e.x.maintenance.incidents');
+  assert.equal(o.groups[0], 'e2e.x.windowing');
+  assert.equal(o.windowMs, 5000);
+  assert.equal(o.mqttUrl, 'mqtt://127.0.0.1:18830');
+  assert.deepEqual(run(['--groups', 'a,b'], env).groups, ['a', 'b']);
+});
+
+test('bad values are refused with a message naming the flag', () => {
+  refused(['--rate', '20'], '--rate', /between 0\.1 and 10/);
+  refused(['--rate', '0.05'], '--rate', /between/);
+  refused(['--rate', 'fast'], '--rate', /expected a number, got "fast"/);
+  refused(['--cars', '1.5'], '--cars', /integer/);
+  refused(['--cars', '0'], '--cars', /between 1/);
+  refused(['--jitter', '1'], '--jitter', /between 0 and 0\.9/);
+  refused(['--mode', 'bus'], '--mode', /car or gateway/);
+  refused(['--connections', '10'], '--connections', /gateway/);
+  refused(['--mode', 'gateway', '--cars', '10', '--connections', '11'], '--connections', /between 1 and 10/);
+  refused(['--cars', '40000', '--workers', '2'], '--workers', /at least 3 workers/);
+  refused(['--workers', '0'], '--workers', /between 1/);
+  refused(['--failure-modes', 'flat_tire'], '--failure-modes', /unknown mode "flat_tire"/);
+  refused(['--failures', '101'], '--failures', /between 0 and 100/);
+  refused(['--duration', '10', '--failure-at', '20'], '--failure-at', /after the run/);
+  refused(['--prefix', 'a-b'], '--prefix', /no "-"/);
+  refused(['--mqtt-url', 'http://x'], '--mqtt-url', /mqtt/);
+  refused(['--cars'], '--cars', /needs a value/);
+  refused(['--cars', '--rate', '1'], '--cars', /needs a value/);
+  refused(['--speed', '3'], '--speed', /unknown flag/);
+  refused(['--cars', '1', '--cars', '2'], '--cars', /given twice/);
+  refused(['--no-verify=yes'], '--no-verify', /no value/);
+});
+
+test('a failure at 100 s fits a 40 s run at 10x', () => {
+  const o = run(['--duration', '40', '--time-scale', '10', '--failure-at', '100', '--failures', '2', '--failure-modes', 'coolant_overheat,tire_leak']);
+  assert.deepEqual(o.failureModes, ['coolant_overheat', 'tire_leak']);
+  assert.equal(o.timeScale, 10);
+});
+
+test('report and help', () => {
+  assert.deepEqual(parseArgs(['report', 'x.jsonl']), { command: 'report', input: 'x.jsonl', out: undefined });
+  assert.deepEqual(parseArgs(['report', 'x.jsonl', '--out', 'y.html']), { command: 'report', input: 'x.jsonl', out: 'y.html' });
+  assert.deepEqual(parseArgs(['--help']), { command: 'help' });
+  assert.throws(() => parseArgs(['report']), /report: expects exactly one JSONL file/);
+  assert.throws(() => parseArgs(['report', 'x.jsonl', '--cars', '3']), /--cars: not a flag of report/);
+  assert.throws(() => parseArgs(['launch']), /launch: unknown command/);
+});

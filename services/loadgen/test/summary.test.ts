@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseArgs, type RunOptions } from '../src/args.js';
+import { zeroCounters, type AlertEvent } from '../src/messages.js';
+import { makeClock, planFailures } from '../src/plan.js';
+import { secondRecord, formatLine, type Totals } from '../src/second.js';
+import { buildSummary, summaryTable } from '../src/summary.js';
+
+const o = parseArgs(['--cars', '4', '--failures', '2', '--duration', '10', '--failure-at', '5', '--prefix', 'p'], {}) as RunOptions;
+const clock = makeClock(1_000_000, 10_000, 1);
+const failures = planFailures(o, clock);
+const offsets = (n: number) => ({ telemetry: n, features: n / 10, scores: n / 10, alerts: 0, incidents: 0 });
+const totals = (at: number, sent: number): Totals => ({
+  at,
+  counters: { ...zeroCounters(), target: 4, up: 4, sent, acked: sent },
+  offsets: offsets(sent),
+  probeAt: at,
+  lag: { 'pitwall-windowing': 10, 'pitwall-scoring': 0, 'pitwall-incidents': 0, 'pitwall-dispatch': null },
+  alertedCars: 0,
+  latency: { count: 0, p50: null, p99: null, max: null },
+  cpuUs: (at - 1_000_000) * 100,
+  rss: 100 * 2 ** 20,
+});
+const seconds = Array.from({ length: 12 }, (_, k) => secondRecord(k + 1, k + 1 > 10 ? 'drain' : 'run', totals(1_000_000 + (k + 1) * 1000, Math.min(k + 1, 10) * 4), totals(1_000_000 + k * 1000, Math.min(k, 10) * 4)));
+const alert = (vehicleId: string, receivedAt: number): AlertEvent => ({ vehicleId, incidentId: `i-${vehicleId}`, revision: 1, severity: 'LOW', area: 'cooling', openedAt: clock.eventStart + 5000, receivedAt });
+
+test('per-second record: rates from the totals, printed on one line', () => {
+  const r = seconds[1]!;
+  assert.equal(r.readings.sentPerS, 4);
+  assert.equal(r.stages.telemetry.perS, 4);
+  assert.equal(r.loadgen.cpuPct, 10);
+  assert.match(formatLine(r), /^t=2s run conn 4\/4 \| sent 4\/s acked 4\/s fail 0 infl 0 \| tel 4\/s .* lag windowing 10 scoring 0 incidents 0 dispatch - \|/);
+});
+
+test('summary checks: a missed failure, an alerted healthy car and a car short of readings are listed', () => {
+  const [f1, f2] = failures.map((f) => f.vehicleId);
+  const healthy = 'p-00001-0001';
+  const s = buildSummary({
+    options: o,
+    clock,
+    failures,
+    seconds,
+    baseline: offsets(0),
+    alerts: [alert(f1!, 1_000_000 + 17_000), alert(healthy, 1_000_000 + 18_000)],
+    counters: { ...zeroCounters(), sent: 40, acked: 40, alerts: 2 },
+    ackedByCar: { [healthy]: 10, [f1!]: 10, [f2!]: 10, 'p-00004-0001': 10 },
+    telemetry: { records: 40, distinct: 39, duplicates: 1, byCar: new Map([[healthy, 10], [f1!, 10], [f2!, 10], ['p-00004-0001', 9]]) },
+    cpuUs: 2e6,
+    processes: 2,
+  });
+  assert.equal(s.ok, false);
+  assert.deepEqual(s.checks.failuresAlerted, { ok: false, missed: [f2] });
+  assert.deepEqual(s.checks.healthyNotAlerted, { ok: false, cars: [healthy] });
+  assert.equal(s.checks.telemetry.ok, false);
+  assert.deepEqual('short' in s.checks.telemetry && s.checks.telemetry.short, [{ vehicleId: 'p-00004-0001', acked: 10, found: 9 }]);
+  assert.equal(s.failures[0]!.detectionMs, 12_000, 'onset at +5 s, alert at +17 s');
+  assert.deepEqual(s.alerts.latencyMs, { count: 2, p50: 2000, p99: 3000, max: 3000 }, 'window [5 s, 15 s) ends at +15 s');
+  assert.equal(s.stages.telemetry.records, 40);
+  assert.equal(s.stages.telemetry.perS, 4);
+  assert.equal(s.readings.ackedPerS, 4);
+  assert.match(summaryTable(s), /check failures\s+MISSED p-/);
+});
+
+test('summary: all checks pass; a skipped count does not fail the run', () => {
+  const s = buildSummary({
+    options: o, clock, failures, seconds, baseline: offsets(0),
+    alerts: failures.map((f) => alert(f.vehicleId, 1_000_000 + 16_000)),
+    counters: { ...zeroCounters(), sent: 40, acked: 40 }, ackedByCar: {}, telemetry: { skipped: '--no-verify' }, cpuUs: 1e6, processes: 2,
+  });
+  assert.equal(s.ok, true);
+  assert.match(summaryTable(s), /check telemetry\s+skipped \(--no-verify\)/);
+});
