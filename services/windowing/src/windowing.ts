@@ -123,10 +123,18 @@ export function createWindowing(deps: WindowingDeps): Windowing {
 
   const checkIdle = async (): Promise<void> => {
     const now = Date.now();
-    for (const partition of owned) {
+    const quiet = [...owned].filter((partition) => {
       const state = states.get(partition);
-      if (!state || state.openWindows() === 0) continue;
-      if (now - (lastActivity.get(partition) ?? now) < config.idleMs) continue;
+      return state !== undefined && state.openWindows() > 0 && now - (lastActivity.get(partition) ?? now) >= config.idleMs;
+    });
+    if (quiet.length === 0) return;
+    // Quiet means nothing left to read, not a consumer that could not fetch (a Kafka outage, a
+    // restart catching up): a marker then would close windows whose readings wait in the log.
+    const ends = new Map((await admin!.fetchTopicOffsets(config.topics.telemetry)).map((o) => [o.partition, BigInt(o.high)]));
+    for (const partition of quiet) {
+      const state = states.get(partition)!;
+      const read = committed.get(partition)?.resume.replayUntil;
+      if (read === undefined || (ends.get(partition) ?? 0n) > read) continue;
       lastActivity.set(partition, now);
       await markers!.send({
         topic: config.topics.telemetry,
