@@ -226,7 +226,8 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
         let last = '';
         let stableSince = Date.now();
         const drainT0 = Date.now();
-        while (Date.now() - stableSince < 12_000 && Date.now() - drainT0 < 90_000) {
+        // Cars that stopped close after WINDOWING_VEHICLE_IDLE_MS (60 s) of arrival time, advanced by idle markers.
+        while (Date.now() - stableSince < 75_000 && Date.now() - drainT0 < 180_000) {
           const now = names.map((k) => outputs[k]!.count()).join();
           if (now !== last) [last, stableSince] = [now, Date.now()];
           await sleep(1_000);

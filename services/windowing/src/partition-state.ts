@@ -10,8 +10,10 @@
  * A car that stops sending would keep its last window open forever, so windows also close on
  * arrival time: the partition's clock is the greatest `received_at` (stamped by ingest, not by the
  * car) seen so far, and a vehicle whose last added reading arrived `vehicleIdleMs` or more before
- * that clock has all its windows closed. So do ignition off (closeVehicle) and an idle marker in
- * the log (closeAll). Such a close leaves a floor for the vehicle: later readings for windows
+ * that clock has all its windows closed. So does ignition off (closeVehicle). When a whole
+ * partition is quiet, windowing appends an idle marker carrying its wall-clock time: the marker
+ * advances the arrival clock (idleTick), so silent cars close after the same idle time whether or
+ * not others still send, and an upstream stall shorter than that closes nothing. Such a close leaves a floor for the vehicle: later readings for windows
  * ending at or before it are late, instead of reopening a window that was already emitted.
  * Readings after the floor open new windows, so a car that comes back from a tunnel with buffered
  * readings gets them windowed; the floor is dropped once the car's own event time passes it.
@@ -93,7 +95,13 @@ export interface PartitionState {
   drainFloorChanges(): FloorChange[];
   /** Ignition off: closes every open window of the vehicle now. Returns how many it closed. */
   closeVehicle(vehicleId: string, offset: bigint): number;
-  /** The partition went quiet (an idle marker in the log): closes every open window now. */
+  /**
+   * An idle marker in the log, appended at wall time `time`: advances the arrival clock to it and
+   * closes the vehicles silent for vehicleIdleMs since (with vehicleIdleMs 0, every open window).
+   * Returns how many windows it closed.
+   */
+  idleTick(time: number, offset: bigint): number;
+  /** Closes every open window now. Returns how many it closed. */
   closeAll(offset: bigint): number;
   /** Offset to commit and the resume metadata that goes with it; `next` is the next offset to process. */
   commitPoint(next: bigint): { offset: bigint; resume: Resume };
@@ -141,12 +149,14 @@ export function createPartitionState(def: WindowDef, opts: PartitionStateOptions
     setFloor(vehicleId, floor, offset);
     return windows.length;
   };
-  const closeIdle = (offset: bigint): void => {
-    if (idleMs <= 0) return;
+  const closeIdle = (offset: bigint): number => {
+    if (idleMs <= 0) return 0;
+    let n = 0;
     for (const [vehicleId, v] of active) {
       if (v.lastSeen + idleMs > clock) break;
-      closeAllOf(vehicleId, v, offset);
+      n += closeAllOf(vehicleId, v, offset);
     }
+    return n;
   };
   const closedFor = (vehicleId: string, v: Vehicle | undefined, start: number, offset: bigint): boolean => {
     const end = start + def.sizeMs;
@@ -208,6 +218,12 @@ export function createPartitionState(def: WindowDef, opts: PartitionStateOptions
     closeVehicle(vehicleId, offset) {
       const v = active.get(vehicleId);
       return v ? closeAllOf(vehicleId, v, offset) : 0;
+    },
+    idleTick(time, offset) {
+      if (idleMs <= 0) return this.closeAll(offset);
+      if (!(time > clock)) return 0;
+      clock = time;
+      return closeIdle(offset);
     },
     closeAll(offset) {
       let n = 0;

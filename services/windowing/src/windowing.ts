@@ -15,11 +15,12 @@
  * every group join, after fencing the previous owner.
  *
  * Quiet partitions: arrival time only moves with records, so when a partition this instance owns
- * has open windows and no new record for `idleMs` (wall clock), windowing appends an idle marker to
- * that input partition (no value, header pitwall.control=idle). Consuming the marker closes every
- * open window of the partition. The decision is thereby in the log, so a replay after a crash makes
- * the same one at the same place and exactly-once holds. Other readers of the telemetry topic skip
- * records carrying a pitwall.control header.
+ * has open windows, no new record for `idleMs` (wall clock) and nothing left unread, windowing
+ * appends an idle marker to that input partition (no value, headers pitwall.control=idle and
+ * pitwall.control.time=<wall ms>). Consuming the marker advances the partition's arrival clock to
+ * that time, closing the cars silent for the vehicle idle time. The decision is thereby in the log,
+ * so a replay after a crash makes the same one at the same place and exactly-once holds. Other
+ * readers of the telemetry topic skip records carrying a pitwall.control header.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, PartitionOffset, Producer } from 'kafkajs';
 import {
@@ -214,7 +215,12 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       if (!isRunning() || isStale()) break;
       next = BigInt(message.offset) + 1n;
       if (message.headers?.[CONTROL_HEADER] !== undefined) {
-        if (String(message.headers[CONTROL_HEADER]) === 'idle') counters.inc(METRICS.idleClosed, state.closeAll(BigInt(message.offset)));
+        if (String(message.headers[CONTROL_HEADER]) === 'idle') {
+          const time = Number(message.headers['pitwall.control.time']?.toString());
+          const offset = BigInt(message.offset);
+          // A marker without a time (older versions) closes everything, as it used to.
+          counters.inc(METRICS.idleClosed, Number.isFinite(time) ? state.idleTick(time, offset) : state.closeAll(offset));
+        }
         continue;
       }
       let rec: TelemetryRecord;

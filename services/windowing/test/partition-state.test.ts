@@ -163,3 +163,16 @@ test('an idle marker closes every open window of the partition, not emitted agai
   assert.deepEqual(replay.drainClosed(), []);
   assert.deepEqual(replay.drainFloorChanges(), [], 'replayed decisions write nothing');
 });
+
+test('an idle marker advances the arrival clock: only cars silent for the idle time close', () => {
+  const s = createPartitionState(DEF, { vehicleIdleMs: 60_000 });
+  s.add('a', 1000, vals(1), 0n, 100_000);
+  s.add('b', 1000, vals(1), 1n, 130_000);
+  assert.equal(s.idleTick(150_000, 2n), 0, 'an upstream stall shorter than the idle time closes nothing');
+  assert.equal(s.idleTick(160_000, 3n), 1, 'a has been silent for 60 s');
+  assert.deepEqual(s.drainClosed().map((w) => w.vehicleId), ['a']);
+  assert.equal(s.idleTick(155_000, 4n), 0, 'the clock never goes back');
+  assert.equal(s.idleTick(190_000, 5n), 1);
+  assert.equal(s.openWindows(), 0);
+  assert.equal(createPartitionState(DEF).idleTick(0, 0n), 0, 'no vehicle idle time: closes everything (nothing open here)');
+});

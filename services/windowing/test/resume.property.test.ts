@@ -2,7 +2,8 @@
  * Exactly-once across crashes, as a property of the partition state and its commit rule.
  *
  * A log of readings (several vehicles, disorder beyond the grace period, redeliveries, clock jumps
- * a day ahead, silent vehicles closed by arrival time, ignition offs, idle markers) is processed
+ * a day ahead, silent vehicles closed by arrival time, ignition offs, idle markers advancing the
+ * arrival clock, or closing everything when the vehicle idle time is 0) is processed
  * once without interruption, and once in batches where any batch may "crash": its output is thrown
  * away, as an aborted transaction's is, and a fresh state resumes from the last commit (offset,
  * resume metadata and the floors as committed). Both runs must emit the same windows, each exactly
@@ -72,7 +73,7 @@ const key = (w: ClosedWindow): string => `${w.vehicleId}|${w.start}|${w.eventCou
 
 function step(state: PartitionState, e: Entry, offset: bigint, late: number[]): void {
   if (e.kind === 'marker') {
-    state.closeAll(offset);
+    state.idleTick(e.receivedAt, offset);
     return;
   }
   const values = new Float64Array(SENSOR_NAMES.length).fill(e.value);
