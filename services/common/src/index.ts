@@ -12,6 +12,7 @@ export * from './windows.js';
 export * from './health.js';
 export * from './readiness.js';
 export * from './counters.js';
+export * from './metrics.js';
 export * from './records.js';
 export * from './send.js';
 export * from './topic-reader.js';

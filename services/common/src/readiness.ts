@@ -15,7 +15,7 @@
  *   fatal       set once fatal() was called (e.g. a consumer kafkajs will not restart).
  */
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import type { Counters } from './counters.js';
+import type { Counters, CounterSpecs } from './counters.js';
 import type { Logger } from './log.js';
 
 export interface BatchExtent {
@@ -54,6 +54,8 @@ export interface Readiness {
   fatal(why: string, err?: unknown): void;
   /** Failing checks, name -> why. */
   failing(): Record<string, string>;
+  /** Every check known so far (conditions set, progress, batches, fatal) -> whether it passes (for metrics). */
+  checks(): Record<string, boolean>;
   ready(): boolean;
   /** The process is shutting down: sampling stops and fatal() is ignored (a consumer may crash while it leaves). */
   stop(): void;
@@ -61,6 +63,14 @@ export interface Readiness {
 
 export const READINESS_METRICS = Object.freeze({
   batchFailures: 'pitwall_batch_failures_total',
+});
+
+/** The tracker's counters, with HELP and labels, for createCounters(READINESS_COUNTERS, registry). */
+export const READINESS_COUNTERS: CounterSpecs = Object.freeze({
+  [READINESS_METRICS.batchFailures]: {
+    help: 'Failed batches and Kafka sends, by reason: permanent (a non-retriable error; the FATAL_REPEAT_LIMIT-th in a row of one batch exits) or transient (an outage).',
+    labels: ['reason'],
+  },
 });
 
 /** Errors that say a broker is unreachable or busy: never a poison batch. */
@@ -234,6 +244,12 @@ export function createReadiness(opts: ReadinessOptions): Readiness {
         out.batches = failed.map((f) => `${describe(f.extent)} failed ${f.repeats}x: ${message(f.err)}`).join('; ');
       }
       if (fatalWhy !== undefined) out.fatal = fatalWhy;
+      return out;
+    },
+    checks() {
+      const failing = self.failing();
+      const out: Record<string, boolean> = {};
+      for (const name of [...conditions.keys(), 'progress', 'batches', 'fatal']) out[name] = !(name in failing);
       return out;
     },
     ready: () => Object.keys(self.failing()).length === 0,

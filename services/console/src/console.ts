@@ -9,7 +9,7 @@
  * resolve actions become IncidentCommandRecords on maintenance.incident-commands (key vehicle_id);
  * the incidents service applies them and the new incident revision comes back on the stream.
  *
- * Routes (everything but /login, /static/, /vendor/ and the probes needs a session):
+ * Routes (everything but /login, /static/, /vendor/, the probes and /metrics needs a session):
  *   GET  /login, POST /login, POST /logout
  *   GET  /, /vehicles/<id>                       the app (one page, routed in the browser)
  *   GET  /api/me | /api/incidents | /api/incidents/<id> | /api/fleet | /api/vehicles/<id>
@@ -34,20 +34,25 @@ import { fileURLToPath } from 'node:url';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import {
   createCounters,
+  createMetricsRegistry,
   createReadiness,
+  exportReadiness,
   isVehicleId,
   provisionTopics,
   runFromPositions,
   SENSORS,
+  serveMetrics,
   startTopicReader,
   VEHICLE_ID_RULE,
   watchConsumer,
+  watchConsumerLag,
   type AvroCodec,
   type IncidentAction,
   type IncidentCommandRecord,
   type IncidentRecord,
   type Logger,
   type Readiness,
+  type Registry,
   type ScoreRecord,
   type SeekTarget,
   type Service,
@@ -55,7 +60,7 @@ import {
   type TopicReader,
 } from '@pitwall/common';
 import { clip, type AuditRecord } from './audit.js';
-import { METRICS } from './metrics.js';
+import { COUNTERS, METRICS } from './metrics.js';
 import { requestOriginAllowed } from './origins.js';
 import { can, verifyPassword, type Role, type Users } from './passwords.js';
 import { NO_TRUSTED_PROXIES, clientAddress, isHttps, type TrustedProxies } from './proxy.js';
@@ -126,6 +131,8 @@ export interface ConsoleDeps {
   writeRecord?: (topic: string, key: string, value: unknown) => Promise<void>;
   /** Readiness checks besides the console's own (main.ts adds the Kafka probe); one of its own when absent. */
   readiness?: Readiness;
+  /** Served on GET /metrics, with the counters and readiness (main.ts adds the process metrics); a private one when absent. */
+  metrics?: Registry;
 }
 
 export interface Console extends Service {
@@ -174,8 +181,10 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 export function createConsole(deps: ConsoleDeps): Console {
   const { config, log, kafka } = deps;
   const now = deps.now ?? Date.now;
-  const counters = createCounters(Object.values(METRICS));
+  const registry = deps.metrics ?? createMetricsRegistry({ processMetrics: false });
+  const counters = createCounters(COUNTERS, registry);
   const tracker = deps.readiness ?? createReadiness({ log });
+  exportReadiness(registry, () => ({ ...readiness(), ...tracker.checks() }));
   const secret = config.sessionSecret ?? randomBytes(32);
   const revocations = createRevocations(config.sessionTtlMs);
   const trusted = config.trustedProxies ?? NO_TRUSTED_PROXIES;
@@ -267,6 +276,7 @@ export function createConsole(deps: ConsoleDeps): Console {
     const consumer = kafka.consumer({ groupId: `${config.groupIdPrefix}-scores-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
     scoresConsumer = consumer;
     watchConsumer(tracker, consumer, 'scores consumer');
+    watchConsumerLag(registry, consumer);
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) scoresUp = false;
       log.warn('scores consumer crashed', { err: payload.error, restart: payload.restart });
@@ -551,6 +561,7 @@ export function createConsole(deps: ConsoleDeps): Console {
     const isRead = method === 'GET' || method === 'HEAD';
 
     if (p === '/healthz') return json(res, 200, { status: 'ok' });
+    if (p === '/metrics') return serveMetrics(registry, res);
     if (p === '/readyz') {
       const reasons = { ...Object.fromEntries(Object.entries(readiness()).filter(([, ok]) => !ok).map(([n]) => [n, 'not yet'])), ...tracker.failing() };
       const failing = Object.keys(reasons);
@@ -754,7 +765,10 @@ export function createConsole(deps: ConsoleDeps): Console {
         groupIdPrefix: `${config.groupIdPrefix}-incidents`,
         follow: true,
         log,
-        onConsumer: (c) => watchConsumer(tracker, c, 'incidents consumer'),
+        onConsumer: (c) => {
+          watchConsumer(tracker, c, 'incidents consumer');
+          watchConsumerLag(registry, c);
+        },
         onBatch: (batch) => onIncidentBatch(batch),
       });
       await incidentsReader.caughtUp;

@@ -1,10 +1,13 @@
 import {
+  createCounters,
   createKafka,
   createLogger,
+  createMetricsRegistry,
   createSchemaStore,
   createTopicCodec,
   onShutdown,
   probeKafka,
+  READINESS_COUNTERS,
   runMain,
   serviceReadiness,
   type IncidentCommandRecord,
@@ -20,12 +23,15 @@ runMain('console', async () => {
   const log = createLogger({ service: config.service, level: config.logLevel });
   const store = createSchemaStore(config.registryUrl);
   const codec = <T>(topic: string, record: string, version: number) => createTopicCodec<T>(store, topic, record, version);
-  const readiness = serviceReadiness(config, log);
+  // One metrics registry for the process, served on the console port's /metrics.
+  const metrics = createMetricsRegistry();
+  const readiness = serviceReadiness(config, log, createCounters(READINESS_COUNTERS, metrics));
   const kafka = createKafka(config, log);
   const probe = probeKafka(kafka, readiness);
   const app = createConsole({
     kafka,
     readiness,
+    metrics,
     codecs: {
       incidents: await codec<IncidentRecord>(config.topics.incidents, 'incident', 1),
       scores: await codec<ScoreRecord>(config.topics.scores, 'score', 1),

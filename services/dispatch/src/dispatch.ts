@@ -23,8 +23,11 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import {
   connectMqtt,
   createBoundedSender,
+  createMetricsRegistry,
   createReadiness,
+  secondsSince,
   watchConsumer,
+  watchConsumerLag,
   watchMqtt,
   type Readiness,
   DEFAULT_MAX_BATCH_BYTES,
@@ -36,10 +39,11 @@ import {
   type TopicReader,
   type IncidentRecord,
   type Logger,
+  type Registry,
   type Service,
 } from '@pitwall/common';
 import { handleIncident, handleTombstone, maintenancePublication, type Publication } from './handlers/incident.js';
-import { createCounters, METRICS } from './metrics.js';
+import { createDispatchMetrics, METRICS } from './metrics.js';
 import { createRecentSet } from './recent.js';
 import { createIncidentView } from './view.js';
 
@@ -63,13 +67,16 @@ export interface DispatchDeps {
   config: DispatchConfig;
   /** Readiness checks (main.ts shares it with /readyz); one of its own when absent. */
   readiness?: Readiness;
+  /** Where counters, histograms and lag gauges are registered (main.ts serves it on /metrics); a private one when absent. */
+  metrics?: Registry;
 }
 
 export type Dispatch = Service;
 
 export function createDispatch(deps: DispatchDeps): Dispatch {
   const { config, log } = deps;
-  const counters = createCounters(Object.values(METRICS));
+  const metrics = createDispatchMetrics(deps.metrics ?? createMetricsRegistry({ processMetrics: false }));
+  const { counters } = metrics;
   const view = createIncidentView();
   const sent = createRecentSet(100_000);
   let consumer: Consumer | undefined;
@@ -92,6 +99,8 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
     const publishes: Promise<unknown>[] = [];
     const deadLetters: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
     const alertKeys = new Set<string>();
+    /** Per alert acknowledged by the broker: its change, window end and PUBACK time (observed once the batch succeeded). */
+    const acked: { change: string; windowEnd: number; at: number }[] = [];
     const vehicles = new Set<string>();
     const alreadySent = (key: string): boolean => sent.has(key) || alertKeys.has(key);
     let last: string | undefined;
@@ -115,7 +124,9 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
       }
       counters.inc(METRICS.consumed);
       const outcome = handleIncident(incident, view, alreadySent, config);
-      for (const p of outcome.publications) publishes.push(publish(p));
+      // The alert, when there is one, is the first publication: its PUBACK time is measured.
+      const alertAcked = (): void => void acked.push({ change: incident.last_change, windowEnd: incident.last_anomalous_window_end, at: Date.now() });
+      outcome.publications.forEach((p, i) => publishes.push(i === 0 && outcome.alertKey !== undefined ? publish(p).then(alertAcked) : publish(p)));
       counters.inc(METRICS.fleetPublished);
       vehicles.add(outcome.maintenanceFor);
       if (outcome.alertKey !== undefined) {
@@ -137,6 +148,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
     await Promise.all(publishes);
     // Only now are the alerts known to be with the broker; a failed batch is retried and sends them again.
     for (const k of alertKeys) sent.add(k);
+    for (const a of acked) metrics.windowEndToPuback.observe({ change: a.change }, secondsSince(a.windowEnd, a.at));
     counters.inc(METRICS.alertsPublished, alertKeys.size);
     counters.inc(METRICS.maintenancePublished, vehicles.size);
     if (deadLetters.length > 0) {
@@ -190,6 +202,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
       await rebuildView();
       consumer = deps.kafka.consumer({ groupId: config.groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
       watchConsumer(readiness, consumer);
+      watchConsumerLag(metrics.registry, consumer, config.groupId);
       await consumer.connect();
       await consumer.subscribe({ topic: config.topics.incidents, fromBeginning: true });
       // Offsets are committed by us after each batch (commitOffsetsIfNecessary with autoCommitThreshold 1).

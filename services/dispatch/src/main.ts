@@ -1,13 +1,18 @@
 import {
+  createCounters,
   createKafka,
   createLogger,
+  createMetricsRegistry,
   createSchemaStore,
   createTopicCodec,
+  exportReadiness,
   mqttOptions,
   onShutdown,
   probeKafka,
+  READINESS_COUNTERS,
   runMain,
   serviceReadiness,
+  startConsumerLagPoller,
   startHealthServer,
   type IncidentRecord,
 } from '@pitwall/common';
@@ -17,11 +22,15 @@ import { createDispatch } from './dispatch.js';
 runMain('dispatch', async () => {
   const config = readDispatchConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
-  const readiness = serviceReadiness(config, log);
+  // One metrics registry for the process, served on the health port's /metrics.
+  const metrics = createMetricsRegistry();
+  const readiness = serviceReadiness(config, log, createCounters(READINESS_COUNTERS, metrics));
+  exportReadiness(metrics, readiness.checks);
   const kafka = createKafka(config, log);
   const dispatch = createDispatch({
     kafka,
     readiness,
+    metrics,
     incidentsCodec: await createTopicCodec<IncidentRecord>(createSchemaStore(config.registryUrl), config.topics.incidents, 'incident', 1),
     log,
     config: {
@@ -37,12 +46,15 @@ runMain('dispatch', async () => {
       maxBatchBytes: config.kafka.maxBatchBytes,
     },
   });
-  const health = await startHealthServer(config.healthPort, readiness.failing);
+  const health = await startHealthServer(config.healthPort, readiness.failing, { metrics });
   const probe = probeKafka(kafka, readiness);
   await dispatch.start();
+  // After start: the topics exist.
+  const lag = startConsumerLagPoller({ kafka, registry: metrics, groups: [{ groupId: config.groupId, topics: [config.topics.incidents] }], log });
   onShutdown(log, async () => {
     readiness.stop();
     await dispatch.close();
+    await lag.stop();
     await probe.stop();
     await health.close();
   });

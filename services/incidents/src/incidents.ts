@@ -28,9 +28,12 @@ import { Partitioners } from 'kafkajs';
 import {
   batchExtent,
   createBoundedSender,
+  createMetricsRegistry,
   createPartitionProducers,
   createReadiness,
+  secondsSince,
   watchConsumer,
+  watchConsumerLag,
   type Readiness,
   readSendBudget,
   DEFAULT_MAX_BATCH_BYTES,
@@ -45,12 +48,13 @@ import {
   type IncidentRecord,
   type Logger,
   type ReceiptRecord,
+  type Registry,
   type ScoreRecord,
   type Service,
 } from '@pitwall/common';
 import { coPartitionedAssigner } from './assigner.js';
 import { apply, counts, createIncidentState, load, type IncidentState, type Input } from './incident-state.js';
-import { createCounters, METRICS } from './metrics.js';
+import { createIncidentsMetrics, METRICS } from './metrics.js';
 
 export interface IncidentsConfig {
   service: string;
@@ -86,9 +90,14 @@ export interface IncidentsDeps {
   onFatal?: (err: unknown) => void;
   /** Readiness checks (main.ts shares it with /readyz); one of its own when absent. */
   readiness?: Readiness;
+  /** Where counters, histograms and lag gauges are registered (main.ts serves it on /metrics); a private one when absent. */
+  metrics?: Registry;
 }
 
 export type Incidents = Service;
+
+/** Changes caused by an anomalous window (the ones cars are alerted about). */
+const ALERTING: ReadonlySet<string> = new Set(['OPENED', 'ESCALATED', 'REOPENED']);
 
 const defaultPartitioner = Partitioners.DefaultPartitioner();
 const metadataFor = new Map<number, PartitionMetadata[]>();
@@ -114,7 +123,8 @@ export function vehiclePartition(vehicleId: string, numPartitions: number): numb
 export function createIncidents(deps: IncidentsDeps): Incidents {
   const { config, log, codecs } = deps;
   const now = deps.now ?? Date.now;
-  const counters = createCounters(Object.values(METRICS));
+  const metrics = createIncidentsMetrics(deps.metrics ?? createMetricsRegistry({ processMetrics: false }));
+  const { counters } = metrics;
   const { scores, commands, receipts, incidents, dlq } = config.topics;
   const inputs = [scores, commands, receipts];
   const states = new Map<number, IncidentState>();
@@ -289,6 +299,10 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
     }
     committed.set(`${topic}:${partition}`, offset);
     counters.inc(METRICS.written, changes.length);
+    const committedAt = now();
+    for (const r of changes) {
+      if (ALERTING.has(r.last_change)) metrics.windowEndToCommit.observe({ change: r.last_change }, secondsSince(r.last_anomalous_window_end, committedAt));
+    }
     if (changes.length > 0) {
       log.debug('incident changes written', { topic, partition, changes: changes.map((r) => `${r.incident_id}@${r.revision}:${r.last_change}`) });
     }
@@ -358,6 +372,7 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
         deps.onFatal?.(payload.error);
       });
       watchConsumer(readiness, consumer);
+      watchConsumerLag(metrics.registry, consumer, config.groupId);
       await consumer.connect();
       await consumer.subscribe({ topics: inputs, fromBeginning: true });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });

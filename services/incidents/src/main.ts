@@ -1,12 +1,17 @@
 import {
+  createCounters,
   createKafka,
   createLogger,
+  createMetricsRegistry,
   createSchemaStore,
   createTopicCodec,
+  exportReadiness,
   onShutdown,
   probeKafka,
+  READINESS_COUNTERS,
   runMain,
   serviceReadiness,
+  startConsumerLagPoller,
   startHealthServer,
   type IncidentCommandRecord,
   type IncidentRecord,
@@ -21,11 +26,15 @@ runMain('incidents', async () => {
   const log = createLogger({ service: config.service, level: config.logLevel });
   const store = createSchemaStore(config.registryUrl);
   const { topics } = config;
-  const readiness = serviceReadiness(config, log);
+  // One metrics registry for the process, served on the health port's /metrics.
+  const metrics = createMetricsRegistry();
+  const readiness = serviceReadiness(config, log, createCounters(READINESS_COUNTERS, metrics));
+  exportReadiness(metrics, readiness.checks);
   const kafka = createKafka(config, log);
   const incidents = createIncidents({
     kafka,
     readiness,
+    metrics,
     codecs: {
       score: await createTopicCodec<ScoreRecord>(store, topics.scores, 'score', 1),
       command: await createTopicCodec<IncidentCommandRecord>(store, topics.incidentCommands, 'incident-command', 1),
@@ -47,12 +56,15 @@ runMain('incidents', async () => {
       topics: { scores: topics.scores, commands: topics.incidentCommands, receipts: topics.receipts, incidents: topics.incidents, dlq: config.dlqTopic },
     },
   });
-  const health = await startHealthServer(config.healthPort, readiness.failing);
+  const health = await startHealthServer(config.healthPort, readiness.failing, { metrics });
   const probe = probeKafka(kafka, readiness);
   await incidents.start();
+  // After start: the topics exist.
+  const lag = startConsumerLagPoller({ kafka, registry: metrics, groups: [{ groupId: config.groupId, topics: [topics.scores, topics.incidentCommands, topics.receipts] }], log });
   onShutdown(log, async () => {
     readiness.stop();
     await incidents.close();
+    await lag.stop();
     await probe.stop();
     await health.close();
   });

@@ -12,6 +12,7 @@ import {
   ConfigError,
   connectWithHeldAcks,
   createBoundedSender,
+  createMetricsRegistry,
   createReadiness,
   DEFAULT_MAX_BATCH_BYTES,
   keepSubscribed,
@@ -19,6 +20,7 @@ import {
   readSendBudget,
   RECORD_BATCH_OVERHEAD,
   recordSize,
+  secondsSince,
   serverMaximumPacketSize,
   watchMqtt,
   type AvroCodec,
@@ -27,13 +29,14 @@ import {
   type Logger,
   type Readiness,
   type ReceiptRecord,
+  type Registry,
   type Service,
   type TelemetryRecord,
 } from '@pitwall/common';
 import { createBatcher } from './batcher.js';
 import { handleReceipt, isReceiptTopic } from './handlers/receipt.js';
 import { handleTelemetry, type OutgoingRecord } from './handlers/telemetry.js';
-import { createCounters, METRICS } from './metrics.js';
+import { createIngestMetrics, METRICS } from './metrics.js';
 import type { ValidationLimits } from './validate.js';
 
 export interface IngestConfig {
@@ -63,6 +66,8 @@ export interface IngestDeps {
   now?: () => number;
   /** Readiness checks (main.ts shares it with /readyz and the Kafka probe); one of its own when absent. */
   readiness?: Readiness;
+  /** Where counters and histograms are registered (main.ts serves it on /metrics); a private one when absent. */
+  metrics?: Registry;
 }
 
 export type Ingest = Service;
@@ -70,12 +75,15 @@ export type Ingest = Service;
 interface Pending {
   record: OutgoingRecord;
   message: HeldMessage;
+  /** A reading's event time. */
+  ts?: number;
 }
 
 export function createIngest(deps: IngestDeps): Ingest {
   const { config, log } = deps;
   const now = deps.now ?? Date.now;
-  const counters = createCounters();
+  const metrics = createIngestMetrics(deps.metrics ?? createMetricsRegistry({ processMetrics: false }));
+  const { counters } = metrics;
   let producer: Producer | undefined;
   let client: MqttClient | undefined;
   let subscription: KeptSubscription | undefined;
@@ -114,7 +122,11 @@ export function createIngest(deps: IngestDeps): Ingest {
       );
     },
     onSent(items) {
-      for (const item of items) item.message.ack();
+      const at = now();
+      for (const item of items) {
+        item.message.ack();
+        if (item.ts !== undefined) metrics.eventToAck.observe(secondsSince(item.ts, at));
+      }
       counters.inc(METRICS.produced, items.length);
       readiness.batchDone({ topic: 'kafka send' });
     },
@@ -146,7 +158,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       counters.inc(METRICS.deadLettered, 1, outcome.reason);
       log.debug('dead-lettered telemetry', { reason: outcome.reason, topic: message.topic });
     } else if (outcome.outOfRange > 0) counters.inc(METRICS.outOfRange);
-    batcher.add({ record: outcome.record, message });
+    batcher.add({ record: outcome.record, message, ...(outcome.kind === 'record' ? { ts: outcome.ts } : {}) });
   };
 
   const onReceipt = (message: HeldMessage): void => {

@@ -1,11 +1,15 @@
 import {
+  createCounters,
   createKafka,
   createLogger,
+  createMetricsRegistry,
   createSchemaStore,
   createTopicCodec,
+  exportReadiness,
   mqttOptions,
   onShutdown,
   probeKafka,
+  READINESS_COUNTERS,
   runMain,
   serviceReadiness,
   startHealthServer,
@@ -22,11 +26,15 @@ runMain('ingest', async () => {
   // v2 must stay readable by v1 readers' successors: every new version is checked by the registry.
   const codec = await createTopicCodec<TelemetryRecord>(registry, config.topics.telemetry, 'telemetry', 2, { compatibility: 'BACKWARD' });
   const receiptCodec = await createTopicCodec<ReceiptRecord>(registry, config.topics.receipts, 'receipt', 1);
-  const readiness = serviceReadiness(config, log);
+  // One metrics registry for the process, served on the health port's /metrics.
+  const metrics = createMetricsRegistry();
+  const readiness = serviceReadiness(config, log, createCounters(READINESS_COUNTERS, metrics));
+  exportReadiness(metrics, readiness.checks);
   const kafka = createKafka(config, log);
   const ingest = createIngest({
     kafka,
     readiness,
+    metrics,
     codec,
     receiptCodec,
     log,
@@ -44,7 +52,7 @@ runMain('ingest', async () => {
       maxBatchBytes: config.kafka.maxBatchBytes,
     },
   });
-  const health = await startHealthServer(config.healthPort, readiness.failing);
+  const health = await startHealthServer(config.healthPort, readiness.failing, { metrics });
   const probe = probeKafka(kafka, readiness);
   await ingest.start();
   onShutdown(log, async () => {

@@ -1,4 +1,6 @@
-/** Counter names of the ingest service (exported on /metrics once Prometheus support lands). */
+import { createCounters, histogram, LATENCY_BUCKETS, type CounterSpecs, type Registry } from '@pitwall/common';
+
+/** Counter names of the ingest service (exported on /metrics of the health port). */
 export const METRICS = Object.freeze({
   received: 'pitwall_ingest_messages_received_total',
   receiptsReceived: 'pitwall_ingest_receipts_received_total',
@@ -8,5 +10,32 @@ export const METRICS = Object.freeze({
   outOfRange: 'pitwall_ingest_out_of_range_readings_total',
   sendFailures: 'pitwall_ingest_kafka_send_failures_total',
 });
+
+/** HELP texts and labels of the counters. */
+export const COUNTERS: CounterSpecs = Object.freeze({
+  [METRICS.received]: { help: 'Telemetry messages received over MQTT, valid or not.' },
+  [METRICS.receiptsReceived]: { help: "Cars' alert receipts received over MQTT, valid or not." },
+  [METRICS.produced]: { help: 'Records acknowledged by Kafka (telemetry, receipts and dead letters); their MQTT messages are acknowledged then.' },
+  [METRICS.deadLettered]: { help: 'Messages sent to the dead-letter topic, by reason (pitwall.dlq.reason).', labels: ['reason'] },
+  [METRICS.outOfRange]: { help: 'Readings forwarded with at least one sensor outside its plausible range.' },
+  [METRICS.sendFailures]: { help: 'Failed Kafka sends (each is retried; MQTT acknowledgements wait).' },
+});
+
+export const HISTOGRAMS = Object.freeze({
+  eventToAck: 'pitwall_ingest_event_to_ack_seconds',
+});
+
+/** The ingest's metrics in `registry`. */
+export function createIngestMetrics(registry: Registry) {
+  return {
+    registry,
+    counters: createCounters(COUNTERS, registry),
+    eventToAck: histogram(registry, {
+      name: HISTOGRAMS.eventToAck,
+      help: "Seconds from a reading's event time (ts) to Kafka's acknowledgement of its telemetry record (0 for a car clock ahead of ingest's).",
+      buckets: LATENCY_BUCKETS,
+    }),
+  };
+}
 
 export { createCounters } from '@pitwall/common';

@@ -30,6 +30,8 @@ export interface ChunkOutcome {
   /** In source offset order. */
   deadLetters: Message[];
   scored: number;
+  /** window_end of each alert, in the order of `alerts`. */
+  alertWindowEnds: number[];
   shadow: ShadowTally | undefined;
 }
 
@@ -122,6 +124,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
     deadLetters.sort((a, b) => Number(BigInt(String(a.headers!['pitwall.source.offset'])) - BigInt(String(b.headers!['pitwall.source.offset']))));
     const createdAt = now();
     const alerts: Message[] = [];
+    const alertWindowEnds: number[] = [];
     const scores: Message[] = [];
     const anomalous: boolean[] = [];
     scored.forEach((s, i) => {
@@ -132,7 +135,8 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       if (!score.anomalous) return;
       const alert = buildAlert(record, s, meta, createdAt);
       alerts.push({ key: record.vehicle_id, value: alertsCodec.encode(alert) });
+      alertWindowEnds.push(record.window_end);
     });
-    return { alerts, scores, deadLetters, scored: scored.length, shadow: shadow?.observe(meta, anomalous, vectors) };
+    return { alerts, alertWindowEnds, scores, deadLetters, scored: scored.length, shadow: shadow?.observe(meta, anomalous, vectors) };
   };
 }

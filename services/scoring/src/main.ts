@@ -4,13 +4,18 @@ import {
   createCounters,
   createKafka,
   createLogger,
+  createMetricsRegistry,
   createSchemaStore,
   createTopicCodec,
+  exportReadiness,
   onShutdown,
   probeKafka,
+  READINESS_COUNTERS,
   runMain,
   serviceReadiness,
+  startConsumerLagPoller,
   startHealthServer,
+  type ConsumerLagPoller,
 } from '@pitwall/common';
 import { selectBackend } from './backend.js';
 import { readScoringConfig } from './config.js';
@@ -21,7 +26,7 @@ import { createModelHolder } from './model-holder.js';
 import { resolveModelUpdates } from './model-updates.js';
 import { createModelUpdatesFollower, uniqueGroupId } from './model-updates-log.js';
 import { createModelWatcher } from './model-watcher.js';
-import { METRICS } from './metrics.js';
+import { COUNTERS, METRICS } from './metrics.js';
 import { createScoring, SERVICE, type FeatureRecord } from './scoring.js';
 import type { AlertRecord, ScoreRecord } from './score.js';
 import { createShadowReporter, createShadowScorer } from './shadow.js';
@@ -29,13 +34,16 @@ import { createShadowReporter, createShadowScorer } from './shadow.js';
 runMain(SERVICE, async () => {
   const config = readScoringConfig(process.env);
   const log = createLogger({ service: SERVICE, level: config.logLevel });
-  const counters = createCounters(Object.values(METRICS));
+  // One metrics registry for the process, served on the health port's /metrics.
+  const metrics = createMetricsRegistry();
+  const counters = createCounters({ ...COUNTERS, ...READINESS_COUNTERS }, metrics);
   // Production mode: no debug checks, and no console hint to install tfjs-node.
   tf.enableProdMode();
   const readiness = serviceReadiness(config, log, counters);
+  exportReadiness(metrics, readiness.checks);
   readiness.set('model', false, 'loading');
   readiness.set('scoring', false, 'starting');
-  const health = await startHealthServer(config.healthPort, readiness.failing);
+  const health = await startHealthServer(config.healthPort, readiness.failing, { metrics });
 
   await selectBackend({ override: config.tfjsBackend, log });
   const kafka = createKafka(config, log);
@@ -124,6 +132,7 @@ runMain(SERVICE, async () => {
     model: holder,
     shadow,
     counters,
+    metrics,
     log,
     readiness,
     config: {
@@ -136,11 +145,13 @@ runMain(SERVICE, async () => {
       maxBatchBytes: config.kafka.maxBatchBytes,
     },
   });
+  let lag: ConsumerLagPoller | undefined;
   onShutdown(log, async () => {
     readiness.stop();
     watcher.stop();
     await updates.close();
     await scoring.close();
+    await lag?.stop();
     await reporter.close();
     await probe.stop();
     await health.close();
@@ -150,4 +161,6 @@ runMain(SERVICE, async () => {
   });
   await reporter.start();
   await scoring.start();
+  // After start: the topics exist.
+  lag = startConsumerLagPoller({ kafka, registry: metrics, groups: [{ groupId: config.groupId, topics: [config.topics.features] }], log });
 });

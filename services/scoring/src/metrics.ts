@@ -1,6 +1,8 @@
+import { DURATION_BUCKETS, histogram, LATENCY_BUCKETS, type CounterSpecs, type Registry } from '@pitwall/common';
+
 /**
- * Counter names of the scoring service, in one place (Prometheus style, so /metrics can expose
- * them later unchanged). For now they are plain in-process counters reported by stats().
+ * Counter names of the scoring service, in one place (exported on /metrics of the health port,
+ * and reported by stats()).
  */
 export const METRICS = Object.freeze({
   batches: 'pitwall_scoring_batches_total',
@@ -28,6 +30,48 @@ export const METRICS = Object.freeze({
 });
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
+
+/** HELP texts and labels of the counters. */
+export const COUNTERS: CounterSpecs = Object.freeze({
+  [METRICS.batches]: { help: 'Chunks of feature records scored and committed (at most SCORING_BATCH_SIZE records each).' },
+  [METRICS.recordsIn]: { help: 'Feature records read in committed chunks.' },
+  [METRICS.windowsScored]: { help: 'Windows scored by the active model.' },
+  [METRICS.windowsPartial]: { help: 'Windows with fewer readings than SCORING_MIN_COVERAGE of the expected ones: counted, not scored.' },
+  [METRICS.alertsProduced]: { help: 'Alerts produced to the alerts topic (windows over the threshold).' },
+  [METRICS.scoresProduced]: { help: 'Score records produced (every scored window).' },
+  [METRICS.deadLettered]: { help: 'Feature records that can never be scored, sent to the dead-letter topic.' },
+  [METRICS.batchFailures]: { help: 'Batches that failed and are retried from the last committed offset.' },
+  [METRICS.modelSwaps]: { help: 'Model versions swapped in (directory or model.updates).' },
+  [METRICS.modelsRefused]: { help: 'Model versions refused by validation; the old one kept serving.' },
+  [METRICS.modelUpdatesApplied]: { help: 'model.updates events applied by this replica after its start-up catch-up.' },
+  [METRICS.modelUpdatesInvalid]: { help: 'model.updates events that could not be read.' },
+  [METRICS.shadowWindows]: { help: 'Windows each model scored while a shadow version served, by role and version.', labels: ['role', 'version'] },
+  [METRICS.shadowAlerts]: { help: "Windows above each model's threshold while a shadow served (the shadow's are never produced), by role and version.", labels: ['role', 'version'] },
+  [METRICS.shadowAgreement]: { help: 'Windows by agreement of the active and shadow models: both, active_only, shadow_only, neither.', labels: ['outcome'] },
+  [METRICS.shadowFailures]: { help: 'Shadow predictions that threw or gave non-finite scores (active scoring is unaffected).' },
+  [METRICS.shadowReports]: { help: 'Shadow reports published to model.shadow.' },
+});
+
+export const HISTOGRAMS = Object.freeze({
+  chunkSeconds: 'pitwall_scoring_chunk_duration_seconds',
+  windowEndToAlert: 'pitwall_scoring_window_end_to_alert_seconds',
+});
+
+/** The scoring service's histograms in `registry` (its counters are made in main.ts, shared with the model control). */
+export function createScoringHistograms(registry: Registry) {
+  return {
+    chunkSeconds: histogram(registry, {
+      name: HISTOGRAMS.chunkSeconds,
+      help: 'Seconds to score one chunk of feature records (decode, one predict call, build scores and alerts), before its send.',
+      buckets: DURATION_BUCKETS,
+    }),
+    windowEndToAlert: histogram(registry, {
+      name: HISTOGRAMS.windowEndToAlert,
+      help: "Seconds from an anomalous window's end to Kafka's acknowledgement of its alert (wall clock minus window_end).",
+      buckets: LATENCY_BUCKETS,
+    }),
+  };
+}
 
 /** `name{a="x",b="y"}`: a counter key with Prometheus labels. */
 export function labelled(name: MetricName, labels: Readonly<Record<string, string>>): string {

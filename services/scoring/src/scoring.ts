@@ -20,21 +20,25 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer, TopicMessages } from 'kafkajs';
 import {
   createBoundedSender,
+  createMetricsRegistry,
   createReadiness,
   DEFAULT_MAX_BATCH_BYTES,
   provisionTopics,
   readSendBudget,
+  secondsSince,
   watchConsumer,
+  watchConsumerLag,
   type AvroCodec,
   type Counters,
   type Logger,
   type Readiness,
+  type Registry,
   type Service,
 } from '@pitwall/common';
 import { createChunkScorer, SERVICE, type FeatureRecord } from './chunk.js';
 import type { LoadedModel } from './model-dir.js';
 import type { ModelHolder, ModelSource } from './model-holder.js';
-import { createCounters, METRICS } from './metrics.js';
+import { COUNTERS, createCounters, createScoringHistograms, METRICS } from './metrics.js';
 import type { ShadowScorer } from './shadow.js';
 import type { AlertRecord, ScoreRecord } from './score.js';
 
@@ -72,6 +76,8 @@ export interface ScoringDeps {
   counters?: Counters;
   /** Readiness checks (main.ts shares it with /readyz); one of its own when absent. */
   readiness?: Readiness;
+  /** Where histograms and lag gauges are registered (main.ts serves it on /metrics); the counters' registry when absent. */
+  metrics?: Registry;
 }
 
 export interface ScoringStats {
@@ -89,7 +95,9 @@ export function createScoring(deps: ScoringDeps): Scoring {
   const { kafka, featuresCodec, alertsCodec, scoresCodec, config, model } = deps;
   const now = deps.now ?? Date.now;
   const log = deps.log.child({ component: 'scoring' });
-  const counters = deps.counters ?? createCounters(Object.values(METRICS));
+  const registry = deps.metrics ?? deps.counters?.registry ?? createMetricsRegistry({ processMetrics: false });
+  const counters = deps.counters ?? createCounters(COUNTERS, registry);
+  const histograms = createScoringHistograms(registry);
   // A fixed model (tests, pinned versions) or a holder that swaps versions between batches.
   const source: ModelSource | ModelHolder = 'current' in model ? model : { current: () => model };
   // Idempotent: a retried send cannot duplicate alerts within a producer session; needs acks=-1.
@@ -118,6 +126,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
   const readiness = deps.readiness ?? createReadiness({ log });
   readiness.set('scoring', false, 'starting');
   watchConsumer(readiness, consumer);
+  watchConsumerLag(registry, consumer, config.groupId);
 
   const processChunk = createChunkScorer({
     featuresCodec,
@@ -139,12 +148,16 @@ export function createScoring(deps: ScoringDeps): Scoring {
         // Stop early on shutdown or rebalance; unresolved records are fetched again by whoever owns them next.
         if (!payload.isRunning() || payload.isStale()) return;
         const chunk = batch.messages.slice(i, i + config.batchSize);
+        const scoringDone = histograms.chunkSeconds.startTimer();
         const out = await processChunk(batch.partition, chunk);
+        scoringDone();
         const topicMessages: TopicMessages[] = [];
         if (out.alerts.length) topicMessages.push({ topic: config.topics.alerts, messages: out.alerts });
         if (out.scores.length) topicMessages.push({ topic: config.topics.scores, messages: out.scores });
         if (out.deadLetters.length) topicMessages.push({ topic: config.topics.featuresDlq, messages: out.deadLetters });
         if (topicMessages.length) await sender.send((chunk) => producer.sendBatch({ topicMessages: chunk, acks: -1 }), topicMessages, { reset: resetProducer });
+        const producedAt = now();
+        for (const end of out.alertWindowEnds) histograms.windowEndToAlert.observe(secondsSince(end, producedAt));
         if (out.shadow) deps.shadow!.record(out.shadow);
         payload.resolveOffset(chunk.at(-1)!.offset);
         // With autoCommit off, commitOffsetsIfNecessary() alone commits nothing: pass the resolved offsets.

@@ -12,8 +12,8 @@
  * ignored: with wildcard subscriptions the broker delivers every fleet's traffic.
  */
 import type { IClientSubscribeOptions, IPublishPacket } from 'mqtt';
-import type { Logger } from '@pitwall/common';
-import { INBOX_METRICS as METRICS, createCounters } from './metrics.js';
+import type { Logger, Registry } from '@pitwall/common';
+import { INBOX_COUNTERS, INBOX_METRICS as METRICS, createCounters } from './metrics.js';
 
 export interface CarAlert {
   vehicleId: string;
@@ -121,6 +121,8 @@ export interface CarInboxDeps {
   now?: () => number;
   /** Called for each first-seen alert, after its receipt was handed to the client. */
   onAlert?: (alert: CarAlert) => void;
+  /** Where the counters are exported (main.ts serves it on /metrics); a private one when absent. */
+  metrics?: Registry;
 }
 
 export interface CarInbox {
@@ -135,7 +137,7 @@ export function createCarInbox(deps: CarInboxDeps): CarInbox {
   const { client, log } = deps;
   const now = deps.now ?? Date.now;
   const fleet = new Set(deps.vehicleIds);
-  const counters = createCounters(Object.values(METRICS));
+  const counters = createCounters(INBOX_COUNTERS, deps.metrics);
   const seen = new Set<string>();
   const states = new Map<string, { status: string; open: number }>();
 

@@ -4,7 +4,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { ConfigError, connectMqtt, createLogger, mqttOptions, onShutdown, runMain, serverMaximumPacketSize, startHealthServer, withPubackReasons } from '@pitwall/common';
+import {
+  ConfigError,
+  connectMqtt,
+  createLogger,
+  createMetricsRegistry,
+  exportReadiness,
+  mqttOptions,
+  onShutdown,
+  runMain,
+  serverMaximumPacketSize,
+  startHealthServer,
+  withPubackReasons,
+} from '@pitwall/common';
 import { readSimulatorConfig } from './config.js';
 import { parseCsv } from './csv.js';
 import { groundTruthLine, toFailureSpec } from './failures.js';
@@ -32,20 +44,26 @@ runMain('simulator', async () => {
   const clientId = `pitwall-simulator-${randomBytes(4).toString('hex')}`;
   // Clean start: mqtt.js then subscribes the cars' topics again on every reconnect, and it resends
   // QoS 1 readings that were in flight or queued while the broker was away either way.
+  // One metrics registry for the process, served on the health port's /metrics.
+  const metrics = createMetricsRegistry();
   const client = await connectMqtt(config.common.mqtt.url, mqttOptions(config.common, { clientId, clean: true, protocolVersion: 5 }), log);
   const inbox = createCarInbox({
     client,
     vehicleIds: replay ? [...new Set(replay.map((r) => r.vehicleId))] : fleet.vehicleIds,
     log,
     receipts: config.receipts,
+    metrics,
   });
   await inbox.start();
-  const health = await startHealthServer(config.healthPort, { mqtt: () => client.connected });
+  const checks = { mqtt: () => client.connected };
+  exportReadiness(metrics, () => ({ mqtt: checks.mqtt() }));
+  const health = await startHealthServer(config.healthPort, checks, { metrics });
 
   const simulator = createSimulator({
     client: withPubackReasons(client),
     fleet,
     log,
+    metrics,
     ratePerCarHz: config.rateHz,
     timeScale: config.timeScale,
     maxPacketSize: () => serverMaximumPacketSize(client),

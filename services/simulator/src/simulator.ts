@@ -19,11 +19,11 @@
  * and pacing by the gaps between them. Their timestamps are kept unless startTs is given, which
  * shifts the whole replay to begin there.
  */
-import { NO_MATCHING_SUBSCRIBERS, publishPacketSize, type Logger } from '@pitwall/common';
+import { NO_MATCHING_SUBSCRIBERS, publishPacketSize, type Logger, type Registry } from '@pitwall/common';
 import type { Fleet, Reading, ResolvedFailure } from './fleet.js';
 import type { GroundTruthEvent } from './failures.js';
 import { telemetryTopic, toPayload } from './payload.js';
-import { METRICS, createCounters } from './metrics.js';
+import { COUNTERS, METRICS, createCounters } from './metrics.js';
 
 /**
  * The part of an mqtt.js client the simulator uses. A connected MqttClient satisfies it, but only
@@ -56,6 +56,8 @@ export interface SimulatorDeps {
   maxPacketSize?: () => number | undefined;
   /** First delay before a reading is sent again (doubling up to 30 s). Default 1000. */
   resendDelayMs?: number;
+  /** Where the counters are exported (main.ts serves it on /metrics); a private one when absent. */
+  metrics?: Registry;
 }
 
 export interface SimulatorStats {
@@ -90,7 +92,7 @@ export function createSimulator(deps: SimulatorDeps): Simulator {
   if (!(timeScale > 0) || !Number.isFinite(timeScale)) throw new RangeError(`timeScale must be > 0, got ${timeScale}`);
   if (deps.durationMs !== undefined && !(deps.durationMs >= 0)) throw new RangeError(`durationMs must be >= 0, got ${deps.durationMs}`);
   const log = deps.log;
-  const counters = createCounters(Object.values(METRICS));
+  const counters = createCounters(COUNTERS, deps.metrics);
 
   let started = false;
   let stopped = false;

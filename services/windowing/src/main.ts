@@ -1,12 +1,17 @@
 import {
+  createCounters,
   createKafka,
   createLogger,
+  createMetricsRegistry,
   createSchemaStore,
   createTopicCodec,
+  exportReadiness,
   onShutdown,
   probeKafka,
+  READINESS_COUNTERS,
   runMain,
   serviceReadiness,
+  startConsumerLagPoller,
   startHealthServer,
   type TelemetryRecord,
 } from '@pitwall/common';
@@ -17,11 +22,15 @@ runMain('windowing', async () => {
   const config = readWindowingConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
   const store = createSchemaStore(config.registryUrl);
-  const readiness = serviceReadiness(config, log);
+  // One metrics registry for the process, served on the health port's /metrics.
+  const metrics = createMetricsRegistry();
+  const readiness = serviceReadiness(config, log, createCounters(READINESS_COUNTERS, metrics));
+  exportReadiness(metrics, readiness.checks);
   const kafka = createKafka(config, log);
   const windowing = createWindowing({
     kafka,
     readiness,
+    metrics,
     telemetryCodec: await createTopicCodec<TelemetryRecord>(store, config.topics.telemetry, 'telemetry', 2),
     featuresCodec: await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', 1),
     log,
@@ -44,12 +53,15 @@ runMain('windowing', async () => {
       },
     },
   });
-  const health = await startHealthServer(config.healthPort, readiness.failing);
+  const health = await startHealthServer(config.healthPort, readiness.failing, { metrics });
   const probe = probeKafka(kafka, readiness);
   await windowing.start();
+  // After start (the topics exist). Committed offsets lag by the open windows' records by design (see the gauge's HELP).
+  const lag = startConsumerLagPoller({ kafka, registry: metrics, groups: [{ groupId: config.groupId, topics: [config.topics.telemetry] }], log });
   onShutdown(log, async () => {
     readiness.stop();
     await windowing.close();
+    await lag.stop();
     await probe.stop();
     await health.close();
   });

@@ -26,9 +26,12 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, Message, PartitionOffset
 import {
   batchExtent,
   createBoundedSender,
+  createMetricsRegistry,
   createPartitionProducers,
   createReadiness,
+  secondsSince,
   watchConsumer,
+  watchConsumerLag,
   type Readiness,
   readSendBudget,
   DEFAULT_MAX_BATCH_BYTES,
@@ -41,12 +44,13 @@ import {
   windowStartsFor,
   type AvroCodec,
   type Logger,
+  type Registry,
   type Service,
   type TelemetryRecord,
   type WindowDef,
 } from '@pitwall/common';
 import { decodeResume, encodeResume } from './commit-metadata.js';
-import { createCounters, METRICS } from './metrics.js';
+import { createWindowingMetrics, METRICS } from './metrics.js';
 import { createPartitionState, type ClosedWindow, type PartitionState, type Resume } from './partition-state.js';
 
 export type FeatureRecord = Record<string, number | string>;
@@ -78,6 +82,8 @@ export interface WindowingDeps {
   config: WindowingConfig;
   /** Readiness checks (main.ts shares it with /readyz); one of its own when absent. */
   readiness?: Readiness;
+  /** Where counters, histograms and lag gauges are registered (main.ts serves it on /metrics); a private one when absent. */
+  metrics?: Registry;
 }
 
 export type Windowing = Service;
@@ -100,7 +106,8 @@ export const CONTROL_HEADER = 'pitwall.control';
 
 export function createWindowing(deps: WindowingDeps): Windowing {
   const { config, log } = deps;
-  const counters = createCounters(Object.values(METRICS));
+  const metrics = createWindowingMetrics(deps.metrics ?? createMetricsRegistry({ processMetrics: false }));
+  const { counters } = metrics;
   const states = new Map<number, PartitionState>();
   // What this instance last committed per partition: a restart of the partition after a failed
   // transaction resumes from here without waiting for the commit to become visible to fetches.
@@ -311,6 +318,8 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       else floors.set(c.vehicleId, c.floor);
     }
     counters.inc(METRICS.emitted, closed.length);
+    const committedAt = Date.now();
+    for (const w of closed) metrics.windowEndToEmit.observe(secondsSince(w.end, committedAt));
     // Moves kafkajs's fetch position past this batch; the transaction above decides where a
     // restarted consumer resumes (autoCommit is off, so resolved offsets are never committed).
     resolveOffset((next - 1n).toString());
@@ -366,6 +375,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
         floorsLoad?.catch((err: unknown) => log.warn('loading floors after joining failed; retried on the next batch', { err }));
       });
       watchConsumer(readiness, consumer);
+      watchConsumerLag(metrics.registry, consumer, config.groupId);
       await consumer.connect();
       await consumer.subscribe({ topic: config.topics.telemetry, fromBeginning: true });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });

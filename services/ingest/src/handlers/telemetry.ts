@@ -16,7 +16,8 @@ export interface TelemetryHandlerDeps {
   limits: ValidationLimits;
 }
 
-export type Outcome = { kind: 'record'; record: OutgoingRecord; outOfRange: number } | DeadLetter;
+/** ts: the reading's event time (for the event-time-to-acknowledgement histogram). */
+export type Outcome = { kind: 'record'; record: OutgoingRecord; outOfRange: number; ts: number } | DeadLetter;
 
 export function handleTelemetry(deps: TelemetryHandlerDeps, topic: string, payload: Buffer, receivedAt: number): Outcome {
   try {
@@ -25,6 +26,7 @@ export function handleTelemetry(deps: TelemetryHandlerDeps, topic: string, paylo
       kind: 'record',
       record: { topic: deps.topics.telemetry, key: reading.vehicle_id, value: deps.codec.encode(reading) },
       outOfRange: reading.out_of_range.length,
+      ts: reading.ts,
     };
   } catch (err) {
     return mqttDeadLetter(deps.service, deps.topics.dlq, topic, payload, err, receivedAt);
