@@ -1,21 +1,26 @@
 /**
- * Offline validation of the Kubernetes manifests in k8s/: no cluster, no kubectl.
+ * Offline validation of the Kubernetes manifests in k8s/: no cluster, no brokers.
  *
- * 1. A minimal kustomize reader builds k8s/base and k8s/overlays/dev. It implements only the
- *    kustomization fields this repository uses (resources, namespace, commonLabels, replicas,
- *    images, patches with strategic-merge patches of maps) and throws on anything else, so a
- *    manifest change it cannot reproduce fails here instead of being silently ignored.
- * 2. Every resulting object is validated against the Kubernetes OpenAPI schema compiled into
- *    kubernetes-models, plus a strict pass that rejects fields the schema does not know (what
- *    `kubectl apply` does with its default --validate=strict).
- * 3. Pitwall's own rules: probes, resources, hardening, ConfigMap references, and that each
- *    service's effective environment is accepted by that service's own config reader
- *    (read<Name>Config from its package), so a value the service would refuse fails here.
+ * 1. `kubectl kustomize` builds k8s/base and k8s/overlays/dev (kubectl on PATH, or $KUBECTL).
+ * 2. Every resulting object is validated against its schema: Kubernetes (kubernetes-models),
+ *    KEDA (@kubernetes-models/keda), Prometheus Operator (@kubernetes-models/prometheus-operator),
+ *    with a strict pass that rejects fields the schema does not know (what `kubectl apply` does
+ *    with --validate=strict). Strimzi's KafkaUser has no published model: its v1beta2 fields used
+ *    here are checked by hand (validateKafkaUser).
+ * 3. Pitwall's own rules: probes, resources, hardening, ConfigMap references, each service's
+ *    effective environment accepted by its own config reader (read<Name>Config from its package),
+ *    and the security and operations rules: Secrets referenced are generated or documented in
+ *    k8s/README.md with the keys used and never optional; each Kafka service has a KafkaUser whose
+ *    ACLs cover the topics, groups and transactional ids its config names; NetworkPolicies allow
+ *    exactly the flows of the architecture diagram; ScaledObjects scale on their input's lag
+ *    within its partitions; every workload has a PodDisruptionBudget and is scraped.
+ *    Each rule is a function returning problems, and a test below breaks a copy to see it fail.
  *
  * YAML is read as YAML 1.1, like the Go YAML library Kubernetes uses: `yes`/`on` are booleans.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,15 +70,9 @@ const SHARED_ENV = [
   'TOPIC_TELEMETRY', 'TOPIC_TELEMETRY_DLQ', 'TOPIC_FEATURES', 'TOPIC_ALERTS', 'HEALTH_PORT',
 ];
 
-// ------------------------------------------------------------------ minimal kustomize
+// ------------------------------------------------------------------ kustomize (kubectl)
 
-const KUSTOMIZATION_FIELDS = new Set(['apiVersion', 'kind', 'namespace', 'commonLabels', 'resources', 'replicas', 'images', 'patches']);
-const CLUSTER_SCOPED = new Set([
-  'Namespace', 'PersistentVolume', 'StorageClass', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass',
-  'CustomResourceDefinition', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration',
-]);
-const POD_TEMPLATE_KINDS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet']);
-const SCALABLE_KINDS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet']);
+const KUBECTL = process.env.KUBECTL || 'kubectl';
 
 function parseYamlDocs(text, where) {
   const out = [];
@@ -84,126 +83,42 @@ function parseYamlDocs(text, where) {
   }
   return out;
 }
-const readYamlDocs = (file) => parseYamlDocs(fs.readFileSync(file, 'utf8'), file);
 
 const idOf = (o) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
-const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** kustomize build <dir>, for the fields listed in KUSTOMIZATION_FIELDS only. */
+/** `kubectl kustomize <dir>`, parsed; fails with a clear message when kubectl is missing. */
 function kustomize(dir) {
-  const file = path.join(dir, 'kustomization.yaml');
-  const [k, ...extra] = readYamlDocs(file);
-  if (!k || extra.length) throw new Error(`${file}: expected exactly one document`);
-  for (const key of Object.keys(k)) {
-    if (!KUSTOMIZATION_FIELDS.has(key)) throw new Error(`${file}: "${key}" is not supported by this test's kustomize reader`);
+  const r = spawnSync(KUBECTL, ['kustomize', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.error?.code === 'ENOENT') {
+    throw new Error(`${KUBECTL} not found: these tests build the manifests with \`kubectl kustomize\` (kubectl >= 1.27); install kubectl or set KUBECTL`);
   }
-  let objects = [];
-  for (const entry of k.resources ?? []) {
-    const p = path.resolve(dir, entry);
-    if (!fs.existsSync(p)) throw new Error(`${file}: resource ${entry} does not exist`);
-    objects.push(...(fs.statSync(p).isDirectory() ? kustomize(p) : readYamlDocs(p)));
-  }
-  objects = structuredClone(objects);
-
-  for (const patchEntry of k.patches ?? []) {
-    if (patchEntry.target || Object.keys(patchEntry).some((x) => x !== 'path' && x !== 'patch')) {
-      throw new Error(`${file}: only patches with "path" or "patch" and no target are supported`);
-    }
-    const patches = patchEntry.path ? readYamlDocs(path.resolve(dir, patchEntry.path)) : parseYamlDocs(String(patchEntry.patch), `${file} inline patch`);
-    for (const patch of patches) applyStrategicMergePatch(objects, patch, file);
-  }
-  for (const { name, count, ...rest } of k.replicas ?? []) {
-    if (Object.keys(rest).length || !Number.isInteger(count)) throw new Error(`${file}: replicas entries are {name, count}`);
-    const targets = objects.filter((o) => SCALABLE_KINDS.has(o.kind) && o.metadata.name === name);
-    if (!targets.length) throw new Error(`${file}: replicas: no workload named ${name}`);
-    for (const o of targets) o.spec.replicas = count;
-  }
-  for (const image of k.images ?? []) applyImage(objects, image, file);
-  if (k.namespace) {
-    for (const o of objects) {
-      if (!CLUSTER_SCOPED.has(o.kind)) o.metadata.namespace = k.namespace;
-    }
-  }
-  if (k.commonLabels) {
-    for (const o of objects) applyCommonLabels(o, k.commonLabels);
-  }
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`kubectl kustomize ${path.relative(REPO, dir)} failed (exit ${r.status}):\n${r.stderr}`);
+  const objects = parseYamlDocs(r.stdout, `kubectl kustomize ${dir}`);
   const seen = new Set();
   for (const o of objects) {
-    if (seen.has(idOf(o))) throw new Error(`${file}: ${idOf(o)} is defined twice`);
+    if (seen.has(idOf(o))) throw new Error(`${idOf(o)} is defined twice`);
     seen.add(idOf(o));
   }
   return objects;
-}
-
-/** Strategic merge limited to maps: arrays would need the per-field merge keys of the API. */
-function applyStrategicMergePatch(objects, patch, file) {
-  const target = objects.find(
-    (o) =>
-      o.apiVersion === patch.apiVersion &&
-      o.kind === patch.kind &&
-      o.metadata.name === patch.metadata?.name &&
-      (patch.metadata.namespace === undefined || o.metadata.namespace === patch.metadata.namespace),
-  );
-  if (!target) throw new Error(`${file}: patch target ${patch.kind}/${patch.metadata?.name} not found`);
-  mergeInto(target, patch, `${patch.kind}/${patch.metadata.name}`);
-}
-
-function mergeInto(dst, src, where) {
-  for (const [key, value] of Object.entries(src)) {
-    if (key.startsWith('$')) throw new Error(`${where}: patch directive ${key} is not supported`);
-    if (Array.isArray(value)) throw new Error(`${where}.${key}: list patches are not supported by this reader`);
-    if (value === null) delete dst[key];
-    else if (isPlainObject(value) && isPlainObject(dst[key])) mergeInto(dst[key], value, `${where}.${key}`);
-    else dst[key] = structuredClone(value);
-  }
-}
-
-function podSpecs(o) {
-  if (POD_TEMPLATE_KINDS.has(o.kind) || o.kind === 'Job') return o.spec?.template?.spec ? [o.spec.template.spec] : [];
-  return [];
-}
-
-function applyImage(objects, { name, newName, newTag, digest, ...rest }, file) {
-  if (Object.keys(rest).length || !name) throw new Error(`${file}: images entries are {name, newName?, newTag?, digest?}`);
-  let matched = 0;
-  for (const o of objects) {
-    for (const spec of podSpecs(o)) {
-      for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-        const m = /^(?<repo>[^@]+?)(?::(?<tag>[\w][\w.-]*))?(?:@(?<dig>.+))?$/.exec(c.image ?? '');
-        if (!m || m.groups.repo !== name) continue;
-        matched++;
-        const repo = newName ?? m.groups.repo;
-        if (digest) c.image = `${repo}@${digest}`;
-        else if (newTag) c.image = `${repo}:${newTag}`;
-        else c.image = `${repo}${m.groups.tag ? `:${m.groups.tag}` : ''}${m.groups.dig ? `@${m.groups.dig}` : ''}`;
-      }
-    }
-  }
-  if (!matched) throw new Error(`${file}: images: no container uses ${name}`);
-}
-
-function applyCommonLabels(o, labels) {
-  o.metadata.labels = { ...o.metadata.labels, ...labels };
-  if (POD_TEMPLATE_KINDS.has(o.kind)) {
-    o.spec.selector ??= {};
-    o.spec.selector.matchLabels = { ...o.spec.selector.matchLabels, ...labels };
-  }
-  if (POD_TEMPLATE_KINDS.has(o.kind) || o.kind === 'Job') {
-    o.spec.template.metadata ??= {};
-    o.spec.template.metadata.labels = { ...o.spec.template.metadata.labels, ...labels };
-  }
-  if (o.kind === 'Service' && o.spec?.selector) o.spec.selector = { ...o.spec.selector, ...labels };
 }
 
 // ------------------------------------------------------------------ schema validation
 
 const modelModules = new Map();
 
+/** Where the schema of each API group lives; the Kubernetes API groups are in kubernetes-models. */
+const MODEL_PACKAGES = {
+  'keda.sh/': '@kubernetes-models/keda/',
+  'monitoring.coreos.com/': '@kubernetes-models/prometheus-operator/',
+};
+
 async function modelClass(apiVersion, kind) {
   if (typeof apiVersion !== 'string' || typeof kind !== 'string') throw new Error('apiVersion and kind are required');
   if (!modelModules.has(apiVersion)) {
-    // Core resources live in kubernetes-models/v1, the others in kubernetes-models/<group>/<version>.
-    modelModules.set(apiVersion, import(`kubernetes-models/${apiVersion}`).catch(() => null));
+    // Core resources live in kubernetes-models/v1, the others in <package>/<group>/<version>.
+    const pkg = Object.entries(MODEL_PACKAGES).find(([group]) => apiVersion.startsWith(group))?.[1] ?? 'kubernetes-models/';
+    modelModules.set(apiVersion, import(`${pkg}${apiVersion}`).catch(() => null));
   }
   const mod = await modelModules.get(apiVersion);
   const Model = mod?.[kind];
@@ -217,6 +132,7 @@ async function modelClass(apiVersion, kind) {
  * a validated object that was never read is a field Kubernetes does not know.
  */
 async function validateObject(obj) {
+  if (obj?.apiVersion === 'kafka.strimzi.io/v1beta2' && obj.kind === 'KafkaUser') return validateKafkaUser(obj);
   const Model = await modelClass(obj.apiVersion, obj.kind);
   const model = new Model(obj);
   const read = new WeakMap();
@@ -256,6 +172,55 @@ async function validateObject(obj) {
   };
   walk(model, '');
   if (unknown.length) throw new Error(`unknown field(s): ${unknown.map((u) => u.slice(1)).join(', ')}`);
+}
+
+// ------------------------------------------------------------------ Strimzi KafkaUser (by hand)
+
+/**
+ * The kafka.strimzi.io/v1beta2 KafkaUser fields Pitwall uses, as in Strimzi's CRD schema: there is
+ * no published model to validate against. Unknown fields are refused, like the strict pass above.
+ */
+const STRIMZI_ACL_OPERATIONS = new Set(['Read', 'Write', 'Create', 'Delete', 'Alter', 'Describe', 'ClusterAction', 'AlterConfigs', 'DescribeConfigs', 'IdempotentWrite', 'All']);
+const STRIMZI_RESOURCE_TYPES = new Set(['topic', 'group', 'cluster', 'transactionalId']);
+
+function validateKafkaUser(o) {
+  const problems = [];
+  const only = (value, allowed, where) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return problems.push(`${where} must be an object`), false;
+    for (const k of Object.keys(value)) if (!allowed.includes(k)) problems.push(`unknown field(s): ${where ? `${where}.` : ''}${k}`);
+    return true;
+  };
+  only(o, ['apiVersion', 'kind', 'metadata', 'spec'], '');
+  if (typeof o.metadata?.name !== 'string' || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(o.metadata.name)) problems.push('metadata.name must be a DNS subdomain');
+  if (!o.metadata?.labels?.['strimzi.io/cluster']) problems.push('metadata.labels["strimzi.io/cluster"] is required: it names the Kafka cluster');
+  if (only(o.spec, ['authentication', 'authorization', 'quotas', 'template'], 'spec')) {
+    const auth = o.spec.authentication;
+    if (only(auth, ['type', 'password'], 'spec.authentication') && !['tls', 'tls-external', 'scram-sha-512'].includes(auth.type)) {
+      problems.push(`spec.authentication.type must be tls, tls-external or scram-sha-512, got ${auth.type}`);
+    }
+    const authz = o.spec.authorization;
+    if (only(authz, ['type', 'acls'], 'spec.authorization')) {
+      if (authz.type !== 'simple') problems.push(`spec.authorization.type must be simple, got ${authz.type}`);
+      if (!Array.isArray(authz.acls)) problems.push('spec.authorization.acls must be an array');
+      for (const [i, acl] of (authz.acls ?? []).entries()) {
+        const at = `spec.authorization.acls[${i}]`;
+        if (!only(acl, ['type', 'resource', 'host', 'operations', 'operation'], at)) continue;
+        if (acl.type !== undefined && !['allow', 'deny'].includes(acl.type)) problems.push(`${at}.type must be allow or deny`);
+        if (only(acl.resource, ['type', 'name', 'patternType'], `${at}.resource`)) {
+          const r = acl.resource;
+          if (!STRIMZI_RESOURCE_TYPES.has(r.type)) problems.push(`${at}.resource.type must be one of ${[...STRIMZI_RESOURCE_TYPES].join(', ')}, got ${r.type}`);
+          if (r.type !== 'cluster' && (typeof r.name !== 'string' || !r.name)) problems.push(`${at}.resource.name is required for ${r.type}`);
+          if (r.type === 'cluster' && (r.name !== undefined || r.patternType !== undefined)) problems.push(`${at}.resource: a cluster resource has no name or patternType`);
+          if (r.patternType !== undefined && !['literal', 'prefix'].includes(r.patternType)) problems.push(`${at}.resource.patternType must be literal or prefix`);
+        }
+        const ops = acl.operations ?? (acl.operation === undefined ? undefined : [acl.operation]);
+        if (!Array.isArray(ops) || !ops.length) problems.push(`${at}.operations must be a non-empty array`);
+        for (const op of ops ?? []) if (!STRIMZI_ACL_OPERATIONS.has(op)) problems.push(`${at}.operations: ${op} is not a Kafka ACL operation`);
+      }
+    }
+  }
+  if (problems.length) return Promise.reject(new Error(problems.join('; ')));
+  return Promise.resolve();
 }
 
 // ------------------------------------------------------------------ Pitwall's rules
@@ -411,23 +376,447 @@ const once = (fn) => {
 const buildBase = once(() => kustomize(BASE));
 const buildDev = once(() => kustomize(DEV));
 
+// ------------------------------------------------------------------ security and operations rules
+
+const README = path.join(REPO, 'k8s', 'README.md');
+
+/**
+ * The Secrets an operator creates, from the table in k8s/README.md ("Secrets to create"): rows
+ * `| \`name\` | \`key\`, \`key\` | ... |`. Name → set of keys.
+ */
+function documentedSecrets(text = fs.readFileSync(README, 'utf8')) {
+  const out = new Map();
+  for (const m of text.matchAll(/^\|\s*`([a-z0-9.-]+)`\s*\|([^|]*)\|/gm)) {
+    const keys = [...m[2].matchAll(/`([^`]+)`/g)].map((k) => k[1]);
+    if (keys.length) out.set(m[1], new Set(keys));
+  }
+  return out;
+}
+
+/** Keys of the Secret Strimzi's User Operator writes for a SCRAM-SHA-512 KafkaUser (named after it). */
+const KAFKA_USER_SECRET_KEYS = ['password', 'sasl.jaas.config'];
+
+/** Every Secret a workload or a TriggerAuthentication refers to: [{from, name, keys, optional}]. */
+function secretRefs(o) {
+  const refs = [];
+  const at = `${o.kind} ${o.metadata.name}`;
+  if (WORKLOAD_KINDS.has(o.kind)) {
+    const pod = o.spec.template.spec;
+    for (const v of pod.volumes ?? []) {
+      if (v.secret) refs.push({ from: `${at} volume ${v.name}`, name: v.secret.secretName, keys: (v.secret.items ?? []).map((i) => i.key), optional: v.secret.optional, allKeys: !v.secret.items });
+      for (const src of v.projected?.sources ?? []) {
+        if (src.secret) refs.push({ from: `${at} volume ${v.name}`, name: src.secret.name, keys: (src.secret.items ?? []).map((i) => i.key), optional: src.secret.optional, allKeys: !src.secret.items });
+      }
+    }
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      for (const e of c.envFrom ?? []) if (e.secretRef) refs.push({ from: `${at} container ${c.name} envFrom`, name: e.secretRef.name, keys: [], optional: e.secretRef.optional, allKeys: true });
+      for (const e of c.env ?? []) {
+        const r = e.valueFrom?.secretKeyRef;
+        if (r) refs.push({ from: `${at} container ${c.name} env ${e.name}`, name: r.name, keys: [r.key], optional: r.optional });
+      }
+    }
+    for (const s of pod.imagePullSecrets ?? []) refs.push({ from: `${at} imagePullSecrets`, name: s.name, keys: [], optional: false });
+  }
+  if (o.kind === 'TriggerAuthentication') {
+    for (const r of o.spec?.secretTargetRef ?? []) refs.push({ from: `${at} ${r.parameter}`, name: r.name, keys: [r.key], optional: false });
+  }
+  return refs;
+}
+
+/**
+ * Every referenced Secret is generated in the build (a Secret object, or the Secret Strimzi writes
+ * for a KafkaUser) or documented in k8s/README.md, with the keys used; none is optional: a
+ * credential that may be missing is a pod that silently runs without it.
+ */
+function secretProblems(objects, documented = documentedSecrets()) {
+  const problems = [];
+  const known = new Map(documented);
+  for (const o of objects) {
+    if (o.kind === 'Secret') known.set(o.metadata.name, new Set(Object.keys({ ...o.data, ...o.stringData })));
+    if (o.kind === 'KafkaUser') known.set(o.metadata.name, new Set(KAFKA_USER_SECRET_KEYS));
+  }
+  for (const o of objects) {
+    for (const ref of secretRefs(o)) {
+      if (ref.optional) problems.push(`${ref.from}: Secret ${ref.name} is optional`);
+      const keys = known.get(ref.name);
+      if (!keys) {
+        problems.push(`${ref.from}: Secret ${ref.name} is neither generated nor documented in k8s/README.md`);
+        continue;
+      }
+      for (const k of ref.keys) if (!keys.has(k)) problems.push(`${ref.from}: Secret ${ref.name} has no documented key ${k}`);
+    }
+  }
+  return problems;
+}
+
+/** Each *_FILE variable names a file of a mounted Secret volume (the key it maps to must exist: see secretProblems). */
+function fileEnvProblems(objects) {
+  const problems = [];
+  const byId = new Map(objects.map((o) => [idOf(o), o]));
+  for (const w of workloads(objects)) {
+    const pod = w.spec.template.spec;
+    for (const c of pod.containers) {
+      const env = effectiveEnv(c, byId, w.metadata.namespace);
+      const files = new Map();
+      for (const m of c.volumeMounts ?? []) {
+        const v = (pod.volumes ?? []).find((x) => x.name === m.name);
+        if (!v?.secret) continue;
+        for (const item of v.secret.items ?? []) files.set(path.posix.join(m.mountPath, item.path), `${v.secret.secretName}:${item.key}`);
+      }
+      for (const [k, value] of Object.entries(env)) {
+        if (k.endsWith('_FILE') && !files.has(value)) problems.push(`${w.metadata.name}: ${k}=${value} is not a file of a mounted Secret`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** What each service does in Kafka, from its own parsed config (the names the code will use). */
+const KAFKA_ACCESS = {
+  ingest: (c) => ({ read: [], write: [c.topics.telemetry, c.topics.receipts, c.topics.telemetryDlq], groups: [], txn: [] }),
+  windowing: (c) => ({
+    read: [c.topics.telemetry, c.floorsTopic],
+    write: [c.topics.features, c.topics.telemetryDlq, c.lateTopic, c.floorsTopic],
+    // The group, and the throw-away readers of the floors changelog (`${group}.floors.<uuid>`).
+    groups: [c.groupId, `${c.groupId}.floors.0f0e`],
+    // One transactional id per input partition: `${prefix}-${topic}-${partition}`.
+    txn: [`${c.transactionalIdPrefix}-${c.topics.telemetry}-0`, `${c.transactionalIdPrefix}-${c.topics.telemetry}-5`],
+  }),
+  scoring: (c) => ({
+    read: [c.topics.features, c.topics.modelUpdates],
+    write: [c.topics.alerts, c.topics.scores, c.featuresDlqTopic, c.topics.shadowReports],
+    groups: [c.groupId, `${c.groupId}.model-updates.scoring-0.1.0f0e`],
+    txn: [],
+  }),
+  incidents: (c) => ({
+    read: [c.topics.scores, c.topics.incidentCommands, c.topics.receipts, c.topics.incidents],
+    write: [c.topics.incidents, c.dlqTopic],
+    groups: [c.groupId, `${c.groupId}.replay.0f0e`],
+    txn: [`${c.transactionalIdPrefix}-p0`, `${c.transactionalIdPrefix}-p5`],
+  }),
+  dispatch: (c) => ({ read: [c.topics.incidents], write: [c.dlqTopic], groups: [c.groupId, `${c.groupId}.rebuild.0f0e`], txn: [] }),
+  console: (c) => ({
+    read: [c.topics.incidents, c.topics.scores, c.topics.telemetry, c.consoleTopics.sessions],
+    write: [c.topics.incidentCommands, c.consoleTopics.sessions, c.consoleTopics.audit],
+    groups: ['scores', 'telemetry', 'sessions', 'incidents'].map((g) => `${c.groupIdPrefix}-${g}-0f0e`),
+    txn: [],
+  }),
+};
+
+/** The input topic whose lag each consumer scales on, from its config. */
+const LAG_TOPIC = {
+  windowing: (c) => c.topics.telemetry,
+  scoring: (c) => c.topics.features,
+  incidents: (c) => c.topics.scores,
+  dispatch: (c) => c.topics.incidents,
+};
+
+async function serviceConfigs(objects) {
+  const out = {};
+  for (const [name, env] of Object.entries(envByService(objects))) {
+    const pkg = await import(`@pitwall/${name}`);
+    out[name] = pkg[SERVICES[name].reader](withPlaceholderFiles({ ...env, ...SERVICES[name].secretEnv }));
+  }
+  return out;
+}
+
+function aclAllows(user, type, name, operation) {
+  return (user.spec?.authorization?.acls ?? []).some((acl) => {
+    if ((acl.type ?? 'allow') !== 'allow' || acl.resource?.type !== type) return false;
+    const ops = acl.operations ?? [acl.operation];
+    if (!ops.includes(operation) && !ops.includes('All')) return false;
+    if (type === 'cluster') return true;
+    const r = acl.resource;
+    if (r.name === '*') return true;
+    return (r.patternType ?? 'literal') === 'prefix' ? name.startsWith(r.name) : name === r.name;
+  });
+}
+
+/**
+ * Every service that talks to Kafka authenticates with SASL_SSL/SCRAM-SHA-512 as a KafkaUser of the
+ * build, and that user's ACLs allow what its config says it does: read (and create) its inputs,
+ * write (and create) its outputs, join its consumer groups, use its transactional ids.
+ */
+async function kafkaAclProblems(objects) {
+  const problems = [];
+  const env = envByService(objects);
+  const configs = await serviceConfigs(objects);
+  const users = new Map(objects.filter((o) => o.kind === 'KafkaUser').map((u) => [u.metadata.name, u]));
+  for (const [name, access] of Object.entries(KAFKA_ACCESS)) {
+    const e = env[name];
+    if (!e) continue;
+    if (e.KAFKA_SECURITY_PROTOCOL !== 'SASL_SSL') problems.push(`${name}: KAFKA_SECURITY_PROTOCOL is ${e.KAFKA_SECURITY_PROTOCOL}, not SASL_SSL`);
+    if (e.KAFKA_SASL_MECHANISM !== 'scram-sha-512') problems.push(`${name}: KAFKA_SASL_MECHANISM is ${e.KAFKA_SASL_MECHANISM}, not scram-sha-512`);
+    for (const k of ['KAFKA_SSL_CA_FILE', 'KAFKA_SASL_USERNAME']) if (!e[k]) problems.push(`${name}: ${k} is not set`);
+    if (!e.KAFKA_SASL_PASSWORD_FILE && !e.KAFKA_SASL_PASSWORD) problems.push(`${name}: neither KAFKA_SASL_PASSWORD_FILE nor KAFKA_SASL_PASSWORD is set`);
+    const user = users.get(e.KAFKA_SASL_USERNAME);
+    if (!user) {
+      problems.push(`${name}: no KafkaUser ${e.KAFKA_SASL_USERNAME}`);
+      continue;
+    }
+    if (user.spec?.authentication?.type !== 'scram-sha-512') problems.push(`${name}: KafkaUser ${user.metadata.name} does not use scram-sha-512`);
+    const a = access(configs[name]);
+    const need = (type, res, ops) => {
+      for (const op of ops) if (!aclAllows(user, type, res, op)) problems.push(`${name}: KafkaUser ${user.metadata.name} may not ${op} ${type} ${res}`);
+    };
+    for (const t of a.read) need('topic', t, ['Read', 'Describe', 'Create']);
+    for (const t of a.write) need('topic', t, ['Write', 'Describe', 'Create']);
+    for (const g of a.groups) need('group', g, ['Read', 'Describe']);
+    for (const t of a.txn) need('transactionalId', t, ['Write', 'Describe']);
+    if (a.write.length) need('cluster', 'kafka-cluster', ['IdempotentWrite']);
+  }
+  return problems;
+}
+
+// A small NetworkPolicy evaluator: which peers a pod may reach and be reached by.
+
+function selects(selector, labels) {
+  if (!selector) return false;
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const { key, operator, values = [] } of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, key);
+    if (operator === 'In' && !(has && values.includes(labels[key]))) return false;
+    if (operator === 'NotIn' && has && values.includes(labels[key])) return false;
+    if (operator === 'Exists' && !has) return false;
+    if (operator === 'DoesNotExist' && has) return false;
+  }
+  return true;
+}
+
+/** A pod somewhere: { namespace, labels, ports: {name: number} }. */
+const nsLabels = (ns) => ({ 'kubernetes.io/metadata.name': ns });
+
+function peerMatches(peer, policyNs, pod) {
+  if (peer.ipBlock) return false; // not used: addresses of pods are not stable
+  const nsOk = peer.namespaceSelector ? selects(peer.namespaceSelector, nsLabels(pod.namespace)) : pod.namespace === policyNs;
+  const podOk = peer.podSelector ? selects(peer.podSelector, pod.labels) : true;
+  return nsOk && podOk;
+}
+
+function portMatches(ports, port, protocol, target) {
+  if (!ports?.length) return true;
+  return ports.some((p) => {
+    if ((p.protocol ?? 'TCP') !== protocol) return false;
+    if (p.port === undefined) return true;
+    const n = typeof p.port === 'number' ? p.port : target.ports?.[p.port];
+    return n !== undefined && (p.endPort ? port >= n && port <= p.endPort : port === n);
+  });
+}
+
+/** May `from` open a connection to `to` on port/protocol, under the policies of both namespaces? */
+function allowed(policies, from, to, port, protocol = 'TCP') {
+  const side = (pod, type, rulesOf, peersOf, other, target) => {
+    const applying = policies.filter(
+      (p) => p.metadata.namespace === pod.namespace && selects(p.spec.podSelector, pod.labels) && (p.spec.policyTypes ?? ['Ingress']).includes(type),
+    );
+    if (!applying.length) return true; // not isolated in this direction
+    return applying.some((p) =>
+      (rulesOf(p) ?? []).some((r) => (peersOf(r) === undefined || peersOf(r).some((peer) => peerMatches(peer, p.metadata.namespace, other))) && portMatches(r.ports, port, protocol, target)),
+    );
+  };
+  return (
+    side(from, 'Egress', (p) => p.spec.egress, (r) => r.to, to, to) &&
+    side(to, 'Ingress', (p) => p.spec.ingress, (r) => r.from, from, to)
+  );
+}
+
+/** Infrastructure pods, as documented in network-policies.yaml; namespaces and ports come from the services' addresses. */
+const INFRA_LABELS = {
+  kafka: { 'strimzi.io/cluster': 'pitwall-kafka', 'strimzi.io/kind': 'Kafka', 'strimzi.io/name': 'pitwall-kafka-kafka' },
+  mqtt: { 'app.kubernetes.io/name': 'mosquitto' },
+  registry: { 'app.kubernetes.io/name': 'apicurio-registry' },
+};
+/** The flows of the architecture diagram (README.md), per workload; DNS for all. */
+const EXPECTED_EGRESS = {
+  ingest: ['mqtt', 'kafka', 'registry'],
+  windowing: ['kafka', 'registry'],
+  scoring: ['kafka', 'registry'],
+  incidents: ['kafka', 'registry'],
+  dispatch: ['kafka', 'registry', 'mqtt'],
+  console: ['kafka', 'registry'],
+  simulator: ['mqtt'],
+};
+
+/** "host.namespace.svc[.cluster.local]:port" → { namespace, port }. */
+function serviceAddress(hostPort, defaultPort) {
+  const m = /^([a-z0-9-]+)(?:\.([a-z0-9-]+)(?:\.svc(?:\.cluster\.local)?)?)?(?::(\d+))?$/.exec(hostPort);
+  if (!m) throw new Error(`not a Service address: ${hostPort}`);
+  return { namespace: m[2] ?? NAMESPACE, port: Number(m[3] ?? defaultPort) };
+}
+
+function networkPolicyProblems(objects) {
+  const problems = [];
+  const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+  const ns = NAMESPACE;
+  const deny = policies.find(
+    (p) => p.metadata.namespace === ns && Object.keys(p.spec.podSelector ?? {}).length === 0 && ['Ingress', 'Egress'].every((t) => p.spec.policyTypes?.includes(t)) && !p.spec.ingress?.length && !p.spec.egress?.length,
+  );
+  if (!deny) problems.push(`no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and Egress, no rules) in ${ns}`);
+
+  const env = envByService(objects);
+  const ref = env.ingest ?? Object.values(env)[0];
+  const kafkaAddrs = ref.KAFKA_BROKERS.split(',').map((b) => serviceAddress(b.trim(), 9092));
+  const mqtt = new URL(ref.MQTT_URL);
+  const registry = new URL(ref.SCHEMA_REGISTRY_URL);
+  const infra = {
+    kafka: { namespace: kafkaAddrs[0].namespace, labels: INFRA_LABELS.kafka, port: kafkaAddrs[0].port },
+    mqtt: { namespace: serviceAddress(mqtt.hostname, 0).namespace, labels: INFRA_LABELS.mqtt, port: Number(mqtt.port || (mqtt.protocol === 'mqtts:' ? 8883 : 1883)) },
+    registry: { namespace: serviceAddress(registry.hostname, 0).namespace, labels: INFRA_LABELS.registry, port: Number(registry.port || (registry.protocol === 'https:' ? 443 : 80)) },
+  };
+  const dns = { namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } };
+  const prometheus = { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } };
+  const ingressController = { namespace: 'ingress-nginx', labels: { 'app.kubernetes.io/name': 'ingress-nginx' } };
+  const stranger = { namespace: 'default', labels: { app: 'curious' } };
+  const neighbour = { namespace: ns, labels: { 'app.kubernetes.io/part-of': 'pitwall', 'app.kubernetes.io/name': 'neighbour' } };
+
+  const pods = workloads(objects).map((w) => {
+    const c = w.spec.template.spec.containers[0];
+    const ports = Object.fromEntries((c.ports ?? []).filter((p) => p.name).map((p) => [p.name, p.containerPort]));
+    return { name: w.metadata.name, namespace: w.metadata.namespace, labels: w.spec.template.metadata.labels, ports, env: env[w.metadata.name] };
+  });
+  for (const pod of pods) {
+    const expected = new Set(EXPECTED_EGRESS[pod.name] ?? []);
+    for (const [what, target] of Object.entries(infra)) {
+      const ok = allowed(policies, pod, target, target.port);
+      if (ok && !expected.has(what)) problems.push(`${pod.name} may reach ${what} (${target.namespace}:${target.port}), not in the diagram`);
+      if (!ok && expected.has(what)) problems.push(`${pod.name} may not reach ${what} (${target.namespace}:${target.port})`);
+    }
+    for (const proto of ['UDP', 'TCP']) if (!allowed(policies, pod, dns, 53, proto)) problems.push(`${pod.name} may not reach DNS over ${proto}`);
+    if (allowed(policies, pod, stranger, 443)) problems.push(`${pod.name} may reach any pod (default:443)`);
+    for (const [n, other] of Object.entries(infra)) {
+      if (allowed(policies, pod, { ...other, labels: { app: 'impostor' } }, other.port)) problems.push(`${pod.name} may reach any pod in namespace ${other.namespace} (${n}'s)`);
+    }
+    // Ingress: Prometheus on the metrics port; the ingress controller on the console's http port; nobody else.
+    const metricsPort = Number(pod.env[portVarOf(pod.name)]);
+    if (!allowed(policies, prometheus, pod, metricsPort)) problems.push(`Prometheus may not scrape ${pod.name} on ${metricsPort}`);
+    const wantsIngress = pod.name === 'console';
+    if (allowed(policies, ingressController, pod, metricsPort) !== wantsIngress) problems.push(`the ingress controller ${wantsIngress ? 'may not' : 'may'} reach ${pod.name} on ${metricsPort}`);
+    for (const [who, from] of [['a pod of the namespace', neighbour], ['a pod of namespace default', stranger]]) {
+      for (const port of new Set([metricsPort, ...Object.values(pod.ports)])) {
+        if (allowed(policies, from, pod, port)) problems.push(`${who} may reach ${pod.name} on ${port}`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * Autoscaling: each Kafka consumer Deployment has a KEDA ScaledObject on its own group's lag of its
+ * input topic, authenticated with its own KafkaUser, within the partitions of that topic; ingest
+ * has a CPU HorizontalPodAutoscaler. All services create topics with the same TOPIC_PARTITIONS.
+ */
+async function scalingProblems(objects) {
+  const problems = [];
+  const env = envByService(objects);
+  const configs = await serviceConfigs(objects);
+  const parts = new Set(Object.values(configs).map((c) => c.partitions).filter((p) => p !== undefined));
+  if (parts.size !== 1) problems.push(`services create topics with different partition counts: ${[...parts].sort((a, b) => a - b).join(', ')} (TOPIC_PARTITIONS)`);
+  const partitions = Math.min(...parts);
+  const scaled = objects.filter((o) => o.kind === 'ScaledObject');
+  for (const [name, topicOf] of Object.entries(LAG_TOPIC)) {
+    const so = scaled.find((s) => s.spec?.scaleTargetRef?.name === name && (s.spec.scaleTargetRef.kind ?? 'Deployment') === 'Deployment');
+    const at = `${name}`;
+    if (!so) {
+      problems.push(`${at}: no ScaledObject`);
+      continue;
+    }
+    const { minReplicaCount = 0, maxReplicaCount = 100 } = so.spec;
+    if (maxReplicaCount > partitions) problems.push(`${at}: maxReplicaCount ${maxReplicaCount} exceeds the ${partitions} partitions of ${topicOf(configs[name])}`);
+    if (minReplicaCount > maxReplicaCount) problems.push(`${at}: minReplicaCount ${minReplicaCount} > maxReplicaCount ${maxReplicaCount}`);
+    const dep = byName(objects, 'Deployment', name);
+    if (dep && dep.spec.replicas > maxReplicaCount) problems.push(`${at}: ${dep.spec.replicas} replicas in the Deployment exceed maxReplicaCount ${maxReplicaCount}`);
+    const triggers = so.spec.triggers ?? [];
+    const kafka = triggers.find((t) => t.type === 'kafka');
+    if (!kafka) {
+      problems.push(`${at}: no kafka trigger`);
+      continue;
+    }
+    const m = kafka.metadata ?? {};
+    if (!(Number(m.lagThreshold) > 0)) problems.push(`${at}: lagThreshold is not a positive number`);
+    if (m.bootstrapServers !== env[name].KAFKA_BROKERS) problems.push(`${at}: bootstrapServers ${m.bootstrapServers} is not KAFKA_BROKERS ${env[name].KAFKA_BROKERS}`);
+    if (m.consumerGroup !== configs[name].groupId) problems.push(`${at}: consumerGroup ${m.consumerGroup} is not the service's group ${configs[name].groupId}`);
+    if (m.topic !== topicOf(configs[name])) problems.push(`${at}: topic ${m.topic} is not its input ${topicOf(configs[name])}`);
+    if (m.sasl !== 'scram_sha512' || m.tls !== 'enable') problems.push(`${at}: the trigger does not use SASL scram_sha512 over TLS`);
+    const auth = byName(objects, 'TriggerAuthentication', kafka.authenticationRef?.name);
+    if (!auth) {
+      problems.push(`${at}: TriggerAuthentication ${kafka.authenticationRef?.name} is not defined`);
+      continue;
+    }
+    const param = (p) => auth.spec?.secretTargetRef?.find((r) => r.parameter === p);
+    const user = auth.spec?.env?.find((r) => r.parameter === 'username');
+    if (user?.name !== 'KAFKA_SASL_USERNAME' || user?.containerName !== name) problems.push(`${at}: username is not the container's KAFKA_SASL_USERNAME`);
+    const pw = param('password');
+    if (pw?.name !== env[name].KAFKA_SASL_USERNAME || pw?.key !== 'password') problems.push(`${at}: password is not key "password" of the KafkaUser Secret ${env[name].KAFKA_SASL_USERNAME}`);
+    if (!param('ca')) problems.push(`${at}: no ca for the TLS connection`);
+  }
+  const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.spec.scaleTargetRef?.kind === 'StatefulSet' && o.spec.scaleTargetRef.name === 'ingest');
+  if (!hpa) problems.push('ingest: no HorizontalPodAutoscaler');
+  else if (!hpa.spec.metrics?.some((mt) => mt.type === 'Resource' && mt.resource?.name === 'cpu')) problems.push('ingest: the HorizontalPodAutoscaler does not scale on CPU');
+  return problems;
+}
+
+/** Every workload has a PodDisruptionBudget and is scraped through a Service selected by a ServiceMonitor. */
+function availabilityProblems(objects) {
+  const problems = [];
+  const env = envByService(objects);
+  for (const w of workloads(objects)) {
+    const name = w.metadata.name;
+    const ns = w.metadata.namespace;
+    const labels = w.spec.template.metadata.labels;
+    const pdbs = objects.filter((o) => o.kind === 'PodDisruptionBudget' && o.metadata.namespace === ns && selects(o.spec.selector, labels));
+    if (!pdbs.length) problems.push(`${name}: no PodDisruptionBudget`);
+    for (const p of pdbs) if (p.spec.minAvailable === undefined && p.spec.maxUnavailable === undefined) problems.push(`${name}: PodDisruptionBudget ${p.metadata.name} limits nothing`);
+
+    const c = w.spec.template.spec.containers[0];
+    const metricsPort = Number(env[name][portVarOf(name)]);
+    const scraped = objects.some((sm) => {
+      if (sm.kind !== 'ServiceMonitor') return false;
+      const nsOk = sm.spec.namespaceSelector?.any || (sm.spec.namespaceSelector?.matchNames ?? [sm.metadata.namespace]).includes(ns);
+      return nsOk && objects.some((svc) => {
+        if (svc.kind !== 'Service' || svc.metadata.namespace !== ns || !selects(sm.spec.selector, svc.metadata.labels ?? {})) return false;
+        const sel = Object.entries(svc.spec.selector ?? {});
+        if (!sel.length || sel.some(([k, v]) => labels[k] !== v)) return false;
+        return (sm.spec.endpoints ?? []).some((ep) => {
+          if ((ep.path ?? '/metrics') !== '/metrics') return false;
+          const sp = (svc.spec.ports ?? []).find((p) => p.name === ep.port);
+          if (!sp) return false;
+          const target = sp.targetPort ?? sp.port;
+          const n = typeof target === 'number' ? target : (c.ports ?? []).find((p) => p.name === target)?.containerPort;
+          return n === metricsPort;
+        });
+      });
+    });
+    if (!scraped) problems.push(`${name}: no ServiceMonitor scrapes /metrics on its port ${metricsPort}`);
+  }
+  return problems;
+}
+
 // ------------------------------------------------------------------ tests: the base
 
 test('base: builds the expected objects', () => {
   const base = buildBase();
   const ids = base.map(idOf).sort();
+  const ns = (kind, ...names) => names.map((n) => `${kind}/${NAMESPACE}/${n}`);
+  const all = Object.keys(SERVICES);
+  const kafka = Object.keys(KAFKA_ACCESS);
+  const consumers = Object.keys(LAG_TOPIC);
   const expected = [
     `Namespace//${NAMESPACE}`,
-    `PersistentVolumeClaim/${NAMESPACE}/pitwall-models`,
-    `ConfigMap/${NAMESPACE}/pitwall-config`,
-    `Service/${NAMESPACE}/ingest`,
-    ...Object.entries(SERVICES).flatMap(([s, { kind, service }]) => [
-      `ConfigMap/${NAMESPACE}/${s}-config`,
-      `${kind}/${NAMESPACE}/${s}`,
-      ...(service ? [`Service/${NAMESPACE}/${s}`] : []),
-    ]),
+    ...ns('PersistentVolumeClaim', 'pitwall-models'),
+    ...ns('ConfigMap', 'pitwall-config', ...all.map((s) => `${s}-config`)),
+    ...Object.entries(SERVICES).map(([s, { kind }]) => `${kind}/${NAMESPACE}/${s}`),
+    // One Service per workload: headless for scraping (ingest's is also its StatefulSet's), console's for the Ingress.
+    ...ns('Service', ...all),
+    ...ns('NetworkPolicy', 'default-deny', 'allow-dns', 'allow-prometheus-scrape', 'console-ingress', ...all.map((s) => `${s}-egress`)),
+    ...ns('KafkaUser', ...kafka.map((s) => `pitwall-${s}`)),
+    ...ns('ScaledObject', ...consumers),
+    ...ns('TriggerAuthentication', ...consumers.map((s) => `${s}-kafka`)),
+    ...ns('HorizontalPodAutoscaler', 'ingest'),
+    ...ns('PodDisruptionBudget', ...all),
+    ...ns('ServiceMonitor', 'pitwall'),
   ].sort();
   assert.deepEqual(ids, expected);
+  assert.deepEqual(base.filter((o) => o.kind === 'Secret').map(idOf), [], 'no Secret is generated: credentials never live in the repository');
 });
 
 test('base: every object passes the Kubernetes schema, strictly', async () => {
@@ -482,12 +871,35 @@ test('base: each service gets its health port and the variables it reads', () =>
   }
 });
 
+/**
+ * The services read the files named by *_FILE variables (certificates, keys, passwords) while
+ * parsing their config; in this offline test those paths do not exist, so each is pointed at a
+ * placeholder file of the same kind in a temporary directory (removed at exit).
+ */
+let placeholderDir;
+function withPlaceholderFiles(env) {
+  if (!placeholderDir) {
+    placeholderDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pitwall-k8s-'));
+    process.once('exit', () => fs.rmSync(placeholderDir, { recursive: true, force: true }));
+  }
+  const out = { ...env };
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.endsWith('_FILE') || !v) continue;
+    const file = path.join(placeholderDir, k);
+    const pem = (label) => `-----BEGIN ${label}-----\nazhzLXRlc3QtcGxhY2Vob2xkZXI=\n-----END ${label}-----\n`;
+    const text = /KEY/.test(k) ? pem('PRIVATE KEY') : /CA|CERT/.test(k) ? pem('CERTIFICATE') : 'k8s-test-placeholder\n';
+    fs.writeFileSync(file, text, { mode: 0o600 });
+    out[k] = file;
+  }
+  return out;
+}
+
 /** Runs every service's own config reader (exported by its package) on its effective environment. */
 async function assertServicesAccept(objects) {
   for (const [name, env] of Object.entries(envByService(objects))) {
     const pkg = await import(`@pitwall/${name}`);
     assert.equal(typeof pkg[SERVICES[name].reader], 'function', `@pitwall/${name} exports ${SERVICES[name].reader}`);
-    const config = pkg[SERVICES[name].reader]({ ...env, ...SERVICES[name].secretEnv });
+    const config = pkg[SERVICES[name].reader](withPlaceholderFiles({ ...env, ...SERVICES[name].secretEnv }));
     assert.equal(config.healthPort, SERVICES[name].port, `${name} health port`);
     const common = config.common ?? config;
     assert.equal(common.kafka.clientId, `pitwall-${name}`);
@@ -498,7 +910,7 @@ async function assertServicesAccept(objects) {
 test("base: each service's own config reader accepts its environment", async () => {
   const base = buildBase();
   await assertServicesAccept(base);
-  const scoring = (await import('@pitwall/scoring')).readScoringConfig(envByService(base).scoring);
+  const scoring = (await import('@pitwall/scoring')).readScoringConfig(withPlaceholderFiles(envByService(base).scoring));
   assert.deepEqual({ model: scoring.model, backend: scoring.tfjsBackend }, { model: { dir: '/models', name: 'pitwall-ae', version: 'latest' }, backend: 'wasm' });
 });
 
@@ -527,12 +939,12 @@ test('base: scoring mounts the pitwall-models claim read-only at MODEL_DIR', () 
 
 test('base: the console is secure by default; the dev overlay relaxes only what port-forwarding needs', async () => {
   const { readConsoleConfig } = await import('@pitwall/console');
-  const base = readConsoleConfig({ ...envByService(buildBase()).console, ...SERVICES.console.secretEnv });
+  const base = readConsoleConfig(withPlaceholderFiles({ ...envByService(buildBase()).console, ...SERVICES.console.secretEnv }));
   assert.equal(base.cookieSecure, true, 'Secure cookie');
   assert.ok([...base.allowedOrigins].every((o) => o.startsWith('https://')), 'only https origins may POST');
   assert.equal(byName(buildBase(), 'Secret', 'pitwall-console-credentials'), undefined, 'credentials are not in the repository');
-  assert.throws(() => readConsoleConfig({ ...envByService(buildBase()).console, CONSOLE_USERS: 'jane:a-plain-password' }), /CONSOLE_USERS/);
-  const dev = readConsoleConfig({ ...envByService(buildDev()).console, ...SERVICES.console.secretEnv });
+  assert.throws(() => readConsoleConfig(withPlaceholderFiles({ ...envByService(buildBase()).console, CONSOLE_USERS: 'jane:a-plain-password' })), /CONSOLE_USERS/);
+  const dev = readConsoleConfig(withPlaceholderFiles({ ...envByService(buildDev()).console, ...SERVICES.console.secretEnv }));
   assert.deepEqual([...dev.allowedOrigins], ['http://127.0.0.1:8080', 'http://localhost:8080']);
   assert.equal(dev.cookieSecure, false);
 });
@@ -544,6 +956,44 @@ test('base: the simulator is opt-in, the pipeline services run', () => {
   for (const s of ['ingest', 'windowing', 'scoring', 'dispatch', 'incidents']) assert.ok(replicas[s] >= 1, `${s} replicas`);
 });
 
+test('base: every Secret referenced is documented or generated, with its keys, and none is optional', () => {
+  const base = buildBase();
+  assert.deepEqual(secretProblems(base), []);
+  assert.deepEqual(fileEnvProblems(base), []);
+  // The workloads do use Secrets: certificates and passwords are files, the console's users env.
+  const names = new Set(base.flatMap((o) => secretRefs(o).map((r) => r.name)));
+  for (const n of ['pitwall-kafka-cluster-ca-cert', 'pitwall-ingest-mqtt-tls', 'pitwall-dispatch-mqtt-tls', 'pitwall-console-credentials', ...Object.keys(KAFKA_ACCESS).map((s) => `pitwall-${s}`)]) {
+    assert.ok(names.has(n), `${n} is referenced`);
+  }
+});
+
+test('base: each Kafka service is a KafkaUser whose ACLs cover what its config uses', async () => {
+  assert.deepEqual(await kafkaAclProblems(buildBase()), []);
+});
+
+test('base: NetworkPolicies deny by default and allow exactly the flows of the diagram', () => {
+  assert.deepEqual(networkPolicyProblems(buildBase()), []);
+});
+
+test('base: consumers scale on lag within their partitions, ingest on CPU', async () => {
+  assert.deepEqual(await scalingProblems(buildBase()), []);
+});
+
+test('base: every workload has a PodDisruptionBudget and is scraped by the ServiceMonitor', () => {
+  assert.deepEqual(availabilityProblems(buildBase()), []);
+});
+
+test('base: MQTT clients use TLS client certificates named after the service', () => {
+  const env = envByService(buildBase());
+  for (const s of ['ingest', 'dispatch', 'simulator']) {
+    assert.match(env[s].MQTT_URL, /^mqtts:\/\//, `${s} MQTT_URL`);
+    for (const k of ['MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE']) assert.ok(env[s][k], `${s} ${k}`);
+    assert.equal(env[s].MQTT_USERNAME, undefined, `${s}: no password login`);
+  }
+  const documented = fs.readFileSync(README, 'utf8');
+  for (const cn of ['pitwall-ingest', 'pitwall-dispatch']) assert.match(documented, new RegExp(`CN=${cn}\\b`), `k8s/README.md documents the certificate CN=${cn}`);
+});
+
 // ------------------------------------------------------------------ tests: the dev overlay
 
 test('dev overlay: resolves to the same objects, all valid', async () => {
@@ -553,6 +1003,15 @@ test('dev overlay: resolves to the same objects, all valid', async () => {
   for (const o of dev) await assert.doesNotReject(validateObject(o), `${idOf(o)} is invalid`);
   assert.deepEqual(workloads(dev).flatMap((d) => workloadProblems(d, dev)), []);
   await assertServicesAccept(dev);
+  assert.deepEqual(secretProblems(dev), []);
+  assert.deepEqual(fileEnvProblems(dev), []);
+  assert.deepEqual(await kafkaAclProblems(dev), []);
+  assert.deepEqual(networkPolicyProblems(dev), []);
+  assert.deepEqual(await scalingProblems(dev), []);
+  assert.deepEqual(availabilityProblems(dev), []);
+  for (const so of dev.filter((o) => o.kind === 'ScaledObject')) assert.equal(so.spec.minReplicaCount, 1, `${so.metadata.name} starts from one pod`);
+  assert.equal(byName(dev, 'HorizontalPodAutoscaler', 'ingest').spec.minReplicas, 1);
+  assert.deepEqual(dev.filter((o) => o.kind === 'Secret').map(idOf), [], 'the dev overlay generates no Secret either');
 });
 
 test('dev overlay: one replica each, debug logs, :dev images, demo simulator', () => {
@@ -670,28 +1129,104 @@ test('rules: a ConfigMap value the services would refuse is caught by their conf
   assert.throws(() => readWindowingConfig({ ...env.windowing, WINDOW_SIZE_MS: '10s' }), /WINDOW_SIZE_MS/);
 });
 
-test('kustomize reader: fails on what it does not implement', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pitwall-k8s-'));
-  try {
-    const write = (name, text) => fs.writeFileSync(path.join(dir, name), text);
-    write('cm.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {K: v}\n');
-    write('deploy.yaml', fs.readFileSync(path.join(BASE, 'windowing.yaml'), 'utf8'));
-    const cases = [
-      ['configMapGenerator: [{name: g, literals: [A=b]}]\nresources: [cm.yaml]\n', /"configMapGenerator" is not supported/],
-      ['resources: [missing.yaml]\n', /missing\.yaml does not exist/],
-      ['resources: [cm.yaml, cm.yaml]\n', /defined twice/],
-      ['resources: [cm.yaml]\npatches: [{patch: "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: b}\\ndata: {K: w}"}]\n', /patch target ConfigMap\/b not found/],
-      ['resources: [deploy.yaml]\npatches: [{patch: "apiVersion: apps/v1\\nkind: Deployment\\nmetadata: {name: windowing}\\nspec: {template: {spec: {containers: []}}}"}]\n', /list patches are not supported/],
-      ['resources: [deploy.yaml]\nreplicas: [{name: nope, count: 2}]\n', /no workload named nope/],
-      ['resources: [deploy.yaml]\nimages: [{name: pitwall/nope, newTag: x}]\n', /no container uses pitwall\/nope/],
-    ];
-    for (const [kustomization, message] of cases) {
-      write('kustomization.yaml', kustomization);
-      assert.throws(() => kustomize(dir), message, kustomization);
-    }
-    write('kustomization.yaml', 'resources: [cm.yaml]\npatches: [{patch: "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: a}\\ndata: {K: w, L: x}"}]\n');
-    assert.deepEqual(kustomize(dir)[0].data, { K: 'w', L: 'x' });
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+test('rules: Secrets must be documented, with their keys, and never optional', () => {
+  const objects = structuredClone(buildBase());
+  const ingest = byName(objects, 'StatefulSet', 'ingest').spec.template.spec;
+  ingest.volumes.find((v) => v.name === 'mqtt-tls').secret.secretName = 'pitwall-ingest-mqtt';
+  ingest.volumes.find((v) => v.name === 'kafka-ca').secret.optional = true;
+  const console = byName(objects, 'Deployment', 'console').spec.template.spec.containers[0];
+  console.env[0].valueFrom.secretKeyRef.key = 'USERS';
+  ingest.containers[0].envFrom.push({ secretRef: { name: 'pitwall-mqtt-credentials', optional: true } });
+  assert.deepEqual(secretProblems(objects), [
+    'StatefulSet ingest volume kafka-ca: Secret pitwall-kafka-cluster-ca-cert is optional',
+    'StatefulSet ingest volume mqtt-tls: Secret pitwall-ingest-mqtt is neither generated nor documented in k8s/README.md',
+    'StatefulSet ingest container ingest envFrom: Secret pitwall-mqtt-credentials is optional',
+    'StatefulSet ingest container ingest envFrom: Secret pitwall-mqtt-credentials is neither generated nor documented in k8s/README.md',
+    'Deployment console container console env CONSOLE_USERS: Secret pitwall-console-credentials has no documented key USERS',
+  ].sort((a, b) => objects.findIndex((o) => a.includes(`${o.kind} ${o.metadata.name} `)) - objects.findIndex((o) => b.includes(`${o.kind} ${o.metadata.name} `))));
+  // A KafkaUser removed: its Secret is no longer known; a *_FILE path off the mounts is reported.
+  const noUser = structuredClone(buildBase()).filter((o) => !(o.kind === 'KafkaUser' && o.metadata.name === 'pitwall-scoring'));
+  assert.ok(secretProblems(noUser).includes('Deployment scoring volume kafka-user: Secret pitwall-scoring is neither generated nor documented in k8s/README.md'));
+  byName(noUser, 'ConfigMap', 'scoring-config').data.KAFKA_SSL_CA_FILE = '/etc/ssl/ca.crt';
+  assert.deepEqual(fileEnvProblems(noUser), ['scoring: KAFKA_SSL_CA_FILE=/etc/ssl/ca.crt is not a file of a mounted Secret']);
+  // The README table is what documents them.
+  assert.deepEqual([...documentedSecrets('| `a-b` | `k1`, `k2` | x |\n| `c` | nothing | y |\n').entries()], [['a-b', new Set(['k1', 'k2'])]]);
+});
+
+test('rules: a KafkaUser must cover the topics, groups and transactional ids the service uses', async () => {
+  const objects = structuredClone(buildBase());
+  // A renamed topic the ACLs do not know, a lost transactional-id rule, a user that does not exist.
+  byName(objects, 'ConfigMap', 'pitwall-config').data.TOPIC_SCORES = 'vehicle.scores.v2';
+  const incidents = byName(objects, 'KafkaUser', 'pitwall-incidents');
+  incidents.spec.authorization.acls = incidents.spec.authorization.acls.filter((a) => a.resource.type !== 'transactionalId');
+  byName(objects, 'ConfigMap', 'dispatch-config').data.KAFKA_SASL_USERNAME = 'pitwall-nobody';
+  const problems = await kafkaAclProblems(objects);
+  for (const p of [
+    'scoring: KafkaUser pitwall-scoring may not Write topic vehicle.scores.v2',
+    'incidents: KafkaUser pitwall-incidents may not Write transactionalId pitwall-incidents-p0',
+    'dispatch: no KafkaUser pitwall-nobody',
+  ]) assert.ok(problems.includes(p), `expected "${p}" in:\n${problems.join('\n')}`);
+  // Its consumers too.
+  assert.ok(problems.includes('incidents: KafkaUser pitwall-incidents may not Read topic vehicle.scores.v2'));
+  await assert.rejects(validateKafkaUser({ ...incidents, spec: { ...incidents.spec, authentication: { type: 'scram-sha-256' } } }), /authentication.type/);
+  await assert.rejects(validateKafkaUser({ ...incidents, spec: { ...incidents.spec, authorization: { type: 'simple', acls: [{ resource: { type: 'topic', name: 'x' }, operations: ['Reed'] }] } } }), /Reed is not a Kafka ACL operation/);
+  await assert.rejects(validateKafkaUser({ ...incidents, spec: { ...incidents.spec, quota: {} } }), /unknown field\(s\): spec.quota/);
+});
+
+test('rules: NetworkPolicies fail without default deny, with a missing or a too wide flow', () => {
+  const objects = structuredClone(buildBase());
+  const without = objects.filter((o) => !(o.kind === 'NetworkPolicy' && o.metadata.name === 'default-deny'));
+  assert.deepEqual(networkPolicyProblems(without), [`no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and Egress, no rules) in ${NAMESPACE}`]);
+  // scoring loses the registry; windowing is given MQTT; the console's peer selects any pod of its namespace.
+  const scoring = byName(objects, 'NetworkPolicy', 'scoring-egress');
+  scoring.spec.egress = scoring.spec.egress.filter((r) => r.ports[0].port !== 8080);
+  byName(objects, 'NetworkPolicy', 'windowing-egress').spec.egress.push(structuredClone(byName(objects, 'NetworkPolicy', 'ingest-egress').spec.egress[0]));
+  delete byName(objects, 'NetworkPolicy', 'console-egress').spec.egress[0].to[0].podSelector;
+  assert.deepEqual(networkPolicyProblems(objects).sort(), [
+    'windowing may reach mqtt (mqtt:8883), not in the diagram',
+    'scoring may not reach registry (registry:8080)',
+    'console may reach any pod in namespace kafka (kafka\'s)',
+  ].sort());
+  // The peer labels kustomize's commonLabels would add to matchLabels (why the policies use matchExpressions).
+  const relabelled = structuredClone(buildBase());
+  const peer = byName(relabelled, 'NetworkPolicy', 'ingest-egress').spec.egress[1].to[0];
+  peer.podSelector = { matchLabels: { 'strimzi.io/cluster': 'pitwall-kafka', [PART_OF]: 'pitwall' } };
+  assert.deepEqual(networkPolicyProblems(relabelled), ['ingest may not reach kafka (kafka:9093)']);
+  // Moving Kafka in config.yaml without the policies.
+  const moved = structuredClone(buildBase());
+  byName(moved, 'ConfigMap', 'pitwall-config').data.KAFKA_BROKERS = 'pitwall-kafka-kafka-bootstrap.streaming.svc:9093';
+  assert.ok(networkPolicyProblems(moved).includes('ingest may not reach kafka (streaming:9093)'));
+});
+
+test('rules: a ScaledObject above its partitions, or on the wrong group or credentials, fails', async () => {
+  const objects = structuredClone(buildBase());
+  byName(objects, 'ScaledObject', 'scoring').spec.maxReplicaCount = 12;
+  const w = byName(objects, 'ScaledObject', 'windowing').spec.triggers[0];
+  w.metadata.consumerGroup = 'windowing';
+  w.metadata.topic = 'vehicle.features';
+  byName(objects, 'TriggerAuthentication', 'incidents-kafka').spec.secretTargetRef[0].name = 'pitwall-scoring';
+  byName(objects, 'ConfigMap', 'console-config').data.TOPIC_PARTITIONS = '3';
+  const problems = await scalingProblems(objects);
+  assert.deepEqual(problems, [
+    'services create topics with different partition counts: 3, 6 (TOPIC_PARTITIONS)',
+    'windowing: maxReplicaCount 6 exceeds the 3 partitions of vehicle.telemetry',
+    'windowing: consumerGroup windowing is not the service\'s group pitwall-windowing',
+    'windowing: topic vehicle.features is not its input vehicle.telemetry',
+    'scoring: maxReplicaCount 12 exceeds the 3 partitions of vehicle.features',
+    'incidents: maxReplicaCount 6 exceeds the 3 partitions of vehicle.scores',
+    'incidents: password is not key "password" of the KafkaUser Secret pitwall-incidents',
+  ]);
+  const noHpa = structuredClone(buildBase()).filter((o) => o.kind !== 'HorizontalPodAutoscaler');
+  assert.deepEqual(await scalingProblems(noHpa), ['ingest: no HorizontalPodAutoscaler']);
+});
+
+test('rules: a workload without a PodDisruptionBudget or a scraped metrics port fails', () => {
+  const objects = structuredClone(buildBase()).filter((o) => !(o.kind === 'PodDisruptionBudget' && o.metadata.name === 'scoring'));
+  byName(objects, 'Service', 'windowing').spec.ports[0].targetPort = 8080;
+  byName(objects, 'Service', 'incidents').metadata.labels[PART_OF] = 'other';
+  assert.deepEqual(availabilityProblems(objects), [
+    'windowing: no ServiceMonitor scrapes /metrics on its port 9102',
+    'scoring: no PodDisruptionBudget',
+    'incidents: no ServiceMonitor scrapes /metrics on its port 9106',
+  ].sort((a, b) => workloads(objects).findIndex((w) => a.startsWith(`${w.metadata.name}:`)) - workloads(objects).findIndex((w) => b.startsWith(`${w.metadata.name}:`))));
 });
