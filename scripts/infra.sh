@@ -8,14 +8,20 @@
 #                             (`up kafka mosquitto apicurio`: only those named, e.g. a private Kafka for a test)
 #   scripts/infra.sh down     stop only the processes this script started
 #   scripts/infra.sh status   show what runs where, and where the logs are
-#   scripts/infra.sh reset    down, then delete data (topics, schemas, sessions); downloads are kept
+#   scripts/infra.sh reset    down, then delete data (topics, schemas, sessions); downloads and the fleet CA are kept
+#   scripts/infra.sh reload   make Mosquitto re-read its ACL file and the CA's revocation list (SIGHUP)
+#
+# MQTT is TLS with client certificates only. `up` creates the fleet CA in PITWALL_PKI_DIR if there is
+# none (with the brokers' server certificate and ingest's and dispatch's client certificates) and
+# signs its CRL again; cars get theirs with `npm run pki -- issue car <id>`. Needs the built project.
 #
 # Configuration (environment):
 #   PITWALL_HOME      state folder (downloads, data, logs, pids)   default: <repo>/.pitwall
 #   PITWALL_HOST      address every server binds to                default: 127.0.0.1
 #   KAFKA_PORT        Kafka client port                            default: 9092
 #   KAFKA_CONTROLLER_PORT                                          default: 9093
-#   MQTT_PORT         Mosquitto port                               default: 1883
+#   MQTT_PORT         Mosquitto port (TLS, client certificates)    default: 8883
+#   PITWALL_PKI_DIR   the fleet CA's folder                        default: $PITWALL_HOME/pki
 #   REGISTRY_PORT     Apicurio HTTP port                           default: 8081
 #   KAFKA_VERSION     org.apache.kafka:kafka_2.13 version          default: 4.1.2
 #   APICURIO_VERSION  io.apicurio:apicurio-registry-app version    default: 3.0.9 (3.1+ needs Java 21: set PITWALL_JAVA)
@@ -28,7 +34,8 @@ HOME_DIR=${PITWALL_HOME:-$REPO/.pitwall}
 HOST=${PITWALL_HOST:-127.0.0.1}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-MQTT_PORT=${MQTT_PORT:-1883}
+MQTT_PORT=${MQTT_PORT:-8883}
+PKI=${PITWALL_PKI_DIR:-$HOME_DIR/pki}
 REGISTRY_PORT=${REGISTRY_PORT:-8081}
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.2}
 APICURIO_VERSION=${APICURIO_VERSION:-3.0.9}
@@ -121,6 +128,13 @@ start_kafka() {
 
 kafka_ready() { port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOGS/kafka.log"; }
 
+# ---------------------------------------------------------------- fleet CA
+pki_cli=$REPO/services/common/dist/src/pki-cli.js
+ensure_pki() {
+  [[ -f $pki_cli ]] || die "the fleet CA's tool is not built ($pki_cli); run scripts/pitwall setup first"
+  node "$pki_cli" infra --dir "$PKI" --hosts "localhost,127.0.0.1,$HOST" >"$LOGS/pki.log" 2>&1 || die "preparing the fleet CA failed; see $LOGS/pki.log"
+}
+
 # ---------------------------------------------------------------- Mosquitto
 install_mosquitto() {
   command -v mosquitto >/dev/null && return 0
@@ -137,6 +151,7 @@ start_mosquitto() {
   local conf=$RUN/mosquitto.conf data=$DATA/mosquitto/
   mkdir -p "$data"
   sed -e "s|^listener .*|listener $MQTT_PORT $HOST|" -e "s|^persistence_location .*|persistence_location $data|" \
+    -e "s|/mosquitto/pki/|$PKI/|g" -e "s|/mosquitto/config/|$REPO/infra/mosquitto/|g" \
     "$REPO/infra/mosquitto/mosquitto.conf" >"$conf"
   # Debian's mosquitto drops to user "mosquitto" when started as root; keep it as the caller instead.
   [[ $(id -u) == 0 ]] && echo "user root" >>"$conf"
@@ -217,7 +232,12 @@ up)
   only=" ${*:-mosquitto kafka apicurio} "
   for c in $only; do [[ $c =~ ^(mosquitto|kafka|apicurio)$ ]] || die "unknown component '$c' (mosquitto, kafka, apicurio)"; done
   want() { [[ $only == *" $1 "* ]]; }
-  if want mosquitto; then start_mosquitto; fi
+  if want mosquitto; then
+    ensure_pki
+    # A Mosquitto already running re-reads the CRL just signed again.
+    if pid=$(our_pid mosquitto mosquitto); then kill -HUP "$pid"; fi
+    start_mosquitto
+  fi
   if want kafka; then start_kafka; fi
   if want apicurio; then start_apicurio; fi
   if want mosquitto; then wait_until Mosquitto 20 port_open "$MQTT_PORT"; fi
@@ -225,7 +245,7 @@ up)
   if want apicurio; then wait_until "Apicurio Registry" 120 apicurio_ready; fi
   say "ready:"
   if want kafka; then say "  Kafka     $HOST:$KAFKA_PORT"; fi
-  if want mosquitto; then say "  MQTT      mqtt://$HOST:$MQTT_PORT"; fi
+  if want mosquitto; then say "  MQTT      mqtts://$HOST:$MQTT_PORT  (fleet CA: $PKI)"; fi
   if want apicurio; then say "  Registry  http://$HOST:$REGISTRY_PORT/apis/ccompat/v7"; fi
   say "  logs      $LOGS"
   ;;
@@ -235,13 +255,20 @@ down)
   stop_one mosquitto mosquitto
   ;;
 status) status; echo "  logs: $LOGS" ;;
+reload)
+  if pid=$(our_pid mosquitto mosquitto); then
+    kill -HUP "$pid" && say "Mosquitto (pid $pid) re-reads its ACL file and $PKI/crl.pem"
+  else
+    die "Mosquitto is not running"
+  fi
+  ;;
 reset)
   "$0" down
   rm -rf "$DATA"
   say "data removed ($DATA); downloads kept in $CACHE"
   ;;
 *)
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
   ;;
 esac

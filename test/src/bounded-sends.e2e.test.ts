@@ -37,6 +37,7 @@ import {
   type TelemetryRecord,
 } from '@pitwall/common';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { asGateway } from './support/identities.js';
 
 const PARTITIONS = 3;
 const SCHEMAS = defaultSchemasDir();
@@ -107,7 +108,7 @@ test('ingest: a burst of 400 oversized payloads all reach the DLQ, the readings 
   const env = isolatedEnv(id);
   const vehicle = `burst-${id}`;
   let ingest: ServiceProcess | undefined;
-  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-burst-pub-${id}` }, silentLogger);
+  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-burst-pub-${id}`, ...(await asGateway(INFRA.mqtt)) }, silentLogger);
   try {
     ingest = await startService('ingest', env, `bounded-ingest-${id}`);
     await waitReady([ingest]);
@@ -343,7 +344,7 @@ test('a dead letter larger than the DLQ topic allows is truncated further; inges
   const env = isolatedEnv(id);
   const vehicle = `huge-${id}`;
   await createTopics([{ topic: env.TOPIC_TELEMETRY_DLQ, configEntries: { 'max.message.bytes': '16384' } }]);
-  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-huge-pub-${id}` }, silentLogger);
+  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-huge-pub-${id}`, ...(await asGateway(INFRA.mqtt)) }, silentLogger);
   let ingest: ServiceProcess | undefined;
   try {
     ingest = await startService('ingest', env, `bounded-ingest-huge-${id}`);
@@ -392,7 +393,7 @@ async function setTopicConfig(topic: string, entries: Record<string, string>): P
 test('a limit lowered while ingest runs: refused sends are halved and re-split on a fresh producer session, nothing lost', { timeout: 120_000 }, async (t) => {
   const id = runId();
   const env = isolatedEnv(id);
-  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-lowered-pub-${id}` }, silentLogger);
+  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-lowered-pub-${id}`, ...(await asGateway(INFRA.mqtt)) }, silentLogger);
   let ingest: ServiceProcess | undefined;
   try {
     ingest = await startService('ingest', env, `bounded-ingest-lowered-${id}`);

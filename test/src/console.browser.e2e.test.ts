@@ -13,11 +13,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Kafka, logLevel } from 'kafkajs';
-import type { MqttClient } from 'mqtt';
-import { createCarInbox, createFleet, createSimulator, type CarInbox, type Simulator } from '@pitwall/simulator';
-import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
+import { connectCars, createCarInbox, createFleet, createSimulator, type CarInbox, type FleetClient, type Simulator } from '@pitwall/simulator';
+import { createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
 import { consoleUsers } from './support/console-users.js';
 import { ARTIFACTS, INFRA, freePort, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { carCredentials, clearRetained } from './support/identities.js';
 
 const id = runId();
 // Incidents must stay open while the operator looks at them.
@@ -38,7 +38,7 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
   let base = '';
   let browser: Browser | undefined;
   let page: Page;
-  let mqtt: MqttClient | undefined;
+  let mqtt: FleetClient | undefined;
   let inbox: CarInbox | undefined;
   let sim: Simulator | undefined;
 
@@ -67,7 +67,7 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
     inbox?.stop();
     if (mqtt) {
       // Leave no retained maintenance state behind on the shared broker.
-      for (let i = 1; i <= CARS; i++) await mqtt.publishAsync(`vehicles/${prefix}-${String(i).padStart(4, '0')}/maintenance`, '', { qos: 1, retain: true }).catch(() => {});
+      await clearRetained(INFRA.mqtt, Array.from({ length: CARS }, (_, i) => `vehicles/${prefix}-${String(i + 1).padStart(4, '0')}/maintenance`)).catch(() => {});
       await mqtt.endAsync().catch(() => {});
     }
     await browser?.close();
@@ -106,7 +106,14 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
         { vehicleId: `${prefix}-0005`, mode: 'tire_leak', onsetTs: start + 40_000, rampMs: 60_000 },
       ],
     });
-    mqtt = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-console-sim-${id}` }, silentLogger);
+    mqtt = await connectCars({
+      url: INFRA.mqtt,
+      vehicleIds: fleet.vehicleIds,
+      base: { protocolVersion: 5, clean: true, reconnectPeriod: 500 },
+      credentials: await carCredentials(INFRA.mqtt, fleet.vehicleIds),
+      clientId: (v) => `${v}-${id}`,
+      log: silentLogger,
+    });
     inbox = createCarInbox({ client: mqtt, vehicleIds: fleet.vehicleIds, log: silentLogger, receipts: true, onAlert: () => {} });
     await inbox.start();
     // 5 minutes of event time at 1 Hz per car, compressed 10x (as in pipeline.e2e.test.ts).

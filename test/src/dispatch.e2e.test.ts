@@ -18,6 +18,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type AvroCodec, type IncidentRecord } from '@pitwall/common';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { asGateway, clearRetained, observe, type Observer } from './support/identities.js';
 
 const id = runId();
 const env: Record<string, string> = {
@@ -79,8 +80,9 @@ interface Received {
 }
 
 const mqttUrl = INFRA.mqtt;
-const connect = (clientId: string, onMessage?: (m: Received) => void): Promise<MqttClient> =>
-  connectMqtt(mqttUrl, { protocolVersion: 5, clientId, clean: true, reconnectPeriod: 0 }, silentLogger, (c) => {
+const toReceived = (topic: string, payload: Buffer, packet: IPublishPacket): Received => ({ topic, body: payload.length ? JSON.parse(payload.toString()) : {}, packet });
+const connect = async (clientId: string, onMessage?: (m: Received) => void): Promise<MqttClient> =>
+  connectMqtt(mqttUrl, { protocolVersion: 5, clientId, clean: true, reconnectPeriod: 0, ...(await asGateway(mqttUrl)) }, silentLogger, (c) => {
     if (onMessage) c.on('message', (topic, payload, packet) => onMessage({ topic, body: payload.length ? JSON.parse(payload.toString()) : {}, packet }));
   });
 
@@ -101,7 +103,7 @@ describe('dispatch from incidents over MQTT 5', { timeout: 240_000 }, () => {
   let producer: Producer;
   let txProducer: Producer;
   let codec: AvroCodec<IncidentRecord>;
-  let listener: MqttClient;
+  let listener: Observer | undefined;
   let dispatch: ServiceProcess | undefined;
   const received: Received[] = [];
   const write = async (...records: IncidentRecord[]): Promise<void> => {
@@ -127,15 +129,15 @@ describe('dispatch from incidents over MQTT 5', { timeout: 240_000 }, () => {
     await producer.connect();
     txProducer = kafka.producer({ idempotent: true, transactionalId: `e2e.${id}.writer`, maxInFlightRequests: 1 });
     await txProducer.connect();
-    listener = await connect(`e2e-listener-${id}`, (m) => received.push(m));
-    await listener.subscribeAsync([`vehicles/${V1}/alerts`, `vehicles/${V1}/maintenance`, `vehicles/${V2}/alerts`, `vehicles/${V2}/maintenance`, env.DISPATCH_FLEET_TOPIC!], { qos: 1 });
+    const topics = [`vehicles/${V1}/alerts`, `vehicles/${V1}/maintenance`, `vehicles/${V2}/alerts`, `vehicles/${V2}/maintenance`, env.DISPATCH_FLEET_TOPIC!];
+    listener = await observe(mqttUrl, `e2e-listener-${id}`, topics, (...m) => received.push(toReceived(...m)));
   });
 
   after(async () => {
     await dispatch?.stop();
     // Leave no retained state behind on the shared broker.
-    for (const v of [V1, V2]) await listener?.publishAsync(`vehicles/${v}/maintenance`, '', { qos: 1, retain: true });
-    await listener?.endAsync();
+    await clearRetained(mqttUrl, [V1, V2].map((v) => `vehicles/${v}/maintenance`));
+    await listener?.end();
     await producer?.disconnect();
     await txProducer?.disconnect();
   });

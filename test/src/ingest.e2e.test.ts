@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, SENSORS, silentLogger, type TelemetryRecord } from '@pitwall/common';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { asGateway } from './support/identities.js';
 
 test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout: 180_000 }, async (t) => {
   const id = runId();
@@ -20,7 +21,7 @@ test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout:
   let ingest = await startService('ingest', env, `ingest-kill-${id}`);
   await waitReady([ingest]);
 
-  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-pub-${id}` }, silentLogger);
+  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-pub-${id}`, ...(await asGateway(INFRA.mqtt)) }, silentLogger);
   const t0 = Date.now() - 3_600_000;
   const publishAll = (async () => {
     for (let i = 0; i < PER_VEHICLE; i++) {

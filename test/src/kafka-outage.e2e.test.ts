@@ -11,6 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { SENSORS } from '@pitwall/common';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
 import { startPrivateKafka } from './support/kafka.js';
+import { asGateway } from './support/identities.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -68,7 +69,7 @@ test('a 20 s Kafka outage: /readyz 503 naming the check while it lasts, 200 afte
 
   // Ingest forwards readings again.
   const car = `outage-${id}`;
-  const client = await mqtt.connectAsync(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-outage-${id}` });
+  const client = await mqtt.connectAsync(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-outage-${id}`, ...(await asGateway(INFRA.mqtt)) });
   t.after(() => client.end(true));
   const reading: Record<string, number> = { ts: Date.now() };
   for (const s of SENSORS) reading[s.name] = s.kind === 'int' ? 230 : 12.5;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { connectMqtt, SENSORS, silentLogger } from '@pitwall/common';
 import { scrape, type Scrape } from './support/prometheus.js';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { asGateway } from './support/identities.js';
 
 const VEHICLES = 5;
 const READINGS = 60; // per vehicle, 1 Hz of event time: windows 0..4 close, window 5 stays open
@@ -31,7 +32,7 @@ test('/metrics of ingest and windowing follow a few hundred readings', { timeout
 
   // Event time in the past, on 10 s boundaries: every reading is at least 30 s old when acknowledged.
   const t0 = Math.floor((Date.now() - 90_000) / 10_000) * 10_000;
-  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-metrics-${id}` }, silentLogger);
+  const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-metrics-${id}`, ...(await asGateway(INFRA.mqtt)) }, silentLogger);
   try {
     for (let i = 0; i < READINGS; i++) {
       await Promise.all(

@@ -17,6 +17,7 @@ import { DLQ_HEADER, SENSORS, serverMaximumPacketSize, silentLogger } from '@pit
 import { createFleet, createSimulator } from '@pitwall/simulator';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady } from './support/stack.js';
 import { startPrivateMosquitto } from './support/mosquitto.js';
+import { asGateway } from './support/identities.js';
 
 const header = (headers: IHeaders | undefined, name: string): string | undefined => {
   const v = headers?.[name];
@@ -62,7 +63,7 @@ test('a 1 MB payload from MQTT 3.1.1 and MQTT 5 publishers is dead-lettered as p
   const big = Buffer.alloc(1_000_000, 0x7b);
   const outcomes: Record<string, { big: Error | null; small: Error | null; ms: number }> = {};
   for (const protocolVersion of [4, 5] as const) {
-    const client = await mqtt.connectAsync(broker.url, { protocolVersion, clientId: `e2e-big-v${protocolVersion}-${id}`, reconnectPeriod: 500 });
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion, clientId: `e2e-big-v${protocolVersion}-${id}`, reconnectPeriod: 500, ...(await asGateway(broker.url)) });
     t.after(() => client.end(true));
     if (protocolVersion === 5) assert.equal(serverMaximumPacketSize(client), 2 * 1024 * 1024, 'CONNACK advertises max_packet_size');
     const started = Date.now();
@@ -108,7 +109,7 @@ test("over a broker's advertised maximum packet size the simulator fails a readi
   const broker = await startPrivateMosquitto(id, { extra: ['max_packet_size 400'] });
   t.after(() => broker.stop());
 
-  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: `e2e-cars-${id}`, reconnectPeriod: 500 });
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: `e2e-cars-${id}`, reconnectPeriod: 500, ...(await asGateway(broker.url)) });
   t.after(() => client.end(true));
   assert.equal(serverMaximumPacketSize(client), 400);
   const sim = createSimulator({

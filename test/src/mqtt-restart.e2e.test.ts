@@ -17,6 +17,7 @@ import { createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, 
 import { createCarInbox, createFleet, createSimulator, type PublishClient } from '@pitwall/simulator';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady } from './support/stack.js';
 import { startPrivateMosquitto } from './support/mosquitto.js';
+import { asGateway, tlsAs } from './support/identities.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -46,9 +47,9 @@ test('Mosquitto kill -9 mid-stream: no acknowledged reading lost, ingest receive
   t.after(async () => void (await ingest.stop()));
   await waitReady([ingest]);
 
-  // The simulator's cars on one clean-start MQTT 5 client, as the simulator runs them.
+  // The cars on one clean-start MQTT 5 client (a gateway identity), as a telematics gateway runs them.
   const fleet = createFleet({ cars: 40, seed: 11 });
-  const cars = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: `e2e-cars-${id}`, clean: true, reconnectPeriod: 500, connectTimeout: 5_000 });
+  const cars = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: `e2e-cars-${id}`, clean: true, reconnectPeriod: 500, connectTimeout: 5_000, ...(await asGateway(broker.url)) });
   t.after(() => cars.end(true));
   // Every reading that got a PUBACK, whatever its reason code (a car on MQTT 3.1.1 sees none).
   // mqtt.js calls back with the stored PUBLISH, so the reason code is taken from the PUBACK packet.
@@ -90,7 +91,7 @@ test('Mosquitto kill -9 mid-stream: no acknowledged reading lost, ingest receive
   const readyAfterMs = Date.now() - restartedAt;
 
   // The cars' alert subscriptions come back: an alert published now reaches the car.
-  const dispatcher = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: `e2e-dispatch-${id}` });
+  const dispatcher = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: `e2e-dispatch-${id}`, ...(await tlsAs(broker.url, 'service', 'dispatch')) });
   t.after(() => dispatcher.end(true));
   const car = fleet.vehicleIds[0]!;
   let n = 0;

@@ -12,11 +12,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { IPublishPacket } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
-import { createCarInbox, createFleet, createSimulator, type CarAlert } from '@pitwall/simulator';
-import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, mqttOptions, silentLogger, type IncidentRecord } from '@pitwall/common';
+import { connectCars, createCarInbox, createFleet, createSimulator, type CarAlert } from '@pitwall/simulator';
+import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { asGateway, carCredentials, clearRetained, observe, type Observer } from './support/identities.js';
 
 const id = runId();
 // Small fetches make windowing resume mid-window on every batch, as it does under load.
@@ -34,22 +35,22 @@ interface Received {
 
 describe('pipeline end to end', { timeout: 360_000 }, () => {
   const services: ServiceProcess[] = [];
-  let listener: MqttClient;
+  let listener: Observer | undefined;
   const received: Received[] = [];
   const alerts = (): Received[] => received.filter((m) => m.topic.startsWith('vehicles/') && m.topic.endsWith('/alerts'));
 
   before(async () => {
     for (const name of ['ingest', 'windowing', 'scoring', 'incidents', 'dispatch']) services.push(await startService(name, env, `pipeline-${id}`));
     await waitReady(services, 90_000);
-    listener = await connectMqtt(INFRA.mqtt, mqttOptions({ mqtt: { url: INFRA.mqtt, username: undefined, password: undefined } }, { clientId: `e2e-listener-${id}` }), silentLogger);
-    listener.on('message', (topic, payload, packet) => received.push({ topic, body: payload.length ? JSON.parse(payload.toString()) : {}, packet }));
-    await listener.subscribeAsync([`vehicles/+/alerts`, `vehicles/${FAILING}/maintenance`, env.DISPATCH_FLEET_TOPIC!], { qos: 1 });
+    listener = await observe(INFRA.mqtt, `e2e-listener-${id}`, [`vehicles/+/alerts`, `vehicles/${FAILING}/maintenance`, env.DISPATCH_FLEET_TOPIC!], (topic, payload, packet) =>
+      received.push({ topic, body: payload.length ? JSON.parse(payload.toString()) : {}, packet }),
+    );
   });
 
   after(async () => {
     // Leave no retained maintenance state behind on the shared broker.
-    for (let i = 1; i <= CARS; i++) await listener?.publishAsync(`vehicles/${prefix}-${String(i).padStart(4, '0')}/maintenance`, '', { qos: 1, retain: true });
-    await listener?.endAsync();
+    await clearRetained(INFRA.mqtt, Array.from({ length: CARS }, (_, i) => `vehicles/${prefix}-${String(i + 1).padStart(4, '0')}/maintenance`));
+    await listener?.end();
     const codes = await Promise.all(services.map((s) => s.stop()));
     assert.deepEqual(codes, services.map(() => 0), 'every service shuts down cleanly on SIGTERM');
   });
@@ -62,7 +63,15 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
       idPrefix: prefix,
       failures: [{ vehicleId: FAILING, mode: 'coolant_overheat', onsetTs: start + 30_000, rampMs: 30_000 }],
     });
-    const client = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-sim-${id}` }, silentLogger);
+    // Each car on its own connection with its own certificate, as the simulator runs them.
+    const client = await connectCars({
+      url: INFRA.mqtt,
+      vehicleIds: fleet.vehicleIds,
+      base: { protocolVersion: 5, clean: true, reconnectPeriod: 500 },
+      credentials: await carCredentials(INFRA.mqtt, fleet.vehicleIds),
+      clientId: (v) => `${v}-${id}`,
+      log: silentLogger,
+    });
     const carAlerts: CarAlert[] = [];
     const inbox = createCarInbox({ client, vehicleIds: fleet.vehicleIds, log: silentLogger, receipts: true, onAlert: (a) => carAlerts.push(a) });
     await inbox.start();
@@ -122,7 +131,7 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
   });
 
   test('malformed telemetry lands in the dead-letter topic with its reason and raw bytes', async () => {
-    const client = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-bad-${id}` }, silentLogger);
+    const client = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-bad-${id}`, ...(await asGateway(INFRA.mqtt)) }, silentLogger);
     const cases: [string, Buffer, string][] = [
       [`vehicles/${prefix}-bad1/telemetry`, Buffer.from('{"ts": 1, broken'), 'payload.not_json'],
       [`vehicles/${prefix}-bad2/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), speed: 'fast' })), 'field.missing'],

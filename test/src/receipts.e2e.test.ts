@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type ReceiptRecord } from '@pitwall/common';
 import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { tlsAs } from './support/identities.js';
 
 test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { timeout: 180_000 }, async () => {
   const id = runId();
@@ -19,7 +20,7 @@ test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { 
   const consumer = kafka.consumer({ groupId: `e2e.${id}.reader` });
   try {
     await waitReady([ingest]);
-    const client = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-car-${id}` }, silentLogger);
+    const client = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-car-${id}`, ...(await tlsAs(INFRA.mqtt, 'car', car)) }, silentLogger);
     const receivedAt = Date.now() - 2_000;
     const good = { incident_id: `inc-${id}`, revision: 3, received_at: receivedAt, vehicle_id: 'not-me' };
     const bare = { incident_id: `inc-${id}-bare` };

@@ -3,6 +3,7 @@
  * modules never touch process.env). Every problem is collected and reported together, each naming
  * its environment variable, and the result is frozen.
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -16,6 +17,10 @@ export interface ConfigReader {
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T;
   list(name: string, fallback: readonly string[]): string[];
   url(name: string, fallback: string, protocols: readonly string[]): string;
+  /** The text of the file the variable names (PEM certificates, keys), or undefined if unset. */
+  fileText(name: string): string | undefined;
+  /** Records a problem with a variable whose value is valid on its own (combinations). */
+  fail(name: string, message: string): void;
   /** Throws one ConfigError naming every bad variable, or returns the value deep-frozen. */
   done<T extends object>(value: T): Readonly<T>;
 }
@@ -48,6 +53,16 @@ export function configReader(env: Env): ConfigReader {
       return fallback ?? fail(name, 'is required', '');
     },
     optional: (name) => raw(name),
+    fileText(name) {
+      const v = raw(name);
+      if (v === undefined) return undefined;
+      try {
+        return readFileSync(v, 'utf8');
+      } catch (err) {
+        return fail(name, `cannot read ${v}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, undefined);
+      }
+    },
+    fail: (name, message) => void fail(name, message, undefined),
     int: (name, fallback, range) => number(name, fallback, true, range),
     num: (name, fallback, range) => number(name, fallback, false, range),
     bool(name, fallback) {
@@ -113,7 +128,8 @@ export interface CommonConfig {
   /** maxBatchBytes: most bytes per Kafka send (further lowered to the topics' max.message.bytes, see send.ts). */
   kafka: { brokers: string[]; clientId: string; maxBatchBytes: number };
   registryUrl: string;
-  mqtt: { url: string; username: string | undefined; password: string | undefined };
+  /** ca/cert/key: PEM text read from MQTT_CA_FILE, MQTT_CERT_FILE, MQTT_KEY_FILE. */
+  mqtt: { url: string; username: string | undefined; password: string | undefined; ca?: string; cert?: string; key?: string };
   /** Readiness (readiness.ts): PROGRESS_STALL_MS, FATAL_REPEAT_LIMIT. */
   health: { stallMs: number; fatalRepeatLimit: number };
   topics: TopicNames;
@@ -138,6 +154,28 @@ export interface TopicNames {
   shadowReports: string;
 }
 
+/**
+ * MQTT over TLS with a client certificate by default (the broker takes the identity from it). The
+ * CA file is optional (the system's CAs otherwise); certificate and key come together.
+ */
+function readMqttConfig(c: ConfigReader): CommonConfig['mqtt'] {
+  const url = c.url('MQTT_URL', 'mqtts://127.0.0.1:8883', ['mqtt', 'mqtts', 'ws', 'wss', 'tcp', 'ssl', 'tls']);
+  const ca = c.fileText('MQTT_CA_FILE');
+  const cert = c.fileText('MQTT_CERT_FILE');
+  const key = c.fileText('MQTT_KEY_FILE');
+  if (cert !== undefined && key === undefined && c.optional('MQTT_KEY_FILE') === undefined) c.fail('MQTT_KEY_FILE', 'is required with MQTT_CERT_FILE');
+  if (key !== undefined && cert === undefined && c.optional('MQTT_CERT_FILE') === undefined) c.fail('MQTT_CERT_FILE', 'is required with MQTT_KEY_FILE');
+  const tls = /^(mqtts|wss|ssl|tls):/.test(url);
+  if (!tls && (ca !== undefined || cert !== undefined)) c.fail('MQTT_URL', `is ${url.split(':')[0]}://, but MQTT_CA_FILE/MQTT_CERT_FILE need TLS (mqtts:// or wss://)`);
+  return {
+    url,
+    username: c.optional('MQTT_USERNAME'),
+    password: c.optional('MQTT_PASSWORD'),
+    ...(ca !== undefined ? { ca } : {}),
+    ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
+  };
+}
+
 export function readCommonConfig(c: ConfigReader, service: string): CommonConfig {
   return {
     service,
@@ -148,11 +186,7 @@ export function readCommonConfig(c: ConfigReader, service: string): CommonConfig
       maxBatchBytes: c.int('KAFKA_MAX_BATCH_BYTES', DEFAULT_MAX_BATCH_BYTES, { min: 4096, max: 100 * 1024 * 1024 }),
     },
     registryUrl: c.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7', ['http', 'https']),
-    mqtt: {
-      url: c.url('MQTT_URL', 'mqtt://127.0.0.1:1883', ['mqtt', 'mqtts', 'ws', 'wss', 'tcp']),
-      username: c.optional('MQTT_USERNAME'),
-      password: c.optional('MQTT_PASSWORD'),
-    },
+    mqtt: readMqttConfig(c),
     health: {
       stallMs: c.int('PROGRESS_STALL_MS', 30_000, { min: 1000, max: 86_400_000 }),
       fatalRepeatLimit: c.int('FATAL_REPEAT_LIMIT', 10, { min: 1, max: 1_000_000 }),

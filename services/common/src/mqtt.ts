@@ -11,6 +11,9 @@ export function mqttOptions(config: Pick<CommonConfig, 'mqtt'>, extra: IClientOp
     connectTimeout: 10_000,
     ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
     ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
+    ...(config.mqtt.ca !== undefined ? { ca: config.mqtt.ca } : {}),
+    ...(config.mqtt.cert !== undefined ? { cert: config.mqtt.cert, key: config.mqtt.key } : {}),
+    rejectUnauthorized: true,
     ...extra,
   };
 }

@@ -13,6 +13,10 @@
  *   SIM_REPLAY_CSV         path of a CSV to replay instead of the fleet
  *   SIM_GROUND_TRUTH_FILE  path to append one JSON line per injected failure
  *   SIM_RECEIPTS           cars confirm each alert on vehicles/{id}/alerts/receipt (default true)
+ *   SIM_CERT_DIR           folder of the cars' certificates (<id>.pem, <id>.key, e.g. the fleet CA's
+ *                          issued/car): each car connects on its own with its own identity. Unset: one
+ *                          connection for the whole fleet as MQTT_CERT_FILE's identity (a gateway)
+ *   MQTT_CA_FILE, MQTT_CERT_FILE, MQTT_KEY_FILE  shared, see readCommonConfig
  *   HEALTH_PORT            /healthz and /readyz (default 9105)
  */
 import { ConfigError, configReader, readCommonConfig, type CommonConfig, type Env } from '@pitwall/common';
@@ -31,8 +35,13 @@ export interface SimulatorConfig {
   groundTruthFile: string | undefined;
   /** Cars answer each alert with a receipt. */
   receipts: boolean;
+  /** One connection per car with the certificates in this folder; undefined: one connection. */
+  certDir: string | undefined;
   healthPort: number;
 }
+
+/** Cars a simulator process connects one by one (each connection holds a file descriptor). */
+export const MAX_CAR_CONNECTIONS = 10_000;
 
 export function readSimulatorConfig(env: Env): Readonly<SimulatorConfig> {
   const c = configReader(env);
@@ -66,8 +75,12 @@ export function readSimulatorConfig(env: Env): Readonly<SimulatorConfig> {
     replayCsv,
     groundTruthFile: c.optional('SIM_GROUND_TRUTH_FILE'),
     receipts: c.bool('SIM_RECEIPTS', true),
+    certDir: c.optional('SIM_CERT_DIR'),
     healthPort: c.int('HEALTH_PORT', 9105, { min: 0, max: 65_535 }),
   };
+  if (value.certDir !== undefined && replayCsv === undefined && cars > MAX_CAR_CONNECTIONS) {
+    extra.push(new ConfigError('SIM_CERT_DIR', `one connection per car allows at most ${MAX_CAR_CONNECTIONS} cars (SIM_CARS is ${cars}); use the load generator or a gateway identity`));
+  }
   let frozen: Readonly<SimulatorConfig>;
   try {
     frozen = c.done(value);

@@ -8,3 +8,4 @@ export * from './metrics.js';
 export * from './inbox.js';
 export { severityAt } from './faults.js';
 export { createRng, mulberry32, hashSeed, type Rng } from './random.js';
+export * from './car-clients.js';

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   ConfigError,
   connectMqtt,
@@ -13,16 +14,31 @@ import {
   mqttOptions,
   onShutdown,
   runMain,
-  serverMaximumPacketSize,
   startHealthServer,
-  withPubackReasons,
 } from '@pitwall/common';
+import { connectCars, singleClient } from './car-clients.js';
 import { readSimulatorConfig } from './config.js';
 import { parseCsv } from './csv.js';
 import { groundTruthLine, toFailureSpec } from './failures.js';
 import { createFleet } from './fleet.js';
 import { createCarInbox } from './inbox.js';
 import { createSimulator } from './simulator.js';
+
+/** Every car's certificate and key, read up front so a missing one fails at start. */
+function readCarCredentials(dir: string, ids: readonly string[]): (id: string) => { cert: string; key: string } {
+  const creds = new Map<string, { cert: string; key: string }>();
+  for (const id of ids) {
+    const read = (ext: string): string => {
+      try {
+        return readFileSync(path.join(dir, `${id}.${ext}`), 'utf8');
+      } catch {
+        throw new Error(`no ${id}.${ext}: issue the fleet's certificates with \`npm run pki -- cars <prefix> <count>\` or \`npm run pki -- issue car ${id}\``);
+      }
+    };
+    creds.set(id, { cert: read('pem'), key: read('key') });
+  }
+  return (id) => creds.get(id)!;
+}
 
 runMain('simulator', async () => {
   const config = readSimulatorConfig(process.env);
@@ -46,10 +62,22 @@ runMain('simulator', async () => {
   // QoS 1 readings that were in flight or queued while the broker was away either way.
   // One metrics registry for the process, served on the health port's /metrics.
   const metrics = createMetricsRegistry();
-  const client = await connectMqtt(config.common.mqtt.url, mqttOptions(config.common, { clientId, clean: true, protocolVersion: 5 }), log);
+  const vehicleIds = replay ? [...new Set(replay.map((r) => r.vehicleId))] : fleet.vehicleIds;
+  const certDir = config.certDir;
+  const client =
+    certDir === undefined
+      ? singleClient(await connectMqtt(config.common.mqtt.url, mqttOptions(config.common, { clientId, clean: true, protocolVersion: 5 }), log))
+      : await connectCars({
+          url: config.common.mqtt.url,
+          vehicleIds,
+          base: mqttOptions(config.common, { clean: true, protocolVersion: 5 }),
+          credentials: fileStep('SIM_CERT_DIR', certDir, () => readCarCredentials(certDir, vehicleIds)),
+          clientId: (id) => `${id}-${clientId.slice(-8)}`,
+          log,
+        });
   const inbox = createCarInbox({
     client,
-    vehicleIds: replay ? [...new Set(replay.map((r) => r.vehicleId))] : fleet.vehicleIds,
+    vehicleIds,
     log,
     receipts: config.receipts,
     metrics,
@@ -60,13 +88,13 @@ runMain('simulator', async () => {
   const health = await startHealthServer(config.healthPort, checks, { metrics });
 
   const simulator = createSimulator({
-    client: withPubackReasons(client),
+    client,
     fleet,
     log,
     metrics,
     ratePerCarHz: config.rateHz,
     timeScale: config.timeScale,
-    maxPacketSize: () => serverMaximumPacketSize(client),
+    maxPacketSize: () => client.maxPacketSize(),
     ...(replay ? { replay } : { startTs }),
     ...(config.durationMs === undefined ? {} : { durationMs: config.durationMs }),
     groundTruth: (e) => {
@@ -91,7 +119,7 @@ runMain('simulator', async () => {
     })());
   onShutdown(log, close);
   const source = replay ? { replay: config.replayCsv, readings: replay.length } : { cars: fleet.vehicleIds.length, failures: fleet.failures?.length ?? 0 };
-  log.info('simulator ready', { mqtt: config.common.mqtt.url, clientId, ...source });
+  log.info('simulator ready', { mqtt: config.common.mqtt.url, connections: client.connections, ...source });
   simulator.start();
   await simulator.done;
   await close();

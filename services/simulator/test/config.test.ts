@@ -14,7 +14,7 @@ test('defaults', () => {
   assert.equal(c.replayCsv, undefined);
   assert.equal(c.groundTruthFile, undefined);
   assert.equal(c.healthPort, 9105);
-  assert.equal(c.common.mqtt.url, 'mqtt://127.0.0.1:1883');
+  assert.equal(c.common.mqtt.url, 'mqtts://127.0.0.1:8883');
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.failures));
 });
 

@@ -27,6 +27,7 @@ import {
 } from '@pitwall/common';
 import type { PublishClient } from '@pitwall/simulator';
 import { startService, waitFor, type ServiceProcess } from './stack.js';
+import { asGateway } from './identities.js';
 
 /** The windowing service's default window (10 s tumbling, 2 s grace). */
 export const WINDOW = windowDef(10_000, 10_000, 2_000);
@@ -48,8 +49,9 @@ export function kafkaFor(brokers: string): Kafka {
   return new Kafka({ clientId: 'faults', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 } });
 }
 
-export function mqttClient(url: string, clientId: string, extra: IClientOptions = {}): Promise<MqttClient> {
-  return connectMqtt(url, { protocolVersion: 5, clientId, reconnectPeriod: 500, connectTimeout: 5_000, ...extra }, silentLogger);
+/** A client speaking for many cars (the gateway identity of the broker's CA). */
+export async function mqttClient(url: string, clientId: string, extra: IClientOptions = {}): Promise<MqttClient> {
+  return connectMqtt(url, { protocolVersion: 5, clientId, reconnectPeriod: 500, connectTimeout: 5_000, ...(await asGateway(url)), ...extra }, silentLogger);
 }
 
 // ------------------------------------------------------------------ services

@@ -10,6 +10,7 @@ import { copyFileSync, createWriteStream, mkdirSync, readFileSync, rmSync, write
 import net from 'node:net';
 import path from 'node:path';
 import { ARTIFACTS, freePort, REPO, waitFor } from './stack.js';
+import { identityFiles, registerBroker, SHARED_PKI } from './identities.js';
 
 export interface PrivateMosquitto {
   readonly url: string;
@@ -24,12 +25,17 @@ export interface PrivateMosquitto {
   stop(): Promise<void>;
 }
 
-/** The committed configuration for a private run: listener, persistence path, `extra` lines. */
-export function mosquittoConfig(port: number, dataDir: string, extra: readonly string[] = []): string {
+/**
+ * The committed configuration for a private run: listener, persistence path, the fleet CA's folder
+ * (`pkiDir`, the shared one by default) and the committed ACL file, then `extra` lines.
+ */
+export function mosquittoConfig(port: number, dataDir: string, extra: readonly string[] = [], pkiDir = SHARED_PKI): string {
   const committed = readFileSync(path.join(REPO, 'infra/mosquitto/mosquitto.conf'), 'utf8');
   const lines = committed
     .replace(/^listener .*/m, `listener ${port} 127.0.0.1`)
     .replace(/^persistence_location .*/m, `persistence_location ${dataDir}/`)
+    .replaceAll('/mosquitto/pki/', `${pkiDir}/`)
+    .replaceAll('/mosquitto/config/', `${path.join(REPO, 'infra/mosquitto')}/`)
     .split('\n');
   // Debian's mosquitto drops to user "mosquitto" when started as root (infra.sh does the same).
   if (process.getuid?.() === 0) lines.push('user root');
@@ -63,7 +69,7 @@ export async function startPrivateMosquitto(id: string, opts: { extra?: readonly
   process.once('exit', cleanup);
 
   const self: PrivateMosquitto = {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `mqtts://127.0.0.1:${port}`,
     port,
     config,
     async start() {
@@ -97,6 +103,8 @@ export async function startPrivateMosquitto(id: string, opts: { extra?: readonly
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  registerBroker(self.url, SHARED_PKI);
+  await identityFiles(self.url, 'server', 'broker'); // the CA and the broker's certificate, if scripts/infra.sh has not made them
   await self.start();
   return self;
 }

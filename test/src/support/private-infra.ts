@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ARTIFACTS, freePort, REPO } from './stack.js';
+import { registerBroker } from './identities.js';
 
 export type Broker = 'kafka' | 'mosquitto' | 'apicurio';
 const PATTERN: Record<Broker, string> = { kafka: 'kafka.Kafka', mosquitto: 'mosquitto', apicurio: 'apicurio' };
@@ -106,6 +107,8 @@ export async function startPrivateInfra(id: string): Promise<PrivateInfra> {
   process.once('exit', cleanup);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // infra.sh makes this run's own fleet CA in <home>/pki; clients of its Mosquitto use it.
+  registerBroker(`mqtts://127.0.0.1:${mqtt}`, path.join(home, 'pki'));
   try {
     await up();
   } catch (err) {
@@ -116,7 +119,7 @@ export async function startPrivateInfra(id: string): Promise<PrivateInfra> {
     home,
     env: {
       KAFKA_BROKERS: `127.0.0.1:${kafka}`,
-      MQTT_URL: `mqtt://127.0.0.1:${mqtt}`,
+      MQTT_URL: `mqtts://127.0.0.1:${mqtt}`,
       SCHEMA_REGISTRY_URL: `http://127.0.0.1:${registry}/apis/ccompat/v7`,
     },
     async kill(broker) {

@@ -8,13 +8,14 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mqttEnvFor } from './identities.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const ARTIFACTS = path.join(REPO, 'test-artifacts');
 
 export const INFRA = Object.freeze({
   kafka: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-  mqtt: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883',
+  mqtt: process.env.MQTT_URL ?? 'mqtts://127.0.0.1:8883',
   registry: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
 });
 
@@ -65,6 +66,11 @@ export async function startService(name: string, env: Record<string, string>, ta
   mkdirSync(ARTIFACTS, { recursive: true });
   const healthPort = await freePort();
   const logFile = path.join(ARTIFACTS, `${tag}-${name}.log`);
+  // Ingest and dispatch connect to MQTT as themselves, the simulator as a gateway for its cars
+  // (unless the test gives identities of its own).
+  const mqttUrl = env.MQTT_URL ?? INFRA.mqtt;
+  const identity: Record<string, [kind: 'service' | 'gateway', name: string]> = { ingest: ['service', 'ingest'], dispatch: ['service', 'dispatch'], simulator: ['gateway', 'e2e'] };
+  const mqttEnv = identity[name] && env.MQTT_CERT_FILE === undefined && mqttUrl.startsWith('mqtts:') ? await mqttEnvFor(mqttUrl, ...identity[name]) : {};
   const log = createWriteStream(logFile);
   const proc = spawn(process.execPath, [path.join(REPO, 'services', name, 'dist/src/main.js')], {
     cwd: path.join(REPO, 'services', name),
@@ -75,6 +81,7 @@ export async function startService(name: string, env: Record<string, string>, ta
       SCHEMA_REGISTRY_URL: INFRA.registry,
       LOG_LEVEL: 'info',
       HEALTH_PORT: String(healthPort),
+      ...mqttEnv,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -149,7 +156,7 @@ export function isolatedEnv(id: string) {
     INGEST_RECEIPT_SUBSCRIPTION: `$share/e2e-${id}/vehicles/+/alerts/receipt`,
     INGEST_CLIENT_ID: `e2e-${id}-ingest`,
     INGEST_SUBSCRIPTION: `$share/e2e-${id}/vehicles/+/telemetry`,
-    DISPATCH_FLEET_TOPIC: `e2e/${id}/fleet/incidents`,
+    DISPATCH_FLEET_TOPIC: `fleet/e2e/${id}/incidents`,
     // Test sessions must not outlive the run: an offline persistent session queues every message.
     INGEST_SESSION_EXPIRY_S: '30',
   };
