@@ -21,6 +21,8 @@ export interface PrivateMosquitto {
   start(): Promise<void>;
   /** kill -9; resolves once the process is gone. */
   kill(): Promise<void>;
+  /** SIGHUP: the broker re-reads its ACL file and the CA's CRL. */
+  reload(): Promise<void>;
   running(): boolean;
   stop(): Promise<void>;
 }
@@ -88,6 +90,10 @@ export async function startPrivateMosquitto(id: string, opts: { extra?: readonly
       const gone = new Promise((r) => p.once('exit', r));
       p.kill('SIGKILL');
       await gone;
+    },
+    async reload() {
+      proc?.kill('SIGHUP');
+      await new Promise((r) => setTimeout(r, 300)); // Mosquitto reloads between network loop passes
     },
     running: () => proc !== undefined && proc.exitCode === null && proc.signalCode === null,
     async stop() {
