@@ -1,6 +1,7 @@
 /**
- * Simulator process: config -> MQTT 5 client -> fleet or replay -> paced publishing until done or
- * signalled. The same client listens for the cars' alerts and maintenance state and sends receipts.
+ * Simulator process: config -> MQTT 5 connections (one per car with its own certificate, or one
+ * for the fleet as a gateway) -> fleet or replay -> paced publishing until done or signalled. The
+ * same connections listen for the cars' alerts and maintenance state and send receipts.
  */
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
