@@ -9,7 +9,8 @@
 #   scripts/infra.sh down     stop only the processes this script started
 #   scripts/infra.sh status   show what runs where, and where the logs are
 #   scripts/infra.sh reset    down, then delete data (topics, schemas, sessions); downloads and the fleet CA are kept
-#   scripts/infra.sh reload   make Mosquitto re-read its ACL file and the CA's revocation list (SIGHUP)
+#   scripts/infra.sh reload   restart Mosquitto gracefully so it reads its ACL file and the CA's revocation
+#                             list again and drops revoked cars' open connections (state is saved on stop)
 #
 # MQTT is TLS with client certificates only. `up` creates the fleet CA in PITWALL_PKI_DIR if there is
 # none (with the brokers' server certificate and ingest's and dispatch's client certificates) and
@@ -234,8 +235,6 @@ up)
   want() { [[ $only == *" $1 "* ]]; }
   if want mosquitto; then
     ensure_pki
-    # A Mosquitto already running re-reads the CRL just signed again.
-    if pid=$(our_pid mosquitto mosquitto); then kill -HUP "$pid"; fi
     start_mosquitto
   fi
   if want kafka; then start_kafka; fi
@@ -256,11 +255,16 @@ down)
   ;;
 status) status; echo "  logs: $LOGS" ;;
 reload)
-  if pid=$(our_pid mosquitto mosquitto); then
-    kill -HUP "$pid" && say "Mosquitto (pid $pid) re-reads its ACL file and $PKI/crl.pem"
-  else
-    die "Mosquitto is not running"
-  fi
+  # Not SIGHUP: Mosquitto 2.0.11 (Debian 12) re-checks every session on a reload and can corrupt its
+  # session-expiry list doing so, then abort minutes later when a session expires (seen here;
+  # eclipse-mosquitto/mosquitto#3418, PR #3341). A graceful stop saves every session and queued
+  # message; clients reconnect within about a second (ingest subscribes again, cars resend).
+  our_pid mosquitto mosquitto >/dev/null || die "Mosquitto is not running"
+  ensure_pki
+  stop_one mosquitto mosquitto
+  start_mosquitto
+  wait_until Mosquitto 20 port_open "$MQTT_PORT"
+  say "Mosquitto restarted: it uses $REPO/infra/mosquitto/acl and $PKI/crl.pem as they are now"
   ;;
 reset)
   "$0" down

@@ -153,14 +153,19 @@ describe('MQTT security: identities from certificates, per-car ACLs', { timeout:
     for (const v of [carA, carB]) await dispatch.publishAsync(`vehicles/${v}/maintenance`, '', { qos: 1, retain: true });
   });
 
-  test('a revoked certificate is refused once the broker re-reads the CRL; other cars are not', async () => {
+  test('after a revoke and reload the certificate is refused, its open connection cut; other cars are not', async () => {
     const carC = `sec${id}-c`;
     const creds = await tlsAs(broker.url, 'car', carC);
-    assert.equal(await attempt(creds, 'before-revoke'), 'connected');
+    // Connected before the revocation, and trying to reconnect whenever it is dropped.
+    const open = await connectAs({ ...creds, reconnectPeriod: 200 }, 'before-revoke');
+    const refusals: string[] = [];
+    open.on('error', (err) => refusals.push(err.message));
     const revoked = await (await openCa(pkiDirFor(broker.url))).revoke('car', carC);
     assert.equal(revoked, 1);
     await broker.reload();
     assert.match(await attempt(creds, 'after-revoke'), /revoked/i);
+    await waitFor('the open connection to be refused on reconnecting', () => (refusals.some((m) => /revoked/i.test(m)) ? true : undefined), 10_000, 100);
+    assert.equal(open.connected, false, "the revoked car's open connection is gone");
     assert.equal(await attempt(await tlsAs(broker.url, 'car', carA), 'other-car'), 'connected');
   });
 });

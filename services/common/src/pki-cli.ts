@@ -1,7 +1,7 @@
 /**
  * The fleet CA's command line: `npm run pki -- <command>` (see USAGE). The CA folder is --dir, else
  * $PITWALL_PKI_DIR, else $PITWALL_HOME/pki, else .pitwall/pki under the current folder.
- * A revoke takes effect at the broker once it reloads crl.pem: `scripts/infra.sh reload` (SIGHUP).
+ * A revoke takes effect at the broker once it reads crl.pem again: `scripts/infra.sh reload` (a graceful restart).
  */
 import path from 'node:path';
 import { ensureCa, isIdentityKind, openCa, type IdentityKind } from './pki.js';

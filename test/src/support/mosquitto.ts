@@ -21,7 +21,7 @@ export interface PrivateMosquitto {
   start(): Promise<void>;
   /** kill -9; resolves once the process is gone. */
   kill(): Promise<void>;
-  /** SIGHUP: the broker re-reads its ACL file and the CA's CRL. */
+  /** Graceful restart (SIGTERM, then start), as `scripts/infra.sh reload`: the ACL and CRL are read again. */
   reload(): Promise<void>;
   running(): boolean;
   stop(): Promise<void>;
@@ -92,8 +92,13 @@ export async function startPrivateMosquitto(id: string, opts: { extra?: readonly
       await gone;
     },
     async reload() {
-      proc?.kill('SIGHUP');
-      await new Promise((r) => setTimeout(r, 300)); // Mosquitto reloads between network loop passes
+      const p = proc;
+      if (p && p.exitCode === null && p.signalCode === null) {
+        const gone = new Promise((r) => p.once('exit', r));
+        p.kill('SIGTERM');
+        await gone;
+      }
+      await self.start();
     },
     running: () => proc !== undefined && proc.exitCode === null && proc.signalCode === null,
     async stop() {
