@@ -3,8 +3,12 @@
  * of each stage's topic (the difference between two samples is the stage's records per second;
  * transactional topics also count their commit markers), and each consumer group's lag: end offset
  * minus committed offset over every partition the group has committed (a partition with no commit
- * counts from its start). A topic or group that does not exist yet reads as null. The sampler
- * repeats this once a second in a loop of its own, so a slow answer never delays anything else.
+ * counts from its start). A topic or group that does not exist yet reads as null: topics are
+ * looked up in the topic list first and only existing ones are asked for offsets (kafkajs keeps a
+ * missing topic it was asked about in every later metadata request, which then all fail with
+ * "This server does not host this topic-partition": one stage not running blinded the whole probe).
+ * The sampler repeats this once a second in a loop of its own, so a slow answer never delays
+ * anything else.
  */
 import type { Admin, Kafka } from 'kafkajs';
 import type { Topics } from './args.js';
@@ -28,8 +32,18 @@ export interface Probe {
 export async function createProbe(kafka: Kafka, topics: Topics, groups: readonly string[]): Promise<Probe> {
   const admin: Admin = kafka.admin();
   await admin.connect();
-  const partitions = async (topic: string) =>
-    (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, high: BigInt(p.high), low: BigInt(p.low) }));
+  // Topics seen in the topic list; a topic, once there, stays (this probe never deletes any).
+  const known = new Set<string>();
+  const exist = async (wanted: readonly string[]): Promise<void> => {
+    if (wanted.every((t) => known.has(t))) return;
+    const all = new Set(await admin.listTopics());
+    for (const t of wanted) if (all.has(t)) known.add(t);
+  };
+  const partitions = async (topic: string) => {
+    await exist([topic]);
+    if (!known.has(topic)) throw new Error(`topic ${topic} does not exist`);
+    return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, high: BigInt(p.high), low: BigInt(p.low) }));
+  };
   const orNull = async <T>(f: () => Promise<T>): Promise<T | null> => {
     try {
       return await f();
@@ -62,6 +76,7 @@ export async function createProbe(kafka: Kafka, topics: Topics, groups: readonly
     async sample() {
       const ends = new Map<string, Map<number, { high: bigint; low: bigint }>>();
       const offsets = {} as Record<Stage, number | null>;
+      await orNull(() => exist(STAGES.map((stage) => topics[stage])));
       await Promise.all(
         STAGES.map(async (stage) => {
           const ps = await orNull(() => partitions(topics[stage]));
