@@ -9,14 +9,18 @@
  * healthy score is 0.84 against the threshold 1.40. With seed 42 one healthy car's window scored
  * 1.58 in one of the alignments.
  *
- * MQTT goes through a Mosquitto of its own (the committed configuration, real broker): on the
- * shared one every running test's ingest subscribes `vehicles/+/telemetry`, so 500 readings/s
- * would land in all of their topics. Kafka and the registry are the shared ones.
+ * MQTT goes through a Mosquitto of its own (the committed configuration, real broker: TLS only,
+ * client certificates, the per-car ACL): on the shared one every running test's ingest subscribes
+ * `vehicles/+/telemetry`, so 500 readings/s would land in all of their topics. Kafka and the
+ * registry are the shared ones. The loadgen gets that broker's fleet CA (PITWALL_PKI_DIR) and
+ * connects every car with a certificate of its own (CN = its vehicle id), issued in memory.
  *
  * Checked: the run exits 0 with every check passing; every acknowledged reading is in the
  * telemetry topic (the loadgen's own count per car, and independently the topic's end offsets);
  * both failing cars got an alert and confirmed it, no healthy car got one; the JSONL holds one
- * record a second with the documented fields, and the report renders from it.
+ * record a second with the documented fields, and the report renders from it; 50 car
+ * certificates were issued and the ramp timed; the failing cars' retained maintenance state, which
+ * the cars may not clear themselves, is gone after the run.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +28,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import mqtt from 'mqtt';
+import { asGateway, pkiDirFor } from './support/identities.js';
 import { startPrivateMosquitto, type PrivateMosquitto } from './support/mosquitto.js';
 import { ARTIFACTS, INFRA, REPO, isolatedEnv, runId, startService, waitReady, type ServiceProcess } from './support/stack.js';
 
@@ -72,7 +78,7 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
   test('50 cars over 2 workers at 10x: readings all in Kafka, failing cars alerted, one JSON line a second', async () => {
     const args = ['--cars', '50', '--workers', '2', '--duration', '40', '--time-scale', '10', '--drain', '90', '--seed', '12'];
     args.push('--failures', '2', '--failure-modes', 'coolant_overheat,tire_leak', '--failure-at', '100', '--prefix', prefix, '--out', out);
-    const { code, output } = await runLoadgen(args, env);
+    const { code, output } = await runLoadgen(args, { ...env, PITWALL_PKI_DIR: pkiDirFor(mosquitto.url) });
     assert.equal(code, 0, `loadtest exits 0 when every check passes:\n${output.slice(-4000)}`);
 
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
@@ -130,6 +136,24 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
     assert.ok(summary.alerts.receipts >= 2, 'the cars confirmed their alerts');
     assert.ok(summary.alerts.latencyMs.p50 > 0 && summary.alerts.latencyMs.p99 >= summary.alerts.latencyMs.p50);
     assert.ok(summary.loadgen.processes === 3 && summary.loadgen.cpuSeconds > 0 && summary.loadgen.rssMBPeak > 0);
+
+    // Every car had a certificate of its own; the ramp was timed.
+    assert.equal(summary.identities?.kind, 'car');
+    assert.equal(summary.identities?.issued, 50);
+    assert.ok(summary.identities.msPer1000 > 0, JSON.stringify(summary.identities));
+    assert.equal(summary.connections.connectErrors, 0);
+    assert.equal(summary.connections.connectMs.count, 50);
+    assert.ok(summary.connections.ratePerS > 0 && summary.connections.rampS > 0, JSON.stringify(summary.connections));
+
+    // The failing cars' retained maintenance state was cleared (as dispatch: the cars may not).
+    assert.doesNotMatch(output, /could not clear/);
+    const watcher = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 5, clientId: `e2e-${id}-retained`, clean: true, ...(await asGateway(mosquitto.url)) });
+    const retained: string[] = [];
+    watcher.on('message', (topic, payload) => payload.length > 0 && retained.push(topic));
+    await watcher.subscribeAsync(failing.map((v) => `vehicles/${v}/maintenance`), { qos: 1 });
+    await new Promise((r) => setTimeout(r, 1000));
+    await watcher.endAsync();
+    assert.deepEqual(retained, [], 'no retained maintenance state left');
 
     // The picture.
     const report = await runLoadgen(['report', out], {});

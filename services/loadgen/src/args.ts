@@ -4,6 +4,8 @@
  * names the flag and says what was expected. Defaults that the services also read (topic names,
  * consumer groups, window size, broker addresses) come from the same environment variables.
  */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FAILURE_MODES, type FailureMode } from '@pitwall/simulator';
 
 export class ArgError extends Error {
@@ -51,6 +53,12 @@ export interface RunOptions {
   prefix: string;
   out: string | undefined;
   mqttUrl: string;
+  /**
+   * The fleet CA's folder (ca.pem, ca.key). Over TLS (mqtts://, wss://) every connection presents
+   * a certificate issued from it in memory (CN = the vehicle id, or pitwall-gateway) and checks the
+   * broker's certificate against its ca.pem; plain URLs use no certificates.
+   */
+  pkiDir: string;
   brokers: string[];
   registryUrl: string;
   topics: Topics;
@@ -79,6 +87,15 @@ export const CONNECTIONS_PER_WORKER = 5_000;
 export const CARS_PER_GATEWAY = 50;
 const MAX_CARS = 1_000_000;
 const MAX_CARS_PER_CONNECTION = 99_999;
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+
+/** The fleet CA's folder as scripts/infra.sh finds it: $PITWALL_PKI_DIR, else $PITWALL_HOME/pki, else <repo>/.pitwall/pki. */
+export function defaultPkiDir(env: Env = {}): string {
+  return env.PITWALL_PKI_DIR || path.join(env.PITWALL_HOME || path.join(REPO, '.pitwall'), 'pki');
+}
+
+/** Whether connections to this URL use TLS (and so client certificates). */
+export const isTlsUrl = (url: string): boolean => /^(mqtts|wss|ssl|tls):/i.test(url);
 
 export const USAGE = `Usage:
   npm run loadtest -- [run] [flags]          drive a simulated fleet against the running pipeline
@@ -102,7 +119,10 @@ Flags (defaults in brackets):
   --seed N               fleet seed [42]
   --prefix P             vehicle id prefix of this run [lt<time>]
   --out FILE             JSON lines, one per second [bench-results/loadtest-<time>.jsonl]
-  --mqtt-url URL         [$MQTT_URL or mqtt://127.0.0.1:1883]
+  --mqtt-url URL         [$MQTT_URL or mqtts://127.0.0.1:8883]; mqtt:// connects without certificates
+  --pki DIR              fleet CA whose certificates the connections present over TLS (CN = vehicle id,
+                         or pitwall-gateway in --mode gateway) [$PITWALL_PKI_DIR or $PITWALL_HOME/pki
+                         or <repo>/.pitwall/pki]
   --brokers LIST         Kafka [$KAFKA_BROKERS or 127.0.0.1:9092]
   --registry-url URL     [$SCHEMA_REGISTRY_URL or http://127.0.0.1:8081/apis/ccompat/v7]
   --groups LIST          consumer groups whose lag is shown [$WINDOWING_GROUP_ID, $SCORING_GROUP_ID,
@@ -115,7 +135,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 const FLAGS = new Set([
   'mode', 'cars', 'connections', 'workers', 'rate', 'jitter', 'time-scale', 'connect-rate', 'duration', 'drain', 'failures',
-  'failure-modes', 'failure-at', 'failure-ramp', 'seed', 'prefix', 'out', 'mqtt-url', 'brokers', 'registry-url', 'groups',
+  'failure-modes', 'failure-at', 'failure-ramp', 'seed', 'prefix', 'out', 'mqtt-url', 'pki', 'brokers', 'registry-url', 'groups',
   'window-ms', 'no-verify', 'help',
 ]);
 const BOOLEAN_FLAGS = new Set(['no-verify', 'help']);
@@ -160,6 +180,12 @@ function parseReport(flags: Map<string, string>, words: string[]): ReportOptions
   for (const name of flags.keys()) if (name !== 'out') throw new ArgError(`--${name}`, 'not a flag of report (only --out)');
   if (words.length !== 1) throw new ArgError('report', 'expects exactly one JSONL file');
   return { command: 'report', input: words[0]!, out: flags.get('out') };
+}
+
+function pkiDir(flag: string | undefined, env: Env): string {
+  if (flag === undefined) return defaultPkiDir(env);
+  if (flag.trim() === '') throw new ArgError('--pki', 'expected a folder');
+  return flag;
 }
 
 function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
@@ -211,6 +237,8 @@ function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
   const prefix = text('prefix', `lt${now.getTime().toString(36)}`);
   // Vehicle ids are `<prefix>-<connection>-<car>` and must stay within 64 characters of [A-Za-z0-9_.-].
   if (!/^[A-Za-z0-9_.]{1,40}$/.test(prefix)) throw new ArgError('--prefix', `expected 1-40 characters of A-Z a-z 0-9 _ . (no "-"), got "${prefix}"`);
+  // The CA issues no car a name starting with "pitwall-": those are the services' identities.
+  if (prefix.toLowerCase() === 'pitwall') throw new ArgError('--prefix', `"${prefix}" would make vehicle ids starting with "pitwall-", which name services`);
   const durationS = number('duration', 60, 1, 86_400);
   const timeScale = number('time-scale', 1, 1, 100);
   const failureAtS = number('failure-at', 20, 0, 1e7);
@@ -240,7 +268,8 @@ function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
     seed: number('seed', 42, 0, 2 ** 32 - 1, true),
     prefix,
     out: flags.get('out'),
-    mqttUrl: url('mqtt-url', env.MQTT_URL ?? 'mqtt://127.0.0.1:1883', ['mqtt', 'mqtts', 'tcp', 'ws', 'wss']),
+    mqttUrl: url('mqtt-url', env.MQTT_URL || 'mqtts://127.0.0.1:8883', ['mqtt', 'mqtts', 'tcp', 'ws', 'wss']),
+    pkiDir: pkiDir(flags.get('pki'), env),
     brokers: list('brokers', (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((x) => x.trim()).filter(Boolean)),
     registryUrl: url('registry-url', env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7', ['http', 'https']),
     topics: {

@@ -3,11 +3,13 @@
  * simulated fleet (@pitwall/simulator createFleet: the simulator's signal model and failure
  * effects), ticked at the connection's due times; each reading goes out at QoS 1 on
  * `vehicles/<id>/telemetry` with the simulator's payload. Counts every publish's outcome and the
- * acknowledged readings per car; alerts and receipts go through the inbox.
+ * acknowledged readings per car; alerts and receipts go through the inbox. Over TLS it presents
+ * its own certificate (identities.ts) and verifies the broker's against the fleet CA.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { createFleet, hashSeed, telemetryTopic, toPayload, type Fleet, type FailureSpec } from '@pitwall/simulator';
 import { createInbox, subscriptionBatches, type Inbox } from './inbox.js';
+import type { Tls } from './identities.js';
 import type { AlertEvent, Counters } from './messages.js';
 import type { ConnectionSpec } from './partition.js';
 
@@ -19,6 +21,8 @@ export interface ConnectionDeps {
   url: string;
   username?: string;
   password?: string;
+  /** CA, certificate and key over TLS; none for a plain broker. */
+  tls?: Tls;
   seed: number;
   failures: readonly FailureSpec[];
   counters: Counters;
@@ -35,8 +39,13 @@ export interface Connection {
   inFlight(): number;
   /** Acknowledged readings per car, in fleet order. */
   acked(): Uint32Array;
-  /** Clears the retained maintenance state its cars received, then disconnects. */
-  close(): Promise<void>;
+  /** Cars that received a retained maintenance state. */
+  withState(): string[];
+  /**
+   * Disconnects; first clears the retained maintenance state its cars received if `clearState`
+   * (a plain broker lets them; with certificates only dispatch may).
+   */
+  close(clearState: boolean): Promise<void>;
 }
 
 export function openConnection(deps: ConnectionDeps): Connection {
@@ -57,6 +66,8 @@ export function openConnection(deps: ConnectionDeps): Connection {
     connectTimeout: 30_000,
     ...(deps.username ? { username: deps.username } : {}),
     ...(deps.password ? { password: deps.password } : {}),
+    // The context holds the CA, certificate and key (made once per car, before the ramp).
+    ...(deps.tls ? { secureContext: deps.tls.secureContext, rejectUnauthorized: true } : {}),
   });
   const inbox: Inbox = createInbox({
     vehicleIds: fleet.vehicleIds,
@@ -120,9 +131,10 @@ export function openConnection(deps: ConnectionDeps): Connection {
     },
     inFlight: () => inFlight,
     acked: () => acked,
-    async close() {
+    withState: () => inbox.withState(),
+    async close(clearState) {
       closing = true;
-      if (connected) {
+      if (connected && clearState) {
         const clears = inbox.withState().map((id) => client.publishAsync(`vehicles/${id}/maintenance`, '', { qos: 1, retain: true }).catch(() => undefined));
         await Promise.all(clears);
       }

@@ -1,20 +1,24 @@
 /**
- * Runs a load test: plans the run, forks the workers, and once a second adds up their counters,
+ * Runs a load test: forks the workers and waits until they are ready (over TLS each has issued its
+ * connections' certificates), plans the run and starts them, and once a second adds up their counters,
  * samples Kafka (stage offsets, consumer lag), prints a line and appends a JSON line. When
  * publishing is over it waits (at most --drain seconds) until every failing car has been alerted
  * and the telemetry topic has stopped growing, closes the workers, counts the run's readings in
- * the telemetry topic and writes the summary (last JSON line, and a table on stdout).
+ * the telemetry topic and writes the summary (last JSON line, and a table on stdout). Retained
+ * maintenance state the cars may not clear themselves (TLS identities) is cleared as dispatch.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
-import type { RunOptions } from './args.js';
+import { isTlsUrl, type RunOptions } from './args.js';
+import { clearRetainedAsDispatch } from './identities.js';
 import { createProbe, startSampler } from './kafka-probe.js';
 import { connectionSpecs, workerSlices } from './partition.js';
 import { summarize } from './percentiles.js';
 import { makeClock, planFailures } from './plan.js';
 import { startPool } from './pool.js';
+import type { IdentityStats } from './messages.js';
 import { formatLine, secondRecord, type Phase, type SecondRecord, type Totals } from './second.js';
 import { alertLatencies, buildSummary, summaryTable, type Summary } from './summary.js';
 import { countRunReadings, type TelemetryCount } from './verify.js';
@@ -43,30 +47,49 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
   writeFileSync(out, '');
   const write = (record: object): void => appendFileSync(out, JSON.stringify(record) + '\n');
 
-  const clock = makeClock(Date.now() + STARTUP_MS, o.durationS * 1000, o.timeScale);
-  const endWall = clock.wallStart + o.durationS * 1000;
-  const failures = planFailures(o, clock);
+  const tls = isTlsUrl(o.mqttUrl);
   const specs = connectionSpecs(o.prefix, o.cars, o.connections);
   const slices = workerSlices(o.connections, o.workers);
 
   const kafka = new Kafka({ clientId: `pitwall-loadgen-${o.prefix}`, brokers: o.brokers, logLevel: logLevel.NOTHING, retry: { retries: 3 } });
   const probe = await createProbe(kafka, o.topics, o.groups);
   const telemetryFrom = new Map((await probe.partitions(o.topics.telemetry).catch(() => [])).map((p) => [p.partition, p.high]));
-  write({ type: 'start', options: o, clock, failures, connections: specs.length, workers: slices.length });
   print(`loadtest ${o.prefix}: ${o.cars} cars on ${o.connections} connections (${o.mode} mode), ${slices.length} workers, ${o.rateHz} Hz x${o.timeScale}, ${o.durationS} s -> ${out}`);
-  for (const f of failures) print(`  failure ${f.vehicleId} ${f.mode} at +${o.failureAtS} s event time (wall ${new Date(f.onsetWall).toISOString()})`);
 
-  const pool = startPool(slices, specs, failures, {
-    clock,
+  const pool = startPool(slices, specs, {
+    mode: o.mode,
     durationMs: o.durationS * 1000,
     rateHz: o.rateHz,
     jitter: o.jitter,
     connectRate: o.connectRate,
     seed: o.seed,
     mqttUrl: o.mqttUrl,
+    ...(tls ? { pkiDir: o.pkiDir } : {}),
     ...(env.MQTT_USERNAME ? { mqttUsername: env.MQTT_USERNAME } : {}),
     ...(env.MQTT_PASSWORD ? { mqttPassword: env.MQTT_PASSWORD } : {}),
   });
+  if (tls) print(`  issuing ${o.connections.toLocaleString('en-US')} ${o.mode} certificates from ${o.pkiDir} (in memory) ...`);
+  const ready = await pool.ready((done, total) => print(`  ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} certificates issued`));
+  if (ready === null) {
+    await pool.close(5_000);
+    await probe.close();
+    throw new Error(`a worker failed before the run started: ${pool.fatal.join('; ')}`);
+  }
+  const identities = identitySummary(ready);
+  if (identities) {
+    print(
+      `  issued ${identities.issued.toLocaleString('en-US')} certificates in ${(identities.wallMs / 1000).toFixed(1)} s over ${slices.length} workers: ` +
+        `${identities.msPer1000.toLocaleString('en-US')} ms and ${identities.cpuMsPer1000.toLocaleString('en-US')} CPU ms per 1,000 in one process ` +
+        `(+ ${identities.contextMsPer1000.toLocaleString('en-US')} ms per 1,000 for their TLS contexts)`,
+    );
+  }
+
+  const clock = makeClock(Date.now() + STARTUP_MS, o.durationS * 1000, o.timeScale);
+  const endWall = clock.wallStart + o.durationS * 1000;
+  const failures = planFailures(o, clock);
+  write({ type: 'start', options: o, clock, failures, connections: specs.length, workers: slices.length, identities });
+  for (const f of failures) print(`  failure ${f.vehicleId} ${f.mode} at +${o.failureAtS} s event time (wall ${new Date(f.onsetWall).toISOString()})`);
+  pool.start(clock, failures);
   const sampler = await startSampler(probe);
   const cpuUs = (): number => {
     const own = process.cpuUsage();
@@ -120,6 +143,13 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
 
   const finals = await pool.close(30_000);
   await sampler.stop();
+  const retained = finals.flatMap((f) => f.retained);
+  if (retained.length > 0) {
+    await clearRetainedAsDispatch(o.mqttUrl, o.pkiDir, retained).then(
+      (n) => print(`cleared the retained maintenance state of ${n} of ${retained.length} cars (as pitwall-dispatch)`),
+      (err: unknown) => print(`warning: could not clear the retained maintenance state of ${retained.length} cars: ${(err as Error).message}`),
+    );
+  }
   const ackedByCar: Record<string, number> = Object.assign({}, ...finals.map((f) => f.ackedByCar));
   let telemetry: TelemetryCount | { skipped: string };
   if (!o.verify) telemetry = { skipped: '--no-verify' };
@@ -145,6 +175,8 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
     telemetry,
     cpuUs: cpuUs(),
     processes: pool.size + 1,
+    ramps: finals.length === pool.size ? finals.map((f) => f.ramp) : undefined,
+    identities,
   });
   if (pool.fatal.length > 0) summary.ok = false;
   write(summary);
@@ -154,4 +186,20 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
   const shown = path.relative(process.cwd(), out);
   print(`\n${seconds.length} seconds written to ${out}; picture: npm run loadtest -- report ${shown.startsWith('..') ? out : shown}`);
   return { out, summary, interrupted };
+}
+
+/** Certificates issued over all workers: total, slowest worker's wall time, and the cost per 1,000 in one process. */
+function identitySummary(stats: readonly (IdentityStats | null)[]): Summary['identities'] {
+  const all = stats.filter((x): x is IdentityStats => x !== null && x.issued > 0);
+  if (all.length === 0) return null;
+  const issued = all.reduce((n, x) => n + x.issued, 0);
+  return {
+    kind: all[0]!.kind,
+    issued,
+    setupMs: Math.max(...all.map((x) => x.setupMs)),
+    wallMs: Math.max(...all.map((x) => x.wallMs)),
+    msPer1000: Math.round((all.reduce((n, x) => n + x.wallMs, 0) / issued) * 1000),
+    cpuMsPer1000: Math.round((all.reduce((n, x) => n + x.cpuMs, 0) / issued) * 1000),
+    contextMsPer1000: Math.round((all.reduce((n, x) => n + x.contextMs, 0) / issued) * 1000),
+  };
 }

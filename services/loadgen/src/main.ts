@@ -1,10 +1,11 @@
 /**
  * `npm run loadtest -- …` (from the repository root): a load test run, or `report <file.jsonl>`.
  * Exit codes: 0 run finished with every check passing, 1 a check failed or the run broke,
- * 2 bad arguments, 130 interrupted (Ctrl-C; the summary is still written).
+ * 2 bad arguments (or, over TLS, no usable fleet CA in --pki), 130 interrupted (Ctrl-C; the summary is still written).
  */
-import { ArgError, parseArgs, USAGE } from './args.js';
+import { ArgError, isTlsUrl, parseArgs, USAGE } from './args.js';
 import { runLoadTest } from './coordinator.js';
+import { checkCa } from './identities.js';
 import { writeReport } from './report.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -28,6 +29,14 @@ async function main(argv: string[]): Promise<number> {
     } catch (err) {
       process.stderr.write(`loadtest: report ${options.input}: ${(err as Error).message}\n`);
       return 1;
+    }
+  }
+  if (isTlsUrl(options.mqttUrl)) {
+    try {
+      await checkCa(options.pkiDir);
+    } catch (err) {
+      process.stderr.write(`loadtest: --pki: ${(err as Error).message}\n`);
+      return 2;
     }
   }
   const { summary, interrupted } = await runLoadTest(options);

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import type { RunOptions } from './args.js';
 import { STAGES, type Stage } from './kafka-probe.js';
-import type { AlertEvent, Counters } from './messages.js';
+import type { AlertEvent, Counters, RampStats } from './messages.js';
 import { summarize, type LatencySummary } from './percentiles.js';
 import { wallAt, type Clock, type PlannedFailure } from './plan.js';
 import type { SecondRecord } from './second.js';
@@ -29,7 +29,17 @@ export interface Summary {
     prefix: string; mode: string; cars: number; connections: number; workers: number; rateHz: number; jitter: number;
     timeScale: number; connectRate: number; durationS: number; startedAt: string; machine: { cpus: number; cpuModel: string; memGB: number };
   };
-  connections: { target: number; peakUp: number; allUpAfterS: number | null; connectErrors: number; disconnects: number };
+  connections: {
+    target: number; peakUp: number; allUpAfterS: number | null; connectErrors: number; disconnects: number;
+    /** First connection opened -> last one's first CONNACK, over all workers (null: not all came up, or unknown). */
+    rampS: number | null;
+    /** Connections per second over the ramp (at most --connect-rate). */
+    ratePerS: number | null;
+    /** Open -> first CONNACK per connection: TCP, TLS handshake with certificates, MQTT CONNECT. */
+    connectMs: LatencySummary;
+  };
+  /** Certificates issued in memory before the run (TLS only): the slowest worker's wall time, cost per 1,000 in one process. */
+  identities: { kind: 'car' | 'gateway'; issued: number; setupMs: number; wallMs: number; msPer1000: number; cpuMsPer1000: number; contextMsPer1000: number } | null;
   readings: { offeredPerS: number; sent: number; acked: number; failed: number; unrouted: number; sentPerS: number; ackedPerS: number; peakAckedPerS: number };
   stages: Record<Stage, { records: number | null; perS: number | null; peakPerS: number | null }>;
   lag: Record<string, { max: number | null; final: number | null }>;
@@ -57,6 +67,9 @@ export interface SummaryInput {
   telemetry: TelemetryCount | { skipped: string };
   cpuUs: number;
   processes: number;
+  /** Each worker's ramp (left out when a worker's final report is missing). */
+  ramps?: readonly RampStats[] | undefined;
+  identities?: Summary['identities'];
 }
 
 /** Latency of each incident's first alert (revision 1): end of its first anomalous window -> arrival. */
@@ -129,7 +142,15 @@ export function buildSummary(i: SummaryInput): Summary {
       startedAt: new Date(i.clock.wallStart).toISOString(),
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memGB: round(os.totalmem() / 2 ** 30) },
     },
-    connections: { target: o.connections, peakUp: max(i.seconds.map((s) => s.connections.up)) ?? 0, allUpAfterS: allUp?.t ?? null, connectErrors: c.connectErrors, disconnects: c.disconnects },
+    connections: {
+      target: o.connections,
+      peakUp: max(i.seconds.map((s) => s.connections.up)) ?? 0,
+      allUpAfterS: allUp?.t ?? null,
+      connectErrors: c.connectErrors,
+      disconnects: c.disconnects,
+      ...ramp(i.ramps, o.connections),
+    },
+    identities: i.identities ?? null,
     readings: {
       offeredPerS: round(o.cars * o.rateHz * o.timeScale),
       sent: c.sent,
@@ -169,6 +190,15 @@ export function buildSummary(i: SummaryInput): Summary {
   return summary;
 }
 
+function ramp(ramps: readonly RampStats[] | undefined, connections: number): Pick<Summary['connections'], 'rampS' | 'ratePerS' | 'connectMs'> {
+  const connectMs = summarize((ramps ?? []).flatMap((r) => r.connectMs).map(round));
+  const starts = (ramps ?? []).map((r) => r.firstOpenAt);
+  const ends = (ramps ?? []).map((r) => r.allUpAt);
+  if (!ramps || ramps.length === 0 || starts.includes(null) || ends.includes(null)) return { rampS: null, ratePerS: null, connectMs };
+  const ms = Math.max(1, max(ends)! - Math.min(...(starts as number[])));
+  return { rampS: Math.round(ms) / 1000, ratePerS: round((connections * 1000) / ms), connectMs };
+}
+
 const fmt = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '-' : `${v.toLocaleString('en-US')}${unit}`);
 
 /** A plain-text table of the summary for the terminal. */
@@ -177,6 +207,18 @@ export function summaryTable(s: Summary): string {
     ['run', `${s.run.prefix}: ${s.run.mode} mode, ${fmt(s.run.cars)} cars on ${fmt(s.run.connections)} connections, ${s.run.workers} workers, ${s.run.rateHz} Hz x${s.run.timeScale}, ${s.run.durationS} s`],
     ['machine', `${s.run.machine.cpus} cores (${s.run.machine.cpuModel}), ${s.run.machine.memGB} GB`],
     ['connections', `${fmt(s.connections.peakUp)}/${fmt(s.connections.target)} up (all after ${fmt(s.connections.allUpAfterS, ' s')}), ${s.connections.connectErrors} errors, ${s.connections.disconnects} drops, ramp ${fmt(s.run.connectRate)}/s`],
+    // Summaries written before the ramp was timed (older JSONL files) have no ramp row.
+    ...(s.connections.connectMs
+      ? [
+          [
+            'connect ramp',
+            `${fmt(s.connections.rampS, ' s')} = ${fmt(s.connections.ratePerS)}/s; open -> CONNACK p50 ${fmt(s.connections.connectMs.p50, ' ms')} p99 ${fmt(s.connections.connectMs.p99, ' ms')} max ${fmt(s.connections.connectMs.max, ' ms')}`,
+          ] as [string, string],
+        ]
+      : []),
+    ...(s.identities
+      ? [['certificates', `${fmt(s.identities.issued)} ${s.identities.kind} certificates in memory, ${fmt(s.identities.wallMs, ' ms')} (+${fmt(s.identities.setupMs, ' ms')} to load the CA); ${fmt(s.identities.msPer1000, ' ms')} (${fmt(s.identities.cpuMsPer1000, ' CPU ms')}) per 1,000 in one process, + ${fmt(s.identities.contextMsPer1000, ' ms')} per 1,000 for their TLS contexts`] as [string, string]]
+      : []),
     ['readings', `offered ${fmt(s.readings.offeredPerS)}/s, sent ${fmt(s.readings.sentPerS)}/s, acked ${fmt(s.readings.ackedPerS)}/s (peak ${fmt(s.readings.peakAckedPerS)}/s); ${fmt(s.readings.acked)} acked, ${s.readings.failed} failed, ${s.readings.unrouted} unrouted`],
     ...STAGES.map((st): [string, string] => [st, `${fmt(s.stages[st].perS)}/s avg, ${fmt(s.stages[st].peakPerS)}/s peak, ${fmt(s.stages[st].records)} offsets`]),
     ...Object.entries(s.lag).map(([g, l]): [string, string] => [`lag ${g}`, `max ${fmt(l.max)}, at the end ${fmt(l.final)}`]),

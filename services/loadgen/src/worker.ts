@@ -1,13 +1,16 @@
 /**
- * A worker process (forked by the coordinator): opens its share of the connections at its share of
- * the connect rate, publishes each connection's readings (sampled on its slot grid) at its
- * jittered due times until the run's end, waits for every publish to settle, and reports counters,
- * alerts, CPU and memory every second. On `close` it clears the retained state its cars got,
- * disconnects and sends the final counts.
+ * A worker process (forked by the coordinator). On `init`, over TLS, it issues its connections'
+ * certificates in memory (identities.ts) and says `ready`; on `start` it opens its share of the
+ * connections at its share of the connect rate, publishes each connection's readings (sampled on
+ * its slot grid) at its jittered due times until the run's end, waits for every publish to settle,
+ * and reports counters, alerts, CPU and memory every second. On `close` it clears the retained
+ * state its cars got (where the broker lets a car do so), disconnects and sends the final counts
+ * and the ramp's timings.
  */
 import { createRng, hashSeed } from '@pitwall/simulator';
 import { openConnection, type Connection } from './connection.js';
-import { zeroCounters, type AlertEvent, type CoordinatorMessage, type WorkerInit, type WorkerMessage } from './messages.js';
+import { issueIdentities, type Tls } from './identities.js';
+import { zeroCounters, type AlertEvent, type CoordinatorMessage, type WorkerInit, type WorkerMessage, type WorkerStart } from './messages.js';
 import { eventAt } from './plan.js';
 import { createTicker, DueQueue, makeCadence, sampleTs, slotAt } from './schedule.js';
 
@@ -24,14 +27,17 @@ const usage = () => {
   return { cpuUs: cpu.user + cpu.system, rss: process.memoryUsage().rss };
 };
 
-function run(init: WorkerInit): { close(): Promise<void> } {
+function run(init: WorkerInit, start: WorkerStart, tls: readonly Tls[] | undefined): { close(): Promise<void> } {
   const counters = zeroCounters();
   counters.target = init.connections.length;
   let alerts: AlertEvent[] = [];
   const open: Connection[] = [];
   type Sender = { conn: Connection; firstTs: number; k: number; next(): { k: number; due: number } };
   const queue = new DueQueue<Sender>();
-  const { clock } = init;
+  const { clock } = start;
+  const openedAt: number[] = [];
+  const connectMs: number[] = [];
+  let allUpAt: number | null = null;
   const endWall = clock.wallStart + init.durationMs;
   let timer: NodeJS.Timeout | undefined;
   let publishing = true;
@@ -56,17 +62,20 @@ function run(init: WorkerInit): { close(): Promise<void> } {
 
   const openOne = (k: number): void => {
     const spec = init.connections[k]!;
-    const failures = init.failures.filter((f) => f.vehicleId.startsWith(`${spec.label}-`));
+    const failures = start.failures.filter((f) => f.vehicleId.startsWith(`${spec.label}-`));
     const conn: Connection = openConnection({
       spec,
       url: init.mqttUrl,
       ...(init.mqttUsername ? { username: init.mqttUsername } : {}),
       ...(init.mqttPassword ? { password: init.mqttPassword } : {}),
+      ...(tls ? { tls: tls[k]! } : {}),
       seed: init.seed,
       failures,
       counters,
       onAlert: (e) => alerts.push(e),
       onFirstConnect: () => {
+        connectMs.push(Date.now() - openedAt[k]!);
+        if (connectMs.length === init.connections.length) allUpAt = Date.now();
         if (!publishing) return;
         const cadence = makeCadence({ origin: clock.wallStart, rateHz: init.rateHz, timeScale: clock.timeScale, jitter: init.jitter, phase: hashSeed('phase', init.seed, spec.index) / 2 ** 32 });
         const ticker = createTicker(cadence, createRng(hashSeed('jitter', init.seed, spec.index)), Date.now());
@@ -77,12 +86,16 @@ function run(init: WorkerInit): { close(): Promise<void> } {
     });
     open.push(conn);
   };
+  const openAt = (k: number): void => {
+    openedAt[k] = Date.now();
+    openOne(k);
+  };
 
   // Connect ramp: connection k opens at wallStart + k / rate.
   let opened = 0;
   const ramp = setInterval(() => {
     const due = Math.min(init.connections.length, Math.floor(((Date.now() - clock.wallStart) * init.connectRate) / 1000) + 1);
-    while (opened < due && Date.now() < endWall) openOne(opened++);
+    while (opened < due && Date.now() < endWall) openAt(opened++);
     if (opened >= init.connections.length || Date.now() >= endWall) clearInterval(ramp);
   }, 10);
 
@@ -115,16 +128,35 @@ function run(init: WorkerInit): { close(): Promise<void> } {
       clearInterval(ramp);
       clearTimeout(report);
       if (timer) clearTimeout(timer);
-      await Promise.all(open.map((c) => c.close()));
+      // With certificates a car may not write its maintenance state: the coordinator clears it as dispatch.
+      const clearState = tls === undefined;
+      await Promise.all(open.map((c) => c.close(clearState)));
       const ackedByCar: Record<string, number> = {};
       for (const c of open) c.fleet.vehicleIds.forEach((id, i) => (ackedByCar[id] = c.acked()[i]!));
-      await send({ type: 'final', worker: init.worker, counters: { ...counters }, alerts, usage: usage(), ackedByCar });
+      const retained = clearState ? [] : open.flatMap((c) => c.withState());
+      const rampStats = { firstOpenAt: openedAt.length > 0 ? openedAt[0]! : null, allUpAt, connectMs };
+      await send({ type: 'final', worker: init.worker, counters: { ...counters }, alerts, usage: usage(), ackedByCar, ramp: rampStats, retained });
     },
   };
 }
 
 let worker = -1;
+let init: WorkerInit | undefined;
+let identities: Tls[] | undefined;
 let running: ReturnType<typeof run> | undefined;
+
+/** Issues the connections' certificates (over TLS), then tells the coordinator it may start. */
+async function prepare(m: WorkerInit): Promise<void> {
+  let stats = null;
+  if (m.pkiDir !== undefined) {
+    const total = m.connections.length;
+    const issued = await issueIdentities(m.pkiDir, m.mode, m.connections, (done) => void send({ type: 'issuing', worker: m.worker, done, total }));
+    identities = issued.tls;
+    stats = issued.stats;
+  }
+  await send({ type: 'ready', worker: m.worker, identities: stats, usage: usage() });
+}
+
 const fatal = async (err: unknown): Promise<never> => {
   await send({ type: 'fatal', worker, message: (err as Error)?.stack ?? String(err) });
   process.exit(1);
@@ -132,9 +164,12 @@ const fatal = async (err: unknown): Promise<never> => {
 process.on('uncaughtException', (err) => void fatal(err));
 process.on('message', (m: CoordinatorMessage) => {
   try {
-    if (m.type === 'init' && !running) {
+    if (m.type === 'init' && !init) {
       worker = m.worker;
-      running = run(m);
+      init = m;
+      prepare(m).catch(fatal);
+    } else if (m.type === 'start' && init && !running) {
+      running = run(init, m, identities);
     } else if (m.type === 'close') {
       if (!running) process.exit(0);
       running.close().then(() => process.exit(0), fatal);

@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ArgError, parseArgs, type RunOptions } from '../src/args.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ArgError, isTlsUrl, parseArgs, type RunOptions } from '../src/args.js';
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
 const run = (argv: string[], env: Record<string, string> = {}): RunOptions => {
   const o = parseArgs(argv, env, new Date(0));
@@ -26,6 +30,21 @@ test('defaults: car mode, one connection per car, one worker per 5,000 connectio
   assert.deepEqual(o.groups, ['pitwall-windowing', 'pitwall-scoring', 'pitwall-incidents', 'pitwall-dispatch']);
   assert.equal(o.topics.telemetry, 'vehicle.telemetry');
   assert.equal(run(['--cars', '12001']).workers, 3);
+});
+
+test('MQTT: the secure broker by default, as real cars with certificates of the fleet CA', () => {
+  const o = run([]);
+  assert.equal(o.mqttUrl, 'mqtts://127.0.0.1:8883');
+  assert.equal(o.pkiDir, path.join(REPO, '.pitwall', 'pki'));
+  assert.equal(run([], { PITWALL_HOME: '/srv/pitwall' }).pkiDir, '/srv/pitwall/pki');
+  assert.equal(run([], { PITWALL_HOME: '/srv/pitwall', PITWALL_PKI_DIR: '/etc/fleet-ca' }).pkiDir, '/etc/fleet-ca');
+  assert.equal(run(['--pki', '/tmp/ca'], { PITWALL_PKI_DIR: '/etc/fleet-ca' }).pkiDir, '/tmp/ca');
+  assert.equal(run([], { MQTT_URL: 'mqtts://broker.example:8883' }).mqttUrl, 'mqtts://broker.example:8883');
+  assert.equal(run(['--mqtt-url', 'mqtt://127.0.0.1:1883'], { MQTT_URL: 'mqtts://x:8883' }).mqttUrl, 'mqtt://127.0.0.1:1883');
+  assert.equal(isTlsUrl('mqtts://127.0.0.1:8883'), true);
+  assert.equal(isTlsUrl('wss://127.0.0.1:8884/mqtt'), true);
+  assert.equal(isTlsUrl('mqtt://127.0.0.1:1883'), false);
+  assert.equal(isTlsUrl('ws://127.0.0.1:8080'), false);
 });
 
 test('gateway mode multiplexes cars over connections', () => {
@@ -61,6 +80,8 @@ test('bad values are refused with a message naming the flag', () => {
   refused(['--failures', '101'], '--failures', /between 0 and 100/);
   refused(['--duration', '10', '--failure-at', '20'], '--failure-at', /after the run/);
   refused(['--prefix', 'a-b'], '--prefix', /no "-"/);
+  refused(['--prefix', 'Pitwall'], '--prefix', /name services/);
+  refused(['--pki', ''], '--pki', /expected a folder/);
   refused(['--mqtt-url', 'http://x'], '--mqtt-url', /mqtt/);
   refused(['--cars'], '--cars', /needs a value/);
   refused(['--cars', '--rate', '1'], '--cars', /needs a value/);

@@ -70,3 +70,24 @@ test('summary: all checks pass; a skipped count does not fail the run', () => {
   assert.equal(s.ok, true);
   assert.match(summaryTable(s), /check telemetry\s+skipped \(--no-verify\)/);
 });
+
+test('summary: the connect ramp over the workers, and the certificates issued for it', () => {
+  const base = { options: o, clock, failures, seconds, baseline: offsets(0), alerts: [], counters: zeroCounters(), ackedByCar: {}, telemetry: { skipped: 'x' }, cpuUs: 1e6, processes: 3 };
+  const s = buildSummary({
+    ...base,
+    ramps: [
+      { firstOpenAt: 1_000_000, allUpAt: 1_001_500, connectMs: [10, 20] },
+      { firstOpenAt: 1_000_100, allUpAt: 1_002_000, connectMs: [30, 40] },
+    ],
+    identities: { kind: 'car', issued: 4, setupMs: 200, wallMs: 30, msPer1000: 7000, cpuMsPer1000: 6500, contextMsPer1000: 2000 },
+  });
+  // o has 4 connections: first opened at 1,000,000, last up at 1,002,000.
+  assert.deepEqual([s.connections.rampS, s.connections.ratePerS], [2, 2]);
+  assert.deepEqual(s.connections.connectMs, { count: 4, p50: 20, p99: 40, max: 40 });
+  assert.match(summaryTable(s), /connect ramp\s+2 s = 2\/s; open -> CONNACK p50 20 ms p99 40 ms/);
+  assert.match(summaryTable(s), /certificates\s+4 car certificates in memory, 30 ms \(\+200 ms to load the CA\); 7,000 ms \(6,500 CPU ms\) per 1,000 in one process, \+ 2,000 ms per 1,000 for their TLS contexts/);
+
+  const partial = buildSummary({ ...base, ramps: [{ firstOpenAt: 1_000_000, allUpAt: null, connectMs: [10] }] });
+  assert.deepEqual([partial.connections.rampS, partial.connections.ratePerS, partial.identities], [null, null, null]);
+  assert.doesNotMatch(summaryTable(partial), /certificates/);
+});
