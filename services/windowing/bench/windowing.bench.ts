@@ -5,7 +5,8 @@
  *   a) state bytes per vehicle: V8 heap + ArrayBuffer bytes of a partition state holding, per
  *      vehicle, one open 10 s window of 10 events x 18 sensors;
  *   b) core throughput: events/s through createPartitionState add + drainClosed + commitPoint, the
- *      calls windowing makes per record and per fetched batch, with no I/O;
+ *      calls windowing makes per record and per fetched batch, with no I/O; per wall second and per
+ *      CPU second of the process (the figure to compare on a machine shared with other work);
  *   c) end to end on the local Kafka: the windowing service in-process (createWindowing) against
  *      null pipelines with the same consumer and producer settings that decode each record and
  *      produce one small record per input record (transactional like windowing, or idempotent with
@@ -19,7 +20,8 @@
  *
  * Environment (all optional): KAFKA_BROKERS, SCHEMA_REGISTRY_URL, BENCH_VEHICLES (2000),
  * BENCH_SECONDS (100), BENCH_CORE_EVENTS (1000000), BENCH_ROUNDS (3), BENCH_PHASE_TIMEOUT_MS (60000),
- * BENCH_TOTAL_TIMEOUT_MS (300000).
+ * BENCH_TOTAL_TIMEOUT_MS (300000), BENCH_PARTS (state,core,e2e: which parts run; a) and b) need no
+ * broker, so `BENCH_PARTS=state,core` runs without one).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -70,6 +72,7 @@ function readBenchConfig() {
     rounds: c.int('BENCH_ROUNDS', 3, { min: 1, max: 10 }),
     phaseTimeoutMs: c.int('BENCH_PHASE_TIMEOUT_MS', 60_000, { min: 5_000, max: 300_000 }),
     totalTimeoutMs: c.int('BENCH_TOTAL_TIMEOUT_MS', 300_000, { min: 10_000, max: 1_800_000 }),
+    parts: c.list('BENCH_PARTS', ['state', 'core', 'e2e']),
   });
 }
 
@@ -213,6 +216,9 @@ interface CoreRun {
   windowsEmitted: number;
   seconds: number;
   eventsPerSecond: number;
+  /** Process CPU time (user + system): on a shared machine, wall time also counts waiting for a core. */
+  cpuSeconds: number;
+  eventsPerCpuSecond: number;
 }
 
 /**
@@ -227,6 +233,7 @@ function coreThroughput(events: number, vehicles: number, batchSize: number, siz
   const state = createPartitionState(def);
   let emitted = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < events; i++) {
     state.add(ids[i % vehicles]!, T0 + Math.floor(i / vehicles) * 1_000, pool[i & 1023]!, BigInt(i));
     if ((i + 1) % batchSize === 0 || i === events - 1) {
@@ -235,6 +242,8 @@ function coreThroughput(events: number, vehicles: number, batchSize: number, siz
     }
   }
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   return {
     events,
     vehicles,
@@ -243,6 +252,8 @@ function coreThroughput(events: number, vehicles: number, batchSize: number, siz
     windowsEmitted: emitted,
     seconds,
     eventsPerSecond: events / seconds,
+    cpuSeconds,
+    eventsPerCpuSecond: events / cpuSeconds,
   };
 }
 
@@ -588,8 +599,17 @@ async function runEndToEnd(
 
 // ---------------------------------------------------------------------------------------------
 
+/** Issue 11's target for the state of one vehicle with one open window. */
+const STATE_TARGET_BYTES = 2_048;
+
 async function main(): Promise<void> {
-  await checkInfra();
+  const parts = new Set(cfg.parts);
+  const unknown = [...parts].filter((p) => !['state', 'core', 'e2e'].includes(p));
+  if (unknown.length > 0 || parts.size === 0) {
+    process.stderr.write(`[bench] BENCH_PARTS: expected a list of state, core, e2e, got ${cfg.parts.join(',')}\n`);
+    process.exit(1);
+  }
+  if (parts.has('e2e')) await checkInfra();
   setTimeout(() => {
     process.stderr.write(`[bench] aborted: still running after ${cfg.totalTimeoutMs} ms (BENCH_TOTAL_TIMEOUT_MS)\n`);
     process.exit(1);
@@ -597,61 +617,89 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
 
-  say('a) state bytes per vehicle (one open 10 s window, 10 events x 18 sensors)');
-  const stateBytes = [10_000, 100_000].map(measureStateBytes);
-  printTable(
-    'a) Partition state memory per vehicle (1 open window, 10 events, 18 sensors as Float64Array)',
-    ['vehicles', 'V8 heap B/vehicle', 'ArrayBuffer B/vehicle', 'total B/vehicle', 'total MiB'],
-    stateBytes.map((r) => [fmt(r.vehicles), fmt(r.heapBytesPerVehicle), fmt(r.arrayBufferBytesPerVehicle), fmt(r.totalBytesPerVehicle), fmt((r.totalBytesPerVehicle * r.vehicles) / 2 ** 20, 1)]),
-  );
+  let stateBytes: StateBytes[] | undefined;
+  if (parts.has('state')) {
+    say('a) state bytes per vehicle (one open 10 s window, 10 events x 18 sensors)');
+    stateBytes = [10_000, 100_000].map(measureStateBytes);
+    printTable(
+      `a) Partition state memory per vehicle (1 open window, 10 events, 18 sensors as Float64Array; target <= ${fmt(STATE_TARGET_BYTES)} B)`,
+      ['vehicles', 'V8 heap B/vehicle', 'ArrayBuffer B/vehicle', 'total B/vehicle', 'total / target', 'total MiB'],
+      stateBytes.map((r) => [
+        fmt(r.vehicles),
+        fmt(r.heapBytesPerVehicle),
+        fmt(r.arrayBufferBytesPerVehicle),
+        fmt(r.totalBytesPerVehicle),
+        fmt(r.totalBytesPerVehicle / STATE_TARGET_BYTES, 2),
+        fmt((r.totalBytesPerVehicle * r.vehicles) / 2 ** 20, 1),
+      ]),
+    );
+  }
 
-  say(`b) core throughput (${fmt(cfg.coreEvents)} events over 10,000 vehicles at 1 Hz)`);
-  const core = [
-    coreThroughput(cfg.coreEvents, 10_000, 100, 10_000, 10_000),
-    coreThroughput(cfg.coreEvents, 10_000, 1_000, 10_000, 10_000),
-    coreThroughput(cfg.coreEvents, 10_000, 10_000, 10_000, 10_000),
-    coreThroughput(cfg.coreEvents, 10_000, 1_000, 10_000, 5_000),
-  ];
-  printTable(
-    'b) Core: createPartitionState add + drainClosed + commitPoint per batch (no I/O)',
-    ['window', 'batch (events)', 'events', 'windows out', 'seconds', 'events/s'],
-    core.map((r) => [r.window, fmt(r.batchSize), fmt(r.events), fmt(r.windowsEmitted), fmt(r.seconds, 2), fmt(r.eventsPerSecond)]),
-  );
+  let core: CoreRun[] | undefined;
+  if (parts.has('core')) {
+    say(`b) core throughput (${fmt(cfg.coreEvents)} events over 10,000 vehicles at 1 Hz)`);
+    core = [
+      coreThroughput(cfg.coreEvents, 10_000, 100, 10_000, 10_000),
+      coreThroughput(cfg.coreEvents, 10_000, 1_000, 10_000, 10_000),
+      coreThroughput(cfg.coreEvents, 10_000, 10_000, 10_000, 10_000),
+      coreThroughput(cfg.coreEvents, 10_000, 1_000, 10_000, 5_000),
+    ];
+    printTable(
+      'b) Core: createPartitionState add + drainClosed + commitPoint per batch (no I/O)',
+      ['window', 'batch (events)', 'events', 'windows out', 'seconds', 'events/s', 'CPU s', 'events/CPU s'],
+      core.map((r) => [
+        r.window,
+        fmt(r.batchSize),
+        fmt(r.events),
+        fmt(r.windowsEmitted),
+        fmt(r.seconds, 2),
+        fmt(r.eventsPerSecond),
+        fmt(r.cpuSeconds, 2),
+        fmt(r.eventsPerCpuSecond),
+      ]),
+    );
+  }
 
-  say(`c) end to end on the local broker (${cfg.rounds} rounds)`);
-  const e2e = await endToEnd();
-  const keys = Object.keys(PIPELINES) as PipelineKey[];
-  printTable(
-    `c) End to end: ${fmt(e2e.input.records)} Avro records (${fmt(e2e.input.vehicles)} vehicles x ${e2e.input.eventSeconds} s), ${PARTITIONS} partitions, one consumer, 10 s tumbling windows`,
-    ['pipeline', 'median events/s', 'per round events/s', 'steady s (median)', 'wall s incl. join (median)', 'records out', 'anomalies'],
-    keys.map((key) => {
-      const mine = e2e.runs.filter((r) => r.pipeline === key);
-      return [
-        PIPELINES[key],
-        fmt(e2e.summary[key].medianEventsPerSecond),
-        mine.map((r) => fmt(r.eventsPerSecond)).join(' / '),
-        fmt(median(mine.map((r) => r.steadySeconds)), 2),
-        fmt(median(mine.map((r) => r.wallSeconds)), 2),
-        fmt(mine[0]?.outputRecords ?? 0),
-        mine.flatMap((r) => r.anomalies).join(' ') || 'none',
-      ];
-    }),
-  );
-  printTable('c) Ratio of median throughputs', ['windowing / null pipeline', 'ratio'], [
-    ['vs transactional pass-through (same settings)', fmt(e2e.ratio.windowingVsPassThroughTx, 2)],
-    ['vs idempotent acks=all pass-through', fmt(e2e.ratio.windowingVsPassThrough, 2)],
-    ['vs decode-only (offsets in a transaction, no output)', fmt(e2e.ratio.windowingVsDecodeOnly, 2)],
-  ]);
+  let e2e: EndToEnd | undefined;
+  if (parts.has('e2e')) {
+    say(`c) end to end on the local broker (${cfg.rounds} rounds)`);
+    const run = await endToEnd();
+    e2e = run;
+    const keys = Object.keys(PIPELINES) as PipelineKey[];
+    printTable(
+      `c) End to end: ${fmt(run.input.records)} Avro records (${fmt(run.input.vehicles)} vehicles x ${run.input.eventSeconds} s), ${PARTITIONS} partitions, one consumer, 10 s tumbling windows`,
+      ['pipeline', 'median events/s', 'per round events/s', 'steady s (median)', 'wall s incl. join (median)', 'records out', 'anomalies'],
+      keys.map((key) => {
+        const mine = run.runs.filter((r) => r.pipeline === key);
+        return [
+          PIPELINES[key],
+          fmt(run.summary[key].medianEventsPerSecond),
+          mine.map((r) => fmt(r.eventsPerSecond)).join(' / '),
+          fmt(median(mine.map((r) => r.steadySeconds)), 2),
+          fmt(median(mine.map((r) => r.wallSeconds)), 2),
+          fmt(mine[0]?.outputRecords ?? 0),
+          mine.flatMap((r) => r.anomalies).join(' ') || 'none',
+        ];
+      }),
+    );
+    printTable('c) Ratio of median throughputs', ['windowing / null pipeline', 'ratio'], [
+      ['vs transactional pass-through (same settings)', fmt(run.ratio.windowingVsPassThroughTx, 2)],
+      ['vs idempotent acks=all pass-through', fmt(run.ratio.windowingVsPassThrough, 2)],
+      ['vs decode-only (offsets in a transaction, no output)', fmt(run.ratio.windowingVsDecodeOnly, 2)],
+    ]);
+  }
 
   const report = {
     benchmark: 'windowing',
     startedAt,
     durationSeconds: (performance.now() - t0) / 1000,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', brokers: cfg.brokers },
+    parts: [...parts],
     window: WINDOW,
-    stateBytes,
-    core,
-    endToEnd: e2e,
+    stateTargetBytes: STATE_TARGET_BYTES,
+    ...(stateBytes ? { stateBytes } : {}),
+    ...(core ? { core } : {}),
+    ...(e2e ? { endToEnd: e2e } : {}),
   };
   mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
   writeFileSync(RESULTS_FILE, JSON.stringify(report, null, 2) + '\n');
