@@ -27,12 +27,84 @@
  * commit. A consumer resuming from the committed offset rebuilds every window still open, because
  * all their events lie at or after it; windows it closes again below `replayUntil` were emitted
  * before and are not emitted again, and re-read readings below it are `replayed`, not late.
+ *
+ * Memory (issue 11): a window's readings are not objects. Each reading is one row of an event store
+ * (ts and the 18 values, 152 bytes, in chunks of 1,024 rows of one Float64Array) shared by the
+ * windows holding it (hopping windows), and each window holds its readings as a list of links
+ * sorted by event time (8 bytes each, in Int32Array chunks). Exact values are kept, not running
+ * sums: features are computed at close by computeFeatures over the same readings in the same
+ * order, so they are bit-identical to computing them over the readings themselves. A vehicle's
+ * open windows are a list sorted by start. About 1.9 KB per vehicle with one open window of 10
+ * readings, against 5 KB with a Map and a Float64Array per reading (windowing.bench.ts, a).
  */
-import { computeFeatures, isWindowClosed, windowStartsFor, type WindowDef } from '@pitwall/common';
+import { computeFeatures, isWindowClosed, SENSOR_NAMES, windowStartsFor, type WindowDef, type WindowEvent } from '@pitwall/common';
 
-export interface StoredEvent {
-  ts: number;
-  values: Float64Array;
+/** Entries per store chunk; store indices are (chunk << CHUNK_BITS) | entry, so they stay small integers. */
+const CHUNK_BITS = 10;
+const CHUNK = 1 << CHUNK_BITS;
+const MASK = CHUNK - 1;
+/** End of a list. */
+const NIL = -1;
+const SENSORS = SENSOR_NAMES.length;
+/** A reading's row: its event time, then its values in SENSOR_NAMES order. */
+const ROW = 1 + SENSORS;
+
+/**
+ * Fixed-size entries in chunks, each with `ints` Int32 slots and `floats` Float64 slots. A free
+ * entry's first int slot links the chunk's free list. New entries go to the lowest chunk with room,
+ * so when the number of live entries falls, the last chunks empty out and are released (one empty
+ * chunk is kept, so a count going back and forth over a chunk boundary does not reallocate).
+ */
+class Store {
+  readonly ints: Int32Array[] = [];
+  readonly floats: Float64Array[] = [];
+  private readonly freeHead: number[] = [];
+  private readonly freeCount: number[] = [];
+  /** No chunk below this one has a free entry. */
+  private lowest = 0;
+
+  constructor(
+    private readonly intSlots: number,
+    private readonly floatSlots: number,
+  ) {}
+
+  alloc(): number {
+    let c = this.lowest;
+    while (c < this.freeCount.length && this.freeCount[c] === 0) c++;
+    if (c === this.freeCount.length) this.grow();
+    this.lowest = c;
+    const e = this.freeHead[c]!;
+    this.freeHead[c] = this.ints[c]![e * this.intSlots]!;
+    this.freeCount[c]!--;
+    return (c << CHUNK_BITS) | e;
+  }
+
+  free(i: number): void {
+    const c = i >>> CHUNK_BITS;
+    const e = i & MASK;
+    this.ints[c]![e * this.intSlots] = this.freeHead[c]!;
+    this.freeHead[c] = e;
+    if (c < this.lowest) this.lowest = c;
+    if (++this.freeCount[c]! < CHUNK) return;
+    let n = this.freeCount.length;
+    while (n >= 2 && this.freeCount[n - 1] === CHUNK && this.freeCount[n - 2] === CHUNK) {
+      n--;
+      this.ints.pop();
+      this.floats.pop();
+      this.freeHead.pop();
+      this.freeCount.pop();
+    }
+    if (this.lowest > n) this.lowest = n;
+  }
+
+  private grow(): void {
+    const ints = new Int32Array(CHUNK * this.intSlots);
+    for (let e = 0; e < CHUNK; e++) ints[e * this.intSlots] = e + 1 < CHUNK ? e + 1 : NIL;
+    this.ints.push(ints);
+    if (this.floatSlots > 0) this.floats.push(new Float64Array(CHUNK * this.floatSlots));
+    this.freeHead.push(0);
+    this.freeCount.push(CHUNK);
+  }
 }
 
 interface OpenWindow {
@@ -40,11 +112,18 @@ interface OpenWindow {
   firstOffset: bigint;
   /** The partition clock just before firstOffset was processed (a resume from firstOffset starts there). */
   clockBefore: number;
-  events: Map<number, StoredEvent>;
+  /** Readings held (distinct event times). */
+  count: number;
+  /** First and last link of the window's readings, ascending by event time. */
+  head: number;
+  tail: number;
+  /** The vehicle's next open window (greater start). */
+  next: OpenWindow | null;
 }
 
 interface Vehicle {
-  windows: Map<number, OpenWindow>;
+  /** Open windows, ascending by start. */
+  windows: OpenWindow | null;
   /** Greatest event time added to this vehicle's windows. */
   maxTs: number;
   /** Partition clock when the vehicle's last reading was added. */
@@ -88,6 +167,7 @@ export interface PartitionStateOptions {
 export interface PartitionState {
   /** Greatest received_at seen (the partition's arrival-time clock). */
   readonly clock: number;
+  /** Values are copied (SENSOR_NAMES order; missing ones count as NaN, extra ones are ignored). */
   add(vehicleId: string, ts: number, values: Float64Array, offset: bigint, receivedAt?: number): AddResult;
   /** Removes and returns every closed window not yet emitted, oldest first. */
   drainClosed(): ClosedWindow[];
@@ -125,12 +205,92 @@ export function createPartitionState(def: WindowDef, opts: PartitionStateOptions
   let open = 0;
   const pending: ClosedWindow[] = [];
   const floorChanges = new Map<string, number | null>();
+  // Readings: int slot = how many windows hold the row; float slots = ts, values.
+  const rows = new Store(1, ROW);
+  // Window membership: int slots = row, next link.
+  const links = new Store(2, 0);
+
+  const rowTs = (row: number): number => rows.floats[row >>> CHUNK_BITS]![(row & MASK) * ROW]!;
+  const linkRow = (link: number): number => links.ints[link >>> CHUNK_BITS]![(link & MASK) * 2]!;
+  const linkNext = (link: number): number => links.ints[link >>> CHUNK_BITS]![(link & MASK) * 2 + 1]!;
+  const setLinkNext = (link: number, next: number): void => {
+    links.ints[link >>> CHUNK_BITS]![(link & MASK) * 2 + 1] = next;
+  };
+  const newRow = (ts: number, values: Float64Array): number => {
+    const row = rows.alloc();
+    const data = rows.floats[row >>> CHUNK_BITS]!;
+    const at = (row & MASK) * ROW;
+    data[at] = ts;
+    if (values.length >= SENSORS) data.set(values.length === SENSORS ? values : values.subarray(0, SENSORS), at + 1);
+    else {
+      // computeFeatures reads a missing value as undefined, which every aggregate treats as NaN does.
+      data.set(values, at + 1);
+      data.fill(Number.NaN, at + 1 + values.length, at + ROW);
+    }
+    rows.ints[row >>> CHUNK_BITS]![row & MASK] = 0;
+    return row;
+  };
+  /** Links the row into w, keeping event-time order; false if w already holds a reading at ts. */
+  const insert = (w: OpenWindow, ts: number, row: number): boolean => {
+    let prev = NIL;
+    let next = NIL;
+    if (w.tail !== NIL) {
+      const last = rowTs(linkRow(w.tail));
+      if (ts === last) return false;
+      if (ts > last) prev = w.tail;
+      else {
+        // Out of order (or a redelivery): find the place from the front.
+        next = w.head;
+        while (next !== NIL) {
+          const t = rowTs(linkRow(next));
+          if (t === ts) return false;
+          if (t > ts) break;
+          prev = next;
+          next = linkNext(next);
+        }
+      }
+    }
+    const link = links.alloc();
+    const ints = links.ints[link >>> CHUNK_BITS]!;
+    ints[(link & MASK) * 2] = row;
+    ints[(link & MASK) * 2 + 1] = next;
+    if (prev === NIL) w.head = link;
+    else setLinkNext(prev, link);
+    if (next === NIL) w.tail = link;
+    rows.ints[row >>> CHUNK_BITS]![row & MASK]!++;
+    w.count++;
+    return true;
+  };
+  /** Releases the window's links and the rows no other window holds. */
+  const release = (w: OpenWindow): void => {
+    let link = w.head;
+    while (link !== NIL) {
+      const next = linkNext(link);
+      const row = linkRow(link);
+      const refs = rows.ints[row >>> CHUNK_BITS]!;
+      if (--refs[row & MASK]! === 0) rows.free(row);
+      links.free(link);
+      link = next;
+    }
+    w.head = w.tail = NIL;
+  };
+  const features = (w: OpenWindow): Float64Array => {
+    const events: WindowEvent[] = new Array<WindowEvent>(w.count);
+    let i = 0;
+    for (let link = w.head; link !== NIL; link = linkNext(link)) {
+      const row = linkRow(link);
+      const data = rows.floats[row >>> CHUNK_BITS]!;
+      const at = (row & MASK) * ROW;
+      events[i++] = { ts: data[at]!, values: data.subarray(at + 1, at + ROW) };
+    }
+    return computeFeatures(events);
+  };
 
   const replaying = (offset: bigint): boolean => offset < resume.replayUntil;
   const emit = (vehicleId: string, w: OpenWindow, offset: bigint): void => {
     open--;
-    if (replaying(offset)) return;
-    pending.push({ vehicleId, start: w.start, end: w.start + def.sizeMs, eventCount: w.events.size, features: computeFeatures([...w.events.values()]) });
+    if (!replaying(offset)) pending.push({ vehicleId, start: w.start, end: w.start + def.sizeMs, eventCount: w.count, features: features(w) });
+    release(w);
   };
   const setFloor = (vehicleId: string, floor: number | null, offset: bigint): void => {
     if (floor === null) floors.delete(vehicleId);
@@ -140,14 +300,16 @@ export function createPartitionState(def: WindowDef, opts: PartitionStateOptions
   /** Closes all windows of a vehicle and leaves a floor at the end of the latest. */
   const closeAllOf = (vehicleId: string, v: Vehicle, offset: bigint): number => {
     let floor = floors.get(vehicleId) ?? Number.NEGATIVE_INFINITY;
-    const windows = [...v.windows.values()].sort((a, b) => a.start - b.start);
-    for (const w of windows) {
+    let n = 0;
+    for (let w = v.windows; w !== null; w = w.next) {
       emit(vehicleId, w, offset);
       floor = Math.max(floor, w.start + def.sizeMs);
+      n++;
     }
+    v.windows = null;
     active.delete(vehicleId);
     setFloor(vehicleId, floor, offset);
-    return windows.length;
+    return n;
   };
   const closeIdle = (offset: bigint): number => {
     if (idleMs <= 0) return 0;
@@ -177,25 +339,37 @@ export function createPartitionState(def: WindowDef, opts: PartitionStateOptions
       }
       let v = active.get(vehicleId);
       let result: AddResult = 'late';
+      let row = NIL;
+      // Starts ascend, and so do the vehicle's windows: one walk along the list finds them all.
+      let prev: OpenWindow | null = null;
+      let cur: OpenWindow | null = v ? v.windows : null;
       for (const start of windowStartsFor(def, ts)) {
         if (closedFor(vehicleId, v, start, offset)) continue;
         if (!v) {
-          v = { windows: new Map(), maxTs: Number.NEGATIVE_INFINITY, lastSeen: clock };
+          v = { windows: null, maxTs: Number.NEGATIVE_INFINITY, lastSeen: clock };
           active.set(vehicleId, v);
         }
-        let w = v.windows.get(start);
-        if (!w) {
-          w = { start, firstOffset: offset, clockBefore, events: new Map() };
-          v.windows.set(start, w);
+        while (cur !== null && cur.start < start) {
+          prev = cur;
+          cur = cur.next;
+        }
+        let w: OpenWindow;
+        if (cur !== null && cur.start === start) w = cur;
+        else {
+          w = { start, firstOffset: offset, clockBefore, count: 0, head: NIL, tail: NIL, next: cur };
+          if (prev === null) v.windows = w;
+          else prev.next = w;
+          cur = w;
           open++;
         }
-        if (w.events.has(ts)) {
+        if (row === NIL) row = newRow(ts, values);
+        if (!insert(w, ts, row)) {
           if (result === 'late') result = 'duplicate';
           continue;
         }
-        w.events.set(ts, { ts, values });
         result = 'added';
       }
+      if (row !== NIL && rows.ints[row >>> CHUNK_BITS]![row & MASK] === 0) rows.free(row);
       if (result === 'added') {
         const vehicle = v!;
         vehicle.lastSeen = clock;
@@ -203,11 +377,15 @@ export function createPartitionState(def: WindowDef, opts: PartitionStateOptions
         active.set(vehicleId, vehicle);
         if (ts > vehicle.maxTs) {
           vehicle.maxTs = ts;
-          for (const w of [...vehicle.windows.values()].sort((a, b) => a.start - b.start)) {
-            if (!isWindowClosed(def, w.start, ts)) continue;
-            vehicle.windows.delete(w.start);
+          // Closed windows are a prefix of the list (isWindowClosed is monotone in start).
+          let w = vehicle.windows;
+          while (w !== null && isWindowClosed(def, w.start, ts)) {
+            const next: OpenWindow | null = w.next;
             emit(vehicleId, w, offset);
+            w.next = null;
+            w = next;
           }
+          vehicle.windows = w;
           const floor = floors.get(vehicleId);
           // The car's own event time has passed the floor: its windows there are closed anyway.
           if (floor !== undefined && isWindowClosed(def, floor - def.sizeMs, ts)) setFloor(vehicleId, null, offset);
@@ -242,7 +420,7 @@ export function createPartitionState(def: WindowDef, opts: PartitionStateOptions
       let offset = next;
       let clockAt = clock;
       for (const v of active.values()) {
-        for (const w of v.windows.values()) {
+        for (let w = v.windows; w !== null; w = w.next) {
           if (w.firstOffset < offset) {
             offset = w.firstOffset;
             clockAt = w.clockBefore;
