@@ -1,16 +1,35 @@
 /** Kafka client construction and topic provisioning shared by every service. */
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type ConsumerRunConfig, type ITopicConfig, type LogEntry, type Producer } from 'kafkajs';
-import type { CommonConfig } from './config.js';
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type ConsumerRunConfig, type ITopicConfig, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import type { CommonConfig, KafkaSecurity } from './config.js';
 import type { Logger } from './log.js';
 
 // kafkajs's ConfigResourceTypes.TOPIC; its CommonJS build does not expose the enum as an ES named export.
 const TOPIC_RESOURCE = 2;
 
-export function createKafka(config: { kafka: Pick<CommonConfig['kafka'], 'brokers' | 'clientId'> }, log: Logger): Kafka {
+/**
+ * kafkajs's `ssl` and `sasl` options for KAFKA_SECURITY_PROTOCOL and friends (config.ts). Without
+ * a security setting (library callers, PLAINTEXT) neither is set.
+ */
+export function kafkaSecurityOptions(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  if (security === undefined) return {};
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (security.tls) out.ssl = security.tls.ca === undefined ? true : { ca: [security.tls.ca], rejectUnauthorized: true };
+  if (security.sasl) {
+    const { mechanism, username, password } = security.sasl;
+    out.sasl = mechanism === 'plain' ? { mechanism, username, password } : mechanism === 'scram-sha-256' ? { mechanism, username, password } : { mechanism, username, password };
+  }
+  return out;
+}
+
+export function createKafka(
+  config: { kafka: Pick<CommonConfig['kafka'], 'brokers' | 'clientId'> & { security?: KafkaSecurity | undefined } },
+  log: Logger,
+): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
+    ...kafkaSecurityOptions(config.kafka.security),
     logLevel: KafkaLogLevel.WARN,
     retry: { initialRetryTime: 200, retries: 8 },
     logCreator:
