@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ARTIFACTS, freePort, REPO } from './stack.js';
+import { ARTIFACTS, freePort, KAFKA_SECRETS, REPO } from './stack.js';
 
 export type Broker = 'kafka' | 'mosquitto' | 'apicurio';
 const PATTERN: Record<Broker, string> = { kafka: 'kafka.Kafka', mosquitto: 'mosquitto', apicurio: 'apicurio' };
@@ -77,6 +77,11 @@ export async function startPrivateInfra(id: string): Promise<PrivateInfra> {
   const cache = path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'cache');
   mkdirSync(cache, { recursive: true });
   symlinkSync(cache, path.join(home, 'cache'));
+  // Kafka passwords: the shared ones, so kafkaClientConfig() and the services' identities sign in here too
+  // (infra.sh provisions the users and the default ACLs on this broker as on any other).
+  mkdirSync(KAFKA_SECRETS, { recursive: true, mode: 0o700 });
+  mkdirSync(path.join(home, 'secrets'), { mode: 0o700 });
+  symlinkSync(KAFKA_SECRETS, path.join(home, 'secrets/kafka'));
   const ports: number[] = [];
   while (ports.length < 4) {
     const p = await freePort();

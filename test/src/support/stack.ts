@@ -8,6 +8,8 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aclBindings, configReader, grantAcls, KAFKA_SERVICE_IDENTITIES, kafkaSecurityOptions, readKafkaSecurity, serviceGrants, type KafkaServiceIdentity } from '@pitwall/common';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const ARTIFACTS = path.join(REPO, 'test-artifacts');
@@ -17,6 +19,56 @@ export const INFRA = Object.freeze({
   mqtt: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883',
   registry: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
 });
+
+/**
+ * Kafka passwords written by scripts/infra.sh (one file per identity). Private brokers
+ * (private-infra.ts, kafka.ts) link their secrets folder to this one, so the same passwords sign in
+ * everywhere.
+ */
+export const KAFKA_SECRETS = process.env.KAFKA_SECRETS_DIR ?? path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'secrets/kafka');
+
+/** The environment that makes a service (or CLI) sign in to Kafka as `user`. */
+export function kafkaIdentityEnv(user: string): Record<string, string> {
+  return {
+    KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT',
+    KAFKA_SASL_MECHANISM: 'scram-sha-512',
+    KAFKA_SASL_USERNAME: user,
+    KAFKA_SASL_PASSWORD_FILE: path.join(KAFKA_SECRETS, `${user}.password`),
+  };
+}
+
+/**
+ * kafkajs options for a test's own clients: the brokers and the admin identity (a super user), read
+ * through the services' own configuration code. Spread into `new Kafka({ clientId, ...kafkaClientConfig() })`.
+ */
+export function kafkaClientConfig(brokers: string = INFRA.kafka, user = 'admin'): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {
+  const c = configReader(kafkaIdentityEnv(user));
+  const security = c.done(readKafkaSecurity(c));
+  return { brokers: brokers.split(','), ...kafkaSecurityOptions(security) };
+}
+
+const KAFKA_SERVICES = new Set<string>(KAFKA_SERVICE_IDENTITIES);
+const granted = new Set<string>();
+
+/**
+ * Gives a service's identity the ACLs for this run's topic and group names (the broker allows
+ * nothing without one), as scripts/infra.sh does for the default names. Once per broker and names:
+ * a restart while Kafka is down (faults tests) needs no broker.
+ */
+export async function grantServiceAcls(service: KafkaServiceIdentity, env: Record<string, string>): Promise<void> {
+  const brokers = env.KAFKA_BROKERS ?? INFRA.kafka;
+  const bindings = aclBindings(env.KAFKA_SASL_USERNAME ?? service, serviceGrants(service, env));
+  const key = `${brokers} ${JSON.stringify(bindings)}`;
+  if (granted.has(key)) return;
+  const admin = new Kafka({ clientId: 'e2e-acls', ...kafkaClientConfig(brokers), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await grantAcls(admin, bindings);
+  } finally {
+    await admin.disconnect();
+  }
+  granted.add(key);
+}
 
 export function runId(): string {
   return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
@@ -65,18 +117,22 @@ export async function startService(name: string, env: Record<string, string>, ta
   mkdirSync(ARTIFACTS, { recursive: true });
   const healthPort = await freePort();
   const logFile = path.join(ARTIFACTS, `${tag}-${name}.log`);
+  // A Kafka service signs in as itself (unless the test says otherwise) with this run's ACLs.
+  const fullEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    KAFKA_BROKERS: INFRA.kafka,
+    MQTT_URL: INFRA.mqtt,
+    SCHEMA_REGISTRY_URL: INFRA.registry,
+    LOG_LEVEL: 'info',
+    HEALTH_PORT: String(healthPort),
+    ...(KAFKA_SERVICES.has(name) ? kafkaIdentityEnv(name) : {}),
+    ...env,
+  };
+  if (KAFKA_SERVICES.has(name)) await grantServiceAcls(name as KafkaServiceIdentity, fullEnv);
   const log = createWriteStream(logFile);
   const proc = spawn(process.execPath, [path.join(REPO, 'services', name, 'dist/src/main.js')], {
     cwd: path.join(REPO, 'services', name),
-    env: {
-      PATH: process.env.PATH ?? '',
-      KAFKA_BROKERS: INFRA.kafka,
-      MQTT_URL: INFRA.mqtt,
-      SCHEMA_REGISTRY_URL: INFRA.registry,
-      LOG_LEVEL: 'info',
-      HEALTH_PORT: String(healthPort),
-      ...env,
-    },
+    env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout!.pipe(log);
