@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts and stops the real infrastructure Pitwall runs on, without Docker:
-#   - Apache Kafka (KRaft, one combined broker+controller) from Maven Central jars
+#   - Apache Kafka (KRaft, one combined broker+controller) from Maven Central jars, with SASL
+#     SCRAM-SHA-512 and ACLs: a user per service plus admin, passwords in $PITWALL_HOME/secrets/kafka
+#     (users and ACLs are provisioned on every `up` by services/common/dist: build first)
 #   - Mosquitto from the Debian package
 #   - Apicurio Registry from Maven Central, used through its Confluent API (/apis/ccompat/v7)
 #
@@ -299,7 +301,7 @@ reset)
   say "data removed ($DATA); downloads kept in $CACHE"
   ;;
 *)
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
   ;;
 esac
