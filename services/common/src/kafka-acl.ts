@@ -48,7 +48,8 @@ export function serviceGrants(service: KafkaServiceIdentity, env: Env): ServiceG
       const floors = c.str('TOPIC_WINDOWING_FLOORS', `${group}.floors`);
       grants = {
         read: [t.telemetry, floors],
-        write: [t.features, t.telemetryDlq, c.str('TOPIC_TELEMETRY_LATE', 'vehicle.telemetry.late'), floors],
+        // telemetry: the idle markers windowing appends to a quiet input partition (services/windowing/src/windowing.ts).
+        write: [t.telemetry, t.features, t.telemetryDlq, c.str('TOPIC_TELEMETRY_LATE', 'vehicle.telemetry.late'), floors],
         groupPrefixes: [group],
         transactionalIdPrefixes: [c.str('WINDOWING_TRANSACTIONAL_ID_PREFIX', 'pitwall-windowing')],
       };

@@ -5,7 +5,7 @@ import { aclBindings, KAFKA_SERVICE_IDENTITIES, serviceGrants, type KafkaService
 // What each service may touch with the default names (services/*/src/config.ts).
 const defaults: Array<[KafkaServiceIdentity, { read: string[]; write: string[]; groupPrefixes: string[]; transactionalIdPrefixes: string[] }]> = [
   ['ingest', { read: [], write: ['vehicle.telemetry', 'vehicle.receipts', 'vehicle.telemetry.dlq'], groupPrefixes: [], transactionalIdPrefixes: [] }],
-  ['windowing', { read: ['vehicle.telemetry', 'pitwall-windowing.floors'], write: ['vehicle.features', 'vehicle.telemetry.dlq', 'vehicle.telemetry.late', 'pitwall-windowing.floors'], groupPrefixes: ['pitwall-windowing'], transactionalIdPrefixes: ['pitwall-windowing'] }],
+  ['windowing', { read: ['vehicle.telemetry', 'pitwall-windowing.floors'], write: ['vehicle.telemetry', 'vehicle.features', 'vehicle.telemetry.dlq', 'vehicle.telemetry.late', 'pitwall-windowing.floors'], groupPrefixes: ['pitwall-windowing'], transactionalIdPrefixes: ['pitwall-windowing'] }],
   ['scoring', { read: ['vehicle.features', 'model.updates'], write: ['maintenance.alerts', 'vehicle.scores', 'vehicle.features.dlq', 'model.shadow'], groupPrefixes: ['pitwall-scoring'], transactionalIdPrefixes: [] }],
   ['incidents', { read: ['vehicle.scores', 'maintenance.incident-commands', 'vehicle.receipts', 'maintenance.incidents'], write: ['maintenance.incidents', 'maintenance.incidents.dlq'], groupPrefixes: ['pitwall-incidents'], transactionalIdPrefixes: ['pitwall-incidents'] }],
   ['dispatch', { read: ['maintenance.incidents'], write: ['maintenance.incidents.dlq'], groupPrefixes: ['pitwall-dispatch'], transactionalIdPrefixes: [] }],
