@@ -1,5 +1,5 @@
 /** Kafka client construction and topic provisioning shared by every service. */
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type ConsumerRunConfig, type ITopicConfig, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type ConsumerRunConfig, type ITopicConfig, type KafkaConfig, type LogEntry, type Producer, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import type { CommonConfig, KafkaSecurity } from './config.js';
 import type { Logger } from './log.js';
 
@@ -41,6 +41,53 @@ export function createKafka(
         else kafkaLog.debug(message, rest);
       },
   });
+}
+
+/**
+ * A producer whose session can be replaced: send.ts's `reset` after a refused multi-record send,
+ * whose idempotent sequence numbers are then out of step. Reconnecting the same kafkajs producer
+ * reuses its connection objects, and with SASL the new session's authentication could run into the
+ * old socket's close ("SASL SCRAM SHA512 authentication failed: Closed connection", not retriable):
+ * the producer stayed disconnected and every later send failed. A reset therefore makes a new
+ * producer, and a send first connects one whose connect failed. After disconnect() sends fail.
+ */
+export interface ProducerSession {
+  connect(): Promise<void>;
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>;
+  reset(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export function createProducerSession(make: () => Producer): ProducerSession {
+  let producer = make();
+  let connecting: Promise<void> | undefined;
+  let closed = false;
+  const connect = (): Promise<void> => {
+    if (closed) return Promise.reject(new Error('The producer is disconnected'));
+    return (connecting ??= producer.connect().catch((err: unknown) => {
+      connecting = undefined;
+      throw err;
+    }));
+  };
+  return {
+    connect,
+    async sendBatch(batch) {
+      await connect();
+      return producer.sendBatch(batch);
+    },
+    async reset() {
+      const old = producer;
+      producer = make();
+      connecting = undefined;
+      await old.disconnect().catch(() => undefined);
+      await connect();
+    },
+    async disconnect() {
+      closed = true;
+      connecting = undefined;
+      await producer.disconnect();
+    },
+  };
 }
 
 export interface TopicSpec {
