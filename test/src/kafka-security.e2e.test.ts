@@ -14,6 +14,8 @@ const env = isolatedEnv(id);
 const client = (extra: Partial<KafkaConfig>): Kafka =>
   new Kafka({ clientId: `e2e-attacker-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING, connectionTimeout: 3_000, retry: { retries: 1, initialRetryTime: 100 }, ...extra });
 const as = (user: string): Kafka => client(kafkaClientConfig(INFRA.kafka, user));
+/** The listener's TLS settings without any credentials: what an attacker on the network can do. */
+const tls = (): Partial<KafkaConfig> => ({ ssl: kafkaClientConfig(INFRA.kafka).ssl });
 const admin = as('admin');
 
 /** The error, or one it wraps, is the broker refusing authorization (not a network or test failure). */
@@ -84,19 +86,21 @@ async function readOne(kafka: Kafka, groupId: string, topic: string, timeoutMs =
 test('a client without credentials is refused', async () => {
   assert.equal(await describe(admin), 1, 'the admin identity signs in');
   await assert.rejects(describe(client({})), (err: unknown) => err instanceof Error);
+  // Over TLS without SASL: the broker waits for a SASL handshake and closes the connection.
+  await assert.rejects(describe(client(tls())), (err: unknown) => err instanceof Error);
   // And it cannot sneak in over SASL with no password either.
-  await assert.rejects(describe(client({ sasl: { mechanism: 'scram-sha-512', username: 'admin', password: '' } })), refused(/SASL|Authentication/i));
+  await assert.rejects(describe(client({ ...tls(), sasl: { mechanism: 'scram-sha-512', username: 'admin', password: '' } })), refused(/SASL|Authentication/i));
 });
 
 test('a wrong password is refused; the right one signs in', async () => {
   assert.equal(await describe(as('ingest')), 1);
   await assert.rejects(
-    describe(client({ sasl: { mechanism: 'scram-sha-512', username: 'ingest', password: 'not-the-password' } })),
+    describe(client({ ...tls(), sasl: { mechanism: 'scram-sha-512', username: 'ingest', password: 'not-the-password' } })),
     refused(/KafkaJSSASLAuthenticationError|Authentication failed/i),
   );
-  await assert.rejects(describe(client({ sasl: { mechanism: 'scram-sha-512', username: 'nobody', password: 'guess' } })), refused(/KafkaJSSASLAuthenticationError|Authentication failed/i));
+  await assert.rejects(describe(client({ ...tls(), sasl: { mechanism: 'scram-sha-512', username: 'nobody', password: 'guess' } })), refused(/KafkaJSSASLAuthenticationError|Authentication failed/i));
   // The broker's own PLAIN identity is not guessable either.
-  await assert.rejects(describe(client({ sasl: { mechanism: 'plain', username: 'broker', password: 'broker' } })), refused(/KafkaJSSASLAuthenticationError|Authentication failed/i));
+  await assert.rejects(describe(client({ ...tls(), sasl: { mechanism: 'plain', username: 'broker', password: 'broker' } })), refused(/KafkaJSSASLAuthenticationError|Authentication failed/i));
 });
 
 test("ingest's identity writes its own topics and nothing else", async () => {

@@ -24,11 +24,15 @@ if ((command !== 'missing-users' && command !== 'acls') || !secrets) {
 }
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
 const password = (name: string): string => readFileSync(path.join(secrets, `${name}.password`), 'utf8').trim();
+// KAFKA_SSL_CA_FILE: the listener's CA (infra.sh passes $PITWALL_HOME/pki/kafka/ca.pem).
+const caFile = process.env.KAFKA_SSL_CA_FILE;
+const ssl = caFile ? { ssl: { ca: [readFileSync(caFile, 'utf8')], rejectUnauthorized: true } } : {};
 
 async function canSignIn(username: string): Promise<boolean> {
   const admin = new Kafka({
     clientId: 'pitwall-provision',
     brokers,
+    ...ssl,
     sasl: { mechanism: 'scram-sha-512', username, password: password(username) },
     logLevel: logLevel.NOTHING,
     retry: { retries: 0 },
@@ -53,6 +57,7 @@ if (command === 'missing-users') {
   const admin = new Kafka({
     clientId: 'pitwall-provision',
     brokers,
+    ...ssl,
     sasl: { mechanism: 'plain', username: 'broker', password: password('broker') },
     logLevel: logLevel.NOTHING,
     retry: { retries: 5 },

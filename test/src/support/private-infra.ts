@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ARTIFACTS, freePort, KAFKA_SECRETS, REPO } from './stack.js';
+import { ARTIFACTS, freePort, KAFKA_PKI, KAFKA_SECRETS, REPO } from './stack.js';
 
 export type Broker = 'kafka' | 'mosquitto' | 'apicurio';
 const PATTERN: Record<Broker, string> = { kafka: 'kafka.Kafka', mosquitto: 'mosquitto', apicurio: 'apicurio' };
@@ -82,6 +82,9 @@ export async function startPrivateInfra(id: string): Promise<PrivateInfra> {
   mkdirSync(KAFKA_SECRETS, { recursive: true, mode: 0o700 });
   mkdirSync(path.join(home, 'secrets'), { mode: 0o700 });
   symlinkSync(KAFKA_SECRETS, path.join(home, 'secrets/kafka'));
+  mkdirSync(KAFKA_PKI, { recursive: true, mode: 0o700 });
+  mkdirSync(path.join(home, 'pki'), { mode: 0o700 });
+  symlinkSync(KAFKA_PKI, path.join(home, 'pki/kafka'));
   const ports: number[] = [];
   while (ports.length < 4) {
     const p = await freePort();

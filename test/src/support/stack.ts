@@ -26,11 +26,14 @@ export const INFRA = Object.freeze({
  * everywhere.
  */
 export const KAFKA_SECRETS = process.env.KAFKA_SECRETS_DIR ?? path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'secrets/kafka');
+/** The CA of Kafka's TLS listener, made by scripts/infra.sh (shared with private brokers like the passwords). */
+export const KAFKA_PKI = process.env.KAFKA_PKI_DIR ?? path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'pki/kafka');
 
 /** The environment that makes a service (or CLI) sign in to Kafka as `user`. */
 export function kafkaIdentityEnv(user: string): Record<string, string> {
   return {
-    KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT',
+    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+    KAFKA_SSL_CA_FILE: path.join(KAFKA_PKI, 'ca.pem'),
     KAFKA_SASL_MECHANISM: 'scram-sha-512',
     KAFKA_SASL_USERNAME: user,
     KAFKA_SASL_PASSWORD_FILE: path.join(KAFKA_SECRETS, `${user}.password`),
