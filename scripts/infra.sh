@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Starts and stops the real infrastructure Pitwall runs on, without Docker:
-#   - Apache Kafka (KRaft, one combined broker+controller) from Maven Central jars
+#   - Apache Kafka (KRaft, one combined broker+controller) from Maven Central jars, with TLS, SASL
+#     SCRAM-SHA-512 and ACLs: a user per service plus admin, passwords in $PITWALL_HOME/secrets/kafka,
+#     its CA certificate in $PITWALL_HOME/pki/kafka/ca.pem
+#     (users and ACLs are provisioned on every `up` by services/common/dist: build first)
 #   - Mosquitto from the Debian package
 #   - Apicurio Registry from Maven Central, used through its Confluent API (/apis/ccompat/v7)
 #
@@ -105,27 +108,112 @@ install_kafka() {
 
 kafka_cmd() { "$JAVA" -cp "$kafka_libs/*" -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.yaml" "$@"; }
 
+# Kafka is secure by default (infra/kafka/server.properties): SASL on every listener, an ACL for
+# everything. Identities: "broker" (SASL PLAIN, the broker's own, a super user; also used here to
+# provision), "admin" (SCRAM-SHA-512, super user: CLIs, topic administration, tests) and one SCRAM
+# user per service. Passwords: $PITWALL_HOME/secrets/kafka/<name>.password, generated once, mode 600.
+KAFKA_SECRETS=$HOME_DIR/secrets/kafka
+KAFKA_USERS=(admin ingest windowing scoring incidents dispatch console)
+
+kafka_secrets() {
+  (
+    umask 077
+    mkdir -p "$KAFKA_SECRETS"
+    chmod 700 "$HOME_DIR/secrets" "$KAFKA_SECRETS"
+    for u in broker "${KAFKA_USERS[@]}"; do
+      # hex: no character that the --add-scram and SCRAM-SHA-512=[...] syntaxes would need quoted.
+      [[ -s $KAFKA_SECRETS/$u.password ]] || od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$KAFKA_SECRETS/$u.password"
+      chmod 600 "$KAFKA_SECRETS/$u.password"
+    done
+  )
+}
+kafka_password() { cat "$KAFKA_SECRETS/$1.password"; }
+
+# TLS for the client listener: a CA and a server certificate (PEM) in $KAFKA_PKI, made once with
+# openssl. Clients trust $KAFKA_PKI/ca.pem (KAFKA_SSL_CA_FILE). Kept in this one function so that
+# it can switch to the fleet CA (services/common/src/pki.ts) when that lands.
+KAFKA_PKI=$HOME_DIR/pki/kafka
+kafka_tls_material() {
+  [[ -s $KAFKA_PKI/server.pem && -s $KAFKA_PKI/ca.pem ]] && return 0
+  command -v openssl >/dev/null || die "openssl is required for Kafka's TLS certificate (apt-get install -y openssl)"
+  local san="IP:127.0.0.1,DNS:localhost"
+  if [[ $HOST =~ ^[0-9.]+$ ]]; then [[ $HOST == 127.0.0.1 ]] || san+=",IP:$HOST"; else san+=",DNS:$HOST"; fi
+  (
+    umask 077
+    mkdir -p "$KAFKA_PKI" && cd "$KAFKA_PKI"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=Pitwall local Kafka CA" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -keyout ca.key -out ca.pem
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$HOST" -keyout server.key -out server.csr
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' "$san" >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 -extfile server.ext -out server.crt
+    # Kafka's PEM key store: the PKCS#8 key and the chain in one file.
+    cat server.key server.crt ca.pem >server.pem.tmp && mv server.pem.tmp server.pem
+    rm -f server.csr server.ext ca.srl
+    chmod 644 ca.pem
+  ) >"$LOGS/kafka-tls.log" 2>&1 || die "making Kafka's TLS certificate failed; see $LOGS/kafka-tls.log"
+}
+
+# Client properties for Kafka's own command-line tools, signed in as the broker identity.
+kafka_tool_config() {
+  (umask 077 && cat >"$RUN/kafka-tools.properties" <<PROPS
+security.protocol=SASL_SSL
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_PKI/ca.pem
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="$(kafka_password broker)";
+PROPS
+  )
+}
+
 start_kafka() {
   if our_pid kafka kafka.Kafka >/dev/null; then say "Kafka already running on $HOST:$KAFKA_PORT"; return 0; fi
   port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process; set KAFKA_PORT"
   need_java
   install_kafka
+  kafka_secrets
+  kafka_tls_material
   local conf=$RUN/kafka.properties data=$DATA/kafka
-  sed -e "s|@HOST@|$HOST|g" -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-    -e "s|@DATA_DIR@|$data|g" "$REPO/infra/kafka/server.properties" >"$conf"
+  # The generated file holds the broker's password: readable by the owner only.
+  (umask 077 && sed -e "s|@HOST@|$HOST|g" -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@DATA_DIR@|$data|g" -e "s|@BROKER_PASSWORD@|$(kafka_password broker)|g" -e "s|@CLIENT_PROTOCOL@|SASL_SSL|g" \
+    -e "s|@PKI_DIR@|$KAFKA_PKI|g" "$REPO/infra/kafka/server.properties" >"$conf")
   if [[ ! -f $data/meta.properties ]]; then
     mkdir -p "$data"
-    local cluster
+    local cluster scram=()
+    for u in "${KAFKA_USERS[@]}"; do scram+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$(kafka_password "$u")]"); done
     cluster=$(kafka_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)
-    kafka_cmd kafka.tools.StorageTool format --standalone -t "$cluster" -c "$conf" >"$LOGS/kafka-format.log" 2>&1 ||
+    kafka_cmd kafka.tools.StorageTool format --standalone -t "$cluster" -c "$conf" "${scram[@]}" >"$LOGS/kafka-format.log" 2>&1 ||
       die "formatting Kafka storage failed; see $LOGS/kafka-format.log"
   fi
-  say "starting Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT"
+  say "starting Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (TLS, SASL SCRAM-SHA-512, ACLs)"
   KAFKA_OPTS= setsid nohup "$JAVA" -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -cp "$kafka_libs/*" -Dlog4j2.configurationFile="$REPO/infra/kafka/log4j2.yaml" \
     kafka.Kafka "$conf" >"$LOGS/kafka.log" 2>&1 </dev/null &
   echo $! >"$RUN/kafka.pid"
 }
+
+# Every `up`: the SCRAM users exist with the passwords in $KAFKA_SECRETS (a data dir formatted
+# without them, or a password file replaced, gets them through the admin API), and every service's
+# ACLs exist (services/common/src/kafka-acl.ts, for the TOPIC_* names in this environment).
+provision_kafka() {
+  local cli=$REPO/services/common/dist/src/kafka-provision-cli.js missing u
+  [[ -f $cli ]] || die "Kafka users and ACLs are provisioned by $cli: build first (scripts/pitwall setup)"
+  kafka_secrets
+  missing=$(KAFKA_BROKERS=$HOST:$KAFKA_PORT KAFKA_SSL_CA_FILE=$KAFKA_PKI/ca.pem node "$cli" missing-users "$KAFKA_SECRETS") || die "checking Kafka users failed"
+  if [[ -n $missing ]]; then
+    kafka_tool_config
+    for u in $missing; do
+      say "creating Kafka user $u (SCRAM-SHA-512)"
+      # (--add-config-file cannot express SCRAM credentials; the password is on this local command line briefly)
+      kafka_cmd kafka.admin.ConfigCommand --bootstrap-server "$HOST:$KAFKA_PORT" --command-config "$RUN/kafka-tools.properties" \
+        --alter --entity-type users --entity-name "$u" --add-config "SCRAM-SHA-512=[password=$(kafka_password "$u")]" >>"$LOGS/kafka-users.log" 2>&1 ||
+        die "creating Kafka user $u failed; see $LOGS/kafka-users.log"
+    done
+    wait_until "Kafka users" 30 kafka_users_ready
+  fi
+  KAFKA_BROKERS=$HOST:$KAFKA_PORT KAFKA_SSL_CA_FILE=$KAFKA_PKI/ca.pem node "$cli" acls "$KAFKA_SECRETS" >>"$LOGS/kafka-acls.log" 2>&1 || die "creating Kafka ACLs failed; see $LOGS/kafka-acls.log"
+}
+kafka_users_ready() { [[ -z $(KAFKA_BROKERS=$HOST:$KAFKA_PORT KAFKA_SSL_CA_FILE=$KAFKA_PKI/ca.pem node "$REPO/services/common/dist/src/kafka-provision-cli.js" missing-users "$KAFKA_SECRETS") ]]; }
 
 kafka_ready() { port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOGS/kafka.log"; }
 
@@ -240,10 +328,10 @@ up)
   if want kafka; then start_kafka; fi
   if want apicurio; then start_apicurio; fi
   if want mosquitto; then wait_until Mosquitto 20 port_open "$MQTT_PORT"; fi
-  if want kafka; then wait_until Kafka 90 kafka_ready; fi
+  if want kafka; then wait_until Kafka 90 kafka_ready; provision_kafka; fi
   if want apicurio; then wait_until "Apicurio Registry" 120 apicurio_ready; fi
   say "ready:"
-  if want kafka; then say "  Kafka     $HOST:$KAFKA_PORT"; fi
+  if want kafka; then say "  Kafka     $HOST:$KAFKA_PORT  (SASL_SSL, SCRAM-SHA-512; CA $KAFKA_PKI/ca.pem, passwords in $KAFKA_SECRETS)"; fi
   if want mosquitto; then say "  MQTT      mqtts://$HOST:$MQTT_PORT  (fleet CA: $PKI)"; fi
   if want apicurio; then say "  Registry  http://$HOST:$REGISTRY_PORT/apis/ccompat/v7"; fi
   say "  logs      $LOGS"
@@ -272,7 +360,7 @@ reset)
   say "data removed ($DATA); downloads kept in $CACHE"
   ;;
 *)
-  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
   ;;
 esac

@@ -36,12 +36,12 @@ import {
   type ScoreRecord,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 import { asGateway } from './support/identities.js';
 
 const PARTITIONS = 3;
 const SCHEMAS = defaultSchemasDir();
-const kafka = new Kafka({ clientId: 'e2e-bounded-sends', brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+const kafka = new Kafka({ clientId: 'e2e-bounded-sends', ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
 const store = createSchemaStore(INFRA.registry);
 
 async function createTopics(specs: { topic: string; configEntries?: Record<string, string> }[]): Promise<void> {

@@ -15,7 +15,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, createSchemaStore, defaultSchemasDir, ensureTopics, loadSchemaFile, type AvroCodec, type IncidentCommandRecord, type IncidentRecord } from '@pitwall/common';
 import type { AuditRecord } from '@pitwall/console';
 import { consoleUsers } from './support/console-users.js';
-import { INFRA, freePort, isolatedEnv, runId, startService, waitFor, type ServiceProcess } from './support/stack.js';
+import { INFRA, freePort, isolatedEnv, runId, startService, waitFor, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 
 const id = runId();
 const env = isolatedEnv(id);
@@ -29,7 +29,7 @@ const USERS = [
   { name: 'ada', role: 'admin', password: 'ada-admin-pw' },
 ] as const;
 const PW = Object.fromEntries(USERS.map((u) => [u.name, u.password])) as Record<(typeof USERS)[number]['name'], string>;
-const kafka = new Kafka({ clientId: `e2e-console-security-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+const kafka = new Kafka({ clientId: `e2e-console-security-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
 const store = createSchemaStore(INFRA.registry);
 
 function incident(): IncidentRecord {

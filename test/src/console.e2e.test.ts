@@ -25,7 +25,7 @@ import {
 } from '@pitwall/common';
 import { partitionForKey } from '@pitwall/console';
 import { consoleUsers } from './support/console-users.js';
-import { INFRA, freePort, isolatedEnv, runId, startService, waitFor, type ServiceProcess } from './support/stack.js';
+import { INFRA, freePort, isolatedEnv, runId, startService, waitFor, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 
 const id = runId();
 const env = isolatedEnv(id);
@@ -34,7 +34,7 @@ const CAR = `e2e${id}-car-1`;
 const OTHER = `e2e${id}-car-2`;
 const T0 = Date.now() - 10 * 60_000;
 const SCHEMAS = defaultSchemasDir();
-const kafka = new Kafka({ clientId: `e2e-console-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+const kafka = new Kafka({ clientId: `e2e-console-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
 const store = createSchemaStore(INFRA.registry);
 
 function incident(over: Partial<IncidentRecord>): IncidentRecord {

@@ -9,12 +9,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { provisionTopics, runFromPositions } from '@pitwall/common';
-import { INFRA, runId, waitFor } from './support/stack.js';
+import { INFRA, runId, waitFor, kafkaClientConfig } from './support/stack.js';
 
 test('a consumer restarted after a crash resumes at its positions: every record from the start once', { timeout: 120_000 }, async (t) => {
   const id = runId();
   const topic = `e2e.${id}.positions`;
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   await provisionTopics(kafka, [{ topic, numPartitions: 1 }], { partitions: 1 });
   const producer = kafka.producer();
   await producer.connect();

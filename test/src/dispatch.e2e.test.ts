@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type AvroCodec, type IncidentRecord } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 import { asGateway, clearRetained, observe, type Observer } from './support/identities.js';
 
 const id = runId();
@@ -99,7 +99,7 @@ async function retainedState(vehicle: string): Promise<Received> {
 }
 
 describe('dispatch from incidents over MQTT 5', { timeout: 240_000 }, () => {
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   let producer: Producer;
   let txProducer: Producer;
   let codec: AvroCodec<IncidentRecord>;

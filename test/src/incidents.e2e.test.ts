@@ -24,14 +24,14 @@ import {
   type ReceiptRecord,
   type ScoreRecord,
 } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 
 const PARTITIONS = 3;
 const W = 10_000;
 const T0 = Date.UTC(2026, 0, 1);
 const SCHEMAS = defaultSchemasDir();
 
-const kafka = new Kafka({ clientId: 'e2e-incidents', brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+const kafka = new Kafka({ clientId: 'e2e-incidents', ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
 const store = createSchemaStore(INFRA.registry);
 
 const c = (sensor: string, share: number): Contributor => ({ sensor, share, component: 'x', action: 'y' });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import { SENSORS } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 import { startPrivateKafka } from './support/kafka.js';
 import { asGateway } from './support/identities.js';
 
@@ -74,7 +74,7 @@ test('a 20 s Kafka outage: /readyz 503 naming the check while it lasts, 200 afte
   const reading: Record<string, number> = { ts: Date.now() };
   for (const s of SENSORS) reading[s.name] = s.kind === 'int' ? 230 : 12.5;
   await client.publishAsync(`vehicles/${car}/telemetry`, JSON.stringify(reading), { qos: 1 });
-  const reader = new Kafka({ clientId: `e2e-${id}`, brokers: [kafka.brokers], logLevel: logLevel.NOTHING });
+  const reader = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(kafka.brokers), logLevel: logLevel.NOTHING });
   const consumer = reader.consumer({ groupId: `e2e.${id}.reader` });
   let found = false;
   await consumer.connect();

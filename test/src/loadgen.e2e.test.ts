@@ -31,7 +31,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { asGateway, pkiDirFor } from './support/identities.js';
 import { startPrivateMosquitto, type PrivateMosquitto } from './support/mosquitto.js';
-import { ARTIFACTS, INFRA, REPO, isolatedEnv, runId, startService, waitReady, type ServiceProcess } from './support/stack.js';
+import { ARTIFACTS, INFRA, REPO, isolatedEnv, runId, startService, waitReady, type ServiceProcess, kafkaClientConfig, kafkaIdentityEnv } from './support/stack.js';
 
 const id = runId();
 const prefix = `lt${id}`;
@@ -42,7 +42,7 @@ function runLoadgen(args: string[], env: Record<string, string>): Promise<{ code
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [path.join(REPO, 'services/loadgen/dist/src/main.js'), ...args], {
       cwd: REPO,
-      env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry, ...env },
+      env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry, ...kafkaIdentityEnv('admin'), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -116,7 +116,7 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
     assert.equal(summary.readings.failed, 0);
     assert.equal(summary.checks.telemetry.ok, true, JSON.stringify(summary.checks.telemetry));
     assert.ok(summary.checks.telemetry.found >= summary.readings.acked);
-    const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
     const ends = await admin.fetchTopicOffsets(env.TOPIC_TELEMETRY!);

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { createAvroCodec, createSchemaStore, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord, type ScoreRecord } from '@pitwall/common';
-import { INFRA, isolatedEnv, REPO, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { INFRA, isolatedEnv, REPO, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig, kafkaIdentityEnv } from './support/stack.js';
 
 const run = promisify(execFile);
 const GRAPH_FIXTURE = path.join(REPO, 'services/scoring/test/fixtures/tfjs-graph/pitwall-ae/model.json');
@@ -41,8 +41,8 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     threshold: number;
     normalization: { mean: number[]; std: number[] };
   };
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
-  const cliEnv = { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, TOPIC_MODEL_UPDATES: env.TOPIC_MODEL_UPDATES, LOG_LEVEL: 'error' };
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
+  const cliEnv = { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, ...kafkaIdentityEnv('admin'), TOPIC_MODEL_UPDATES: env.TOPIC_MODEL_UPDATES, LOG_LEVEL: 'error' };
   const cli = async (...args: string[]): Promise<string> => {
     const { stdout } = await run(process.execPath, [path.join(REPO, 'services/scoring/dist/src/model-cli.js'), ...args, '--models-dir', modelsDir, '--by', 'e2e'], {
       env: cliEnv,

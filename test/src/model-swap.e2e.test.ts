@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, createSchemaStore, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord } from '@pitwall/common';
-import { INFRA, REPO, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { INFRA, REPO, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
 
 test('a new model version is swapped in between batches; a broken one is refused', { timeout: 180_000 }, async (t) => {
   const id = runId();
@@ -21,7 +21,7 @@ test('a new model version is swapped in between batches; a broken one is refused
     normalization: { mean: number[]; std: number[] };
   };
   const topics = { features: `e2e.${id}.swap.features`, alerts: `e2e.${id}.swap.alerts` };
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });

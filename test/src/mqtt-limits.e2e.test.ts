@@ -15,7 +15,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { Kafka, logLevel, type IHeaders } from 'kafkajs';
 import { DLQ_HEADER, SENSORS, serverMaximumPacketSize, silentLogger } from '@pitwall/common';
 import { createFleet, createSimulator } from '@pitwall/simulator';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
 import { startPrivateMosquitto } from './support/mosquitto.js';
 import { asGateway } from './support/identities.js';
 
@@ -78,7 +78,7 @@ test('a 1 MB payload from MQTT 3.1.1 and MQTT 5 publishers is dead-lettered as p
     assert.equal(o.small, null, `${v}: a normal reading after it is acknowledged`);
   }
 
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const dlq = new Map<string, { reason: string | undefined; bytes: number; originalSize: string | undefined }>();
   const telemetry = new Set<string>();
   const consumer = kafka.consumer({ groupId: `e2e.${id}.reader`, maxBytesPerPartition: 4 * 1024 * 1024 });

@@ -15,7 +15,7 @@ import mqtt from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type TelemetryRecord } from '@pitwall/common';
 import { createCarInbox, createFleet, createSimulator, type PublishClient } from '@pitwall/simulator';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
 import { startPrivateMosquitto } from './support/mosquitto.js';
 import { asGateway, tlsAs } from './support/identities.js';
 
@@ -112,7 +112,7 @@ test('Mosquitto kill -9 mid-stream: no acknowledged reading lost, ingest receive
   const stats = sim.stats();
   inbox.stop();
 
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const codec = await createAvroCodec<TelemetryRecord>(createSchemaStore(INFRA.registry), `${env.TOPIC_TELEMETRY!}-value`, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1));
   const seen = new Set<string>();
   let records = 0;

@@ -16,7 +16,7 @@ import type { IPublishPacket } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectCars, createCarInbox, createFleet, createSimulator, type CarAlert } from '@pitwall/simulator';
 import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 import { asGateway, carCredentials, clearRetained, observe, type Observer } from './support/identities.js';
 
 const id = runId();
@@ -140,7 +140,7 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
     for (const [topic, payload] of cases) await client.publishAsync(topic, payload, { qos: 1 });
     await client.endAsync();
 
-    const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
     const consumer = kafka.consumer({ groupId: `e2e.${id}.dlq-reader` });
     await consumer.connect();
     await consumer.subscribe({ topic: env.TOPIC_TELEMETRY_DLQ!, fromBeginning: true });
@@ -169,7 +169,7 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
 
 /** Reads maintenance.incidents (read_committed) until the incident carries delivered_at. */
 async function deliveredIncident(incidentId: string): Promise<IncidentRecord> {
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const codec = await createAvroCodec<IncidentRecord>(createSchemaStore(INFRA.registry), `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
   const consumer = kafka.consumer({ groupId: `e2e.${id}.incidents-reader` });
   let found: IncidentRecord | undefined;

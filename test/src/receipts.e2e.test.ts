@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type ReceiptRecord } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
 import { tlsAs } from './support/identities.js';
 
 test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { timeout: 180_000 }, async () => {
@@ -16,7 +16,7 @@ test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { 
   const env = isolatedEnv(id);
   const car = `r${id}-1`;
   const ingest = await startService('ingest', env, `receipts-${id}`);
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `e2e.${id}.reader` });
   try {
     await waitReady([ingest]);

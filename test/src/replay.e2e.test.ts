@@ -14,7 +14,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import * as tf from '@tensorflow/tfjs';
 import { createAvroCodec, createSchemaStore, defaultSchemasDir, FEATURE_NAMES, featureVector, loadSchemaFile, type AlertRecord } from '@pitwall/common';
 import { buildAlert, loadModelDir, scoreBatch } from '@pitwall/scoring';
-import { INFRA, REPO, runId } from './support/stack.js';
+import { INFRA, REPO, runId, kafkaClientConfig, kafkaIdentityEnv } from './support/stack.js';
 
 const run = promisify(execFile);
 const MODEL_DIR = path.join(REPO, 'models/pitwall-ae/1');
@@ -29,7 +29,7 @@ interface Produced {
 async function replay(args: string[]): Promise<{ stdout: string; stderr: string }> {
   return run(process.execPath, [path.join(REPO, 'services/scoring/dist/src/replay.js'), '--model-dir', MODEL_DIR, '--json', ...args], {
     cwd: REPO,
-    env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry },
+    env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry, ...kafkaIdentityEnv('admin') },
     timeout: 150_000,
     maxBuffer: 32 * 1024 * 1024,
   });
@@ -44,7 +44,7 @@ async function subjects(): Promise<string[]> {
 test('replay lists exactly the alerts of the records in a time range and an offset range, and leaves no trace', { timeout: 300_000 }, async (t) => {
   const id = runId();
   const topic = `e2e.${id}.replay.features`;
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   t.after(() => admin.disconnect());

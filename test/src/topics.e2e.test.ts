@@ -10,11 +10,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { provisionTopics } from '@pitwall/common';
-import { INFRA, runId } from './support/stack.js';
+import { INFRA, runId, kafkaClientConfig } from './support/stack.js';
 
 test('concurrent provisionTopics of fresh topics: no caller fails, and each can read offsets and produce at once without retries', { timeout: 120_000 }, async (t) => {
   const id = runId();
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const ROUNDS = 3;
   const CALLERS = 4;
   const PARTITIONS = 6;

@@ -17,14 +17,14 @@ import * as tf from '@tensorflow/tfjs';
 import { createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, windowDef } from '@pitwall/common';
 import { createWindower, loadModelDir } from '@pitwall/scoring';
 import { createFleet, type Reading } from '@pitwall/simulator';
-import { INFRA, REPO, runId } from './support/stack.js';
+import { INFRA, REPO, runId, kafkaClientConfig, kafkaIdentityEnv } from './support/stack.js';
 
 const run = promisify(execFile);
 
 test('training from a Kafka telemetry range records the range and is reproducible', { timeout: 600_000 }, async (t) => {
   const id = runId();
   const topic = `e2e.${id}.train.telemetry`;
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   t.after(() => admin.disconnect());
@@ -75,7 +75,7 @@ test('training from a Kafka telemetry range records the range and is reproducibl
         '--out', modelsDir, '--name', 'kafka-ae', '--version', version,
         '--epochs', '3', '--hidden', '16,4', '--seed', '5', '--no-eval', '--timeout', '120',
       ],
-      { cwd: REPO, env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry }, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: REPO, env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry, ...kafkaIdentityEnv('admin') }, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
     );
   const out1 = await train('1');
   t.diagnostic(out1.stdout.split('\n').filter((l) => l.startsWith('kafka:') || l.startsWith('data:')).join(' | '));

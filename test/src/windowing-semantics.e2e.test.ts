@@ -17,7 +17,7 @@ import {
   SENSORS,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { INFRA, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { INFRA, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
 
 test('out of order, duplicates, late events, ignition off, and v1 + v2 producers side by side', { timeout: 180_000 }, async (t) => {
   const id = runId();
@@ -26,7 +26,7 @@ test('out of order, duplicates, late events, ignition off, and v1 + v2 producers
     features: `e2e.${id}.sem.features`,
     late: `e2e.${id}.sem.late`,
   };
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
@@ -123,7 +123,7 @@ test('a partition that goes quiet closes its open windows after the idle time', 
   const id = runId();
   const input = `e2e.${id}.idle.telemetry`;
   const featuresTopic = `e2e.${id}.idle.features`;
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: [input, featuresTopic].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });

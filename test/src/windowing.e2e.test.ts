@@ -20,7 +20,7 @@ import {
   windowStartsFor,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { INFRA, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { INFRA, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 
 
 const PARTITIONS = 3;
@@ -85,7 +85,7 @@ function batchFeatures(log: Event[]): Map<string, Record<string, unknown>> {
 test('kill -9, restarts and a rebalance yield exactly the records of an uninterrupted run', { timeout: 300_000 }, async (t) => {
   const id = runId();
   const input = `e2e.${id}.eos.telemetry`;
-  const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({

@@ -17,10 +17,10 @@ export interface ConfigReader {
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T;
   list(name: string, fallback: readonly string[]): string[];
   url(name: string, fallback: string, protocols: readonly string[]): string;
-  /** The text of the file the variable names (PEM certificates, keys), or undefined if unset. */
-  fileText(name: string): string | undefined;
-  /** Records a problem with a variable whose value is valid on its own (combinations). */
-  fail(name: string, message: string): void;
+  /** The trimmed contents of the file the variable names (undefined when unset); an unreadable or empty file fails naming the variable. */
+  file(name: string): string | undefined;
+  /** Records a problem with a variable (a rule across variables); reported by done(). */
+  problem(name: string, message: string): void;
   /** Throws one ConfigError naming every bad variable, or returns the value deep-frozen. */
   done<T extends object>(value: T): Readonly<T>;
 }
@@ -53,16 +53,6 @@ export function configReader(env: Env): ConfigReader {
       return fallback ?? fail(name, 'is required', '');
     },
     optional: (name) => raw(name),
-    fileText(name) {
-      const v = raw(name);
-      if (v === undefined) return undefined;
-      try {
-        return readFileSync(v, 'utf8');
-      } catch (err) {
-        return fail(name, `cannot read ${v}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, undefined);
-      }
-    },
-    fail: (name, message) => void fail(name, message, undefined),
     int: (name, fallback, range) => number(name, fallback, true, range),
     num: (name, fallback, range) => number(name, fallback, false, range),
     bool(name, fallback) {
@@ -96,6 +86,20 @@ export function configReader(env: Env): ConfigReader {
         return fail(name, `expected a URL, got "${v}"`, fallback);
       }
     },
+    file(name) {
+      const v = raw(name);
+      if (v === undefined) return undefined;
+      let text: string;
+      try {
+        text = readFileSync(v, 'utf8').trim();
+      } catch (err) {
+        return fail(name, `cannot read "${v}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, undefined);
+      }
+      return text === '' ? fail(name, `"${v}" is empty`, undefined) : text;
+    },
+    problem(name, message) {
+      problems.push(new ConfigError(name, message));
+    },
     done(value) {
       if (problems.length === 1) throw problems[0]!;
       if (problems.length > 1) {
@@ -126,7 +130,7 @@ export interface CommonConfig {
   service: string;
   logLevel: LogLevel;
   /** maxBatchBytes: most bytes per Kafka send (further lowered to the topics' max.message.bytes, see send.ts). */
-  kafka: { brokers: string[]; clientId: string; maxBatchBytes: number };
+  kafka: { brokers: string[]; clientId: string; maxBatchBytes: number; security: KafkaSecurity };
   registryUrl: string;
   /** ca/cert/key: PEM text read from MQTT_CA_FILE, MQTT_CERT_FILE, MQTT_KEY_FILE. */
   mqtt: { url: string; username: string | undefined; password: string | undefined; ca?: string; cert?: string; key?: string };
@@ -160,13 +164,13 @@ export interface TopicNames {
  */
 function readMqttConfig(c: ConfigReader): CommonConfig['mqtt'] {
   const url = c.url('MQTT_URL', 'mqtts://127.0.0.1:8883', ['mqtt', 'mqtts', 'ws', 'wss', 'tcp', 'ssl', 'tls']);
-  const ca = c.fileText('MQTT_CA_FILE');
-  const cert = c.fileText('MQTT_CERT_FILE');
-  const key = c.fileText('MQTT_KEY_FILE');
-  if (cert !== undefined && key === undefined && c.optional('MQTT_KEY_FILE') === undefined) c.fail('MQTT_KEY_FILE', 'is required with MQTT_CERT_FILE');
-  if (key !== undefined && cert === undefined && c.optional('MQTT_CERT_FILE') === undefined) c.fail('MQTT_CERT_FILE', 'is required with MQTT_KEY_FILE');
+  const ca = c.file('MQTT_CA_FILE');
+  const cert = c.file('MQTT_CERT_FILE');
+  const key = c.file('MQTT_KEY_FILE');
+  if (cert !== undefined && key === undefined && c.optional('MQTT_KEY_FILE') === undefined) c.problem('MQTT_KEY_FILE', 'is required with MQTT_CERT_FILE');
+  if (key !== undefined && cert === undefined && c.optional('MQTT_CERT_FILE') === undefined) c.problem('MQTT_CERT_FILE', 'is required with MQTT_KEY_FILE');
   const tls = /^(mqtts|wss|ssl|tls):/.test(url);
-  if (!tls && (ca !== undefined || cert !== undefined)) c.fail('MQTT_URL', `is ${url.split(':')[0]}://, but MQTT_CA_FILE/MQTT_CERT_FILE need TLS (mqtts:// or wss://)`);
+  if (!tls && (ca !== undefined || cert !== undefined)) c.problem('MQTT_URL', `is ${url.split(':')[0]}://, but MQTT_CA_FILE/MQTT_CERT_FILE need TLS (mqtts:// or wss://)`);
   return {
     url,
     username: c.optional('MQTT_USERNAME'),
@@ -174,6 +178,55 @@ function readMqttConfig(c: ConfigReader): CommonConfig['mqtt'] {
     ...(ca !== undefined ? { ca } : {}),
     ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
   };
+}
+
+export const KAFKA_SECURITY_PROTOCOLS = ['PLAINTEXT', 'SASL_PLAINTEXT', 'SSL', 'SASL_SSL'] as const;
+export type KafkaSecurityProtocol = (typeof KAFKA_SECURITY_PROTOCOLS)[number];
+export const KAFKA_SASL_MECHANISMS = ['scram-sha-512', 'scram-sha-256', 'plain'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+/**
+ * How a service authenticates to Kafka and verifies the broker (README: Configuration).
+ * `sasl` is set exactly for SASL_PLAINTEXT and SASL_SSL; `tls` exactly for SSL and SASL_SSL
+ * (`ca`: PEM text of KAFKA_SSL_CA_FILE; without it the system's trusted CAs).
+ */
+export interface KafkaSecurity {
+  protocol: KafkaSecurityProtocol;
+  sasl: { mechanism: KafkaSaslMechanism; username: string; password: string } | undefined;
+  tls: { ca: string | undefined } | undefined;
+}
+
+/**
+ * KAFKA_SECURITY_PROTOCOL (default: SASL_PLAINTEXT when KAFKA_SASL_USERNAME is set, else PLAINTEXT;
+ * with KAFKA_SSL_CA_FILE set the SSL variant of that), KAFKA_SASL_MECHANISM (scram-sha-512),
+ * KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE (not both), KAFKA_SSL_CA_FILE.
+ */
+export function readKafkaSecurity(c: ConfigReader): KafkaSecurity {
+  const username = c.optional('KAFKA_SASL_USERNAME');
+  const inline = c.optional('KAFKA_SASL_PASSWORD');
+  const passwordFile = c.optional('KAFKA_SASL_PASSWORD_FILE');
+  const caFile = c.optional('KAFKA_SSL_CA_FILE');
+  const implied: KafkaSecurityProtocol = username !== undefined ? (caFile ? 'SASL_SSL' : 'SASL_PLAINTEXT') : caFile ? 'SSL' : 'PLAINTEXT';
+  const protocol = c.oneOf('KAFKA_SECURITY_PROTOCOL', KAFKA_SECURITY_PROTOCOLS, implied);
+  const mechanism = c.oneOf('KAFKA_SASL_MECHANISM', KAFKA_SASL_MECHANISMS, 'scram-sha-512');
+  const fromFile = c.file('KAFKA_SASL_PASSWORD_FILE');
+  const ca = c.file('KAFKA_SSL_CA_FILE');
+  const usesSasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
+  const usesTls = protocol === 'SSL' || protocol === 'SASL_SSL';
+  if (ca !== undefined && !ca.includes('-----BEGIN CERTIFICATE-----')) c.problem('KAFKA_SSL_CA_FILE', `"${caFile}" holds no PEM certificate`);
+  if (caFile !== undefined && !usesTls) c.problem('KAFKA_SSL_CA_FILE', `is set but KAFKA_SECURITY_PROTOCOL is ${protocol}; use SSL or SASL_SSL`);
+  let sasl: KafkaSecurity['sasl'];
+  if (usesSasl) {
+    if (username === undefined) c.problem('KAFKA_SASL_USERNAME', `is required with KAFKA_SECURITY_PROTOCOL=${protocol}`);
+    if (inline !== undefined && passwordFile !== undefined) c.problem('KAFKA_SASL_PASSWORD', 'set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both');
+    else if (inline === undefined && passwordFile === undefined) c.problem('KAFKA_SASL_PASSWORD', `KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE is required with KAFKA_SECURITY_PROTOCOL=${protocol}`);
+    sasl = { mechanism, username: username ?? '', password: inline ?? fromFile ?? '' };
+  } else {
+    for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'] as const) {
+      if (c.optional(name) !== undefined) c.problem(name, `is set but KAFKA_SECURITY_PROTOCOL is ${protocol}; use SASL_PLAINTEXT or SASL_SSL`);
+    }
+  }
+  return { protocol, sasl, tls: usesTls ? { ca } : undefined };
 }
 
 export function readCommonConfig(c: ConfigReader, service: string): CommonConfig {
@@ -184,6 +237,7 @@ export function readCommonConfig(c: ConfigReader, service: string): CommonConfig
       brokers: c.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
       clientId: c.str('KAFKA_CLIENT_ID', `pitwall-${service}`),
       maxBatchBytes: c.int('KAFKA_MAX_BATCH_BYTES', DEFAULT_MAX_BATCH_BYTES, { min: 4096, max: 100 * 1024 * 1024 }),
+      security: readKafkaSecurity(c),
     },
     registryUrl: c.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7', ['http', 'https']),
     mqtt: readMqttConfig(c),

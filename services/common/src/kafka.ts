@@ -1,16 +1,35 @@
 /** Kafka client construction and topic provisioning shared by every service. */
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type ConsumerRunConfig, type ITopicConfig, type LogEntry, type Producer } from 'kafkajs';
-import type { CommonConfig } from './config.js';
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type ConsumerRunConfig, type ITopicConfig, type KafkaConfig, type LogEntry, type Producer, type ProducerBatch, type RecordMetadata } from 'kafkajs';
+import type { CommonConfig, KafkaSecurity } from './config.js';
 import type { Logger } from './log.js';
 
 // kafkajs's ConfigResourceTypes.TOPIC; its CommonJS build does not expose the enum as an ES named export.
 const TOPIC_RESOURCE = 2;
 
-export function createKafka(config: { kafka: Pick<CommonConfig['kafka'], 'brokers' | 'clientId'> }, log: Logger): Kafka {
+/**
+ * kafkajs's `ssl` and `sasl` options for KAFKA_SECURITY_PROTOCOL and friends (config.ts). Without
+ * a security setting (library callers, PLAINTEXT) neither is set.
+ */
+export function kafkaSecurityOptions(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  if (security === undefined) return {};
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (security.tls) out.ssl = security.tls.ca === undefined ? true : { ca: [security.tls.ca], rejectUnauthorized: true };
+  if (security.sasl) {
+    const { mechanism, username, password } = security.sasl;
+    out.sasl = mechanism === 'plain' ? { mechanism, username, password } : mechanism === 'scram-sha-256' ? { mechanism, username, password } : { mechanism, username, password };
+  }
+  return out;
+}
+
+export function createKafka(
+  config: { kafka: Pick<CommonConfig['kafka'], 'brokers' | 'clientId'> & { security?: KafkaSecurity | undefined } },
+  log: Logger,
+): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
+    ...kafkaSecurityOptions(config.kafka.security),
     logLevel: KafkaLogLevel.WARN,
     retry: { initialRetryTime: 200, retries: 8 },
     logCreator:
@@ -22,6 +41,53 @@ export function createKafka(config: { kafka: Pick<CommonConfig['kafka'], 'broker
         else kafkaLog.debug(message, rest);
       },
   });
+}
+
+/**
+ * A producer whose session can be replaced: send.ts's `reset` after a refused multi-record send,
+ * whose idempotent sequence numbers are then out of step. Reconnecting the same kafkajs producer
+ * reuses its connection objects, and with SASL the new session's authentication could run into the
+ * old socket's close ("SASL SCRAM SHA512 authentication failed: Closed connection", not retriable):
+ * the producer stayed disconnected and every later send failed. A reset therefore makes a new
+ * producer, and a send first connects one whose connect failed. After disconnect() sends fail.
+ */
+export interface ProducerSession {
+  connect(): Promise<void>;
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>;
+  reset(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export function createProducerSession(make: () => Producer): ProducerSession {
+  let producer = make();
+  let connecting: Promise<void> | undefined;
+  let closed = false;
+  const connect = (): Promise<void> => {
+    if (closed) return Promise.reject(new Error('The producer is disconnected'));
+    return (connecting ??= producer.connect().catch((err: unknown) => {
+      connecting = undefined;
+      throw err;
+    }));
+  };
+  return {
+    connect,
+    async sendBatch(batch) {
+      await connect();
+      return producer.sendBatch(batch);
+    },
+    async reset() {
+      const old = producer;
+      producer = make();
+      connecting = undefined;
+      await old.disconnect().catch(() => undefined);
+      await connect();
+    },
+    async disconnect() {
+      closed = true;
+      connecting = undefined;
+      await producer.disconnect();
+    },
+  };
 }
 
 export interface TopicSpec {

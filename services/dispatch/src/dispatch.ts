@@ -18,11 +18,13 @@
  * vehicle's incidents live on several partitions; a second instance owning some of them would not
  * see the others' changes after start-up and could publish a stale maintenance state.
  */
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import {
   connectMqtt,
   createBoundedSender,
+  createProducerSession,
+  type ProducerSession,
   createMetricsRegistry,
   createReadiness,
   secondsSince,
@@ -80,7 +82,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
   const view = createIncidentView();
   const sent = createRecentSet(100_000);
   let consumer: Consumer | undefined;
-  let producer: Producer | undefined;
+  let producer: ProducerSession | undefined;
   let client: MqttClient | undefined;
   let rebuild: TopicReader | undefined;
   let running = false;
@@ -88,10 +90,8 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
   readiness.set('dispatch', false, 'starting');
   // Dead letters carry whole incident records: sent in chunks, each cut to fit if needed.
   const sender = createBoundedSender({ maxBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, service: config.service, dlqTopic: config.topics.dlq, log });
-  const resetProducer = async (): Promise<void> => {
-    await producer!.disconnect();
-    await producer!.connect();
-  };
+  // A fresh producer session after a refused multi-record send (createProducerSession).
+  const resetProducer = (): Promise<void> => producer!.reset();
 
   const publish = (p: Publication): Promise<unknown> => client!.publishAsync(p.topic, p.payload, p.options);
 
@@ -197,7 +197,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
       client = await connectMqtt(config.mqttUrl, config.mqttOptions, log);
       watchMqtt(readiness, client);
       sender.setBudget(await readSendBudget(deps.kafka, [config.topics.dlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
-      producer = deps.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+      producer = createProducerSession(() => deps.kafka.producer({ idempotent: true, allowAutoTopicCreation: false }));
       await producer.connect();
       await rebuildView();
       consumer = deps.kafka.consumer({ groupId: config.groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });

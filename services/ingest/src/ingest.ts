@@ -6,12 +6,14 @@
  * point leaves its unacknowledged messages in the broker session, which redelivers them on
  * reconnect. Redelivery can duplicate a record in Kafka; downstream deduplicates on (vehicle, ts).
  */
-import type { Kafka, Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import {
   ConfigError,
   connectWithHeldAcks,
   createBoundedSender,
+  createProducerSession,
+  type ProducerSession,
   createMetricsRegistry,
   createReadiness,
   DEFAULT_MAX_BATCH_BYTES,
@@ -84,7 +86,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   const now = deps.now ?? Date.now;
   const metrics = createIngestMetrics(deps.metrics ?? createMetricsRegistry({ processMetrics: false }));
   const { counters } = metrics;
-  let producer: Producer | undefined;
+  let producer: ProducerSession | undefined;
   let client: MqttClient | undefined;
   let subscription: KeptSubscription | undefined;
   let closing = false;
@@ -95,10 +97,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   // Batches are bounded by bytes, so one is one send; a payload too large even for the DLQ is cut to fit.
   const sender = createBoundedSender({ maxBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, service: config.service, dlqTopic: config.topics.dlq, log });
   // After a refused multi-record send the producer's sequence numbers are out of step: a new session.
-  const resetProducer = async (): Promise<void> => {
-    await producer!.disconnect();
-    await producer!.connect();
-  };
+  const resetProducer = (): Promise<void> => producer!.reset();
 
   const batcher = createBatcher<Pending>({
     maxBatch: config.maxBatch,
@@ -185,7 +184,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       });
       const { telemetry, receipts, dlq } = config.topics;
       sender.setBudget(await readSendBudget(deps.kafka, [telemetry, receipts, dlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
-      producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      producer = createProducerSession(() => deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }));
       await producer.connect();
       client = await connectWithHeldAcks(config.mqttUrl, config.mqttOptions, log, onMessage);
       watchMqtt(readiness, client);

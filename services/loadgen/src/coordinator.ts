@@ -10,6 +10,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { configReader, kafkaSecurityOptions, readKafkaSecurity } from '@pitwall/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { isTlsUrl, type RunOptions } from './args.js';
 import { clearRetainedAsDispatch } from './identities.js';
@@ -51,7 +52,10 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
   const specs = connectionSpecs(o.prefix, o.cars, o.connections);
   const slices = workerSlices(o.connections, o.workers);
 
-  const kafka = new Kafka({ clientId: `pitwall-loadgen-${o.prefix}`, brokers: o.brokers, logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+  // KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*: as the services (README: Configuration); it reads every pipeline topic, so an admin identity.
+  const c = configReader(env);
+  const security = c.done(readKafkaSecurity(c));
+  const kafka = new Kafka({ clientId: `pitwall-loadgen-${o.prefix}`, brokers: o.brokers, ...kafkaSecurityOptions(security), logLevel: logLevel.NOTHING, retry: { retries: 3 } });
   const probe = await createProbe(kafka, o.topics, o.groups);
   const telemetryFrom = new Map((await probe.partitions(o.topics.telemetry).catch(() => [])).map((p) => [p.partition, p.high]));
   print(`loadtest ${o.prefix}: ${o.cars} cars on ${o.connections} connections (${o.mode} mode), ${slices.length} workers, ${o.rateHz} Hz x${o.timeScale}, ${o.durationS} s -> ${out}`);

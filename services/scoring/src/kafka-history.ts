@@ -25,7 +25,7 @@
 import { randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
-import { configReader, createKafka, createLogger, InvalidInputError, readCommonConfig, runFromPositions, type Env, type SchemaStore, type SeekTarget } from '@pitwall/common';
+import { configReader, createKafka, createLogger, InvalidInputError, readCommonConfig, runFromPositions, type Env, type KafkaSecurity, type SchemaStore, type SeekTarget } from '@pitwall/common';
 
 export type OffsetBound =
   | { kind: 'earliest' }
@@ -337,19 +337,20 @@ export function describeRead(r: Pick<ReadResult, 'range' | 'partitions'>): {
 export function readHistoryConnection(
   env: Env,
   flags: { brokers?: string | undefined; registry?: string | undefined; topicDefault: 'features' | 'telemetry' },
-): { brokers: string[]; registryUrl: string; defaultTopic: string } {
+): { brokers: string[]; registryUrl: string; defaultTopic: string; security: KafkaSecurity } {
   const c = configReader(env);
   const common = readCommonConfig(c, 'history');
   const config = c.done({
     brokers: flags.brokers ? flags.brokers.split(',').map((b) => b.trim()).filter(Boolean) : common.kafka.brokers,
     registryUrl: flags.registry ?? common.registryUrl,
     defaultTopic: common.topics[flags.topicDefault],
+    security: common.kafka.security,
   });
   return { ...config, brokers: [...config.brokers] };
 }
 
 /** A kafkajs client for a command line: warnings and errors of kafkajs go to stderr as JSON lines. */
-export function historyKafka(brokers: string[], clientId: string): Kafka {
+export function historyKafka(brokers: string[], clientId: string, security?: KafkaSecurity): Kafka {
   const log = createLogger({ service: clientId, level: 'warn', write: (line) => process.stderr.write(line + '\n') });
-  return createKafka({ kafka: { brokers, clientId } }, log);
+  return createKafka({ kafka: { brokers, clientId, security } }, log);
 }

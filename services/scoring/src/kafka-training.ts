@@ -106,7 +106,7 @@ export interface KafkaTrainingOptions {
 export async function kafkaTrainingWindows(o: KafkaTrainingOptions): Promise<NonNullable<import('./training.js').TrainOptions['windows']>> {
   const conn = readHistoryConnection(o.env, { brokers: o.brokers, registry: o.registry, topicDefault: 'telemetry' });
   const topic = o.topic ?? conn.defaultTopic;
-  const kafka = historyKafka(conn.brokers, 'pitwall-train');
+  const kafka = historyKafka(conn.brokers, 'pitwall-train', conn.security);
   const admin = kafka.admin();
   await admin.connect();
   let range;

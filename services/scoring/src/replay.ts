@@ -77,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   const loaded = await loadModelDir(dir);
   const meta = loaded.metadata;
 
-  const kafka = historyKafka(conn.brokers, 'pitwall-replay');
+  const kafka = historyKafka(conn.brokers, 'pitwall-replay', conn.security);
   const admin = kafka.admin();
   await admin.connect();
   let range;

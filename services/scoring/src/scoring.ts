@@ -17,9 +17,11 @@
  * chunk continues. Anything that may pass (registry or broker trouble) fails the batch, which
  * kafkajs retries from the last committed offset.
  */
-import type { Consumer, EachBatchPayload, Kafka, Producer, TopicMessages } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, TopicMessages } from 'kafkajs';
 import {
   createBoundedSender,
+  createProducerSession,
+  type ProducerSession,
   createMetricsRegistry,
   createReadiness,
   DEFAULT_MAX_BATCH_BYTES,
@@ -101,14 +103,11 @@ export function createScoring(deps: ScoringDeps): Scoring {
   // A fixed model (tests, pinned versions) or a holder that swaps versions between batches.
   const source: ModelSource | ModelHolder = 'current' in model ? model : { current: () => model };
   // Idempotent: a retried send cannot duplicate alerts within a producer session; needs acks=-1.
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer: ProducerSession = createProducerSession(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }));
   const consumer: Consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false });
   const sender = createBoundedSender({ maxBytes: config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, service: SERVICE, dlqTopic: config.topics.featuresDlq, log });
   // After a refused multi-record send the producer's sequence numbers are out of step: a new session.
-  const resetProducer = async (): Promise<void> => {
-    await producer.disconnect();
-    await producer.connect();
-  };
+  const resetProducer = (): Promise<void> => producer.reset();
   let started = false;
   let closing = false;
   let groupJoined = false;

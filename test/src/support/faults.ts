@@ -26,7 +26,7 @@ import {
   type TelemetryRecord,
 } from '@pitwall/common';
 import type { PublishClient } from '@pitwall/simulator';
-import { startService, waitFor, type ServiceProcess } from './stack.js';
+import { startService, waitFor, type ServiceProcess, kafkaClientConfig } from './stack.js';
 import { asGateway } from './identities.js';
 
 /** The windowing service's default window (10 s tumbling, 2 s grace). */
@@ -46,7 +46,7 @@ export function within<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
 }
 
 export function kafkaFor(brokers: string): Kafka {
-  return new Kafka({ clientId: 'faults', brokers: [brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 } });
+  return new Kafka({ clientId: 'faults', ...kafkaClientConfig(brokers), logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 } });
 }
 
 /** A client speaking for many cars (the gateway identity of the broker's CA). */

@@ -9,6 +9,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mqttEnvFor } from './identities.js';
+import { aclBindings, configReader, grantAcls, KAFKA_SERVICE_IDENTITIES, kafkaSecurityOptions, readKafkaSecurity, serviceGrants, type KafkaServiceIdentity } from '@pitwall/common';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const ARTIFACTS = path.join(REPO, 'test-artifacts');
@@ -18,6 +20,59 @@ export const INFRA = Object.freeze({
   mqtt: process.env.MQTT_URL ?? 'mqtts://127.0.0.1:8883',
   registry: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
 });
+
+/**
+ * Kafka passwords written by scripts/infra.sh (one file per identity). Private brokers
+ * (private-infra.ts, kafka.ts) link their secrets folder to this one, so the same passwords sign in
+ * everywhere.
+ */
+export const KAFKA_SECRETS = process.env.KAFKA_SECRETS_DIR ?? path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'secrets/kafka');
+/** The CA of Kafka's TLS listener, made by scripts/infra.sh (shared with private brokers like the passwords). */
+export const KAFKA_PKI = process.env.KAFKA_PKI_DIR ?? path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'pki/kafka');
+
+/** The environment that makes a service (or CLI) sign in to Kafka as `user`. */
+export function kafkaIdentityEnv(user: string): Record<string, string> {
+  return {
+    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+    KAFKA_SSL_CA_FILE: path.join(KAFKA_PKI, 'ca.pem'),
+    KAFKA_SASL_MECHANISM: 'scram-sha-512',
+    KAFKA_SASL_USERNAME: user,
+    KAFKA_SASL_PASSWORD_FILE: path.join(KAFKA_SECRETS, `${user}.password`),
+  };
+}
+
+/**
+ * kafkajs options for a test's own clients: the brokers and the admin identity (a super user), read
+ * through the services' own configuration code. Spread into `new Kafka({ clientId, ...kafkaClientConfig() })`.
+ */
+export function kafkaClientConfig(brokers: string = INFRA.kafka, user = 'admin'): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {
+  const c = configReader(kafkaIdentityEnv(user));
+  const security = c.done(readKafkaSecurity(c));
+  return { brokers: brokers.split(','), ...kafkaSecurityOptions(security) };
+}
+
+const KAFKA_SERVICES = new Set<string>(KAFKA_SERVICE_IDENTITIES);
+const granted = new Set<string>();
+
+/**
+ * Gives a service's identity the ACLs for this run's topic and group names (the broker allows
+ * nothing without one), as scripts/infra.sh does for the default names. Once per broker and names:
+ * a restart while Kafka is down (faults tests) needs no broker.
+ */
+export async function grantServiceAcls(service: KafkaServiceIdentity, env: Record<string, string>): Promise<void> {
+  const brokers = env.KAFKA_BROKERS ?? INFRA.kafka;
+  const bindings = aclBindings(env.KAFKA_SASL_USERNAME ?? service, serviceGrants(service, env));
+  const key = `${brokers} ${JSON.stringify(bindings)}`;
+  if (granted.has(key)) return;
+  const admin = new Kafka({ clientId: 'e2e-acls', ...kafkaClientConfig(brokers), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await grantAcls(admin, bindings);
+  } finally {
+    await admin.disconnect();
+  }
+  granted.add(key);
+}
 
 export function runId(): string {
   return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
@@ -67,23 +122,27 @@ export async function startService(name: string, env: Record<string, string>, ta
   const healthPort = await freePort();
   const logFile = path.join(ARTIFACTS, `${tag}-${name}.log`);
   // Ingest and dispatch connect to MQTT as themselves, the simulator as a gateway for its cars
-  // (unless the test gives identities of its own).
+  // (unless the test gives identities of its own); a Kafka service signs in as itself (unless the
+  // test says otherwise) with this run's ACLs.
   const mqttUrl = env.MQTT_URL ?? INFRA.mqtt;
   const identity: Record<string, [kind: 'service' | 'gateway', name: string]> = { ingest: ['service', 'ingest'], dispatch: ['service', 'dispatch'], simulator: ['gateway', 'e2e'] };
   const mqttEnv = identity[name] && env.MQTT_CERT_FILE === undefined && mqttUrl.startsWith('mqtts:') ? await mqttEnvFor(mqttUrl, ...identity[name]) : {};
+  const fullEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    KAFKA_BROKERS: INFRA.kafka,
+    MQTT_URL: INFRA.mqtt,
+    SCHEMA_REGISTRY_URL: INFRA.registry,
+    LOG_LEVEL: 'info',
+    HEALTH_PORT: String(healthPort),
+    ...mqttEnv,
+    ...(KAFKA_SERVICES.has(name) ? kafkaIdentityEnv(name) : {}),
+    ...env,
+  };
+  if (KAFKA_SERVICES.has(name)) await grantServiceAcls(name as KafkaServiceIdentity, fullEnv);
   const log = createWriteStream(logFile);
   const proc = spawn(process.execPath, [path.join(REPO, 'services', name, 'dist/src/main.js')], {
     cwd: path.join(REPO, 'services', name),
-    env: {
-      PATH: process.env.PATH ?? '',
-      KAFKA_BROKERS: INFRA.kafka,
-      MQTT_URL: INFRA.mqtt,
-      SCHEMA_REGISTRY_URL: INFRA.registry,
-      LOG_LEVEL: 'info',
-      HEALTH_PORT: String(healthPort),
-      ...mqttEnv,
-      ...env,
-    },
+    env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout!.pipe(log);
