@@ -53,6 +53,7 @@ import {
   type ScoreRecord,
   type Telemetry,
 } from './support/faults.js';
+import { tlsAs } from './support/identities.js';
 
 let infra: PrivateInfra;
 let kafka: Kafka;
@@ -138,7 +139,8 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
         const simClient = await mqtt('sim');
         // The cars' telematics units keep a persistent session, so alerts sent while they are offline wait for them.
         const carsClient = await mqtt('cars', { clean: false, properties: { sessionExpiryInterval: 900 } });
-        const opsClient = await mqtt('operators');
+        // The operators' feed (fleet/...) is readable only by the operators' identity.
+        const opsClient = await mqtt('operators', await tlsAs(env.MQTT_URL!, 'service', 'operators'));
         const fleetMessages: number[] = [];
         opsClient.on('message', () => fleetMessages.push(Date.now()));
         await opsClient.subscribeAsync(env.DISPATCH_FLEET_TOPIC!, { qos: 1 });
