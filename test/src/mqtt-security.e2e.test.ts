@@ -13,7 +13,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ensureCa, openCa } from '@pitwall/common/pki';
 import { createFleet, toPayload } from '@pitwall/simulator';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
+import { isolatedEnv, kafkaClientConfig, runId, startService, waitFor, waitReady, type ServiceProcess } from './support/stack.js';
 import { startPrivateMosquitto, type PrivateMosquitto } from './support/mosquitto.js';
 import { pkiDirFor, tlsAs } from './support/identities.js';
 import { readTopic } from './support/faults.js';
@@ -114,7 +114,7 @@ describe('MQTT security: identities from certificates, per-car ACLs', { timeout:
     assert.equal(await pubackReason(a, `vehicles/${carA}/telemetry`, reading(now + 1000)), 0);
     assert.equal(await pubackReason(a, `vehicles/${carA}/alerts/receipt`, JSON.stringify({ incident_id: `own-${id}`, revision: 1 })), 0);
 
-    const kafka = new Kafka({ clientId: `e2e-${id}`, brokers: [INFRA.kafka], logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
     const keys = async (topic: string): Promise<string[]> => {
       const out: string[] = [];
       await readTopic(kafka, topic, (m) => void out.push(m.key?.toString() ?? ''));
