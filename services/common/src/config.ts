@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
+import type { RegistryCredentials } from './registry.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -132,6 +133,8 @@ export interface CommonConfig {
   /** maxBatchBytes: most bytes per Kafka send (further lowered to the topics' max.message.bytes, see send.ts). */
   kafka: { brokers: string[]; clientId: string; maxBatchBytes: number; security: KafkaSecurity };
   registryUrl: string;
+  /** SCHEMA_REGISTRY_USERNAME and its password: unset, the registry is read anonymously (all a service needs). */
+  registryCredentials: RegistryCredentials | undefined;
   /** ca/cert/key: PEM text read from MQTT_CA_FILE, MQTT_CERT_FILE, MQTT_KEY_FILE. */
   mqtt: { url: string; username: string | undefined; password: string | undefined; ca?: string; cert?: string; key?: string };
   /** Readiness (readiness.ts): PROGRESS_STALL_MS, FATAL_REPEAT_LIMIT. */
@@ -229,6 +232,25 @@ export function readKafkaSecurity(c: ConfigReader): KafkaSecurity {
   return { protocol, sasl, tls: usesTls ? { ca } : undefined };
 }
 
+/**
+ * SCHEMA_REGISTRY_USERNAME with SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_PASSWORD_FILE (not both):
+ * HTTP basic credentials for the registry. Services need none where anonymous reads are allowed
+ * (scripts/infra.sh); the deploy step needs a write identity.
+ */
+export function readRegistryCredentials(c: ConfigReader): RegistryCredentials | undefined {
+  const username = c.optional('SCHEMA_REGISTRY_USERNAME');
+  const inline = c.optional('SCHEMA_REGISTRY_PASSWORD');
+  const passwordFile = c.optional('SCHEMA_REGISTRY_PASSWORD_FILE');
+  const fromFile = c.file('SCHEMA_REGISTRY_PASSWORD_FILE');
+  if (username === undefined) {
+    if (inline !== undefined || passwordFile !== undefined) c.problem('SCHEMA_REGISTRY_USERNAME', 'is required with SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_PASSWORD_FILE');
+    return undefined;
+  }
+  if (inline !== undefined && passwordFile !== undefined) c.problem('SCHEMA_REGISTRY_PASSWORD', 'set SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_PASSWORD_FILE, not both');
+  else if (inline === undefined && passwordFile === undefined) c.problem('SCHEMA_REGISTRY_PASSWORD', 'SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_PASSWORD_FILE is required with SCHEMA_REGISTRY_USERNAME');
+  return { username, password: (inline ?? fromFile ?? '').trim() };
+}
+
 export function readCommonConfig(c: ConfigReader, service: string): CommonConfig {
   return {
     service,
@@ -240,6 +262,7 @@ export function readCommonConfig(c: ConfigReader, service: string): CommonConfig
       security: readKafkaSecurity(c),
     },
     registryUrl: c.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7', ['http', 'https']),
+    registryCredentials: readRegistryCredentials(c),
     mqtt: readMqttConfig(c),
     health: {
       stallMs: c.int('PROGRESS_STALL_MS', 30_000, { min: 1000, max: 86_400_000 }),

@@ -7,6 +7,8 @@ export * from './kafka-acl.js';
 export * from './log.js';
 export * from './mqtt.js';
 export * from './registry.js';
+export * from './schema-deploy.js';
+export * from './local-infra.js';
 export * from './sensors.js';
 export * from './lifecycle.js';
 export * from './windows.js';

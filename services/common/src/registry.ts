@@ -9,7 +9,6 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { InvalidInputError, PitwallError, TransientError } from './errors.js';
 
 /** The repository's schemas/ folder, relative to this module (dist/src/ -> ../../../../schemas). */
@@ -35,73 +34,105 @@ export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FU
 
 export interface SchemaStore {
   register(subject: string, schema: avro.Schema): Promise<number>;
+  /** The id under which `schema` is registered in `subject`, or undefined: a read, any identity may. */
+  lookup(subject: string, schema: avro.Schema): Promise<number | undefined>;
   /** Sets the subject's compatibility rule; later registrations that break it are refused. */
   setCompatibility(subject: string, level: Compatibility): Promise<void>;
   getSchema(id: number): Promise<avro.Schema>;
 }
 
-export function createSchemaStore(url: string): SchemaStore {
-  const client = new SchemaRegistry({ host: url.replace(/\/$/, '') });
+/** HTTP basic credentials; the registry allows writes only to an identity with a write role. */
+export interface RegistryCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export function createSchemaStore(url: string, credentials?: RegistryCredentials): SchemaStore {
   const base = url.replace(/\/$/, '');
+  const headers: Record<string, string> = { 'content-type': 'application/vnd.schemaregistry.v1+json' };
+  if (credentials) headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  const call = async (op: string, what: string, p: string, init: { method: string; body?: unknown }): Promise<Response> => {
+    try {
+      return await fetch(`${base}${p}`, { method: init.method, headers, ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }) });
+    } catch (cause) {
+      throw new TransientError(op, `${what} at ${url} failed: ${(cause as Error).message}`, { cause });
+    }
+  };
+  // 401/403 are not retriable: waiting does not give an identity rights it lacks.
+  const refused = (op: string, what: string, res: Response, body: string): PitwallError =>
+    new PitwallError(op, `${what} refused by the registry at ${url}: HTTP ${res.status} ${body}` +
+      (credentials ? ` (signed in as ${credentials.username})` : ' (no credentials: writes need the deploy identity, SCHEMA_REGISTRY_USERNAME)'));
   return {
     async setCompatibility(subject, level) {
-      let res: Response;
-      try {
-        res = await fetch(`${base}/config/${encodeURIComponent(subject)}`, {
-          method: 'PUT',
-          headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-          body: JSON.stringify({ compatibility: level }),
-        });
-      } catch (cause) {
-        throw new TransientError('registry.config', `setting compatibility of ${subject} at ${url} failed: ${(cause as Error).message}`, { cause });
-      }
-      if (!res.ok) throw new TransientError('registry.config', `setting compatibility of ${subject} failed: HTTP ${res.status} ${await res.text()}`);
+      const what = `setting compatibility of ${subject}`;
+      const res = await call('registry.config', what, `/config/${encodeURIComponent(subject)}`, { method: 'PUT', body: { compatibility: level } });
+      const body = await res.text();
+      if (res.status === 401 || res.status === 403) throw refused('registry.forbidden', what, res, body);
+      if (!res.ok) throw new TransientError('registry.config', `${what} failed: HTTP ${res.status} ${body}`);
     },
     // Registered with a plain POST: the client library's register() first compares the subject's
     // compatibility setting with its own default and refuses when they differ, which fails against
     // subjects another service registered first.
     async register(subject, schema) {
-      let res: Response;
-      try {
-        res = await fetch(`${base}/subjects/${encodeURIComponent(subject)}/versions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-          body: JSON.stringify({ schema: JSON.stringify(schema) }),
-        });
-      } catch (cause) {
-        throw new TransientError('registry.register', `registering ${subject} at ${url} failed: ${(cause as Error).message}`, { cause });
-      }
+      const what = `registering ${subject}`;
+      const res = await call('registry.register', what, `/subjects/${encodeURIComponent(subject)}/versions`, { method: 'POST', body: { schema: JSON.stringify(schema) } });
       const body = await res.text();
+      if (res.status === 401 || res.status === 403) throw refused('registry.forbidden', what, res, body);
       if (res.status === 409 || res.status === 422) {
-        throw new PitwallError('registry.incompatible', `registering ${subject} refused by the registry: HTTP ${res.status} ${body}`);
+        throw new PitwallError('registry.incompatible', `${what} refused by the registry: HTTP ${res.status} ${body}`);
       }
-      if (!res.ok) throw new TransientError('registry.register', `registering ${subject} at ${url} failed: HTTP ${res.status} ${body}`);
+      if (!res.ok) throw new TransientError('registry.register', `${what} at ${url} failed: HTTP ${res.status} ${body}`);
+      return (JSON.parse(body) as { id: number }).id;
+    },
+    async lookup(subject, schema) {
+      const what = `looking up a schema in ${subject}`;
+      const res = await call('registry.lookup', what, `/subjects/${encodeURIComponent(subject)}`, { method: 'POST', body: { schema: JSON.stringify(schema) } });
+      const body = await res.text();
+      if (res.status === 404) return undefined;
+      if (res.status === 401 || res.status === 403) throw refused('registry.forbidden', what, res, body);
+      if (!res.ok) throw new TransientError('registry.lookup', `${what} at ${url} failed: HTTP ${res.status} ${body}`);
       return (JSON.parse(body) as { id: number }).id;
     },
     async getSchema(id) {
-      try {
-        const schema = await client.getSchema(id);
-        // The client returns an avsc Type for Avro; its schema() gives back the JSON form.
-        return (schema as unknown as { schema(): avro.Schema }).schema();
-      } catch (cause) {
-        throw new TransientError('registry.get', `fetching schema ${id} from ${url} failed: ${(cause as Error).message}`, { cause });
-      }
+      const what = `fetching schema ${id}`;
+      const res = await call('registry.get', what, `/schemas/ids/${id}`, { method: 'GET' });
+      const body = await res.text();
+      if (res.status === 401 || res.status === 403) throw refused('registry.forbidden', what, res, body);
+      if (!res.ok) throw new TransientError('registry.get', `${what} from ${url} failed: HTTP ${res.status} ${body}`);
+      return JSON.parse((JSON.parse(body) as { schema: string }).schema) as avro.Schema;
     },
   };
 }
 
 const MAGIC = 0;
 
-/** Registers `schema` under `subject` and returns a codec that writes it and reads every version. */
-export async function createAvroCodec<T>(
-  store: SchemaStore,
-  subject: string,
-  schema: avro.Schema,
-  opts: { compatibility?: Compatibility } = {},
-): Promise<AvroCodec<T>> {
+/**
+ * How a codec finds its schema's id: `register` (a deploy step, tests, an admin) adds it to the
+ * subject if missing; `lookup` (every service) only reads, and fails when the deploy step has not
+ * registered it: services hold no write identity.
+ */
+export type CodecMode = 'register' | 'lookup';
+
+export interface CodecOptions {
+  compatibility?: Compatibility;
+  mode?: CodecMode;
+}
+
+/** A codec that writes `schema` (its id found or registered per `opts.mode`, default register) and reads every version. */
+export async function createAvroCodec<T>(store: SchemaStore, subject: string, schema: avro.Schema, opts: CodecOptions = {}): Promise<AvroCodec<T>> {
   const type = avro.Type.forSchema(schema, { wrapUnions: false } as avro.ForSchemaOptions);
-  if (opts.compatibility) await store.setCompatibility(subject, opts.compatibility);
-  const schemaId = await store.register(subject, schema);
+  let schemaId: number;
+  if (opts.mode === 'lookup') {
+    const found = await store.lookup(subject, schema);
+    if (found === undefined) {
+      const name = (schema as { name?: string }).name ?? 'the schema';
+      throw new PitwallError('registry.unregistered', `${name} is not registered under ${subject}: the deploy step registers every subject (npm run schemas -- deploy; scripts/infra.sh up does it locally)`);
+    }
+    schemaId = found;
+  } else {
+    if (opts.compatibility) await store.setCompatibility(subject, opts.compatibility);
+    schemaId = await store.register(subject, schema);
+  }
   const readers = new Map<number, Promise<avro.Type | avro.Resolver>>();
   readers.set(schemaId, Promise.resolve(type));
   const readerFor = (id: number): Promise<avro.Type | avro.Resolver> => {
@@ -136,16 +167,16 @@ export async function createAvroCodec<T>(
 }
 
 /**
- * The codec of a topic's values: the repository's schemas/<record>/v<version>.avsc registered
- * under the topic's subject (TopicNameStrategy, `<topic>-value`).
+ * The codec of a topic's values as a service uses it: the repository's schemas/<record>/v<version>.avsc,
+ * looked up (never registered) under the topic's subject (TopicNameStrategy, `<topic>-value`).
  */
 export async function createTopicCodec<T>(
   store: SchemaStore,
   topic: string,
   record: string,
   version: number,
-  opts: { compatibility?: Compatibility; schemasDir?: string } = {},
+  opts: { schemasDir?: string; mode?: CodecMode } = {},
 ): Promise<AvroCodec<T>> {
   const schema = await loadSchemaFile(opts.schemasDir ?? defaultSchemasDir(), record, version);
-  return createAvroCodec<T>(store, `${topic}-value`, schema, opts.compatibility ? { compatibility: opts.compatibility } : {});
+  return createAvroCodec<T>(store, `${topic}-value`, schema, { mode: opts.mode ?? 'lookup' });
 }

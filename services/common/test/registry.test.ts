@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import avro from 'avsc';
-import { createAvroCodec, defaultSchemasDir, loadSchemaFile, type SchemaStore } from '../src/registry.js';
+import { createAvroCodec, createTopicCodec, defaultSchemasDir, loadSchemaFile, type SchemaStore } from '../src/registry.js';
+import { deploySchemas, schemaVersions, TOPIC_RECORDS } from '../src/schema-deploy.js';
+import { PitwallError } from '../src/errors.js';
+import { configReader, readRegistryCredentials } from '../src/config.js';
 import { InvalidInputError } from '../src/errors.js';
 
 /** An in-memory registry for the pure codec logic; integration tests use the real Apicurio. */
@@ -16,8 +19,13 @@ function memoryStore(): SchemaStore & { subjects: Map<string, number[]> } {
       const json = JSON.stringify(schema);
       let id = schemas.findIndex((s) => JSON.stringify(s) === json) + 1;
       if (id === 0) id = schemas.push(schema);
-      subjects.set(subject, [...(subjects.get(subject) ?? []), id]);
+      // As a registry does: the same schema again in a subject is the version it already has.
+      if (!subjects.get(subject)?.includes(id)) subjects.set(subject, [...(subjects.get(subject) ?? []), id]);
       return id;
+    },
+    async lookup(subject, schema) {
+      const json = JSON.stringify(schema);
+      return subjects.get(subject)?.find((id) => JSON.stringify(schemas[id - 1]) === json);
     },
     async getSchema(id) {
       const s = schemas[id - 1];
@@ -68,4 +76,44 @@ test('a reader decodes an older writer version (schema evolution)', async () => 
   const reader = await createAvroCodec<{ a: number; b: boolean }>(store, 's', v2);
   assert.notEqual(writer.schemaId, reader.schemaId);
   assert.deepEqual({ ...(await reader.decode(writer.encode({ a: 7 }))) }, { a: 7, b: true });
+});
+
+test('a service codec only looks its schema up: before the deploy step it fails and registers nothing', async () => {
+  const store = memoryStore();
+  await assert.rejects(
+    createTopicCodec(store, 'vehicle.telemetry', 'telemetry', 2),
+    (e: unknown) => e instanceof PitwallError && e.reason === 'registry.unregistered' && !e.retriable && /npm run schemas -- deploy/.test(e.message),
+  );
+  assert.equal(store.subjects.size, 0);
+});
+
+test('the deploy step registers every version file of every topic record; services then find theirs', async () => {
+  const store = memoryStore();
+  const topics = { telemetry: 't', receipts: 'r', features: 'f', scores: 's', alerts: 'a', incidentCommands: 'c', incidents: 'i' };
+  const deployed = await deploySchemas(store, topics, defaultSchemasDir());
+  assert.deepEqual(deployed.map((d) => d.subject).sort(), ['a-value', 'c-value', 'f-value', 'i-value', 'r-value', 's-value', 't-value']);
+  assert.deepEqual(await schemaVersions(defaultSchemasDir(), 'telemetry'), [1, 2]);
+  assert.deepEqual([...deployed.find((d) => d.subject === 't-value')!.ids.keys()], [1, 2]);
+  for (const [key, record] of Object.entries(TOPIC_RECORDS) as [keyof typeof topics, string][]) {
+    for (const v of await schemaVersions(defaultSchemasDir(), record)) {
+      const codec = await createTopicCodec(store, topics[key], record, v);
+      assert.equal(codec.schemaId, deployed.find((d) => d.record === record)!.ids.get(v));
+    }
+  }
+  // Idempotent: a second deploy adds no version.
+  const before = JSON.stringify([...store.subjects]);
+  await deploySchemas(store, topics, defaultSchemasDir());
+  assert.equal(JSON.stringify([...store.subjects]), before);
+});
+
+test('registry credentials: optional; a password without a user, or both password forms, name the variable', () => {
+  const read = (env: Record<string, string>) => {
+    const c = configReader(env);
+    return c.done({ v: readRegistryCredentials(c) }).v;
+  };
+  assert.equal(read({}), undefined);
+  assert.deepEqual(read({ SCHEMA_REGISTRY_USERNAME: 'admin', SCHEMA_REGISTRY_PASSWORD: 'pw' }), { username: 'admin', password: 'pw' });
+  assert.throws(() => read({ SCHEMA_REGISTRY_PASSWORD: 'pw' }), /SCHEMA_REGISTRY_USERNAME/);
+  assert.throws(() => read({ SCHEMA_REGISTRY_USERNAME: 'admin' }), /SCHEMA_REGISTRY_PASSWORD/);
+  assert.throws(() => read({ SCHEMA_REGISTRY_USERNAME: 'admin', SCHEMA_REGISTRY_PASSWORD: 'a', SCHEMA_REGISTRY_PASSWORD_FILE: '/etc/hostname' }), /not both/);
 });

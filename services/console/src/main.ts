@@ -21,7 +21,7 @@ import { createConsole } from './console.js';
 runMain('console', async () => {
   const config = readConsoleConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
-  const store = createSchemaStore(config.registryUrl);
+  const store = createSchemaStore(config.registryUrl, config.registryCredentials);
   const codec = <T>(topic: string, record: string, version: number) => createTopicCodec<T>(store, topic, record, version);
   // One metrics registry for the process, served on the console port's /metrics.
   const metrics = createMetricsRegistry();

@@ -26,7 +26,7 @@ runMain('alerts-cli', async () => {
   const config = c.done(readCommonConfig(c, 'alerts-cli'));
   const log = createLogger({ service: 'alerts-cli', level: 'error', write: (l) => process.stderr.write(l + '\n') });
   const topic = config.topics.incidents;
-  const codec = await createTopicCodec<IncidentRecord>(createSchemaStore(config.registryUrl), topic, 'incident', 1);
+  const codec = await createTopicCodec<IncidentRecord>(createSchemaStore(config.registryUrl, config.registryCredentials), topic, 'incident', 1);
   const tty = Boolean(process.stdout.isTTY) && !opts.json;
   const style = tty ? ANSI : PLAIN;
   const known = new Map<string, IncidentRecord>();

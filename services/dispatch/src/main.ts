@@ -31,7 +31,7 @@ runMain('dispatch', async () => {
     kafka,
     readiness,
     metrics,
-    incidentsCodec: await createTopicCodec<IncidentRecord>(createSchemaStore(config.registryUrl), config.topics.incidents, 'incident', 1),
+    incidentsCodec: await createTopicCodec<IncidentRecord>(createSchemaStore(config.registryUrl, config.registryCredentials), config.topics.incidents, 'incident', 1),
     log,
     config: {
       service: config.service,

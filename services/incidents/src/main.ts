@@ -24,7 +24,7 @@ import { createIncidents } from './incidents.js';
 runMain('incidents', async () => {
   const config = readIncidentsConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
-  const store = createSchemaStore(config.registryUrl);
+  const store = createSchemaStore(config.registryUrl, config.registryCredentials);
   const { topics } = config;
   // One metrics registry for the process, served on the health port's /metrics.
   const metrics = createMetricsRegistry();

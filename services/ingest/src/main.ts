@@ -22,9 +22,9 @@ import { createIngest } from './ingest.js';
 runMain('ingest', async () => {
   const config = readIngestConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
-  const registry = createSchemaStore(config.registryUrl);
+  const registry = createSchemaStore(config.registryUrl, config.registryCredentials);
   // v2 must stay readable by v1 readers' successors: every new version is checked by the registry.
-  const codec = await createTopicCodec<TelemetryRecord>(registry, config.topics.telemetry, 'telemetry', 2, { compatibility: 'BACKWARD' });
+  const codec = await createTopicCodec<TelemetryRecord>(registry, config.topics.telemetry, 'telemetry', 2);
   const receiptCodec = await createTopicCodec<ReceiptRecord>(registry, config.topics.receipts, 'receipt', 1);
   // One metrics registry for the process, served on the health port's /metrics.
   const metrics = createMetricsRegistry();

@@ -91,7 +91,7 @@ runMain(SERVICE, async () => {
     lastUpdate: state.last ?? null,
   });
 
-  const store = createSchemaStore(config.registryUrl);
+  const store = createSchemaStore(config.registryUrl, config.registryCredentials);
   const featuresCodec = await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', 1);
   const alertsCodec = await createTopicCodec<AlertRecord>(store, config.topics.alerts, 'alert', 1);
   const scoresCodec = await createTopicCodec<ScoreRecord>(store, config.topics.scores, 'score', 1);

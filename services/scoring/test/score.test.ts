@@ -112,7 +112,7 @@ describe('buildAlert', () => {
 
   it('is a valid maintenance.alerts record (schemas/alert/v1.avsc)', async () => {
     const schema = await loadSchemaFile(defaultSchemasDir(), 'alert', 1);
-    const codec = await createAvroCodec<AlertRecord>({ setCompatibility: async () => {}, register: async () => 1, getSchema: async () => schema }, 'maintenance.alerts-value', schema);
+    const codec = await createAvroCodec<AlertRecord>({ setCompatibility: async () => {}, register: async () => 1, lookup: async () => 1, getSchema: async () => schema }, 'maintenance.alerts-value', schema);
     const alert = buildAlert(key, scored, model, 1_735_689_615_123);
     // Decoded records are instances of avsc's generated classes; compare their plain form.
     assert.deepEqual(JSON.parse(JSON.stringify(await codec.decode(codec.encode(alert)))), alert);

@@ -112,11 +112,11 @@ function payloadFor(calls: string[], partition: number, messages: KafkaMessage[]
 async function setup(opts: { batchSize?: number; store?: SchemaStore; shadow?: ShadowScorer } = {}) {
   const featuresSchema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
   const alertSchema = await loadSchemaFile(defaultSchemasDir(), 'alert', 1);
-  const store: SchemaStore = opts.store ?? { setCompatibility: async () => {}, register: async () => 1, getSchema: async () => featuresSchema };
+  const store: SchemaStore = opts.store ?? { setCompatibility: async () => {}, register: async () => 1, lookup: async () => 1, getSchema: async () => featuresSchema };
   const featuresCodec = await createAvroCodec<FeatureRecord>(store, `${TOPICS.features}-value`, featuresSchema);
-  const alertsCodec: AvroCodec<AlertRecord> = await createAvroCodec<AlertRecord>({ setCompatibility: async () => {}, register: async () => 2, getSchema: async () => alertSchema }, `${TOPICS.alerts}-value`, alertSchema);
+  const alertsCodec: AvroCodec<AlertRecord> = await createAvroCodec<AlertRecord>({ setCompatibility: async () => {}, register: async () => 2, lookup: async () => 2, getSchema: async () => alertSchema }, `${TOPICS.alerts}-value`, alertSchema);
   const scoreSchema = await loadSchemaFile(defaultSchemasDir(), 'score', 1);
-  const scoresCodec = await createAvroCodec<ScoreRecord>({ setCompatibility: async () => {}, register: async () => 3, getSchema: async () => scoreSchema }, `${TOPICS.scores}-value`, scoreSchema);
+  const scoresCodec = await createAvroCodec<ScoreRecord>({ setCompatibility: async () => {}, register: async () => 3, lookup: async () => 3, getSchema: async () => scoreSchema }, `${TOPICS.scores}-value`, scoreSchema);
   // Predicts 0 everywhere, with mean 0 / std 1: score = mean of squared raw features.
   const model = linearModel(0, 0);
   let predictCalls = 0;
@@ -312,14 +312,14 @@ describe('createScoring', () => {
     const featuresSchema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
     const store: SchemaStore = {
       setCompatibility: async () => {},
-      register: async () => 1,
+      register: async () => 1, lookup: async () => 1,
       getSchema: async () => {
         throw new TransientError('registry.get', 'registry unreachable');
       },
     };
     const { fake, featuresCodec } = await setup({ store });
     // Written with schema id 99, which the codec must fetch from the (unreachable) registry.
-    const other = await createAvroCodec<FeatureRecord>({ setCompatibility: async () => {}, register: async () => 99, getSchema: async () => featuresSchema }, 'x', featuresSchema);
+    const other = await createAvroCodec<FeatureRecord>({ setCompatibility: async () => {}, register: async () => 99, lookup: async () => 99, getSchema: async () => featuresSchema }, 'x', featuresSchema);
     const body = other.encode({ vehicle_id: 'car-0001', window_start: 0, window_end: 10_000, event_count: 10, ...featureFields(vectorWith({})) });
     assert.ok(featuresCodec);
     await assert.rejects(fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, [message(1, body)])), /registry unreachable/);

@@ -21,7 +21,7 @@ import { createWindowing, type FeatureRecord } from './windowing.js';
 runMain('windowing', async () => {
   const config = readWindowingConfig(process.env);
   const log = createLogger({ service: config.service, level: config.logLevel });
-  const store = createSchemaStore(config.registryUrl);
+  const store = createSchemaStore(config.registryUrl, config.registryCredentials);
   // One metrics registry for the process, served on the health port's /metrics.
   const metrics = createMetricsRegistry();
   const readiness = serviceReadiness(config, log, createCounters(READINESS_COUNTERS, metrics));
