@@ -5,7 +5,9 @@
 #     its CA certificate in $PITWALL_HOME/pki/kafka/ca.pem
 #     (users and ACLs are provisioned on every `up` by services/common/dist: build first)
 #   - Mosquitto from the Debian package
-#   - Apicurio Registry from Maven Central, used through its Confluent API (/apis/ccompat/v7)
+#   - Apicurio Registry from Maven Central, used through its Confluent API (/apis/ccompat/v7): reads
+#     anonymous, writes only as admin (password in $PITWALL_HOME/secrets/registry); every `up`
+#     registers the schemas (the deploy step, npm run schemas -- deploy)
 #
 #   scripts/infra.sh up       install what is missing (cached), start what is not running, wait until ready
 #                             (`up kafka mosquitto apicurio`: only those named, e.g. a private Kafka for a test)
@@ -276,9 +278,11 @@ start_apicurio() {
   # hands out ids again from 1, and records already in Kafka would then name the wrong schema.
   local data=$DATA/apicurio
   mkdir -p "$data"
-  say "starting Apicurio Registry $APICURIO_VERSION on $HOST:$REGISTRY_PORT (storage: $data)"
+  registry_auth_config
+  say "starting Apicurio Registry $APICURIO_VERSION on $HOST:$REGISTRY_PORT (storage: $data; writes: admin only)"
   pushd "$apicurio_dir" >/dev/null
   QUARKUS_LOG_LEVEL=WARN setsid nohup "$JAVA" -Xms128m -Xmx"$REGISTRY_HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dsmallrye.config.locations="$REGISTRY_SECRETS/auth.properties" \
     -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$REGISTRY_PORT" -Dquarkus.http.access-log.enabled=false \
     -Dquarkus.log.level=WARN -Dquarkus.banner.enabled=false \
     -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
@@ -290,6 +294,42 @@ start_apicurio() {
 }
 
 apicurio_ready() { curl -sf -o /dev/null "http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/subjects"; }
+
+# Who may write the registry: HTTP basic sign-in (Quarkus embedded users) with Apicurio's roles.
+# Only `admin` (sr-admin) registers schemas and changes compatibility: the deploy step below, or an
+# operator. Reads stay anonymous (apicurio.auth.anonymous-read-access): all a service does. The
+# password is in $REGISTRY_SECRETS/admin.password; the properties file holds it too, so both are
+# mode 600 and it is passed by path, never on the command line (ps would show it).
+REGISTRY_SECRETS=$HOME_DIR/secrets/registry
+registry_auth_config() {
+  mkdir -p "$REGISTRY_SECRETS"
+  chmod 700 "$HOME_DIR/secrets" "$REGISTRY_SECRETS"
+  [[ -s $REGISTRY_SECRETS/admin.password ]] || od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$REGISTRY_SECRETS/admin.password"
+  chmod 600 "$REGISTRY_SECRETS/admin.password"
+  (
+    umask 077
+    cat >"$REGISTRY_SECRETS/auth.properties" <<EOF
+quarkus.http.auth.basic=true
+quarkus.security.users.embedded.enabled=true
+quarkus.security.users.embedded.plain-text=true
+quarkus.security.users.embedded.users.admin=$(cat "$REGISTRY_SECRETS/admin.password")
+quarkus.security.users.embedded.roles.admin=sr-admin
+apicurio.auth.role-based-authorization=true
+apicurio.auth.role-source=token
+apicurio.auth.anonymous-read-access.enabled=true
+EOF
+  )
+}
+
+# Every `up`: the deploy step registers every topic's schemas (npm run schemas -- deploy) as admin,
+# for the topic names in the environment (TOPIC_*; unset: the defaults). Idempotent.
+deploy_schemas() {
+  local cli=$REPO/services/common/dist/src/schemas-cli.js
+  [[ -f $cli ]] || die "the project is not built ($cli is missing): run npx turbo run build first"
+  SCHEMA_REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7 SCHEMA_REGISTRY_USERNAME=admin \
+    SCHEMA_REGISTRY_PASSWORD_FILE=$REGISTRY_SECRETS/admin.password \
+    node "$cli" deploy >>"$LOGS/registry-deploy.log" 2>&1 || die "registering the schemas failed; see $LOGS/registry-deploy.log"
+}
 
 # ---------------------------------------------------------------- commands
 stop_one() { # name pattern
@@ -329,11 +369,11 @@ up)
   if want apicurio; then start_apicurio; fi
   if want mosquitto; then wait_until Mosquitto 20 port_open "$MQTT_PORT"; fi
   if want kafka; then wait_until Kafka 90 kafka_ready; provision_kafka; fi
-  if want apicurio; then wait_until "Apicurio Registry" 120 apicurio_ready; fi
+  if want apicurio; then wait_until "Apicurio Registry" 120 apicurio_ready; deploy_schemas; fi
   say "ready:"
   if want kafka; then say "  Kafka     $HOST:$KAFKA_PORT  (SASL_SSL, SCRAM-SHA-512; CA $KAFKA_PKI/ca.pem, passwords in $KAFKA_SECRETS)"; fi
   if want mosquitto; then say "  MQTT      mqtts://$HOST:$MQTT_PORT  (fleet CA: $PKI)"; fi
-  if want apicurio; then say "  Registry  http://$HOST:$REGISTRY_PORT/apis/ccompat/v7"; fi
+  if want apicurio; then say "  Registry  http://$HOST:$REGISTRY_PORT/apis/ccompat/v7  (reads open; writes: admin, password in $REGISTRY_SECRETS)"; fi
   say "  logs      $LOGS"
   ;;
 down)

@@ -23,7 +23,6 @@ import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import {
   connectMqtt,
   createAvroCodec,
-  createSchemaStore,
   defaultSchemasDir,
   DLQ_HEADER,
   ensureTopics,
@@ -36,13 +35,13 @@ import {
   type ScoreRecord,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 import { asGateway } from './support/identities.js';
 
 const PARTITIONS = 3;
 const SCHEMAS = defaultSchemasDir();
 const kafka = new Kafka({ clientId: 'e2e-bounded-sends', ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-const store = createSchemaStore(INFRA.registry);
+const store = adminSchemaStore();
 
 async function createTopics(specs: { topic: string; configEntries?: Record<string, string> }[]): Promise<void> {
   const admin = kafka.admin();

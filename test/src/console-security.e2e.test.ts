@@ -12,10 +12,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import { createAvroCodec, createSchemaStore, defaultSchemasDir, ensureTopics, loadSchemaFile, type AvroCodec, type IncidentCommandRecord, type IncidentRecord } from '@pitwall/common';
+import { createAvroCodec, defaultSchemasDir, ensureTopics, loadSchemaFile, type AvroCodec, type IncidentCommandRecord, type IncidentRecord } from '@pitwall/common';
 import type { AuditRecord } from '@pitwall/console';
 import { consoleUsers } from './support/console-users.js';
-import { INFRA, freePort, isolatedEnv, runId, startService, waitFor, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
+import { adminSchemaStore, freePort, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
 
 const id = runId();
 const env = isolatedEnv(id);
@@ -30,7 +30,7 @@ const USERS = [
 ] as const;
 const PW = Object.fromEntries(USERS.map((u) => [u.name, u.password])) as Record<(typeof USERS)[number]['name'], string>;
 const kafka = new Kafka({ clientId: `e2e-console-security-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-const store = createSchemaStore(INFRA.registry);
+const store = adminSchemaStore();
 
 function incident(): IncidentRecord {
   return {

@@ -14,9 +14,9 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectCars, createCarInbox, createFleet, createSimulator, type CarInbox, type FleetClient, type Simulator } from '@pitwall/simulator';
-import { createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
+import { createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
 import { consoleUsers } from './support/console-users.js';
-import { ARTIFACTS, INFRA, freePort, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
+import { adminSchemaStore, ARTIFACTS, freePort, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 import { carCredentials, clearRetained } from './support/identities.js';
 
 const id = runId();
@@ -208,7 +208,7 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
 /** Reads maintenance.incidents (read_committed) until the incident is ACKNOWLEDGED. */
 async function acknowledgedRecord(incidentId: string): Promise<IncidentRecord> {
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-  const codec = await createAvroCodec<IncidentRecord>(createSchemaStore(INFRA.registry), `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
+  const codec = await createAvroCodec<IncidentRecord>(adminSchemaStore(), `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
   const consumer = kafka.consumer({ groupId: `e2e.${id}.console-check`, readUncommitted: false });
   let found: IncidentRecord | undefined;
   await consumer.connect();

@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import {
   createAvroCodec,
-  createSchemaStore,
   defaultSchemasDir,
   ensureTopics,
   loadSchemaFile,
@@ -25,7 +24,7 @@ import {
 } from '@pitwall/common';
 import { partitionForKey } from '@pitwall/console';
 import { consoleUsers } from './support/console-users.js';
-import { INFRA, freePort, isolatedEnv, runId, startService, waitFor, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
+import { adminSchemaStore, freePort, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
 
 const id = runId();
 const env = isolatedEnv(id);
@@ -35,7 +34,7 @@ const OTHER = `e2e${id}-car-2`;
 const T0 = Date.now() - 10 * 60_000;
 const SCHEMAS = defaultSchemasDir();
 const kafka = new Kafka({ clientId: `e2e-console-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-const store = createSchemaStore(INFRA.registry);
+const store = adminSchemaStore();
 
 function incident(over: Partial<IncidentRecord>): IncidentRecord {
   return {

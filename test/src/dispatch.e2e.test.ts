@@ -16,8 +16,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { IPublishPacket, MqttClient } from 'mqtt';
-import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type AvroCodec, type IncidentRecord } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
+import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type AvroCodec, type IncidentRecord } from '@pitwall/common';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 import { asGateway, clearRetained, observe, type Observer } from './support/identities.js';
 
 const id = runId();
@@ -124,7 +124,7 @@ describe('dispatch from incidents over MQTT 5', { timeout: 240_000 }, () => {
       waitForLeaders: true,
     });
     await admin.disconnect();
-    codec = await createAvroCodec<IncidentRecord>(createSchemaStore(INFRA.registry), `${env.TOPIC_INCIDENTS!}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
+    codec = await createAvroCodec<IncidentRecord>(adminSchemaStore(), `${env.TOPIC_INCIDENTS!}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
     producer = kafka.producer({ idempotent: true });
     await producer.connect();
     txProducer = kafka.producer({ idempotent: true, transactionalId: `e2e.${id}.writer`, maxInFlightRequests: 1 });

@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import {
   createAvroCodec,
-  createSchemaStore,
   defaultSchemasDir,
   DLQ_HEADER,
   ensureTopics,
@@ -24,7 +23,7 @@ import {
   type ReceiptRecord,
   type ScoreRecord,
 } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 
 const PARTITIONS = 3;
 const W = 10_000;
@@ -32,7 +31,7 @@ const T0 = Date.UTC(2026, 0, 1);
 const SCHEMAS = defaultSchemasDir();
 
 const kafka = new Kafka({ clientId: 'e2e-incidents', ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-const store = createSchemaStore(INFRA.registry);
+const store = adminSchemaStore();
 
 const c = (sensor: string, share: number): Contributor => ({ sensor, share, component: 'x', action: 'y' });
 const AREAS: Record<string, Contributor[]> = {

@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, SENSORS, silentLogger, type TelemetryRecord } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
+import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, SENSORS, silentLogger, type TelemetryRecord } from '@pitwall/common';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
 import { asGateway } from './support/identities.js';
 
 test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout: 180_000 }, async (t) => {
@@ -48,7 +48,7 @@ test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout:
 
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const codec = await createAvroCodec<TelemetryRecord>(
-    createSchemaStore(INFRA.registry),
+    adminSchemaStore(),
     `${env.TOPIC_TELEMETRY!}-value`,
     await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1),
   );

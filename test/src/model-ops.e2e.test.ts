@@ -18,8 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
-import { createAvroCodec, createSchemaStore, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord, type ScoreRecord } from '@pitwall/common';
-import { INFRA, isolatedEnv, REPO, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig, kafkaIdentityEnv } from './support/stack.js';
+import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord, type ScoreRecord } from '@pitwall/common';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, kafkaIdentityEnv, REPO, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 
 const run = promisify(execFile);
 const GRAPH_FIXTURE = path.join(REPO, 'services/scoring/test/fixtures/tfjs-graph/pitwall-ae/model.json');
@@ -88,7 +88,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     replicas.push(await startService('scoring', { ...serviceEnv, SCORING_INSTANCE_ID: `${id}-b` }, `model-ops-${id}-b`));
     await waitReady(replicas, 120_000);
 
-    const store = createSchemaStore(INFRA.registry);
+    const store = adminSchemaStore();
     const schemas = defaultSchemasDir();
     const features = await createAvroCodec<Record<string, unknown>>(store, `${env.TOPIC_FEATURES}-value`, await loadSchemaFile(schemas, 'features', 1));
     const scoresCodec = await createAvroCodec<ScoreRecord>(store, `${env.TOPIC_SCORES}-value`, await loadSchemaFile(schemas, 'score', 1));

@@ -10,8 +10,8 @@ import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { createAvroCodec, createSchemaStore, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord } from '@pitwall/common';
-import { INFRA, REPO, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
+import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord } from '@pitwall/common';
+import { adminSchemaStore, INFRA, kafkaClientConfig, REPO, runId, startService, waitFor, waitReady } from './support/stack.js';
 
 test('a new model version is swapped in between batches; a broken one is refused', { timeout: 180_000 }, async (t) => {
   const id = runId();
@@ -45,7 +45,7 @@ test('a new model version is swapped in between batches; a broken one is refused
   );
   await waitReady([scoring]);
 
-  const store = createSchemaStore(INFRA.registry);
+  const store = adminSchemaStore();
   const features = await createAvroCodec<Record<string, unknown>>(store, `${topics.features}-value`, await loadSchemaFile(defaultSchemasDir(), 'features', 1));
   const alertsCodec = await createAvroCodec<AlertRecord>(store, `${topics.alerts}-value`, await loadSchemaFile(defaultSchemasDir(), 'alert', 1));
   // Every window is an overheating one: each must produce exactly one alert.

@@ -13,9 +13,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
-import { createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type TelemetryRecord } from '@pitwall/common';
+import { createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type TelemetryRecord } from '@pitwall/common';
 import { createCarInbox, createFleet, createSimulator, type PublishClient } from '@pitwall/simulator';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
 import { startPrivateMosquitto } from './support/mosquitto.js';
 import { asGateway, tlsAs } from './support/identities.js';
 
@@ -113,7 +113,7 @@ test('Mosquitto kill -9 mid-stream: no acknowledged reading lost, ingest receive
   inbox.stop();
 
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-  const codec = await createAvroCodec<TelemetryRecord>(createSchemaStore(INFRA.registry), `${env.TOPIC_TELEMETRY!}-value`, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1));
+  const codec = await createAvroCodec<TelemetryRecord>(adminSchemaStore(), `${env.TOPIC_TELEMETRY!}-value`, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1));
   const seen = new Set<string>();
   let records = 0;
   let firstAfterRestart = Number.POSITIVE_INFINITY;

@@ -15,8 +15,8 @@ import assert from 'node:assert/strict';
 import type { IPublishPacket } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectCars, createCarInbox, createFleet, createSimulator, type CarAlert } from '@pitwall/simulator';
-import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
+import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 import { asGateway, carCredentials, clearRetained, observe, type Observer } from './support/identities.js';
 
 const id = runId();
@@ -170,7 +170,7 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
 /** Reads maintenance.incidents (read_committed) until the incident carries delivered_at. */
 async function deliveredIncident(incidentId: string): Promise<IncidentRecord> {
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-  const codec = await createAvroCodec<IncidentRecord>(createSchemaStore(INFRA.registry), `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
+  const codec = await createAvroCodec<IncidentRecord>(adminSchemaStore(), `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
   const consumer = kafka.consumer({ groupId: `e2e.${id}.incidents-reader` });
   let found: IncidentRecord | undefined;
   await consumer.connect();

@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import { connectMqtt, createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, silentLogger, type ReceiptRecord } from '@pitwall/common';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
+import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type ReceiptRecord } from '@pitwall/common';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
 import { tlsAs } from './support/identities.js';
 
 test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { timeout: 180_000 }, async () => {
@@ -30,7 +30,7 @@ test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { 
     await client.publishAsync(`vehicles/${car}/alerts/receipt`, bad, { qos: 1 });
     await client.endAsync();
 
-    const codec = await createAvroCodec<ReceiptRecord>(createSchemaStore(INFRA.registry), `${env.TOPIC_RECEIPTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'receipt', 1));
+    const codec = await createAvroCodec<ReceiptRecord>(adminSchemaStore(), `${env.TOPIC_RECEIPTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'receipt', 1));
     const receipts: { key: string; value: ReceiptRecord }[] = [];
     const dead: { key: string; value: Buffer; headers: Record<string, string> }[] = [];
     await consumer.connect();

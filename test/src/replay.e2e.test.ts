@@ -12,9 +12,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import * as tf from '@tensorflow/tfjs';
-import { createAvroCodec, createSchemaStore, defaultSchemasDir, FEATURE_NAMES, featureVector, loadSchemaFile, type AlertRecord } from '@pitwall/common';
+import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, featureVector, loadSchemaFile, type AlertRecord } from '@pitwall/common';
 import { buildAlert, loadModelDir, scoreBatch } from '@pitwall/scoring';
-import { INFRA, REPO, runId, kafkaClientConfig, kafkaIdentityEnv } from './support/stack.js';
+import { adminSchemaStore, INFRA, kafkaClientConfig, kafkaIdentityEnv, REPO, runId } from './support/stack.js';
 
 const run = promisify(execFile);
 const MODEL_DIR = path.join(REPO, 'models/pitwall-ae/1');
@@ -57,7 +57,7 @@ test('replay lists exactly the alerts of the records in a time range and an offs
 
   // 8 vehicles x 15 windows. Every third window of a vehicle overheats (alerts), every seventh is
   // partial (too few events to be scored, even when it overheats); the rest sit at the training mean.
-  const store = createSchemaStore(INFRA.registry);
+  const store = adminSchemaStore();
   const codec = await createAvroCodec<Record<string, unknown>>(store, `${topic}-value`, await loadSchemaFile(defaultSchemasDir(), 'features', 1));
   const T0 = Date.UTC(2026, 1, 1, 8);
   const VEHICLES = 8;

@@ -14,10 +14,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import * as tf from '@tensorflow/tfjs';
-import { createAvroCodec, createSchemaStore, defaultSchemasDir, loadSchemaFile, windowDef } from '@pitwall/common';
+import { createAvroCodec, defaultSchemasDir, loadSchemaFile, windowDef } from '@pitwall/common';
 import { createWindower, loadModelDir } from '@pitwall/scoring';
 import { createFleet, type Reading } from '@pitwall/simulator';
-import { INFRA, REPO, runId, kafkaClientConfig, kafkaIdentityEnv } from './support/stack.js';
+import { adminSchemaStore, INFRA, kafkaClientConfig, kafkaIdentityEnv, REPO, runId } from './support/stack.js';
 
 const run = promisify(execFile);
 
@@ -33,7 +33,7 @@ test('training from a Kafka telemetry range records the range and is reproducibl
   t.after(() => rm(modelsDir, { recursive: true, force: true }));
 
   // Both telemetry versions under the topic's subject: v1 first, as a real history would have it.
-  const store = createSchemaStore(INFRA.registry);
+  const store = adminSchemaStore();
   const subject = `${topic}-value`;
   const v1 = await createAvroCodec<Record<string, unknown>>(store, subject, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1));
   const v2 = await createAvroCodec<Record<string, unknown>>(store, subject, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 2));

@@ -10,14 +10,13 @@ import { Kafka, logLevel } from 'kafkajs';
 import {
   computeFeatures,
   createAvroCodec,
-  createSchemaStore,
   defaultSchemasDir,
   featureFields,
   loadSchemaFile,
   SENSORS,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { INFRA, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
+import { adminSchemaStore, INFRA, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
 
 test('out of order, duplicates, late events, ignition off, and v1 + v2 producers side by side', { timeout: 180_000 }, async (t) => {
   const id = runId();
@@ -32,7 +31,7 @@ test('out of order, duplicates, late events, ignition off, and v1 + v2 producers
   await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
   await admin.disconnect();
 
-  const store = createSchemaStore(INFRA.registry);
+  const store = adminSchemaStore();
   const subject = `${topics.input}-value`;
   const v1 = await createAvroCodec<TelemetryRecord>(store, subject, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1), { compatibility: 'BACKWARD' });
   const v2 = await createAvroCodec<TelemetryRecord>(store, subject, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 2));
@@ -128,7 +127,7 @@ test('a partition that goes quiet closes its open windows after the idle time', 
   await admin.connect();
   await admin.createTopics({ topics: [input, featuresTopic].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
   await admin.disconnect();
-  const store = createSchemaStore(INFRA.registry);
+  const store = adminSchemaStore();
   const v2 = await createAvroCodec<TelemetryRecord>(store, `${input}-value`, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 2));
   const ws = await startService(
     'windowing',

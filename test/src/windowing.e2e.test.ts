@@ -11,7 +11,6 @@ import { Kafka, logLevel } from 'kafkajs';
 import {
   computeFeatures,
   createAvroCodec,
-  createSchemaStore,
   defaultSchemasDir,
   featureFields,
   loadSchemaFile,
@@ -20,7 +19,7 @@ import {
   windowStartsFor,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { INFRA, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
+import { adminSchemaStore, INFRA, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 
 
 const PARTITIONS = 3;
@@ -93,7 +92,7 @@ test('kill -9, restarts and a rebalance yield exactly the records of an uninterr
     waitForLeaders: true,
   });
   await admin.disconnect();
-  const store = createSchemaStore(INFRA.registry);
+  const store = adminSchemaStore();
   const telemetry = await createAvroCodec<TelemetryRecord>(store, `${input}-value`, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1));
 
   const t0 = Math.floor(Date.now() / 10_000) * 10_000 - 3_600_000;

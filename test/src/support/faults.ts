@@ -10,7 +10,6 @@ import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import {
   computeFeatures,
   connectMqtt,
-  createSchemaStore,
   createTopicCodec,
   FEATURE_NAMES,
   NO_MATCHING_SUBSCRIBERS,
@@ -26,7 +25,7 @@ import {
   type TelemetryRecord,
 } from '@pitwall/common';
 import type { PublishClient } from '@pitwall/simulator';
-import { startService, waitFor, type ServiceProcess, kafkaClientConfig } from './stack.js';
+import { adminSchemaStore, kafkaClientConfig, type ServiceProcess, startService, waitFor } from './stack.js';
 import { asGateway } from './identities.js';
 
 /** The windowing service's default window (10 s tumbling, 2 s grace). */
@@ -232,7 +231,7 @@ export interface Telemetry {
 }
 
 export async function readTelemetry(kafka: Kafka, registryUrl: string, topic: string): Promise<Telemetry> {
-  const codec = await createTopicCodec<TelemetryRecord>(createSchemaStore(registryUrl), topic, 'telemetry', 2);
+  const codec = await createTopicCodec<TelemetryRecord>(adminSchemaStore(registryUrl), topic, 'telemetry', 2);
   const out: Telemetry = { readings: new Map(), partitionOf: new Map(), records: 0, distinct: 0 };
   await readTopic(kafka, topic, async (m, partition) => {
     if (!m.value || header(m, 'pitwall.control') !== undefined) return; // windowing's idle markers
@@ -254,7 +253,7 @@ export interface FeatureRow {
 }
 
 export async function readFeatures(kafka: Kafka, registryUrl: string, topic: string): Promise<FeatureRow[]> {
-  const codec = await createTopicCodec<Record<string, unknown>>(createSchemaStore(registryUrl), topic, 'features', 1);
+  const codec = await createTopicCodec<Record<string, unknown>>(adminSchemaStore(registryUrl), topic, 'features', 1);
   const rows: FeatureRow[] = [];
   await readTopic(kafka, topic, async (m) => {
     const r = await codec.decode(m.value!);
@@ -273,7 +272,7 @@ export async function readLate(kafka: Kafka, topic: string): Promise<Set<string>
 }
 
 export async function readRecords<T>(kafka: Kafka, registryUrl: string, topic: string, record: string): Promise<T[]> {
-  const codec = await createTopicCodec<T>(createSchemaStore(registryUrl), topic, record, 1);
+  const codec = await createTopicCodec<T>(adminSchemaStore(registryUrl), topic, record, 1);
   const out: T[] = [];
   await readTopic(kafka, topic, async (m) => void (m.value && out.push(await codec.decode(m.value))));
   return out;

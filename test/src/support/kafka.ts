@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { ARTIFACTS, freePort, KAFKA_PKI, KAFKA_SECRETS, REPO } from './stack.js';
+import { ARTIFACTS, freePort, linkSharedSecrets, REPO } from './stack.js';
 
 export interface PrivateKafka {
   /** For KAFKA_BROKERS. */
@@ -24,12 +24,7 @@ export async function startPrivateKafka(id: string): Promise<PrivateKafka> {
   const cache = path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'cache');
   symlinkSync(cache, path.join(home, 'cache'));
   // The shared Kafka passwords (see private-infra.ts).
-  mkdirSync(KAFKA_SECRETS, { recursive: true, mode: 0o700 });
-  mkdirSync(path.join(home, 'secrets'), { mode: 0o700 });
-  symlinkSync(KAFKA_SECRETS, path.join(home, 'secrets/kafka'));
-  mkdirSync(KAFKA_PKI, { recursive: true, mode: 0o700 });
-  mkdirSync(path.join(home, 'pki'), { mode: 0o700 });
-  symlinkSync(KAFKA_PKI, path.join(home, 'pki/kafka'));
+  linkSharedSecrets(home);
   const port = await freePort();
   let controller = await freePort();
   while (controller === port) controller = await freePort();

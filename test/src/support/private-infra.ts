@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ARTIFACTS, freePort, KAFKA_PKI, KAFKA_SECRETS, REPO } from './stack.js';
+import { ARTIFACTS, freePort, linkSharedSecrets, REPO } from './stack.js';
 import { registerBroker } from './identities.js';
 
 export type Broker = 'kafka' | 'mosquitto' | 'apicurio';
@@ -80,12 +80,7 @@ export async function startPrivateInfra(id: string): Promise<PrivateInfra> {
   symlinkSync(cache, path.join(home, 'cache'));
   // Kafka passwords: the shared ones, so kafkaClientConfig() and the services' identities sign in here too
   // (infra.sh provisions the users and the default ACLs on this broker as on any other).
-  mkdirSync(KAFKA_SECRETS, { recursive: true, mode: 0o700 });
-  mkdirSync(path.join(home, 'secrets'), { mode: 0o700 });
-  symlinkSync(KAFKA_SECRETS, path.join(home, 'secrets/kafka'));
-  mkdirSync(KAFKA_PKI, { recursive: true, mode: 0o700 });
-  mkdirSync(path.join(home, 'pki'), { mode: 0o700 });
-  symlinkSync(KAFKA_PKI, path.join(home, 'pki/kafka'));
+  linkSharedSecrets(home);
   const ports: number[] = [];
   while (ports.length < 4) {
     const p = await freePort();

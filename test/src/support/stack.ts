@@ -4,12 +4,30 @@
  * groups, so runs never see each other's data.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mqttEnvFor } from './identities.js';
-import { aclBindings, configReader, grantAcls, KAFKA_SERVICE_IDENTITIES, kafkaSecurityOptions, readKafkaSecurity, serviceGrants, type KafkaServiceIdentity } from '@pitwall/common';
+import {
+  aclBindings,
+  configReader,
+  createSchemaStore,
+  defaultSchemasDir,
+  deploySchemas,
+  grantAcls,
+  KAFKA_SERVICE_IDENTITIES,
+  kafkaIdentityEnv as localKafkaIdentityEnv,
+  kafkaSecurityOptions,
+  localInfraDirs,
+  readCommonConfig,
+  readKafkaSecurity,
+  registryAdminCredentials,
+  serviceGrants,
+  type KafkaServiceIdentity,
+  type LocalInfraDirs,
+  type SchemaStore,
+} from '@pitwall/common';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -21,24 +39,52 @@ export const INFRA = Object.freeze({
   registry: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
 });
 
+const HOME = process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall');
 /**
- * Kafka passwords written by scripts/infra.sh (one file per identity). Private brokers
- * (private-infra.ts, kafka.ts) link their secrets folder to this one, so the same passwords sign in
- * everywhere.
+ * Credentials written by scripts/infra.sh: Kafka passwords (one file per identity), the CA of
+ * Kafka's TLS listener and the registry's admin password. Private brokers (private-infra.ts,
+ * kafka.ts) link their folders to these (linkSharedSecrets), so the same identities sign in everywhere.
  */
-export const KAFKA_SECRETS = process.env.KAFKA_SECRETS_DIR ?? path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'secrets/kafka');
-/** The CA of Kafka's TLS listener, made by scripts/infra.sh (shared with private brokers like the passwords). */
-export const KAFKA_PKI = process.env.KAFKA_PKI_DIR ?? path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'pki/kafka');
+export const LOCAL_DIRS: LocalInfraDirs = Object.freeze({
+  ...localInfraDirs(HOME),
+  ...(process.env.KAFKA_SECRETS_DIR ? { kafkaSecrets: process.env.KAFKA_SECRETS_DIR } : {}),
+  ...(process.env.KAFKA_PKI_DIR ? { kafkaPki: process.env.KAFKA_PKI_DIR } : {}),
+});
+export const KAFKA_SECRETS = LOCAL_DIRS.kafkaSecrets;
+export const KAFKA_PKI = LOCAL_DIRS.kafkaPki;
 
 /** The environment that makes a service (or CLI) sign in to Kafka as `user`. */
 export function kafkaIdentityEnv(user: string): Record<string, string> {
-  return {
-    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-    KAFKA_SSL_CA_FILE: path.join(KAFKA_PKI, 'ca.pem'),
-    KAFKA_SASL_MECHANISM: 'scram-sha-512',
-    KAFKA_SASL_USERNAME: user,
-    KAFKA_SASL_PASSWORD_FILE: path.join(KAFKA_SECRETS, `${user}.password`),
-  };
+  return localKafkaIdentityEnv(LOCAL_DIRS, user);
+}
+
+/** Links a private broker home's secrets/kafka, secrets/registry and pki/kafka to the shared ones. */
+export function linkSharedSecrets(home: string): void {
+  const theirs = localInfraDirs(home);
+  for (const key of ['kafkaSecrets', 'registrySecrets', 'kafkaPki'] as const) {
+    mkdirSync(LOCAL_DIRS[key], { recursive: true, mode: 0o700 });
+    mkdirSync(path.dirname(theirs[key]), { recursive: true, mode: 0o700 });
+    if (!existsSync(theirs[key])) symlinkSync(LOCAL_DIRS[key], theirs[key]);
+  }
+}
+
+/** A registry client signed in as the deploy identity (tests write schemas of their own topics). */
+export function adminSchemaStore(url: string = INFRA.registry): SchemaStore {
+  return createSchemaStore(url, registryAdminCredentials(LOCAL_DIRS));
+}
+
+const deployed = new Set<string>();
+/**
+ * The deploy step for a run's topic names, as scripts/infra.sh runs it for the default names:
+ * services only look their schemas up. Once per registry and names.
+ */
+export async function deployTopicSchemas(env: Record<string, string>): Promise<void> {
+  const url = env.SCHEMA_REGISTRY_URL ?? INFRA.registry;
+  const topics = readCommonConfig(configReader(env), 'e2e').topics;
+  const key = `${url} ${JSON.stringify(topics)}`;
+  if (deployed.has(key)) return;
+  await deploySchemas(adminSchemaStore(url), topics, defaultSchemasDir());
+  deployed.add(key);
 }
 
 /**
@@ -138,7 +184,10 @@ export async function startService(name: string, env: Record<string, string>, ta
     ...(KAFKA_SERVICES.has(name) ? kafkaIdentityEnv(name) : {}),
     ...env,
   };
-  if (KAFKA_SERVICES.has(name)) await grantServiceAcls(name as KafkaServiceIdentity, fullEnv);
+  if (KAFKA_SERVICES.has(name)) {
+    await grantServiceAcls(name as KafkaServiceIdentity, fullEnv);
+    await deployTopicSchemas(fullEnv);
+  }
   const log = createWriteStream(logFile);
   const proc = spawn(process.execPath, [path.join(REPO, 'services', name, 'dist/src/main.js')], {
     cwd: path.join(REPO, 'services', name),
