@@ -36,6 +36,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import {
+  configReader,
+  createSchemaStore,
+  defaultSchemasDir,
+  deploySchemas,
+  kafkaSecurityOptions,
+  localAdminEnv,
+  readCommonConfig,
+  readKafkaSecurity,
+  readRegistryCredentials,
+} from '@pitwall/common';
 import { defaultPkiDir } from '../src/args.js';
 import type { SecondRecord } from '../src/second.js';
 import type { Summary } from '../src/summary.js';
@@ -59,6 +70,19 @@ const DRAIN_S = 20;
 const KAFKA = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0]!.trim();
 const REGISTRY = env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
 const PKI = defaultPkiDir(env);
+// Kafka and the registry as the local operator (scripts/infra.sh's admin identities) unless the
+// environment names others: ingest and the load generator use this benchmark's own topics, which no
+// service identity's ACLs cover. The MQTT side, what this measures, is as in production.
+const OPERATOR_ENV: Record<string, string> = Object.fromEntries(
+  Object.entries({ ...localAdminEnv(env.PITWALL_HOME || path.join(REPO, '.pitwall')), ...env }).filter(
+    (e): e is [string, string] => e[1] !== undefined && /^(KAFKA_SECURITY_PROTOCOL|KAFKA_SSL_CA_FILE|KAFKA_SASL_|SCHEMA_REGISTRY_USERNAME|SCHEMA_REGISTRY_PASSWORD)/.test(e[0]),
+  ),
+);
+const KAFKA_IDENTITY_ENV = Object.fromEntries(Object.entries(OPERATOR_ENV).filter(([k]) => k.startsWith('KAFKA_')));
+const operator = (() => {
+  const c = configReader(OPERATOR_ENV);
+  return c.done({ kafka: readKafkaSecurity(c), registry: readRegistryCredentials(c) });
+})();
 const ID = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
 
 type Phase = 'plain' | 'tls';
@@ -115,7 +139,7 @@ async function stop(p: ChildProcess, graceMs = 15_000): Promise<void> {
 async function cleanup(): Promise<void> {
   await Promise.all([...children].map((p) => stop(p, 5_000)));
   if (topics.size > 0) {
-    const admin = new Kafka({ clientId: `pitwall-bench-${ID}`, brokers: [KAFKA], logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({ clientId: `pitwall-bench-${ID}`, brokers: [KAFKA], ...kafkaSecurityOptions(operator.kafka), logLevel: logLevel.NOTHING }).admin();
     try {
       await admin.connect();
       const existing = new Set(await admin.listTopics());
@@ -221,6 +245,8 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
     TOPIC_RECEIPTS: `${base}.vehicle.receipts`,
   };
   for (const t of Object.values(topicEnv)) topics.add(t);
+  // The registry's deploy step for these topics: ingest only looks its schemas up.
+  await deploySchemas(createSchemaStore(REGISTRY, operator.registry), readCommonConfig(configReader(topicEnv), 'bench').topics, defaultSchemasDir());
   const loadAvgAtStart = os.loadavg().map(r1);
   console.log(`\n== ${phase}: ${url} (load average ${loadAvgAtStart.join(' ')})`);
 
@@ -232,6 +258,7 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
     env: {
       PATH: env.PATH ?? '',
       KAFKA_BROKERS: KAFKA,
+      ...KAFKA_IDENTITY_ENV,
       SCHEMA_REGISTRY_URL: REGISTRY,
       MQTT_URL: url,
       ...(phase === 'tls' ? ingestTls : {}),
@@ -282,6 +309,7 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
     env: {
       PATH: env.PATH ?? '',
       KAFKA_BROKERS: KAFKA,
+      ...KAFKA_IDENTITY_ENV,
       SCHEMA_REGISTRY_URL: REGISTRY,
       TOPIC_TELEMETRY: topicEnv.TOPIC_TELEMETRY,
       // Stages after ingest do not run here: names nobody uses (Kafka does not create topics on reads).

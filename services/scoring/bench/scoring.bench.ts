@@ -30,6 +30,9 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import {
+  configReader,
+  localAdminEnv,
+  readKafkaSecurity,
   createAvroCodec,
   createKafka,
   defaultSchemasDir,
@@ -60,6 +63,11 @@ const MIN_ITERATIONS = 5;
 const E2E_RECORDS = 20_000;
 const E2E_TIMEOUT_MS = 60_000;
 const BROKER = process.env.KAFKA_BROKERS?.split(',')[0] ?? '127.0.0.1:9092';
+/** Kafka's security settings: the environment's, else the local brokers' admin identity (scripts/infra.sh). */
+const KAFKA_SECURITY = (() => {
+  const c = configReader({ ...localAdminEnv(process.env.PITWALL_HOME ?? fileURLToPath(new URL('../../../../.pitwall', import.meta.url))), ...process.env });
+  return c.done({ security: readKafkaSecurity(c) }).security;
+})();
 /** tensorflowjs_converter's graph model of the committed weights (test/fixtures/tfjs-graph/make_fixtures.py). */
 const GRAPH_FIXTURE = fileURLToPath(new URL('../../test/fixtures/tfjs-graph/pitwall-ae/model.json', import.meta.url));
 
@@ -68,7 +76,7 @@ const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
 /** A schema store without a registry: one fixed id per codec, as the service sees after its first lookup. */
 const memoryStore = (schema: unknown): SchemaStore => ({
-  register: async () => 1,
+  register: async () => 1, lookup: async () => 1,
   setCompatibility: async () => {},
   getSchema: async () => schema as never,
 });
@@ -237,7 +245,7 @@ async function endToEnd(modelDir: string, records: readonly FeatureRecord[]): Pr
   const groupId = `bench-scoring-${run}`;
   const partitions = 3;
   const batchSize = 500;
-  const kafka: Kafka = createKafka({ kafka: { brokers: [BROKER], clientId: `pitwall-bench-${run}` } }, silentLogger);
+  const kafka: Kafka = createKafka({ kafka: { brokers: [BROKER], clientId: `pitwall-bench-${run}`, security: KAFKA_SECURITY } }, silentLogger);
   const admin = kafka.admin();
   await admin.connect();
   const scoring = createScoring({

@@ -36,6 +36,9 @@ import {
   createKafka,
   createLogger,
   createSchemaStore,
+  localAdminEnv,
+  readKafkaSecurity,
+  readRegistryCredentials,
   defaultSchemasDir,
   ensureTopics,
   loadSchemaFile,
@@ -62,10 +65,13 @@ const PARTITIONS = 3;
 const T0 = 1_700_000_000_000;
 
 function readBenchConfig() {
-  const c = configReader(process.env);
+  // The local brokers' admin identities (scripts/infra.sh), unless the environment names others.
+  const c = configReader({ ...localAdminEnv(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall')), ...process.env });
   return c.done({
     brokers: c.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
+    security: readKafkaSecurity(c),
     registryUrl: c.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7', ['http']),
+    registryCredentials: readRegistryCredentials(c),
     vehicles: c.int('BENCH_VEHICLES', 2_000, { min: 1, max: 20_000 }),
     seconds: c.int('BENCH_SECONDS', 100, { min: 20, max: 600 }),
     coreEvents: c.int('BENCH_CORE_EVENTS', 1_000_000, { min: 10_000, max: 10_000_000 }),
@@ -471,8 +477,8 @@ async function endToEnd(): Promise<EndToEnd> {
   const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
   const topic = (name: string) => benchTopic(runId, name);
   const log = createLogger({ service: 'windowing-bench', level: 'warn', write: (line) => process.stderr.write(line + '\n') });
-  const kafka = createKafka({ kafka: { brokers: [...cfg.brokers], clientId: `pitwall-bench-${runId}` } }, log);
-  const store = createSchemaStore(cfg.registryUrl);
+  const kafka = createKafka({ kafka: { brokers: [...cfg.brokers], clientId: `pitwall-bench-${runId}`, security: cfg.security } }, log);
+  const store = createSchemaStore(cfg.registryUrl, cfg.registryCredentials);
   const schemas = defaultSchemasDir();
   const telemetryTopic = topic('telemetry');
   const featuresTopic = topic('features');
