@@ -14,6 +14,10 @@
  *    ACLs cover the topics, groups and transactional ids its config names; NetworkPolicies allow
  *    exactly the flows of the architecture diagram; ScaledObjects scale on their input's lag
  *    within its partitions; every workload has a PodDisruptionBudget and is scraped.
+ *    Run-to-completion Jobs (JOBS: the registry's deploy step) get the same hardening, resource,
+ *    reference, Secret and NetworkPolicy rules, none of the long-running pods' (probes, health
+ *    port, replicas, PodDisruptionBudget, scraping), and their own: a restartPolicy a Job allows, a
+ *    deadline, the command they run, their CLI's config reader accepting their environment.
  *    Each rule is a function returning problems, and a test below breaks a copy to see it fail.
  *
  * YAML is read as YAML 1.1, like the Go YAML library Kubernetes uses: `yes`/`on` are booleans.
@@ -65,6 +69,40 @@ const SERVICES = {
 /** The variable naming the port of a service's probes. */
 const portVarOf = (name) => SERVICES[name]?.portVar ?? 'HEALTH_PORT';
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet']);
+/** Pods that run to completion: no probes, health port, replicas, PodDisruptionBudget or metrics. */
+const JOB_KINDS = new Set(['Job']);
+/**
+ * Each Job: the command it runs, the variables it must be given (null: any value), `read`: its
+ * CLI's own config reading (throws what the CLI would refuse), and `check`: what its parsed config
+ * must agree on with the services' parsed configs (problems).
+ */
+const JOBS = {
+  'schemas-deploy': {
+    command: ['node', '/app/services/common/dist/src/schemas-cli.js', 'deploy'],
+    env: { SCHEMA_REGISTRY_USERNAME: null, SCHEMA_REGISTRY_PASSWORD_FILE: '/etc/pitwall/registry-admin/password' },
+    // As schemas-cli.ts: readCommonConfig, then deploy refuses to run without a write identity.
+    async read(env) {
+      const { configReader, readCommonConfig } = await import('@pitwall/common');
+      const c = configReader(env);
+      const config = c.done(readCommonConfig(c, 'schemas'));
+      if (!config.registryCredentials) throw new Error('SCHEMA_REGISTRY_USERNAME is not set: deploy needs the registry\'s write identity');
+      return config;
+    },
+    // It registers under the subjects (<topic>-value) every service of the registry looks up.
+    async check(config, services) {
+      const { TOPIC_RECORDS } = await import('@pitwall/common');
+      const problems = [];
+      for (const [service, sc] of Object.entries(services)) {
+        if (!EXPECTED_EGRESS[service]?.includes('registry')) continue;
+        const topics = (sc.common ?? sc).topics;
+        for (const key of Object.keys(TOPIC_RECORDS)) {
+          if (topics[key] !== config.topics[key]) problems.push(`registers ${config.topics[key]}-value, but ${service} looks up ${topics[key]}-value`);
+        }
+      }
+      return problems;
+    },
+  },
+};
 const SHARED_ENV = [
   'LOG_LEVEL', 'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'SCHEMA_REGISTRY_URL', 'MQTT_URL',
   'TOPIC_TELEMETRY', 'TOPIC_TELEMETRY_DLQ', 'TOPIC_FEATURES', 'TOPIC_ALERTS', 'HEALTH_PORT',
@@ -257,9 +295,14 @@ function effectiveEnv(container, byId, namespace) {
   return env;
 }
 
-/** Problems of one Deployment or StatefulSet in the context of the whole build; [] when it is fine. */
+/**
+ * Problems of one Deployment, StatefulSet or Job in the context of the whole build; [] when it is
+ * fine. A Job is spared what only long-running pods have (probes, health port, replicas) and must
+ * instead end: a restartPolicy a Job allows, and a deadline.
+ */
 function workloadProblems(dep, objects) {
   const problems = [];
+  const job = JOB_KINDS.has(dep.kind);
   const byId = new Map(objects.map((o) => [idOf(o), o]));
   const ns = dep.metadata.namespace ?? '';
   const name = dep.metadata.name;
@@ -282,6 +325,11 @@ function workloadProblems(dep, objects) {
   if (pod.securityContext?.runAsNonRoot !== true) problems.push('pod securityContext.runAsNonRoot is not true');
   if (pod.securityContext?.runAsUser === 0) problems.push('pod runs as uid 0');
   if (pod.securityContext?.seccompProfile?.type !== 'RuntimeDefault') problems.push('pod seccompProfile is not RuntimeDefault');
+  if (pod.automountServiceAccountToken !== false) problems.push('pod mounts a service account token (automountServiceAccountToken is not false)');
+  if (job) {
+    if (!['Never', 'OnFailure'].includes(pod.restartPolicy)) problems.push(`restartPolicy is ${pod.restartPolicy ?? 'not set'}: a Job's pods need Never or OnFailure`);
+    if (!(Number.isInteger(dep.spec?.activeDeadlineSeconds) && dep.spec.activeDeadlineSeconds > 0)) problems.push('activeDeadlineSeconds is not set: a hung run would never end');
+  }
 
   const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
   for (const v of volumes.values()) {
@@ -318,18 +366,20 @@ function workloadProblems(dep, objects) {
     }
 
     const env = effectiveEnv(c, byId, ns);
-    const portVar = portVarOf(c.name);
-    const healthPort = Number(env[portVar]);
-    const portOf = (p) => (typeof p === 'number' ? p : (c.ports ?? []).find((x) => x.name === p)?.containerPort);
-    for (const [probe, wanted] of [['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']]) {
-      const get = c[probe]?.httpGet;
-      if (!get) problems.push(`${at}: no ${probe} httpGet`);
-      else {
-        if (get.path !== wanted) problems.push(`${at}: ${probe} path is ${get.path}, expected ${wanted}`);
-        if (portOf(get.port) !== healthPort) problems.push(`${at}: ${probe} port ${get.port} is not ${portVar} ${env[portVar]}`);
+    if (!job) {
+      const portVar = portVarOf(c.name);
+      const healthPort = Number(env[portVar]);
+      const portOf = (p) => (typeof p === 'number' ? p : (c.ports ?? []).find((x) => x.name === p)?.containerPort);
+      for (const [probe, wanted] of [['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']]) {
+        const get = c[probe]?.httpGet;
+        if (!get) problems.push(`${at}: no ${probe} httpGet`);
+        else {
+          if (get.path !== wanted) problems.push(`${at}: ${probe} path is ${get.path}, expected ${wanted}`);
+          if (portOf(get.port) !== healthPort) problems.push(`${at}: ${probe} port ${get.port} is not ${portVar} ${env[portVar]}`);
+        }
       }
+      if (!(c.ports ?? []).some((p) => p.containerPort === healthPort)) problems.push(`${at}: ${portVar} ${env[portVar]} is not a container port`);
     }
-    if (!(c.ports ?? []).some((p) => p.containerPort === healthPort)) problems.push(`${at}: ${portVar} ${env[portVar]} is not a container port`);
 
     for (const kind of ['cpu', 'memory']) {
       const req = c.resources?.requests?.[kind];
@@ -351,21 +401,26 @@ function workloadProblems(dep, objects) {
       if (!volumes.has(m.name)) problems.push(`${at}: volumeMount ${m.name} has no volume`);
     }
   }
-  if (!Number.isInteger(dep.spec?.replicas)) problems.push(`replicas is not set`);
+  if (!job && !Number.isInteger(dep.spec?.replicas)) problems.push(`replicas is not set`);
   if (problems.length) return problems.map((p) => `${name}: ${p}`);
   return [];
 }
 
-/** The first container's effective environment, by workload name. */
-function envByService(objects) {
+/** The first container's effective environment, by name, of the given Deployments/StatefulSets/Jobs. */
+function envByName(objects, owners) {
   const byId = new Map(objects.map((o) => [idOf(o), o]));
-  return Object.fromEntries(
-    workloads(objects)
-      .map((d) => [d.metadata.name, effectiveEnv(d.spec.template.spec.containers[0], byId, d.metadata.namespace)]),
-  );
+  return Object.fromEntries(owners.map((d) => [d.metadata.name, effectiveEnv(d.spec.template.spec.containers[0], byId, d.metadata.namespace)]));
 }
+/** The services' environments, by workload name. */
+const envByService = (objects) => envByName(objects, workloads(objects));
+/** The Jobs' environments, by Job name. */
+const envByJob = (objects) => envByName(objects, jobs(objects));
 
+/** The long-running services (Deployments, StatefulSets). */
 const workloads = (objects) => objects.filter((o) => WORKLOAD_KINDS.has(o.kind));
+const jobs = (objects) => objects.filter((o) => JOB_KINDS.has(o.kind));
+/** Everything that runs pods: the services and the Jobs. */
+const podOwners = (objects) => objects.filter((o) => WORKLOAD_KINDS.has(o.kind) || JOB_KINDS.has(o.kind));
 const byName = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 
 /** Built on first use, inside a test: a build error fails the tests, not the file's loading. */
@@ -400,7 +455,7 @@ const KAFKA_USER_SECRET_KEYS = ['password', 'sasl.jaas.config'];
 function secretRefs(o) {
   const refs = [];
   const at = `${o.kind} ${o.metadata.name}`;
-  if (WORKLOAD_KINDS.has(o.kind)) {
+  if (WORKLOAD_KINDS.has(o.kind) || JOB_KINDS.has(o.kind)) {
     const pod = o.spec.template.spec;
     for (const v of pod.volumes ?? []) {
       if (v.secret) refs.push({ from: `${at} volume ${v.name}`, name: v.secret.secretName, keys: (v.secret.items ?? []).map((i) => i.key), optional: v.secret.optional, allKeys: !v.secret.items });
@@ -453,7 +508,7 @@ function secretProblems(objects, documented = documentedSecrets()) {
 function fileEnvProblems(objects) {
   const problems = [];
   const byId = new Map(objects.map((o) => [idOf(o), o]));
-  for (const w of workloads(objects)) {
+  for (const w of podOwners(objects)) {
     const pod = w.spec.template.spec;
     for (const c of pod.containers) {
       const env = effectiveEnv(c, byId, w.metadata.namespace);
@@ -635,6 +690,8 @@ const EXPECTED_EGRESS = {
   dispatch: ['kafka', 'registry', 'mqtt'],
   console: ['kafka', 'registry'],
   simulator: ['mqtt'],
+  // The registry's deploy step (a Job): its only writer.
+  'schemas-deploy': ['registry'],
 };
 
 /** "host.namespace.svc[.cluster.local]:port" → { namespace, port }. */
@@ -669,10 +726,11 @@ function networkPolicyProblems(objects) {
   const stranger = { namespace: 'default', labels: { app: 'curious' } };
   const neighbour = { namespace: ns, labels: { 'app.kubernetes.io/part-of': 'pitwall', 'app.kubernetes.io/name': 'neighbour' } };
 
-  const pods = workloads(objects).map((w) => {
+  const podEnv = envByName(objects, podOwners(objects));
+  const pods = podOwners(objects).map((w) => {
     const c = w.spec.template.spec.containers[0];
     const ports = Object.fromEntries((c.ports ?? []).filter((p) => p.name).map((p) => [p.name, p.containerPort]));
-    return { name: w.metadata.name, namespace: w.metadata.namespace, labels: w.spec.template.metadata.labels, ports, env: env[w.metadata.name] };
+    return { name: w.metadata.name, namespace: w.metadata.namespace, labels: w.spec.template.metadata.labels, ports, env: podEnv[w.metadata.name], job: JOB_KINDS.has(w.kind) };
   });
   for (const pod of pods) {
     const expected = new Set(EXPECTED_EGRESS[pod.name] ?? []);
@@ -685,6 +743,14 @@ function networkPolicyProblems(objects) {
     if (allowed(policies, pod, stranger, 443)) problems.push(`${pod.name} may reach any pod (default:443)`);
     for (const [n, other] of Object.entries(infra)) {
       if (allowed(policies, pod, { ...other, labels: { app: 'impostor' } }, other.port)) problems.push(`${pod.name} may reach any pod in namespace ${other.namespace} (${n}'s)`);
+    }
+    if (pod.job) {
+      // A Job serves nothing: nobody may connect to it (its ports, if any, and one it does not
+      // have: a rule without ports would allow them all).
+      for (const [who, from] of [['Prometheus', prometheus], ['the ingress controller', ingressController], ['a pod of the namespace', neighbour], ['a pod of namespace default', stranger]]) {
+        for (const port of new Set([...Object.values(pod.ports), 8080])) if (allowed(policies, from, pod, port)) problems.push(`${who} may reach ${pod.name} on ${port}`);
+      }
+      continue;
     }
     // Ingress: Prometheus on the metrics port; the ingress controller on the console's http port; nobody else.
     const metricsPort = Number(pod.env[portVarOf(pod.name)]);
@@ -791,6 +857,40 @@ function availabilityProblems(objects) {
   return problems;
 }
 
+/**
+ * Each Job of JOBS is in the build and runs its command with the variables it needs, which its
+ * CLI's config reader accepts; its parsed config agrees with the services' (checks of JOBS).
+ */
+async function jobProblems(objects) {
+  const problems = [];
+  const env = envByJob(objects);
+  const services = await serviceConfigs(objects);
+  for (const [name, spec] of Object.entries(JOBS)) {
+    const job = byName(objects, 'Job', name);
+    if (!job) {
+      problems.push(`${name}: no Job`);
+      continue;
+    }
+    const c = job.spec.template.spec.containers[0];
+    const command = [...(c.command ?? []), ...(c.args ?? [])];
+    if (command.join(' ') !== spec.command.join(' ')) problems.push(`${name}: runs \`${command.join(' ')}\`, expected \`${spec.command.join(' ')}\``);
+    for (const [k, v] of Object.entries(spec.env)) {
+      if (!(k in env[name])) problems.push(`${name}: ${k} is not set`);
+      else if (v !== null && env[name][k] !== v) problems.push(`${name}: ${k} is ${env[name][k]}, expected ${v}`);
+    }
+    let config;
+    try {
+      config = await spec.read(withPlaceholderFiles(env[name]));
+    } catch (err) {
+      problems.push(`${name}: ${err.message}`);
+      continue;
+    }
+    for (const p of await spec.check(config, services)) problems.push(`${name}: ${p}`);
+  }
+  for (const job of jobs(objects)) if (!JOBS[job.metadata.name]) problems.push(`Job ${job.metadata.name} is not in JOBS: say what it runs and how its config is read`);
+  return problems;
+}
+
 // ------------------------------------------------------------------ tests: the base
 
 test('base: builds the expected objects', () => {
@@ -803,11 +903,12 @@ test('base: builds the expected objects', () => {
   const expected = [
     `Namespace//${NAMESPACE}`,
     ...ns('PersistentVolumeClaim', 'pitwall-models'),
-    ...ns('ConfigMap', 'pitwall-config', ...all.map((s) => `${s}-config`)),
+    ...ns('ConfigMap', 'pitwall-config', ...all.map((s) => `${s}-config`), ...Object.keys(JOBS).map((j) => `${j}-config`)),
     ...Object.entries(SERVICES).map(([s, { kind }]) => `${kind}/${NAMESPACE}/${s}`),
+    ...ns('Job', ...Object.keys(JOBS)),
     // One Service per workload: headless for scraping (ingest's is also its StatefulSet's), console's for the Ingress.
     ...ns('Service', ...all),
-    ...ns('NetworkPolicy', 'default-deny', 'allow-dns', 'allow-prometheus-scrape', 'console-ingress', ...all.map((s) => `${s}-egress`)),
+    ...ns('NetworkPolicy', 'default-deny', 'allow-dns', 'allow-prometheus-scrape', 'console-ingress', ...[...all, ...Object.keys(JOBS)].map((s) => `${s}-egress`)),
     ...ns('KafkaUser', ...kafka.map((s) => `pitwall-${s}`)),
     ...ns('ScaledObject', ...consumers),
     ...ns('TriggerAuthentication', ...consumers.map((s) => `${s}-kafka`)),
@@ -837,17 +938,22 @@ test('base: namespace and commonLabels are applied everywhere', () => {
     assert.equal(d.spec.selector.matchLabels[PART_OF], 'pitwall');
     assert.equal(d.spec.template.metadata.labels[PART_OF], 'pitwall');
   }
+  // A Job's selector is generated by Kubernetes from its pod labels: none in the manifest.
+  for (const j of jobs(base)) {
+    assert.equal(j.spec.selector, undefined, `${j.metadata.name}: no selector`);
+    assert.equal(j.spec.template.metadata.labels[PART_OF], 'pitwall');
+  }
 });
 
-test('base: every workload has probes, resources, hardening and resolvable references', () => {
+test('base: every workload has probes, resources, hardening and resolvable references (Jobs: all but probes)', () => {
   const base = buildBase();
-  const problems = workloads(base).flatMap((d) => workloadProblems(d, base));
+  const problems = podOwners(base).flatMap((d) => workloadProblems(d, base));
   assert.deepEqual(problems, []);
 });
 
-test('base: every ConfigMap is used by a workload', () => {
+test('base: every ConfigMap is used by a workload or a Job', () => {
   const base = buildBase();
-  const used = new Set(workloads(base).flatMap((d) => d.spec.template.spec.containers.flatMap((c) => (c.envFrom ?? []).map((s) => s.configMapRef?.name))));
+  const used = new Set(podOwners(base).flatMap((d) => d.spec.template.spec.containers.flatMap((c) => (c.envFrom ?? []).map((s) => s.configMapRef?.name))));
   const unused = base.filter((o) => o.kind === 'ConfigMap' && !used.has(o.metadata.name)).map(idOf);
   assert.deepEqual(unused, []);
 });
@@ -962,7 +1068,7 @@ test('base: every Secret referenced is documented or generated, with its keys, a
   assert.deepEqual(fileEnvProblems(base), []);
   // The workloads do use Secrets: certificates and passwords are files, the console's users env.
   const names = new Set(base.flatMap((o) => secretRefs(o).map((r) => r.name)));
-  for (const n of ['pitwall-kafka-cluster-ca-cert', 'pitwall-ingest-mqtt-tls', 'pitwall-dispatch-mqtt-tls', 'pitwall-console-credentials', ...Object.keys(KAFKA_ACCESS).map((s) => `pitwall-${s}`)]) {
+  for (const n of ['pitwall-kafka-cluster-ca-cert', 'pitwall-ingest-mqtt-tls', 'pitwall-dispatch-mqtt-tls', 'pitwall-console-credentials', 'registry-admin', ...Object.keys(KAFKA_ACCESS).map((s) => `pitwall-${s}`)]) {
     assert.ok(names.has(n), `${n} is referenced`);
   }
 });
@@ -983,6 +1089,17 @@ test('base: every workload has a PodDisruptionBudget and is scraped by the Servi
   assert.deepEqual(availabilityProblems(buildBase()), []);
 });
 
+test('base: the registry\'s deploy step is a Job with the write identity, deploying what the services look up', async () => {
+  const base = buildBase();
+  assert.deepEqual(await jobProblems(base), []);
+  // The write identity is the Job's alone: no service is given registry credentials.
+  for (const [name, env] of Object.entries(envByService(base))) {
+    for (const k of ['SCHEMA_REGISTRY_USERNAME', 'SCHEMA_REGISTRY_PASSWORD', 'SCHEMA_REGISTRY_PASSWORD_FILE']) assert.equal(env[k], undefined, `${name} ${k}`);
+  }
+  const pod = byName(base, 'Job', 'schemas-deploy').spec.template.spec;
+  assert.deepEqual(pod.volumes.find((v) => v.secret?.secretName === 'registry-admin')?.secret.items, [{ key: 'password', path: 'password' }]);
+});
+
 test('base: MQTT clients use TLS client certificates named after the service', () => {
   const env = envByService(buildBase());
   for (const s of ['ingest', 'dispatch', 'simulator']) {
@@ -1001,8 +1118,9 @@ test('dev overlay: resolves to the same objects, all valid', async () => {
   const dev = buildDev();
   assert.deepEqual(dev.map(idOf).sort(), base.map(idOf).sort());
   for (const o of dev) await assert.doesNotReject(validateObject(o), `${idOf(o)} is invalid`);
-  assert.deepEqual(workloads(dev).flatMap((d) => workloadProblems(d, dev)), []);
+  assert.deepEqual(podOwners(dev).flatMap((d) => workloadProblems(d, dev)), []);
   await assertServicesAccept(dev);
+  assert.deepEqual(await jobProblems(dev), []);
   assert.deepEqual(secretProblems(dev), []);
   assert.deepEqual(fileEnvProblems(dev), []);
   assert.deepEqual(await kafkaAclProblems(dev), []);
@@ -1021,6 +1139,8 @@ test('dev overlay: one replica each, debug logs, :dev images, demo simulator', (
     assert.equal(d.spec.replicas, 1, `${d.metadata.name} replicas`);
     assert.equal(d.spec.template.spec.containers[0].image, `pitwall/${d.metadata.name}:dev`);
   }
+  // The deploy step borrows ingest's image, and follows its tag.
+  assert.equal(byName(dev, 'Job', 'schemas-deploy').spec.template.spec.containers[0].image, 'pitwall/ingest:dev');
   const env = envByService(dev);
   for (const s of Object.keys(SERVICES)) assert.equal(env[s].LOG_LEVEL, 'debug', `${s} LOG_LEVEL`);
   assert.equal(env.simulator.SIM_FAILURES, 'demo');
@@ -1071,6 +1191,7 @@ test('rules: report each missing safeguard of a workload', () => {
   delete c.resources.limits;
   c.securityContext.readOnlyRootFilesystem = false;
   d.spec.template.spec.securityContext.runAsNonRoot = false;
+  delete d.spec.template.spec.automountServiceAccountToken;
   c.image = 'pitwall/windowing';
   c.envFrom = [{ configMapRef: { name: 'no-such-config' } }];
   c.env = [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'pitwall-config', key: 'NO_SUCH_KEY' } } }];
@@ -1078,6 +1199,7 @@ test('rules: report each missing safeguard of a workload', () => {
   const problems = workloadProblems(d, base);
   for (const expected of [
     'windowing: pod securityContext.runAsNonRoot is not true',
+    'windowing: pod mounts a service account token (automountServiceAccountToken is not false)',
     'windowing: container windowing: image pitwall/windowing has no pinned tag',
     'windowing: container windowing: envFrom ConfigMap no-such-config is not defined',
     'windowing: container windowing: env X: ConfigMap pitwall-config has no key NO_SUCH_KEY',
@@ -1229,4 +1351,58 @@ test('rules: a workload without a PodDisruptionBudget or a scraped metrics port 
     'scoring: no PodDisruptionBudget',
     'incidents: no ServiceMonitor scrapes /metrics on its port 9106',
   ].sort((a, b) => workloads(objects).findIndex((w) => a.startsWith(`${w.metadata.name}:`)) - workloads(objects).findIndex((w) => b.startsWith(`${w.metadata.name}:`))));
+});
+
+test('rules: a Job is hardened like the services, must end, and deploys what the services look up', async () => {
+  const objects = structuredClone(buildBase());
+  const job = byName(objects, 'Job', 'schemas-deploy');
+  const pod = job.spec.template.spec;
+  const c = pod.containers[0];
+  // What only long-running pods have is not asked of a Job; a Deployment without it still fails.
+  assert.deepEqual(workloadProblems(job, objects), []);
+  assert.ok(workloadProblems({ ...structuredClone(job), kind: 'Deployment' }, objects).includes('schemas-deploy: container schemas-deploy: no livenessProbe httpGet'));
+  pod.restartPolicy = 'Always';
+  delete job.spec.activeDeadlineSeconds;
+  delete pod.automountServiceAccountToken;
+  c.securityContext.readOnlyRootFilesystem = false;
+  delete c.resources.limits.cpu;
+  assert.deepEqual(workloadProblems(job, objects), [
+    'schemas-deploy: pod mounts a service account token (automountServiceAccountToken is not false)',
+    'schemas-deploy: restartPolicy is Always: a Job\'s pods need Never or OnFailure',
+    'schemas-deploy: activeDeadlineSeconds is not set: a hung run would never end',
+    'schemas-deploy: container schemas-deploy: no cpu limit',
+    'schemas-deploy: container schemas-deploy: root filesystem is writable',
+  ]);
+  // Its Secret optional, its password file off the mounts.
+  pod.volumes.find((v) => v.name === 'registry-admin').secret.optional = true;
+  assert.deepEqual(secretProblems(objects), ['Job schemas-deploy volume registry-admin: Secret registry-admin is optional']);
+  c.volumeMounts.find((m) => m.name === 'registry-admin').mountPath = '/etc/pitwall/registry';
+  assert.deepEqual(fileEnvProblems(objects), ['schemas-deploy: SCHEMA_REGISTRY_PASSWORD_FILE=/etc/pitwall/registry-admin/password is not a file of a mounted Secret']);
+  // Given Kafka; Prometheus let in on every port of every pod; without its policy it cannot reach the registry.
+  const policy = byName(objects, 'NetworkPolicy', 'schemas-deploy-egress');
+  policy.spec.egress.push(structuredClone(byName(objects, 'NetworkPolicy', 'ingest-egress').spec.egress[1]));
+  delete byName(objects, 'NetworkPolicy', 'allow-prometheus-scrape').spec.ingress[0].ports;
+  assert.deepEqual(networkPolicyProblems(objects).filter((p) => p.includes('schemas-deploy')), [
+    'schemas-deploy may reach kafka (kafka:9093), not in the diagram',
+    'Prometheus may reach schemas-deploy on 8080',
+  ]);
+  const noPolicy = structuredClone(buildBase()).filter((o) => !(o.kind === 'NetworkPolicy' && o.metadata.name === 'schemas-deploy-egress'));
+  assert.deepEqual(networkPolicyProblems(noPolicy), ['schemas-deploy may not reach registry (registry:8080)']);
+
+  // Its own rules: the command, the write identity, the topics of the services.
+  const other = structuredClone(buildBase());
+  const oc = byName(other, 'Job', 'schemas-deploy').spec.template.spec.containers[0];
+  oc.command = oc.command.map((a) => (a === 'deploy' ? 'check' : a));
+  byName(other, 'ConfigMap', 'windowing-config').data.TOPIC_FEATURES = 'vehicle.features.v2';
+  assert.deepEqual(await jobProblems(other), [
+    'schemas-deploy: runs `node /app/services/common/dist/src/schemas-cli.js check`, expected `node /app/services/common/dist/src/schemas-cli.js deploy`',
+    'schemas-deploy: registers vehicle.features-value, but windowing looks up vehicle.features.v2-value',
+  ]);
+  delete byName(other, 'ConfigMap', 'schemas-deploy-config').data.SCHEMA_REGISTRY_USERNAME;
+  const problems = await jobProblems(other);
+  assert.ok(problems.includes('schemas-deploy: SCHEMA_REGISTRY_USERNAME is not set'), problems.join('\n'));
+  // The CLI's own reader refuses a password without a user.
+  assert.ok(problems.some((p) => /^schemas-deploy: SCHEMA_REGISTRY_USERNAME: is required with SCHEMA_REGISTRY_PASSWORD/.test(p)), problems.join('\n'));
+  const noJob = structuredClone(buildBase()).filter((o) => o.kind !== 'Job');
+  assert.deepEqual(await jobProblems(noJob), ['schemas-deploy: no Job']);
 });
