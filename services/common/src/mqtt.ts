@@ -67,6 +67,8 @@ export function connectWithHeldAcks(
   options: IClientOptions,
   log: Logger,
   onMessage: (m: HeldMessage) => void,
+  /** Messages delivered whose ack() has not been called, on the current connection (kept up to date here). */
+  unacked: { value: number } = { value: 0 },
 ): Promise<MqttClient> {
   let generation = 0;
   const awaiting = new Set<number>(); // ids whose PUBACK mqtt.js is about to send
@@ -101,6 +103,7 @@ export function connectWithHeldAcks(
     client.on('close', () => {
       // Unacked messages of this connection are redelivered by the broker on the next session.
       generation += 1;
+      unacked.value = 0;
       awaiting.clear();
       parked.clear();
       released.clear();
@@ -109,12 +112,14 @@ export function connectWithHeldAcks(
       const id = packet.messageId;
       const gen = generation;
       let done = packet.qos === 0 || id === undefined;
+      if (!done) unacked.value += 1;
       onMessage({
         topic,
         payload,
         ack() {
           if (done || gen !== generation) return;
           done = true;
+          unacked.value -= 1;
           const sendNow = parked.get(id!);
           if (sendNow) {
             parked.delete(id!);

@@ -13,6 +13,11 @@ export function readIngestConfig(env: Env) {
     subscription: c.str('INGEST_SUBSCRIPTION', '$share/ingest/vehicles/+/telemetry'),
     receiptSubscription: c.str('INGEST_RECEIPT_SUBSCRIPTION', '$share/pitwall-ingest/vehicles/+/alerts/receipt'),
     sessionExpirySeconds: c.int('INGEST_SESSION_EXPIRY_S', 86_400, { min: 0 }),
+    // MQTT 5 receive maximum: at most this many readings delivered to this ingest and not yet
+    // acknowledged (ingest acknowledges after Kafka did). The rest wait in the broker's queue for
+    // the session, so a slow or cut-off Kafka cannot flood ingest's memory and event loop (the
+    // protocol's default, 65,535, let a burst starve the keepalive and reconnect into duplicates).
+    receiveMaximum: c.int('INGEST_RECEIVE_MAXIMUM', 10_000, { min: 1, max: 65_535 }),
     maxBatch: c.int('INGEST_BATCH_MAX', 2000, { min: 1, max: 100_000 }),
     lingerMs: c.int('INGEST_LINGER_MS', 5, { min: 0, max: 10_000 }),
     maxPayloadBytes: c.int('INGEST_MAX_PAYLOAD_BYTES', 8192, { min: 256, max: 1_048_576 }),

@@ -186,7 +186,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       sender.setBudget(await readSendBudget(deps.kafka, [telemetry, receipts, dlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
       producer = createProducerSession(() => deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }));
       await producer.connect();
-      client = await connectWithHeldAcks(config.mqttUrl, config.mqttOptions, log, onMessage);
+      client = await connectWithHeldAcks(config.mqttUrl, config.mqttOptions, log, onMessage, metrics.unacked);
       watchMqtt(readiness, client);
       // A payload over ingest's limit must still reach ingest to be dead-lettered, not be dropped by the broker.
       const brokerMax = serverMaximumPacketSize(client);

@@ -41,7 +41,7 @@ runMain('ingest', async () => {
     config: {
       service: config.service,
       mqttUrl: config.mqtt.url,
-      mqttOptions: mqttOptions(config, { clientId: config.mqttClientId, clean: false, properties: { sessionExpiryInterval: config.sessionExpirySeconds } }),
+      mqttOptions: mqttOptions(config, { clientId: config.mqttClientId, clean: false, properties: { sessionExpiryInterval: config.sessionExpirySeconds, receiveMaximum: config.receiveMaximum } }),
       subscription: config.subscription,
       receiptSubscription: config.receiptSubscription,
       topics: { telemetry: config.topics.telemetry, receipts: config.topics.receipts, dlq: config.topics.telemetryDlq },

@@ -1,4 +1,4 @@
-import { createCounters, histogram, LATENCY_BUCKETS, type CounterSpecs, type Registry } from '@pitwall/common';
+import { createCounters, gauge, histogram, LATENCY_BUCKETS, type CounterSpecs, type Registry } from '@pitwall/common';
 
 /** Counter names of the ingest service (exported on /metrics of the health port). */
 export const METRICS = Object.freeze({
@@ -25,8 +25,21 @@ export const HISTOGRAMS = Object.freeze({
   eventToAck: 'pitwall_ingest_event_to_ack_seconds',
 });
 
+export const GAUGES = Object.freeze({
+  unacked: 'pitwall_ingest_mqtt_unacked_messages',
+});
+
 /** The ingest's metrics in `registry`. */
 export function createIngestMetrics(registry: Registry) {
+  // Kept by the MQTT client (connectWithHeldAcks), read at each scrape.
+  const unacked = { value: 0 };
+  gauge(registry, {
+    name: GAUGES.unacked,
+    help: 'MQTT messages delivered to this ingest and not yet acknowledged (waiting for Kafka); at most INGEST_RECEIVE_MAXIMUM.',
+    collect() {
+      this.set(unacked.value);
+    },
+  });
   return {
     registry,
     counters: createCounters(COUNTERS, registry),
@@ -35,6 +48,7 @@ export function createIngestMetrics(registry: Registry) {
       help: "Seconds from a reading's event time (ts) to Kafka's acknowledgement of its telemetry record (0 for a car clock ahead of ingest's).",
       buckets: LATENCY_BUCKETS,
     }),
+    unacked,
   };
 }
 
