@@ -70,8 +70,15 @@ test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout:
     throw new Error(`${(err as Error).message}; got ${seen.size} distinct readings in ${records} records`);
   } finally {
     await consumer.disconnect();
-    assert.equal(await ingest.stop(), 0);
   }
+  // The broker's drop counter reaches ingest (its ACL allows it), so broker-side loss would show.
+  const dropped = await waitFor(
+    'pitwall_mqtt_broker_dropped_messages on /metrics',
+    async () => /^pitwall_mqtt_broker_dropped_messages (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${ingest.healthPort}/metrics`)).text())?.[1],
+    30_000,
+  );
+  t.diagnostic(`the broker reports ${dropped} dropped messages since it started`);
+  assert.equal(await ingest.stop(), 0);
   t.diagnostic(`published ${total}, distinct in Kafka ${seen.size}, records ${records} (duplicates from redelivery: ${records - seen.size})`);
   assert.equal(seen.size, total);
 });

@@ -39,6 +39,7 @@ import { createBatcher } from './batcher.js';
 import { handleReceipt, isReceiptTopic } from './handlers/receipt.js';
 import { handleTelemetry, type OutgoingRecord } from './handlers/telemetry.js';
 import { createIngestMetrics, METRICS } from './metrics.js';
+import { BROKER_DROPS_TOPIC, createDropTracker } from './handlers/broker-drops.js';
 import type { ValidationLimits } from './validate.js';
 
 export interface IngestConfig {
@@ -139,7 +140,21 @@ export function createIngest(deps: IngestDeps): Ingest {
   });
   readiness.pending('kafka sends', () => batcher.pending());
 
+  const drops = createDropTracker();
   const onMessage = (message: HeldMessage): void => {
+    if (message.topic === BROKER_DROPS_TOPIC) {
+      const seen = drops.observe(message.payload);
+      if (!seen) return;
+      metrics.brokerDropped().set(seen.total);
+      if (seen.increase > 0) {
+        log.error('the MQTT broker dropped messages on its queue limits: readings it acknowledged to cars may be lost', {
+          dropped: seen.increase,
+          droppedSinceBrokerStart: seen.total,
+          fix: 'raise max_queued_messages / max_queued_bytes, or add ingest capacity (README: Overload)',
+        });
+      }
+      return;
+    }
     // During shutdown new messages are neither forwarded nor acknowledged: the broker keeps them.
     if (closing) return;
     if (isReceiptTopic(message.topic)) {
@@ -201,6 +216,13 @@ export function createIngest(deps: IngestDeps): Ingest {
       const subscriptions = [config.subscription, config.receiptSubscription];
       subscription = keepSubscribed(client, subscriptions, { qos: 1, log, onChange: (ok, why) => readiness.set('mqtt.subscription', ok, why) });
       await subscription.first;
+      // The broker's drop counter (Mosquitto): optional, another broker may not have it.
+      client.subscribeAsync({ [BROKER_DROPS_TOPIC]: { qos: 0 } }).then(
+        (grants) => {
+          if (grants.some((g) => g.qos > 2)) log.warn('the broker refused ingest its drop counter: broker-side loss will not show in pitwall_mqtt_broker_dropped_messages', { topic: BROKER_DROPS_TOPIC });
+        },
+        () => undefined,
+      );
       readiness.set('ingest', true);
       log.info('ingest started', { subscriptions, topics: config.topics, brokerMaxPacketSize: brokerMax ?? null });
     },

@@ -27,6 +27,7 @@ export const HISTOGRAMS = Object.freeze({
 
 export const GAUGES = Object.freeze({
   unacked: 'pitwall_ingest_mqtt_unacked_messages',
+  brokerDropped: 'pitwall_mqtt_broker_dropped_messages',
 });
 
 /** The ingest's metrics in `registry`. */
@@ -42,6 +43,12 @@ export function createIngestMetrics(registry: Registry) {
   });
   return {
     registry,
+    /** Registered at the broker's first report: absent while the broker has not told (or cannot). */
+    brokerDropped: () =>
+      gauge(registry, {
+        name: GAUGES.brokerDropped,
+        help: "Messages the MQTT broker dropped on its queue or in-flight limits since it started ($SYS/broker/publish/messages/dropped): acknowledged readings lost before ingest; should stay 0.",
+      }),
     counters: createCounters(COUNTERS, registry),
     eventToAck: histogram(registry, {
       name: HISTOGRAMS.eventToAck,
