@@ -66,7 +66,9 @@ const RATE_HZ = int('BENCH_RATE', 1, 0.1, 10);
 const DURATION_S = int('BENCH_DURATION_S', 60, 10, 600);
 const CONNECT_RATE = int('BENCH_CONNECT_RATE', 100_000, 1, 100_000);
 const TIMEOUT_S = int('BENCH_TIMEOUT_S', 900, 60, 7200);
-const DRAIN_S = 20;
+// Seconds the load test waits after publishing for acknowledgements and for the topic to catch up
+// (a saturated run needs longer: the backlog drains at ingest's rate).
+const DRAIN_S = int('BENCH_DRAIN_S', 20, 5, 600);
 const KAFKA = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0]!.trim();
 const REGISTRY = env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
 const PKI = defaultPkiDir(env);
@@ -101,7 +103,7 @@ interface PhaseResult {
   loadtestExit: number | null;
   connections: { target: number; up: number; rampS: number | null; perS: number | null; connectMsP50: number | null; connectMsP99: number | null; errors: number };
   readings: { offeredPerS: number; ackedPerS: number; inTopicPerS: number | null; acked: number; failed: number; allInTopic: boolean | null; inTopic: number | null };
-  mosquitto: { rssBeforeMB: number; rssUpMB: number; rssPerConnectionKB: number; cpuPct: number | null; rampCpuPct: number | null };
+  mosquitto: { rssBeforeMB: number; rssUpMB: number; rssPerConnectionKB: number; cpuPct: number | null; rampCpuPct: number | null; dropped: number | null };
   ingest: { cpuPct: number | null };
   loadgen: { cpuPct: number | null; rssMB: number | null; rssPerConnectionKB: number | null };
   certificates: Summary['identities'];
@@ -327,6 +329,7 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   clearTimeout(killer);
   clearInterval(sampler);
   await stop(ingest);
+  const dropped = await brokerDropped(broker.url.plain);
 
   const lines = existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string }) : [];
   const summary = lines.find((l): l is Summary => l.type === 'summary');
@@ -381,12 +384,30 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
       allInTopic: t.ok,
       inTopic: 'found' in t ? t.found : null,
     },
-    mosquitto: { rssBeforeMB: r1(rssBefore / MB), rssUpMB: r1(rssUp / MB), rssPerConnectionKB: r1((rssUp - rssBefore) / 1024 / CARS), cpuPct: cpuPct('mosquittoCpuTicks'), rampCpuPct: cpuPct('mosquittoCpuTicks', inRamp) },
+    mosquitto: { rssBeforeMB: r1(rssBefore / MB), rssUpMB: r1(rssUp / MB), rssPerConnectionKB: r1((rssUp - rssBefore) / 1024 / CARS), cpuPct: cpuPct('mosquittoCpuTicks'), rampCpuPct: cpuPct('mosquittoCpuTicks', inRamp), dropped },
     ingest: { cpuPct: cpuPct('ingestCpuTicks') },
     // The load generator's RSS includes its idle processes (~50 MB each): per connection is a rough upper bound.
     loadgen: { cpuPct: mean(run.map((s) => s.loadgen.cpuPct)), rssMB: loadgenRss, rssPerConnectionKB: loadgenRss === null ? null : r1((loadgenRss * 1024) / CARS) },
     certificates: summary.identities,
   };
+}
+
+/**
+ * The broker's $SYS/broker/publish/messages/dropped (messages dropped on queue or in-flight limits
+ * since it started; acknowledged readings lost if ingest's queue overflowed), read on the plain
+ * listener, which has no ACL. null if it does not come within 15 s.
+ */
+async function brokerDropped(url: string): Promise<number | null> {
+  const { default: mqtt } = await import('mqtt');
+  const client = await mqtt.connectAsync(url, { clientId: `bench-sys-${ID}`, reconnectPeriod: 0, connectTimeout: 5_000 }).catch(() => undefined);
+  if (!client) return null;
+  try {
+    const value = new Promise<number>((resolve) => client.on('message', (_t, payload) => resolve(Number(payload.toString()))));
+    await client.subscribeAsync('$SYS/broker/publish/messages/dropped', { qos: 0 });
+    return await Promise.race([value, sleep(15_000).then(() => null)]);
+  } finally {
+    await client.endAsync(true).catch(() => undefined);
+  }
 }
 
 // ---------------------------------------------------------------- report
@@ -405,6 +426,8 @@ function table(plain: PhaseResult, tls: PhaseResult): string {
     ['mosquitto RSS per connection (KB)', (p) => p.mosquitto.rssPerConnectionKB, ' KB', 'lower'],
     ['mosquitto CPU, ramp (% of a core)', (p) => p.mosquitto.rampCpuPct, ' %', 'lower'],
     ['mosquitto CPU, all up (% of a core)', (p) => p.mosquitto.cpuPct, ' %', 'lower'],
+    ['mosquitto: messages dropped on its limits', (p) => p.mosquitto.dropped, '', 'lower'],
+    ['acknowledged readings not in the topic', (p) => (p.readings.inTopic === null ? null : p.readings.acked - p.readings.inTopic), '', 'lower'],
     ['ingest CPU, all up (% of a core)', (p) => p.ingest.cpuPct, ' %', 'lower'],
     ['loadgen CPU, all up (% of a core)', (p) => p.loadgen.cpuPct, ' %', 'lower'],
     ['loadgen RSS (MB, all processes)', (p) => p.loadgen.rssMB, ' MB', 'lower'],
