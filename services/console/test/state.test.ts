@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ScoreRecord } from '@pitwall/common';
 import { createFleetView, createIncidentStore, vehicleHealth } from '../src/state.js';
-import { incident } from './fixtures.js';
+import { incident } from '@pitwall/common/testing';
 
 const score = (over: Partial<ScoreRecord> = {}): ScoreRecord => ({
   vehicle_id: 'car-0007',

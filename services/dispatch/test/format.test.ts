@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANSI, applyLatest, formatAge, formatIncidentChange, formatIncidentTable, parseCliArgs, selectIncidents } from '../src/cli/format.js';
 import type { IncidentRecord } from '@pitwall/common';
-import { incident } from './fixtures.js';
+import { incident } from '@pitwall/common/testing';
 
 test('ages', () => {
   const rows: [number, string][] = [

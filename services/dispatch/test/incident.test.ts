@@ -6,7 +6,7 @@ import { defaultSchemasDir } from '@pitwall/common';
 import { alertPublication, fleetPublication, handleIncident, handleTombstone, maintenancePayload, maintenancePublication } from '../src/handlers/incident.js';
 import { createIncidentView } from '../src/view.js';
 import { readDispatchConfig } from '../src/config.js';
-import { incident } from './fixtures.js';
+import { incident } from '@pitwall/common/testing';
 
 const CONFIG = { fleetTopic: 'fleet/incidents', alertExpirySeconds: 3600 };
 const never = (): boolean => false;

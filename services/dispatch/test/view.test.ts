@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createIncidentView } from '../src/view.js';
 import { createRecentSet } from '../src/recent.js';
-import { incident } from './fixtures.js';
+import { incident } from '@pitwall/common/testing';
 
 test('only a higher revision replaces what is known, whatever the arrival order', () => {
   const view = createIncidentView();
