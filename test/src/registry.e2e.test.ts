@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAvroCodec, createSchemaStore, createTopicCodec, defaultSchemasDir, loadSchemaFile, PitwallError } from '@pitwall/common';
+import { createAvroCodec, createSchemaStore, createTopicCodec, defaultSchemasDir, deploySchemas, loadSchemaFile, PitwallError } from '@pitwall/common';
 import { adminSchemaStore, INFRA, runId } from './support/stack.js';
 
 test('registering a subject from several services, evolving it, and refusing a breaking change', async () => {
@@ -77,4 +77,13 @@ test('a service cannot register or change compatibility through the schema store
     createTopicCodec(anonymous, `e2e.${runId()}.undeployed`, 'telemetry', 2),
     (e: unknown) => e instanceof PitwallError && e.reason === 'registry.unregistered' && /npm run schemas -- deploy/.test(e.message),
   );
+});
+
+test('two deploy steps at once (two replicas rolling out) both succeed with the same ids', async () => {
+  const id = runId();
+  const topics = { telemetry: `e2e.${id}.t`, receipts: `e2e.${id}.r`, features: `e2e.${id}.f`, scores: `e2e.${id}.s`, alerts: `e2e.${id}.a`, incidentCommands: `e2e.${id}.c`, incidents: `e2e.${id}.i` };
+  const [a, b] = await Promise.all([deploySchemas(adminSchemaStore(), topics, defaultSchemasDir()), deploySchemas(adminSchemaStore(), topics, defaultSchemasDir())]);
+  const ids = (d: typeof a) => d.map((s) => `${s.subject}:${[...s.ids].join(';')}`).sort();
+  assert.deepEqual(ids(a), ids(b));
+  for (const s of a) assert.deepEqual(await (await call('GET', `/config/${s.subject}`)).json(), { compatibilityLevel: 'BACKWARD' });
 });

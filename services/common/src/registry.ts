@@ -65,8 +65,15 @@ export function createSchemaStore(url: string, credentials?: RegistryCredentials
   return {
     async setCompatibility(subject, level) {
       const what = `setting compatibility of ${subject}`;
-      const res = await call('registry.config', what, `/config/${encodeURIComponent(subject)}`, { method: 'PUT', body: { compatibility: level } });
-      const body = await res.text();
+      const put = () => call('registry.config', what, `/config/${encodeURIComponent(subject)}`, { method: 'PUT', body: { compatibility: level } });
+      let res = await put();
+      let body = await res.text();
+      // Apicurio answers 409 "rule already exists" when two writers create a subject's rule at
+      // once (two replicas deploying together); the rule exists now, so the second try updates it.
+      if (res.status === 409) {
+        res = await put();
+        body = await res.text();
+      }
       if (res.status === 401 || res.status === 403) throw refused('registry.forbidden', what, res, body);
       if (!res.ok) throw new TransientError('registry.config', `${what} failed: HTTP ${res.status} ${body}`);
     },

@@ -73,7 +73,7 @@ export function adminSchemaStore(url: string = INFRA.registry): SchemaStore {
   return createSchemaStore(url, registryAdminCredentials(LOCAL_DIRS));
 }
 
-const deployed = new Set<string>();
+const deployed = new Map<string, Promise<void>>();
 /**
  * The deploy step for a run's topic names, as scripts/infra.sh runs it for the default names:
  * services only look their schemas up. Once per registry and names.
@@ -82,9 +82,14 @@ export async function deployTopicSchemas(env: Record<string, string>): Promise<v
   const url = env.SCHEMA_REGISTRY_URL ?? INFRA.registry;
   const topics = readCommonConfig(configReader(env), 'e2e').topics;
   const key = `${url} ${JSON.stringify(topics)}`;
-  if (deployed.has(key)) return;
-  await deploySchemas(adminSchemaStore(url), topics, defaultSchemasDir());
-  deployed.add(key);
+  // One deploy per key, shared by services started together (Promise.all); a failed one is retried.
+  let done = deployed.get(key);
+  if (!done) {
+    done = deploySchemas(adminSchemaStore(url), topics, defaultSchemasDir()).then(() => undefined);
+    done.catch(() => deployed.delete(key));
+    deployed.set(key, done);
+  }
+  await done;
 }
 
 /**
