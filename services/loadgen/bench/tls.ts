@@ -497,13 +497,28 @@ async function main(): Promise<number> {
     return { proc, pid: proc.pid!, url: { plain: `mqtt://127.0.0.1:${plainPort}`, tls: `mqtts://127.0.0.1:${tlsPort}` } };
   };
 
-  let broker = await startBroker('plain');
-  const plain = await runPhase('plain', broker, ingestTls);
-  await stop(broker.proc);
-  await sleep(5000);
-  broker = await startBroker('tls');
-  const tls = await runPhase('tls', broker, ingestTls);
-  await stop(broker.proc);
+  // BENCH_LISTENERS=tls runs the TLS phase alone (an overload run, say); the table then has no ratios.
+  const phases = (env.BENCH_LISTENERS ?? 'plain,tls').split(',').map((p) => p.trim());
+  if (phases.some((p) => p !== 'plain' && p !== 'tls') || phases.length === 0) throw new Error(`BENCH_LISTENERS must list plain and/or tls, got "${env.BENCH_LISTENERS}"`);
+  let plain: PhaseResult | undefined;
+  let tls: PhaseResult | undefined;
+  for (const phase of phases as Phase[]) {
+    if (plain || tls) await sleep(5000);
+    const broker = await startBroker(phase);
+    const r = await runPhase(phase, broker, ingestTls);
+    await stop(broker.proc);
+    if (phase === 'plain') plain = r;
+    else tls = r;
+  }
+  if (!plain || !tls) {
+    const only = (plain ?? tls)!;
+    console.log(`\n${JSON.stringify({ phase: only.phase, readings: only.readings, mosquitto: only.mosquitto, ingest: only.ingest }, null, 1)}`);
+    const outFile = env.BENCH_OUT ?? path.join(REPO, 'bench-results', `loadgen-${only.phase}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    mkdirSync(path.dirname(outFile), { recursive: true });
+    writeFileSync(outFile, JSON.stringify({ type: 'loadgen-tls-bench', id: ID, at: new Date().toISOString(), [only.phase]: only }, null, 1) + '\n');
+    console.log(`written to ${outFile}`);
+    return 0;
+  }
 
   const ratio = (a: number | null, b: number | null): number | null => (a && b !== null ? Math.round((b / a) * 1000) / 1000 : null);
   const result = {
