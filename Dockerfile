@@ -113,7 +113,8 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HEALTH_PORT || '9106') + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
 # The UI port (CONSOLE_PORT) also serves /healthz. Browser code: plain ES modules and CSS, served
-# as they are (no bundling step); taken from the context so every stage builds without BuildKit too.
+# as they are (no bundling step); taken from the context, not the pruned tree, so that this stage
+# builds whatever SERVICE is (the legacy builder builds every stage).
 FROM runtime AS service-console
 ENV CONSOLE_PORT=8080
 COPY services/console/public/ services/console/public/
