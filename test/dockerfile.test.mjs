@@ -138,18 +138,21 @@ function listFiles(root, dir = '') {
 function runPrune(files, args) {
   const hash = createHash('sha256');
   for (const [rel, e] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(`${rel}\0${e.real ?? ''}\0${e.content ?? ''}\0`);
-  const key = `${hash.digest('hex').slice(0, 16)}-${createHash('sha256').update(args.join(' ')).digest('hex').slice(0, 8)}`;
+  const filesKey = hash.digest('hex').slice(0, 16);
+  const key = `${filesKey}-${createHash('sha256').update(args.join(' ')).digest('hex').slice(0, 8)}`;
   if (!pruneCache.has(key)) {
     pruneCache.set(
       key,
       limit(async () => {
-        const ctx = path.join(TMP, `ctx-${key}`);
+        // One copy per set of files, shared by the prunes of every service (written synchronously).
+        const ctx = path.join(TMP, `ctx-${filesKey}`);
         const out = path.join(TMP, `out-${key}`);
-        for (const [rel, e] of files) {
-          fs.mkdirSync(path.dirname(path.join(ctx, rel)), { recursive: true });
-          if (e.content !== undefined) fs.writeFileSync(path.join(ctx, rel), e.content);
-          else fs.copyFileSync(e.real, path.join(ctx, rel));
-        }
+        if (!fs.existsSync(ctx))
+          for (const [rel, e] of files) {
+            fs.mkdirSync(path.dirname(path.join(ctx, rel)), { recursive: true });
+            if (e.content !== undefined) fs.writeFileSync(path.join(ctx, rel), e.content);
+            else fs.copyFileSync(e.real, path.join(ctx, rel));
+          }
         try {
           await promisify(execFile)(TURBO, ['prune', ...args, '--out-dir', out], {
             cwd: ctx,
