@@ -168,6 +168,11 @@ export interface ServiceProcess {
   exited: Promise<number | null>;
 }
 
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
 export async function startService(name: string, env: Record<string, string>, tag: string): Promise<ServiceProcess> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const healthPort = await freePort();
@@ -202,6 +207,14 @@ export async function startService(name: string, env: Record<string, string>, ta
   proc.stdout!.pipe(log);
   proc.stderr!.pipe(log);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  // A service a test forgot (its setup failed half way, say) must not keep the test file alive
+  // until CI's deadline: it does not hold the event loop, and dies with the test process. stop()
+  // and kill() hold the loop again while they wait.
+  proc.unref();
+  (proc.stdout as unknown as { unref(): void }).unref();
+  (proc.stderr as unknown as { unref(): void }).unref();
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
   const svc: ServiceProcess = {
     name,
     proc,
@@ -218,11 +231,13 @@ export async function startService(name: string, env: Record<string, string>, ta
     },
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.ref();
       proc.kill('SIGTERM');
       return exited;
     },
     async kill() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.ref();
       proc.kill('SIGKILL');
       await exited;
     },
