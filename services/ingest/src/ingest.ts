@@ -39,7 +39,7 @@ import { createBatcher } from './batcher.js';
 import { handleReceipt, isReceiptTopic } from './handlers/receipt.js';
 import { handleTelemetry, type OutgoingRecord } from './handlers/telemetry.js';
 import { createIngestMetrics, METRICS } from './metrics.js';
-import { BROKER_DROPS_TOPIC, createDropTracker } from './handlers/broker-drops.js';
+import { BROKER_DROPS_TOPIC, BROKER_UPTIME_TOPIC, createDropTracker } from './handlers/broker-drops.js';
 import type { ValidationLimits } from './validate.js';
 
 export interface IngestConfig {
@@ -141,8 +141,16 @@ export function createIngest(deps: IngestDeps): Ingest {
   readiness.pending('kafka sends', () => batcher.pending());
 
   const drops = createDropTracker();
+  let dropsWatched = false;
   const onMessage = (message: HeldMessage): void => {
+    if (message.topic === BROKER_UPTIME_TOPIC) {
+      // $SYS reaches ingest: from now on a drop would be reported (see broker-drops.ts).
+      if (!dropsWatched) metrics.brokerDropped().set(0);
+      dropsWatched = true;
+      return;
+    }
     if (message.topic === BROKER_DROPS_TOPIC) {
+      dropsWatched = true;
       const seen = drops.observe(message.payload);
       if (!seen) return;
       metrics.brokerDropped().set(seen.total);
@@ -217,7 +225,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       subscription = keepSubscribed(client, subscriptions, { qos: 1, log, onChange: (ok, why) => readiness.set('mqtt.subscription', ok, why) });
       await subscription.first;
       // The broker's drop counter (Mosquitto): optional, another broker may not have it.
-      client.subscribeAsync({ [BROKER_DROPS_TOPIC]: { qos: 0 } }).then(
+      client.subscribeAsync({ [BROKER_DROPS_TOPIC]: { qos: 0 }, [BROKER_UPTIME_TOPIC]: { qos: 0 } }).then(
         (grants) => {
           if (grants.some((g) => g.qos > 2)) log.warn('the broker refused ingest its drop counter: broker-side loss will not show in pitwall_mqtt_broker_dropped_messages', { topic: BROKER_DROPS_TOPIC });
         },

@@ -47,7 +47,7 @@ export function createIngestMetrics(registry: Registry) {
     brokerDropped: () =>
       gauge(registry, {
         name: GAUGES.brokerDropped,
-        help: "Messages the MQTT broker dropped on its queue or in-flight limits since it started ($SYS/broker/publish/messages/dropped): acknowledged readings lost before ingest; should stay 0.",
+        help: "Messages the MQTT broker dropped on its queue or in-flight limits since it started, as it last reported ($SYS/broker/publish/messages/dropped, sent when it changes; 0 while none was reported since ingest saw the broker's $SYS): acknowledged readings lost before ingest; should stay 0.",
       }),
     counters: createCounters(COUNTERS, registry),
     eventToAck: histogram(registry, {

@@ -1,11 +1,17 @@
 /**
  * Handler for Mosquitto's `$SYS/broker/publish/messages/dropped`: how many messages the broker has
- * dropped since it started, on its queue or in-flight limits (published every sys_interval, 10 s
- * by default, as a decimal string). A QoS 1 reading the broker acknowledged to a car and then
- * dropped from ingest's queue is lost and nothing downstream can notice, so ingest reports every
- * increase as an error and exports the count. A restarted broker counts from 0 again.
+ * dropped since it started, on its queue or in-flight limits, as a decimal string. A QoS 1 reading
+ * the broker acknowledged to a car and then dropped from ingest's queue is lost and nothing
+ * downstream can notice, so ingest reports every increase as an error and exports the count. A
+ * restarted broker counts from 0 again.
+ *
+ * Mosquitto publishes it only when it changes (its retained copy expires), so a quiet broker may
+ * never send it to a subscriber that came later. `$SYS/broker/uptime`, sent every sys_interval
+ * (10 s), shows that the broker's $SYS reaches ingest at all: until a drop is reported, the count
+ * is 0 from then on.
  */
 export const BROKER_DROPS_TOPIC = '$SYS/broker/publish/messages/dropped';
+export const BROKER_UPTIME_TOPIC = '$SYS/broker/uptime';
 
 export interface DropObservation {
   /** The broker's count since it started. */
