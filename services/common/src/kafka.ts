@@ -249,7 +249,7 @@ export function createPartitionProducers(kafka: Pick<Kafka, 'producer'>, transac
     drop(partition) {
       const p = producers.get(partition);
       producers.delete(partition);
-      void disconnect(p);
+      void disconnect(p); // does not reject: disconnect() swallows a failed disconnect of a dropped producer
     },
     partitions: () => [...producers.keys()],
     async closeAll() {

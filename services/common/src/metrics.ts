@@ -212,6 +212,7 @@ export function startConsumerLagPoller(opts: {
     if (stopped) return Promise.resolve();
     return (running ??= once().finally(() => (running = undefined)));
   };
+  // Fire and forget: once() catches and logs its own failures, and stop() waits for the one running.
   const timer = setInterval(() => void tick(), intervalMs);
   timer.unref();
   void tick();

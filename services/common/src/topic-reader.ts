@@ -103,7 +103,8 @@ export async function startTopicReader(kafka: Kafka, opts: TopicReaderOptions): 
     if (timer) clearTimeout(timer);
     return (stopped ??= consumer.disconnect());
   };
-  if (!opts.follow) void caughtUp.then(stop, stop);
+  // A failed disconnect is the caller's to see through stop(); this chain only must not reject unhandled.
+  if (!opts.follow) caughtUp.then(stop, stop).catch((err: unknown) => opts.log.warn('topic reader did not disconnect', { topic: opts.topic, err }));
   opts.log.debug('topic reader started', { topic: opts.topic, partitions: [...ends.entries()].map(([p, e]) => [p, String(e)]) });
   return { caughtUp, stop };
 }

@@ -90,7 +90,13 @@ runMain('alerts-cli', async () => {
   const stop = (): void => {
     if (tick) clearInterval(tick);
     if (redraw) clearTimeout(redraw);
-    void reader.stop().then(() => process.exit(0));
+    reader.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('could not leave Kafka cleanly', { err });
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

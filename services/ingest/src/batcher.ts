@@ -113,6 +113,8 @@ export function createBatcher<T>(opts: BatcherOptions<T>): Batcher<T> {
       buffer.push(item);
       bufferBytes += sizeOf(item);
       if (inFlight) return;
+      // Fire and forget: drain() does not reject (sendWithRetry retries every failed send), and
+      // flush() and close() wait for the send in flight.
       if (buffer.length >= opts.maxBatch || bufferBytes >= maxBytes()) void drain();
       else if (!timer) timer = setTimeout(() => void drain(), opts.lingerMs);
     },

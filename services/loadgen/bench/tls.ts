@@ -558,6 +558,7 @@ async function main(): Promise<number> {
 }
 
 let finishing = false;
+/** Cleans up (logging a failure) and exits: never rejects, so callers `void` it. */
 const finish = async (code: number): Promise<never> => {
   if (!finishing) {
     finishing = true;

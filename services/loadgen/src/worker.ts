@@ -17,6 +17,7 @@ import { createTicker, DueQueue, makeCadence, sampleTs, slotAt } from './schedul
 /** Longest wait at the end for publishes to be acknowledged. */
 const SETTLE_TIMEOUT_MS = 15_000;
 
+/** Never rejects: an IPC error goes to the callback, which resolves, so callers may `void` it. */
 const send = (m: WorkerMessage): Promise<void> =>
   new Promise((resolve) => {
     if (!process.send) return resolve();
@@ -111,17 +112,19 @@ function run(init: WorkerInit, start: WorkerStart, tls: readonly Tls[] | undefin
   reportAt(Math.max(1, Math.ceil((Date.now() - clock.wallStart + 150) / 1000)));
 
   const inFlight = (): number => open.reduce((n, c) => n + c.inFlight(), 0);
-  setTimeout(
-    async () => {
-      publishing = false;
-      clearInterval(ramp);
-      if (timer) clearTimeout(timer);
-      const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-      while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      await send({ type: 'published', worker: init.worker });
-    },
-    Math.max(0, endWall - Date.now()),
-  );
+  const settle = async (): Promise<void> => {
+    publishing = false;
+    clearInterval(ramp);
+    if (timer) clearTimeout(timer);
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await send({ type: 'published', worker: init.worker });
+  };
+  // A timer drops the promise its callback returns: a failure goes to fatal explicitly rather than
+  // through the unhandled-rejection path.
+  setTimeout(() => {
+    settle().catch(fatal);
+  }, Math.max(0, endWall - Date.now()));
 
   return {
     async close() {
@@ -157,6 +160,7 @@ async function prepare(m: WorkerInit): Promise<void> {
   await send({ type: 'ready', worker: m.worker, identities: stats, usage: usage() });
 }
 
+/** Reports the error and exits; never settles, so `void fatal(err)` loses nothing. */
 const fatal = async (err: unknown): Promise<never> => {
   await send({ type: 'fatal', worker, message: (err as Error)?.stack ?? String(err) });
   process.exit(1);

@@ -164,7 +164,7 @@ export function createShadowReporter(opts: {
     async start() {
       await provisionTopics(opts.kafka, [{ topic: opts.topic, numPartitions: 1 }], { partitions: 1 });
       await producer.connect();
-      timer = setInterval(() => void flush(), opts.intervalMs);
+      timer = setInterval(() => void flush(), opts.intervalMs); // flush() logs a failed send and resolves
       timer.unref();
     },
     flush,

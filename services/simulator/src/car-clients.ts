@@ -103,7 +103,7 @@ export async function connectCars(o: CarConnectionsOptions): Promise<FleetClient
           const own = topics
             .map((t) => t.replace(/^vehicles\/\+\//, `vehicles/${id}/`))
             .filter((t) => vehicleOf(t) === id);
-          return own.length > 0 ? c.client.subscribeAsync(own, opts) : undefined;
+          return own.length > 0 ? c.client.subscribeAsync(own, opts) : Promise.resolve([]);
         }),
       ),
     get connected() {

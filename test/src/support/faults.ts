@@ -79,8 +79,9 @@ export class Services {
       if (this.expected.has(p) || this.stopping) return;
       this.unexpectedExits.push(`${name} exited with code ${code} (log ${p.logFile})`);
       if (this.restartOnExit && this.procs.get(name) === p) {
-        void sleep(1_000).then(() => {
-          if (!this.stopping) void this.start(name);
+        void sleep(1_000).then(async () => {
+          // A restart that fails is one more unexpected exit for the test to report, not a crash of the runner.
+          if (!this.stopping) await this.start(name).catch((err: unknown) => this.unexpectedExits.push(`${name} did not restart: ${String(err)}`));
         });
       }
     });
