@@ -105,7 +105,7 @@ function register(registry: Registry, family: Family): void {
 
 function familyOf(registry: Registry, name: string, spec: CounterSpec | undefined, firstLabels: readonly string[]): Family {
   let byName = families.get(registry);
-  if (!byName) families.set(registry, (byName = new Map()));
+  if (!byName) families.set(registry, (byName = new Map<string, Family>()));
   const existing = byName.get(name);
   if (existing) return existing;
   if (!NAME.test(name)) throw new TypeError(`invalid metric name: ${name}`);

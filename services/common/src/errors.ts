@@ -56,6 +56,6 @@ export class TransientError extends PitwallError {
 /** Whether an unknown error is worth retrying. Unknown errors from client libraries are assumed to be. */
 export function isRetriable(err: unknown): boolean {
   if (err instanceof PitwallError) return err.retriable;
-  if (err && typeof err === 'object' && 'retriable' in err) return Boolean((err as { retriable: unknown }).retriable);
+  if (err && typeof err === 'object' && 'retriable' in err) return Boolean(err.retriable);
   return true;
 }

@@ -29,7 +29,6 @@ import { checkVehicleId } from './vehicle-id.js';
 x509.cryptoProvider.set(webcrypto as never);
 
 type CryptoKey = webcrypto.CryptoKey;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY_MS = 86_400_000;
@@ -118,7 +117,7 @@ export function commonName(kind: IdentityKind, name: string): string {
 const pemBody = (label: string, der: ArrayBuffer): string => x509.PemConverter.encode(der, label) + '\n';
 
 async function importKey(pem: string): Promise<CryptoKey> {
-  return webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decode(pem)[0]!, ALG, false, ['sign']) as Promise<CryptoKey>;
+  return webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decode(pem)[0]!, ALG, false, ['sign']);
 }
 
 function writeSecret(file: string, text: string): void {
@@ -148,7 +147,7 @@ export async function ensureCa(dir: string, opts: { name?: string } = {}): Promi
   const caPem = path.join(dir, 'ca.pem');
   const caKeyFile = path.join(dir, 'ca.key');
   if (!existsSync(caPem) || !existsSync(caKeyFile)) {
-    const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: newSerial(),
       name: `CN=${opts.name ?? 'Pitwall fleet CA'}`,
@@ -162,7 +161,7 @@ export async function ensureCa(dir: string, opts: { name?: string } = {}): Promi
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     });
-    writeSecret(caKeyFile, pemBody('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as webcrypto.CryptoKey)));
+    writeSecret(caKeyFile, pemBody('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)));
     writePublic(caPem, cert.toString('pem') + '\n');
     writePublic(path.join(dir, 'index.json'), JSON.stringify({ version: 1, issued: [] }, null, 1) + '\n');
   }
@@ -189,7 +188,7 @@ export async function openCa(dir: string): Promise<Ca> {
     const cn = commonName(req.kind, req.name);
     const days = req.days ?? (req.kind === 'server' ? 825 : 365);
     if (!Number.isInteger(days) || days < 1 || days > CA_DAYS) throw new InvalidInputError('pki.days.invalid', `days must be an integer 1-${CA_DAYS}, got ${days}`);
-    const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
     const serial = newSerial();
     const notAfter = new Date(Math.min(Date.now() + days * DAY_MS, caCert.notAfter.getTime()));
     const extensions: x509.Extension[] = [
@@ -220,7 +219,7 @@ export async function openCa(dir: string): Promise<Ca> {
       serial: cert.serialNumber,
       notAfter: notAfter.toISOString(),
       certPem: cert.toString('pem') + '\n',
-      keyPem: pemBody('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as webcrypto.CryptoKey)),
+      keyPem: pemBody('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)),
     };
   };
 

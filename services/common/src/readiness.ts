@@ -52,10 +52,12 @@ export interface Readiness {
   /** Wraps an eachBatch handler: a throw is batchFailed (and rethrown), a return batchDone. */
   eachBatch<P extends EachBatchPayload>(handler: (payload: P) => Promise<void>): (payload: P) => Promise<void>;
   fatal(why: string, err?: unknown): void;
+  // failing and checks are handed around on their own (startHealthServer, exportReadiness): bound
+  // functions, typed as properties so that is allowed.
   /** Failing checks, name -> why. */
-  failing(): Record<string, string>;
+  failing: () => Record<string, string>;
   /** Every check known so far (conditions set, progress, batches, fatal) -> whether it passes (for metrics). */
-  checks(): Record<string, boolean>;
+  checks: () => Record<string, boolean>;
   ready(): boolean;
   /** The process is shutting down: sampling stops and fatal() is ignored (a consumer may crash while it leaves). */
   stop(): void;

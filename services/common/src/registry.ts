@@ -127,7 +127,7 @@ export interface CodecOptions {
 
 /** A codec that writes `schema` (its id found or registered per `opts.mode`, default register) and reads every version. */
 export async function createAvroCodec<T>(store: SchemaStore, subject: string, schema: avro.Schema, opts: CodecOptions = {}): Promise<AvroCodec<T>> {
-  const type = avro.Type.forSchema(schema, { wrapUnions: false } as avro.ForSchemaOptions);
+  const type = avro.Type.forSchema(schema, { wrapUnions: false });
   let schemaId: number;
   if (opts.mode === 'lookup') {
     const found = await store.lookup(subject, schema);
@@ -145,7 +145,7 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
   const readerFor = (id: number): Promise<avro.Type | avro.Resolver> => {
     let r = readers.get(id);
     if (!r) {
-      r = store.getSchema(id).then((writer) => type.createResolver(avro.Type.forSchema(writer, { wrapUnions: false } as avro.ForSchemaOptions)));
+      r = store.getSchema(id).then((writer) => type.createResolver(avro.Type.forSchema(writer, { wrapUnions: false })));
       r.catch(() => readers.delete(id));
       readers.set(id, r);
     }
@@ -168,7 +168,7 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
       const id = buf.readUInt32BE(1);
       const reader = await readerFor(id);
       const body = buf.subarray(5);
-      return (reader === type ? type.fromBuffer(body) : type.fromBuffer(body, reader as avro.Resolver)) as T;
+      return (reader === type ? type.fromBuffer(body) : type.fromBuffer(body, reader)) as T;
     },
   };
 }

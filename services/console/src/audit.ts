@@ -39,6 +39,7 @@ export interface AuditRecord {
 /** Printable, bounded text for a field an untrusted client chose (user agent, typed user name). */
 export function clip(text: string | undefined, max: number): string | null {
   if (text === undefined) return null;
+  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
   const s = text.replace(/[\u0000-\u001f\u007f]/g, '?');
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }

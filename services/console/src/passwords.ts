@@ -144,7 +144,7 @@ const dummies = new WeakMap<Users, PasswordHash>();
 function dummyFor(users: Users): PasswordHash {
   let d = dummies.get(users);
   if (!d) {
-    const first = users.values().next().value as UserEntry | undefined;
+    const first = users.values().next().value;
     const params = first?.hash ?? DEFAULT_SCRYPT;
     d = { N: params.N, r: params.r, p: params.p, salt: randomBytes(SALT_BYTES), key: randomBytes(first?.hash.key.length ?? KEY_BYTES) };
     dummies.set(users, d);

@@ -95,6 +95,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
 
   const publish = (p: Publication): Promise<unknown> => client!.publishAsync(p.topic, p.payload, p.options);
 
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kafkajs passes closures, meant to be destructured
   const eachBatch = async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const publishes: Promise<unknown>[] = [];
     const deadLetters: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];

@@ -226,6 +226,7 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
     if (metric) counters.inc(metric);
   };
 
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kafkajs passes closures, meant to be destructured
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const { topic, partition } = batch;
     const state = await stateFor(partition);

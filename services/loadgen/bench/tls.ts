@@ -117,8 +117,8 @@ const topics = new Set<string>();
 function start(cmd: string, args: string[], opts: { env: Record<string, string>; log: string; cwd?: string }): ChildProcess {
   const log = createWriteStream(opts.log, { flags: 'a' });
   const p = spawn(cmd, args, { cwd: opts.cwd ?? REPO, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  p.stdout!.pipe(log, { end: false });
-  p.stderr!.pipe(log, { end: false });
+  p.stdout.pipe(log, { end: false });
+  p.stderr.pipe(log, { end: false });
   children.add(p);
   p.once('exit', () => {
     children.delete(p);
@@ -322,7 +322,7 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
     },
   });
   loadtest.stdout!.on('data', (d: Buffer) => {
-    for (const line of d.toString().split('\n')) if (/^(loadtest|  issu|t=\d+s (ramp|drain)|t=\d*[05]s run|connect ramp|certificates|readings|check telemetry)/.test(line)) console.log(`  ${line}`);
+    for (const line of d.toString().split('\n')) if (/^(loadtest| {2}issu|t=\d+s (ramp|drain)|t=\d*[05]s run|connect ramp|certificates|readings|check telemetry)/.test(line)) console.log(`  ${line}`);
   });
   const killer = setTimeout(() => loadtest.kill('SIGKILL'), (DURATION_S + DRAIN_S + 600) * 1000);
   const code = await exited(loadtest);

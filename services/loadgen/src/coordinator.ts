@@ -154,7 +154,7 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
       (err: unknown) => print(`warning: could not clear the retained maintenance state of ${retained.length} cars: ${(err as Error).message}`),
     );
   }
-  const ackedByCar: Record<string, number> = Object.assign({}, ...finals.map((f) => f.ackedByCar));
+  const ackedByCar: Record<string, number> = Object.fromEntries(finals.flatMap((f) => Object.entries(f.ackedByCar)));
   let telemetry: TelemetryCount | { skipped: string };
   if (!o.verify) telemetry = { skipped: '--no-verify' };
   else if (interrupted) telemetry = { skipped: 'interrupted' };

@@ -52,7 +52,7 @@ export async function checkCa(pkiDir: string): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const reason = e.code === 'ENOENT' ? `no ${path.basename(e.path ?? 'ca.pem')}` : e.message;
-    throw new Error(`no usable fleet CA in ${pkiDir} (${reason}); run scripts/infra.sh up or npm run pki -- init, or pass --pki DIR`);
+    throw new Error(`no usable fleet CA in ${pkiDir} (${reason}); run scripts/infra.sh up or npm run pki -- init, or pass --pki DIR`, { cause: err });
   }
 }
 
@@ -68,7 +68,7 @@ export async function issueIdentities(
   // Timed from here: loading the x509 library and the CA key is paid once per process.
   const started = performance.now();
   const cpu = process.cpuUsage();
-  const tls: Tls[] = new Array(specs.length);
+  const tls = new Array<Tls>(specs.length);
   let next = 0;
   let done = 0;
   const lane = async (): Promise<void> => {
@@ -79,11 +79,11 @@ export async function issueIdentities(
       if (++done % 500 === 0) onProgress(done);
     }
   };
-  const pem: Omit<Tls, 'secureContext'>[] = new Array(specs.length);
+  const pem = new Array<Omit<Tls, 'secureContext'>>(specs.length);
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, specs.length) }, lane));
   const used = process.cpuUsage(cpu);
   const issuedAt = performance.now();
-  for (let k = 0; k < pem.length; k++) tls[k] = { ...pem[k]!, secureContext: createSecureContext(pem[k]!) };
+  for (let k = 0; k < pem.length; k++) tls[k] = { ...pem[k]!, secureContext: createSecureContext(pem[k]) };
   return {
     tls,
     stats: {

@@ -52,7 +52,7 @@ export function sampleTs(firstTs: number, rateHz: number, k: number): number {
 }
 
 /** A sender's successive slots (k) and due times, starting with the first slot at or after `from`. */
-export function createTicker(c: Cadence, rng: Pick<Rng, 'next'>, from: number): { next(): { k: number; due: number } } {
+export function createTicker(c: Cadence, rng: Pick<Rng, 'next'>, from: number): { next: () => { k: number; due: number } } {
   let k = firstSlotFrom(c, from);
   return {
     next() {

@@ -33,7 +33,7 @@ function run(init: WorkerInit, start: WorkerStart, tls: readonly Tls[] | undefin
   counters.target = init.connections.length;
   let alerts: AlertEvent[] = [];
   const open: Connection[] = [];
-  type Sender = { conn: Connection; firstTs: number; k: number; next(): { k: number; due: number } };
+  type Sender = { conn: Connection; firstTs: number; k: number; next: () => { k: number; due: number } };
   const queue = new DueQueue<Sender>();
   const { clock } = start;
   const openedAt: number[] = [];

@@ -118,7 +118,7 @@ function plausibleRecords(n: number, std: readonly number[], features: readonly 
 }
 
 /** Runs `fn` (one batch of `n` windows) repeatedly for MEASURE_MS after a warm-up; windows per second. */
-async function measure(n: number, fn: () => unknown | Promise<unknown>): Promise<{ windowsPerSecond: number; iterations: number; msPerBatch: number }> {
+async function measure(n: number, fn: () => unknown): Promise<{ windowsPerSecond: number; iterations: number; msPerBatch: number }> {
   for (let i = 0; i < 3; i++) await fn();
   gc();
   let iterations = 0;

@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   try {
     metadata = JSON.parse(await readFile(values.metadata!, 'utf8'));
   } catch (cause) {
-    throw new Error(`--metadata ${values.metadata}: ${(cause as Error).message}`);
+    throw new Error(`--metadata ${values.metadata}: ${(cause as Error).message}`, { cause });
   }
   // The pure-JS backend needs nothing native; importing is not performance sensitive.
   tf.enableProdMode();

@@ -79,7 +79,7 @@ function activationOf(file: string, l: KerasLayerConfig, raw: unknown): string {
       `layer ${layerName(l)} (${l.class_name}): activation ${JSON.stringify(name)} is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`,
     );
   }
-  return ACTIVATIONS[name]!;
+  return ACTIVATIONS[name];
 }
 
 /** batch_input_shape (Keras 2) or batch_shape (Keras 3) of an input, as the width of a [batch, width] input. */
@@ -119,7 +119,7 @@ function buildLayer(file: string, l: KerasLayerConfig): tf.layers.Layer {
       return tf.layers.leakyReLU({ name, alpha });
     }
     case 'BatchNormalization': {
-      const axis = Array.isArray(c.axis) && c.axis.length === 1 ? c.axis[0] : (c.axis ?? -1);
+      const axis: unknown = Array.isArray(c.axis) && c.axis.length === 1 ? c.axis[0] : (c.axis ?? -1);
       // On [batch, features] inputs the feature axis is 1, also spelled -1.
       if (axis !== -1 && axis !== 1) {
         throw new ModelImportError(file, `layer ${name} (BatchNormalization): axis ${JSON.stringify(c.axis)} is not supported (only the feature axis, -1)`);
@@ -331,7 +331,7 @@ function assignWeights(file: string, model: tf.LayersModel, weightsRoot: Group):
       }
       const h = match[0]!;
       if (h.shape.length !== w.shape.length || h.shape.some((s, k) => s !== w.shape[k])) {
-        throw new ModelImportError(file, `layer ${layer.name}: weight ${h.name} has shape [${h.shape}], the layer needs [${w.shape}]`);
+        throw new ModelImportError(file, `layer ${layer.name}: weight ${h.name} has shape [${h.shape.join(',')}], the layer needs [${w.shape.join(',')}]`);
       }
       return tf.tensor(h.values, w.shape as number[], 'float32');
     });

@@ -120,7 +120,7 @@ export function createModelControl(opts: {
         case 'rollback':
           return activate(event.version!);
         case 'shadow':
-          return setShadow(event.version!);
+          return setShadow(event.version);
         case 'unshadow':
           return setShadow(null);
       }

@@ -135,7 +135,7 @@ export function jsonLoadHandler(base: string, json: tf.io.ModelJSON, fail: Files
         }
         if (data.length !== want) throw fail(`weight files hold ${data.length} bytes, the manifest describes ${want}`);
         // A fresh ArrayBuffer: Buffer.concat may return a view into a larger shared pool.
-        return [specs, data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer];
+        return [specs, data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)];
       }),
   };
 }

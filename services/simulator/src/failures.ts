@@ -56,7 +56,7 @@ export function parseFailurePlans(text: string, cars: number, defaultRampMs: num
       const resolved = resolveFailure(toFailureSpec(plan, 0), idSet);
       key = `${resolved.vehicleId}:${resolved.mode}:${resolved.sensor ?? ''}`;
     } catch (err) {
-      throw new RangeError(`"${item}": ${(err as Error).message.replace(/^failure [^:]+:[^:]+: /, '')}`);
+      throw new RangeError(`"${item}": ${(err as Error).message.replace(/^failure [^:]+:[^:]+: /, '')}`, { cause: err });
     }
     if (seen.has(key)) throw new RangeError(`"${item}": the same failure is given twice`);
     seen.add(key);

@@ -20,6 +20,7 @@ export function toPayload(reading: Reading): TelemetryPayload {
 
 /** MQTT topic of a vehicle's telemetry. Ids must be a single topic level without wildcards. */
 export function telemetryTopic(vehicleId: string): string {
+  // eslint-disable-next-line no-control-regex -- NUL is not allowed in an MQTT topic
   if (vehicleId === '' || /[/+#\u0000]/.test(vehicleId)) throw new RangeError(`vehicle id "${vehicleId}" cannot be an MQTT topic level`);
   return `vehicles/${vehicleId}/telemetry`;
 }

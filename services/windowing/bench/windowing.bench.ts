@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { Admin, Consumer, EachBatchPayload, Kafka, Message, PartitionOffset, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import {
   configReader,
   createAvroCodec,
@@ -397,6 +397,7 @@ function createPassThrough(
     }
     return p;
   };
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kafkajs passes closures, meant to be destructured
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const out: Message[] = [];
     let next: bigint | undefined;
@@ -414,7 +415,7 @@ function createPassThrough(
     }
     if (next === undefined) return;
     const producer = await producerFor(batch.partition);
-    const offsets = { topic: batch.topic, partitions: [{ partition: batch.partition, offset: next.toString() } as PartitionOffset] };
+    const offsets = { topic: batch.topic, partitions: [{ partition: batch.partition, offset: next.toString() }] };
     if (transactional) {
       const txn = await producer.transaction();
       if (out.length > 0) await txn.sendBatch({ topicMessages: [{ topic: opts.output, messages: out }] });

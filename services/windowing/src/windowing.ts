@@ -119,7 +119,6 @@ export function createWindowing(deps: WindowingDeps): Windowing {
   let admin: Admin | undefined;
   let markers: Producer | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
-  let running = false;
   const readiness = deps.readiness ?? createReadiness({ log });
   readiness.set('windowing', false, 'starting');
   const owned = new Set<number>();
@@ -211,6 +210,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
   const producerFor = (partition: number): Promise<Producer> => producers.get(partition);
   const dropProducer = (partition: number): void => producers.drop(partition);
 
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kafkajs passes closures, meant to be destructured
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
     const { partition } = batch;
     const state = await stateFor(partition);
@@ -379,7 +379,6 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       await consumer.connect();
       await consumer.subscribe({ topic: config.topics.telemetry, fromBeginning: true });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });
-      running = true;
       readiness.set('windowing', true);
       if (config.idleMs > 0) {
         idleTimer = setInterval(() => {
@@ -390,7 +389,6 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       log.info('windowing started', { window: config.window, topics: config.topics });
     },
     async close() {
-      running = false;
       readiness.set('windowing', false, 'closing');
       if (idleTimer) clearInterval(idleTimer);
       await consumer?.disconnect();
