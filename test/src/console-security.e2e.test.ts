@@ -15,7 +15,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, defaultSchemasDir, ensureTopics, loadSchemaFile, type AvroCodec, type IncidentCommandRecord, type IncidentRecord } from '@pitwall/common';
 import type { AuditRecord } from '@pitwall/console';
 import { consoleUsers } from './support/console-users.js';
-import { adminSchemaStore, freePort, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
+import { adminSchemaStore, freePort, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
 
 const id = runId();
 const env = isolatedEnv(id);

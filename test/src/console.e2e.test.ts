@@ -24,7 +24,7 @@ import {
 } from '@pitwall/common';
 import { partitionForKey } from '@pitwall/console';
 import { consoleUsers } from './support/console-users.js';
-import { adminSchemaStore, freePort, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
+import { adminSchemaStore, freePort, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
 
 const id = runId();
 const env = isolatedEnv(id);
@@ -223,7 +223,7 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
       assert.equal((live.data as IncidentRecord).severity, 'MEDIUM');
 
       // Reconnecting with Last-Event-ID replays what came after it instead of a new snapshot.
-      const again = await fetch(`${base}/api/stream`, { headers: { cookie, 'last-event-id': snap.id! } });
+      const again = await fetch(`${base}/api/stream`, { headers: { cookie, 'last-event-id': snap.id } });
       const r2 = again.body!.getReader();
       let t2 = '';
       await waitFor('the replayed event', async () => {

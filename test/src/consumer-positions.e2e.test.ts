@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { provisionTopics, runFromPositions } from '@pitwall/common';
-import { INFRA, runId, waitFor, kafkaClientConfig } from './support/stack.js';
+import { runId, waitFor, kafkaClientConfig } from './support/stack.js';
 
 test('a consumer restarted after a crash resumes at its positions: every record from the start once', { timeout: 120_000 }, async (t) => {
   const id = runId();

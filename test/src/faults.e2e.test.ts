@@ -67,7 +67,7 @@ interface Rig {
   /** What the check found wrong; it fails unless this stays empty. */
   problems: string[];
   /** An MQTT 5 client on the private broker, ended with the check. */
-  mqtt(name: string, extra?: IClientOptions): Promise<MqttClient>;
+  mqtt: (name: string, extra?: IClientOptions) => Promise<MqttClient>;
 }
 
 /**
@@ -83,7 +83,7 @@ async function check(t: TestContext, n: number, services: readonly string[], ext
   const problems: string[] = [];
   const clients: MqttClient[] = [];
   const mqtt = async (name: string, extra: IClientOptions = {}): Promise<MqttClient> => {
-    const c = await mqttClient(env.MQTT_URL!, `faults${n}-${name}-${id}`, extra);
+    const c = await mqttClient(env.MQTT_URL, `faults${n}-${name}-${id}`, extra);
     clients.push(c);
     return c;
   };

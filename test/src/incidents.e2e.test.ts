@@ -23,7 +23,7 @@ import {
   type ReceiptRecord,
   type ScoreRecord,
 } from '@pitwall/common';
-import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
+import { adminSchemaStore, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 
 const PARTITIONS = 3;
 const W = 10_000;
@@ -326,11 +326,11 @@ test('exactly once: kill -9 mid-stream gives the same incidents and revisions as
     assert.ok(outB.records.length < recordsA.length, 'the first kill landed mid-stream');
     const [b2, b3] = await Promise.all([start('b2'), start('b3')]);
     await reached(0.55);
-    await b2!.kill();
+    await b2.kill();
     t.diagnostic(`SIGKILL of one of two instances after ${outB.records.length} of ${recordsA.length} committed records`);
     assert.ok(outB.records.length < recordsA.length, 'the second kill landed mid-stream');
     const recordsB = await settle(envB, outB);
-    assert.equal(await b3!.stop(), 0);
+    assert.equal(await b3.stop(), 0);
 
     const byA = assertRevisionsGapless(recordsA, 'uninterrupted run');
     const byB = assertRevisionsGapless(recordsB, 'interrupted run');

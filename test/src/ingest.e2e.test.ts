@@ -67,7 +67,7 @@ test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout:
   try {
     await waitFor(`${total} distinct readings in Kafka`, () => (seen.size >= total ? true : undefined), 60_000);
   } catch (err) {
-    throw new Error(`${(err as Error).message}; got ${seen.size} distinct readings in ${records} records`);
+    throw new Error(`${(err as Error).message}; got ${seen.size} distinct readings in ${records} records`, { cause: err });
   } finally {
     await consumer.disconnect();
   }

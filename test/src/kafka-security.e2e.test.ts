@@ -73,7 +73,7 @@ async function readOne(kafka: Kafka, groupId: string, topic: string, timeoutMs =
             },
           }),
         )
-        .catch((err: unknown) => {
+        .catch((err: Error) => {
           clearTimeout(timer);
           reject(err);
         });

@@ -81,7 +81,10 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
     const { code, output } = await runLoadgen(args, { ...env, PITWALL_PKI_DIR: pkiDirFor(mosquitto.url) });
     assert.equal(code, 0, `loadtest exits 0 when every check passes:\n${output.slice(-4000)}`);
 
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    // The report's lines, read by path: the assertions below are their type check.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    type ReportLine = Record<string, any>;
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ReportLine);
     const start = lines[0]!;
     const seconds = lines.filter((l) => l.type === 'second');
     const summary = lines[lines.length - 1]!;

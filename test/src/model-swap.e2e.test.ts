@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord } from '@pitwall/common';
-import { adminSchemaStore, INFRA, kafkaClientConfig, REPO, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { adminSchemaStore, kafkaClientConfig, REPO, runId, startService, waitFor, waitReady } from './support/stack.js';
 
 test('a new model version is swapped in between batches; a broken one is refused', { timeout: 180_000 }, async (t) => {
   const id = runId();

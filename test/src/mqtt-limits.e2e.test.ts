@@ -15,7 +15,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { Kafka, logLevel, type IHeaders } from 'kafkajs';
 import { DLQ_HEADER, SENSORS, serverMaximumPacketSize, silentLogger } from '@pitwall/common';
 import { createFleet, createSimulator } from '@pitwall/simulator';
-import { INFRA, isolatedEnv, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
+import { isolatedEnv, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
 import { startPrivateMosquitto } from './support/mosquitto.js';
 import { asGateway } from './support/identities.js';
 

@@ -15,7 +15,7 @@ import mqtt from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type TelemetryRecord } from '@pitwall/common';
 import { createCarInbox, createFleet, createSimulator, type PublishClient } from '@pitwall/simulator';
-import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { adminSchemaStore, isolatedEnv, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
 import { startPrivateMosquitto } from './support/mosquitto.js';
 import { asGateway, tlsAs } from './support/identities.js';
 

@@ -42,7 +42,7 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
   before(async () => {
     for (const name of ['ingest', 'windowing', 'scoring', 'incidents', 'dispatch']) services.push(await startService(name, env, `pipeline-${id}`));
     await waitReady(services, 90_000);
-    listener = await observe(INFRA.mqtt, `e2e-listener-${id}`, [`vehicles/+/alerts`, `vehicles/${FAILING}/maintenance`, env.DISPATCH_FLEET_TOPIC!], (topic, payload, packet) =>
+    listener = await observe(INFRA.mqtt, `e2e-listener-${id}`, [`vehicles/+/alerts`, `vehicles/${FAILING}/maintenance`, env.DISPATCH_FLEET_TOPIC], (topic, payload, packet) =>
       received.push({ topic, body: payload.length ? JSON.parse(payload.toString()) : {}, packet }),
     );
   });
@@ -143,7 +143,7 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
     const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
     const consumer = kafka.consumer({ groupId: `e2e.${id}.dlq-reader` });
     await consumer.connect();
-    await consumer.subscribe({ topic: env.TOPIC_TELEMETRY_DLQ!, fromBeginning: true });
+    await consumer.subscribe({ topic: env.TOPIC_TELEMETRY_DLQ, fromBeginning: true });
     const seen = new Map<string, { value: Buffer; headers: Record<string, string> }>();
     await consumer.run({
       eachMessage: async ({ message }) => {

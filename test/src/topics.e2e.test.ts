@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { provisionTopics } from '@pitwall/common';
-import { INFRA, runId, kafkaClientConfig } from './support/stack.js';
+import { runId, kafkaClientConfig } from './support/stack.js';
 
 test('concurrent provisionTopics of fresh topics: no caller fails, and each can read offsets and produce at once without retries', { timeout: 120_000 }, async (t) => {
   const id = runId();

@@ -16,7 +16,7 @@ import {
   SENSORS,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { adminSchemaStore, INFRA, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { adminSchemaStore, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
 
 test('out of order, duplicates, late events, ignition off, and v1 + v2 producers side by side', { timeout: 180_000 }, async (t) => {
   const id = runId();

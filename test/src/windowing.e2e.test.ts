@@ -19,7 +19,7 @@ import {
   windowStartsFor,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { adminSchemaStore, INFRA, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
+import { adminSchemaStore, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 
 
 const PARTITIONS = 3;

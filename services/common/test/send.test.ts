@@ -23,7 +23,7 @@ import { PitwallError } from '../src/errors.js';
 const require = createRequire(import.meta.url);
 const Encoder = require('kafkajs/src/protocol/encoder') as { sizeOfVarInt(n: number): number };
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (r: object) => unknown;
-const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as { RecordBatch(b: object): Promise<{ buffer: Buffer }> };
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as { RecordBatch: (b: object) => Promise<{ buffer: Buffer }> };
 
 /** Encoded size of one partition's batch, as kafkajs's produce request v3 builds it. */
 async function realBatchSize(messages: Message[], timestamps?: number[]): Promise<number> {

@@ -66,6 +66,7 @@ test('table: the columns, aligned, with delivered and acked-by', () => {
 
 test('styled table keeps the plain text', () => {
   const now = 1_700_000_600_000;
+  // eslint-disable-next-line no-control-regex -- ESC starts the ANSI colour codes this strips
   const strip = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, '');
   const list = [incident({ severity: 'CRITICAL' }), incident({ incident_id: 'c', status: 'CLEARED' })];
   const styled = formatIncidentTable(list, now, ANSI);

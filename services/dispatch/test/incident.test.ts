@@ -13,7 +13,7 @@ const never = (): boolean => false;
 
 test('the fixture is a valid incident v1 record (keeps the tests honest about the schema)', () => {
   const schema = JSON.parse(readFileSync(`${defaultSchemasDir()}incident/v1.avsc`, 'utf8'));
-  const type = avro.Type.forSchema(schema, { wrapUnions: false } as avro.ForSchemaOptions);
+  const type = avro.Type.forSchema(schema, { wrapUnions: false });
   assert.ok(type.isValid(incident()));
 });
 

@@ -103,7 +103,7 @@ for (const [name, send] of [
       maxBatch: 10,
       lingerMs: 0,
       backoffMs: () => 10_000,
-      send: (items) => {
+      send: () => {
         sends++;
         return send();
       },

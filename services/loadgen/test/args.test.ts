@@ -9,7 +9,7 @@ const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const run = (argv: string[], env: Record<string, string> = {}): RunOptions => {
   const o = parseArgs(argv, env, new Date(0));
   assert.equal(o.command, 'run');
-  return o as RunOptions;
+  return o;
 };
 const refused = (argv: string[], flag: string, words: RegExp): void => {
   assert.throws(

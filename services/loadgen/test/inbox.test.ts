@@ -5,7 +5,7 @@ import { createInbox, subscriptionBatches } from '../src/inbox.js';
 import type { AlertEvent } from '../src/messages.js';
 
 const packet = (incidentId: string, revision: number): IPublishPacket =>
-  ({ cmd: 'publish', qos: 1, dup: false, retain: false, topic: '', payload: '', properties: { correlationData: Buffer.from(incidentId), userProperties: { revision: String(revision) } } }) as IPublishPacket;
+  ({ cmd: 'publish', qos: 1, dup: false, retain: false, topic: '', payload: '', properties: { correlationData: Buffer.from(incidentId), userProperties: { revision: String(revision) } } });
 const alert = (incidentId: string, revision: number) => Buffer.from(JSON.stringify({ schema: 'pitwall.alert.v2', incident_id: incidentId, revision, area: 'cooling', severity: 'LOW', opened_at: 1000 }));
 
 test('a topic per car, never a wildcard, at most 500 per SUBSCRIBE', () => {

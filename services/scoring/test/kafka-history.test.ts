@@ -72,7 +72,7 @@ describe('createReadOnlyDecoder', () => {
     const store = { getSchema: async (id: number) => (asked.push(id), id === 1 ? v1 : v2) };
     const decoder = createReadOnlyDecoder<Record<string, unknown>>(store, v2);
     const t1 = avro.Type.forSchema(v1);
-    const t2 = avro.Type.forSchema(v2, { wrapUnions: false } as avro.ForSchemaOptions);
+    const t2 = avro.Type.forSchema(v2, { wrapUnions: false });
     const a = await decoder.decode(frame(1, t1.toBuffer(telemetry({}))));
     const b = await decoder.decode(frame(2, t2.toBuffer(telemetry({ ignition_on: false }))));
     const c = await decoder.decode(frame(1, t1.toBuffer(telemetry({ speed: 7 }))));

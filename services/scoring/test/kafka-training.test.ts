@@ -35,7 +35,7 @@ describe('decodeTelemetry', () => {
       const text = buf.toString();
       if (text === 'bad') throw new Error('cannot decode');
       const [id, ts] = text.split('@') as [string, string];
-      return { vehicle_id: id, ts: Number(ts), out_of_range: [], ...Object.fromEntries(SENSOR_NAMES.map((s, i) => [s, i])) } as TelemetryRecord;
+      return { vehicle_id: id, ts: Number(ts), out_of_range: [], ...Object.fromEntries(SENSOR_NAMES.map((s, i) => [s, i])) };
     },
   };
   it('skips control records and counts undecodable ones', async () => {

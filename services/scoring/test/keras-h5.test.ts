@@ -374,7 +374,7 @@ describe('importModel (tfjs)', () => {
       // Weights laid out as tensorflowjs_converter does: model.json plus group1-shard{i}of{n}.bin next to it.
       await src.save(
         tf.io.withSaveHandler(async (a) => {
-          const data = Buffer.from(tf.io.CompositeArrayBuffer.join(a.weightData!));
+          const data = Buffer.from(tf.io.CompositeArrayBuffer.join(a.weightData));
           const half = Math.floor(data.length / 8) * 4;
           await writeFile(path.join(dir, 'group1-shard1of2.bin'), data.subarray(0, half));
           await writeFile(path.join(dir, 'group1-shard2of2.bin'), data.subarray(half));

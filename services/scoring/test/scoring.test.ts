@@ -87,7 +87,7 @@ function fakeKafka(existingTopics: string[] = []) {
 }
 
 function message(offset: number, value: Buffer | null): KafkaMessage {
-  return { key: Buffer.from('car'), value, timestamp: String(NOW), attributes: 0, offset: String(offset), headers: {} } as KafkaMessage;
+  return { key: Buffer.from('car'), value, timestamp: String(NOW), attributes: 0, offset: String(offset), headers: {} };
 }
 
 function payloadFor(calls: string[], partition: number, messages: KafkaMessage[]): EachBatchPayload {
@@ -124,7 +124,7 @@ async function setup(opts: { batchSize?: number; store?: SchemaStore; shadow?: S
   model.predict = ((x: tf.Tensor | tf.Tensor[], args?: object) => {
     predictCalls++;
     return predict(x, args);
-  }) as typeof model.predict;
+  });
   const fake = fakeKafka();
   const config: ScoringConfig = { topics: TOPICS, groupId: 'pitwall-scoring', batchSize: opts.batchSize ?? 100, partitions: 3, fromBeginning: false };
   const scoring = createScoring({

@@ -88,7 +88,7 @@ function fakeClient() {
     },
   };
   const deliver = (topic: string, payload: Buffer, properties?: IPublishPacket['properties']): void =>
-    listener?.(topic, payload, { cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, ...(properties ? { properties } : {}) } as IPublishPacket);
+    listener?.(topic, payload, { cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, ...(properties ? { properties } : {}) });
   return { client, published, deliver };
 }
 

@@ -78,8 +78,8 @@ export async function startPrivateMosquitto(id: string, opts: { extra?: readonly
       if (self.running()) return;
       const p = spawn('mosquitto', ['-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
       proc = p;
-      p.stdout!.pipe(log, { end: false });
-      p.stderr!.pipe(log, { end: false });
+      p.stdout.pipe(log, { end: false });
+      p.stderr.pipe(log, { end: false });
       const exited = new Promise<never>((_, reject) => p.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}; see ${logFile}`))));
       exited.catch(() => {});
       await Promise.race([waitFor(`mosquitto on port ${port}`, async () => (await accepts(port)) || undefined, 10_000, 50), exited]);

@@ -146,7 +146,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
   while (Date.now() < deadline) {
     try {
       const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
+      if (v !== undefined && v !== false) return v;
     } catch (err) {
       lastErr = err;
     }
@@ -204,8 +204,8 @@ export async function startService(name: string, env: Record<string, string>, ta
     env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout!.pipe(log);
-  proc.stderr!.pipe(log);
+  proc.stdout.pipe(log);
+  proc.stderr.pipe(log);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   // A service a test forgot (its setup failed half way, say) must not keep the test file alive
   // until CI's deadline: it does not hold the event loop, and dies with the test process. stop()
