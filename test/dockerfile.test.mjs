@@ -159,7 +159,7 @@ function runPrune(files, args) {
             env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', TURBO_NO_UPDATE_NOTIFIER: '1' },
           });
         } catch (err) {
-          throw new Error(`turbo prune ${args.join(' ')} failed: ${(err.stderr || err.message).trim().split('\n').slice(-3).join(' ')}`);
+          throw new Error(`turbo prune ${args.join(' ')} failed: ${(err.stderr || err.message).trim().split('\n').slice(-3).join(' ')}`, { cause: err });
         }
         return new Map(listFiles(out).map((rel) => [rel, { real: path.join(out, rel) }]));
       }),
@@ -545,7 +545,6 @@ function dirsReadAtRuntime(ws) {
 export function imageProblems(service, image, context) {
   const problems = [];
   const p = (msg) => problems.push(`${service}: ${msg}`);
-  const has = (abs) => image.files.has(abs) || under(image.files, abs).length > 0;
   const workdir = `/app/services/${service}`;
   if (image.user !== 'node') p(`runs as ${image.user}, not node`);
   if (image.workdir !== workdir) p(`WORKDIR is ${image.workdir}, not ${workdir}`);
