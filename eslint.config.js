@@ -8,16 +8,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores([
-    '**/dist/**',
-    '**/node_modules/**',
-    '**/.turbo/**',
-    '.pitwall/**',
-    'test-artifacts/**',
-    'bench-results/**',
-    'models/**',
-    'coverage/**',
-  ]),
+  globalIgnores(['**/dist/**', '**/node_modules/**', '**/.turbo/**', '.pitwall/**', 'test-artifacts/**', 'bench-results/**', 'models/**', 'coverage/**']),
   {
     linterOptions: { reportUnusedDisableDirectives: 'error' },
   },
@@ -35,10 +26,7 @@ export default defineConfig(
       // is an unhandled rejection (the process dies) or a silently lost message.
       // node:test's test()/describe()/it() return promises the runner itself awaits and reports;
       // awaiting them at the top level of a test file would only serialise the file.
-      '@typescript-eslint/no-floating-promises': [
-        'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }] },
-      ],
+      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }] }],
       // Off: `async` with nothing to await is how this code implements Promise-returning interfaces
       // (kafkajs handlers, test fakes), and it turns a synchronous throw into the rejection callers
       // of such an API expect. A missing await is what no-floating-promises catches.
@@ -48,10 +36,7 @@ export default defineConfig(
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // `_`-prefixed names are deliberately unused (a parameter kept for its position, a property
       // left out of a rest copy).
-      '@typescript-eslint/no-unused-vars': [
-        'error',
-        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true },
-      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true }],
       '@typescript-eslint/no-misused-promises': 'error',
     },
   },

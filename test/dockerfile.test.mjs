@@ -60,8 +60,8 @@ export function parseDockerignore(text) {
       const p = posix.normalize(l.replace(/^!/, '').replace(/^\/+/, '')).replace(/\/+$/, '');
       let re = '';
       for (let i = 0; i < p.length; i++) {
-        if (p.startsWith('**/', i)) (re += '(?:.*/)?'), (i += 2);
-        else if (p.startsWith('**', i)) (re += '.*'), (i += 1);
+        if (p.startsWith('**/', i)) ((re += '(?:.*/)?'), (i += 2));
+        else if (p.startsWith('**', i)) ((re += '.*'), (i += 1));
         else if (p[i] === '*') re += '[^/]*';
         else if (p[i] === '?') re += '[^/]';
         else re += p[i].replace(/[.+^${}()|[\]\\]/g, '\\$&');
@@ -177,7 +177,7 @@ export function parseDockerfile(text) {
   let start = 0;
   text.split('\n').forEach((raw, i) => {
     if (/^\s*#/.test(raw) || (buf === null && !raw.trim())) return;
-    if (buf === null) (buf = ''), (start = i + 1);
+    if (buf === null) ((buf = ''), (start = i + 1));
     const continued = /\\\s*$/.test(raw);
     buf += continued ? `${raw.replace(/\\\s*$/, '')} ` : raw;
     if (continued) return;
@@ -189,8 +189,7 @@ export function parseDockerfile(text) {
 }
 
 /** ${NAME}, ${NAME:-default} and $NAME from vars; unset is empty, as in the builder and the shell. */
-const substitute = (s, vars) =>
-  s.replace(/\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)/g, (_, a, def, b) => vars[a ?? b] ?? def ?? '');
+const substitute = (s, vars) => s.replace(/\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)/g, (_, a, def, b) => vars[a ?? b] ?? def ?? '');
 
 /** Shell words: quotes removed, no expansion. */
 function words(s) {
@@ -389,7 +388,11 @@ async function prune(st, w, { problem, abs, service }) {
   if (pruneArgs[0] !== `@pitwall/${service}`) problem(`prunes for "${pruneArgs[0]}", not @pitwall/${service}`);
   if (!pruneArgs.includes('--docker')) problem('prune without --docker: no out/json to install from before the sources');
   const root = abs('.');
-  const files = new Map(under(st.files, root).filter((k) => !st.files.get(k).dir).map((k) => [posix.relative(root, k), st.files.get(k)]));
+  const files = new Map(
+    under(st.files, root)
+      .filter((k) => !st.files.get(k).dir)
+      .map((k) => [posix.relative(root, k), st.files.get(k)]),
+  );
   try {
     for (const [rel, e] of await runPrune(files, pruneArgs)) st.files.set(posix.join(outDir, rel), e);
   } catch (err) {
@@ -421,7 +424,13 @@ function install(st, w, { problem, abs, setupFlags }) {
 
 /** A tsconfig.json `include` pattern as a regex on paths relative to its directory. */
 const includeRegex = (p) =>
-  new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '\0').replace(/\*/g, '[^/]*').replace(/\0/g, '(?:.*/)?')}$`);
+  new RegExp(
+    `^${p
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*\*\//g, '\0')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\0/g, '(?:.*/)?')}$`,
+  );
 
 /** A tsconfig's compilerOptions, its `extends` chain (files of the stage) merged in. */
 function compilerOptions(st, file) {
@@ -698,7 +707,12 @@ for (const service of SERVICES) {
     assert.deepEqual([...problems, ...imageProblems(service, image, defaultContext())], []);
     // The pruned set is exactly the service and its workspace dependencies: no other manifest.
     const shipped = [...image.files.keys()].filter((k) => /^\/app\/services\/[^/]+\/package\.json$/.test(k)).map((k) => k.split('/')[3]);
-    assert.deepEqual(shipped.sort(), closure(service).map((ws) => ws.dir.slice(9)).sort());
+    assert.deepEqual(
+      shipped.sort(),
+      closure(service)
+        .map((ws) => ws.dir.slice(9))
+        .sort(),
+    );
   });
 }
 
@@ -741,23 +755,42 @@ function mutate(text, from, to) {
 
 test('rules: a COPY of something not in the pruned output, the context or a stage fails', async () => {
   const cases = [
-    ['out/json misspelt', '--from=prune /out/json/ /out/package-lock.json ./\nRUN npm install --omit=dev', '--from=prune /out/jsn/ /out/package-lock.json ./\nRUN npm install --omit=dev', /source \/out\/jsn\/ is not in stage prune/],
-    ['lockfile where turbo does not put it', 'COPY --from=prune /out/json/ /out/package-lock.json ./\nRUN npm install --omit=dev', 'COPY --from=prune /out/json/ /out/lock.json ./\nRUN npm install --omit=dev', /source \/out\/lock\.json is not in stage prune/],
+    [
+      'out/json misspelt',
+      '--from=prune /out/json/ /out/package-lock.json ./\nRUN npm install --omit=dev',
+      '--from=prune /out/jsn/ /out/package-lock.json ./\nRUN npm install --omit=dev',
+      /source \/out\/jsn\/ is not in stage prune/,
+    ],
+    [
+      'lockfile where turbo does not put it',
+      'COPY --from=prune /out/json/ /out/package-lock.json ./\nRUN npm install --omit=dev',
+      'COPY --from=prune /out/json/ /out/lock.json ./\nRUN npm install --omit=dev',
+      /source \/out\/lock\.json is not in stage prune/,
+    ],
     ['schemas from a stage that has none', 'COPY schemas/ schemas/', 'COPY --from=deps /app/schemas/ schemas/', /source \/app\/schemas\/ is not in stage deps/],
     ['dist of the wrong folder', 'cp -R --parents services/*/dist/src /ship/', 'cp -R --parents services/*/dist/lib /ship/', /cp: services\/\*\/dist\/lib matches nothing/],
     ['no build stage output', 'COPY --from=build /ship/services/ services/', 'COPY --from=build /ship/service/ services/', /source \/ship\/service\/ is not in stage build/],
   ];
   for (const [label, from, to, expected] of cases) {
     const problems = await problemsOf(mutate(DOCKERFILE, from, to), 'ingest');
-    assert.ok(problems.some((p) => expected.test(p)), `${label}: expected ${expected} in:\n${problems.join('\n')}`);
+    assert.ok(
+      problems.some((p) => expected.test(p)),
+      `${label}: expected ${expected} in:\n${problems.join('\n')}`,
+    );
   }
 });
 
 test('rules: a context source .dockerignore keeps out fails', async () => {
   const context = buildContext({ dockerignore: `${read('.dockerignore')}\nschemas\n` });
   const problems = await problemsOf(DOCKERFILE, 'windowing', context);
-  assert.ok(problems.some((p) => /COPY schemas\/ schemas\/: source schemas\/ is not in the build context/.test(p)), problems.join('\n'));
-  assert.ok(problems.some((p) => /registry\.ts reads schemas\/, which \.dockerignore keeps out/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /COPY schemas\/ schemas\/: source schemas\/ is not in the build context/.test(p)),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => /registry\.ts reads schemas\/, which \.dockerignore keeps out/.test(p)),
+    problems.join('\n'),
+  );
 });
 
 test('rules: the build fails without what tsc and turbo need, or for the wrong workspace', async () => {
@@ -771,25 +804,40 @@ test('rules: the build fails without what tsc and turbo need, or for the wrong w
   ];
   for (const [label, from, to, expected] of cases) {
     const problems = await problemsOf(mutate(DOCKERFILE, from, to), 'scoring');
-    assert.ok(problems.some((p) => expected.test(p)), `${label}: expected ${expected} in:\n${problems.join('\n')}`);
+    assert.ok(
+      problems.some((p) => expected.test(p)),
+      `${label}: expected ${expected} in:\n${problems.join('\n')}`,
+    );
   }
 });
 
 test('rules: npm ci, other flags than setup, dev dependencies in the image, tfjs-node all fail', async () => {
   let problems = await problemsOf(mutate(DOCKERFILE, 'RUN npm install --omit=dev', 'RUN npm ci --omit=dev'), 'ingest');
-  assert.ok(problems.some((p) => /npm ci: install as scripts\/pitwall setup does/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /npm ci: install as scripts\/pitwall setup does/.test(p)),
+    problems.join('\n'),
+  );
   problems = await problemsOf(mutate(DOCKERFILE, 'RUN npm install --omit=dev --no-audit', 'RUN npm install --omit=dev'), 'ingest');
-  assert.ok(problems.some((p) => /npm install without --no-audit/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /npm install without --no-audit/.test(p)),
+    problems.join('\n'),
+  );
   problems = await problemsOf(mutate(DOCKERFILE, 'RUN npm install --omit=dev', 'RUN npm install'), 'ingest');
   assert.ok(problems.includes('ingest: /app/node_modules holds dev dependencies (installed without --omit=dev)'), problems.join('\n'));
   problems = await problemsOf(mutate(DOCKERFILE, '"turbo@$(node -p', '"turbo@latest" "$(node -p'), 'ingest');
-  assert.ok(problems.some((p) => /only turbo is installed globally/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /only turbo is installed globally/.test(p)),
+    problems.join('\n'),
+  );
   // A dependency on tfjs-node reaches the pruned manifests and is caught before any install.
   const scoring = JSON.parse(read('services/scoring/package.json'));
   scoring.dependencies['@tensorflow/tfjs-node'] = '^4.22.0';
   const context = buildContext({ overrides: { 'services/scoring/package.json': JSON.stringify(scoring, null, 2) } });
   problems = await problemsOf(DOCKERFILE, 'scoring', context);
-  assert.ok(problems.some((p) => /services\/scoring\/package\.json brings @tensorflow\/tfjs-node/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /services\/scoring\/package\.json brings @tensorflow\/tfjs-node/.test(p)),
+    problems.join('\n'),
+  );
 });
 
 test('rules: the image must run main.js as node from its workspace, its files root-owned', async () => {
@@ -804,23 +852,44 @@ test('rules: the image must run main.js as node from its workspace, its files ro
   ];
   for (const [label, from, to, expected] of cases) {
     const problems = await problemsOf(mutate(DOCKERFILE, from, to), 'ingest');
-    assert.ok(problems.some((p) => (typeof expected === 'string' ? p === expected : expected.test(p))), `${label}: expected ${expected} in:\n${problems.join('\n')}`);
+    assert.ok(
+      problems.some((p) => (typeof expected === 'string' ? p === expected : expected.test(p))),
+      `${label}: expected ${expected} in:\n${problems.join('\n')}`,
+    );
   }
 });
 
 test("rules: what a service reads next to its code must ship (the console's public/, scoring's models mounted)", async () => {
   let problems = await problemsOf(mutate(DOCKERFILE, 'COPY services/console/public/ services/console/public/\n', ''), 'console');
-  assert.ok(problems.some((p) => /console\.ts reads services\/console\/public\/: \/app\/services\/console\/public\/\S+ and \d+ more not in the image/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /console\.ts reads services\/console\/public\/: \/app\/services\/console\/public\/\S+ and \d+ more not in the image/.test(p)),
+    problems.join('\n'),
+  );
   problems = await problemsOf(mutate(DOCKERFILE, 'ENV HEALTH_PORT=9103 \\\n    MODEL_DIR=/models', 'ENV HEALTH_PORT=9103'), 'scoring');
-  assert.ok(problems.some((p) => /config\.ts reads models\/ \(mounted, not shipped\): the image must set MODEL_DIR/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /config\.ts reads models\/ \(mounted, not shipped\): the image must set MODEL_DIR/.test(p)),
+    problems.join('\n'),
+  );
 });
 
 test("rules: the HEALTHCHECK must default to the port the service's config defaults to", async () => {
   const cases = [
-    ['default of another service', "(process.env.HEALTH_PORT || '9102')", "(process.env.HEALTH_PORT || '9103')", 'windowing', 'windowing: HEALTHCHECK defaults HEALTH_PORT to 9103, the service to 9102'],
-    ['ENV disagrees', 'ENV HEALTH_PORT=9102', 'ENV HEALTH_PORT=9112', 'windowing', 'windowing: ENV HEALTH_PORT is 9112, the HEALTHCHECK\'s default 9102'],
+    [
+      'default of another service',
+      "(process.env.HEALTH_PORT || '9102')",
+      "(process.env.HEALTH_PORT || '9103')",
+      'windowing',
+      'windowing: HEALTHCHECK defaults HEALTH_PORT to 9103, the service to 9102',
+    ],
+    ['ENV disagrees', 'ENV HEALTH_PORT=9102', 'ENV HEALTH_PORT=9112', 'windowing', "windowing: ENV HEALTH_PORT is 9112, the HEALTHCHECK's default 9102"],
     ['not exposed', 'EXPOSE 9106', 'EXPOSE 9160', 'incidents', 'incidents: port 9106 is not EXPOSEd'],
-    ['console on HEALTH_PORT', "(process.env.CONSOLE_PORT || '8080')", "(process.env.HEALTH_PORT || '8080')", 'console', 'console: HEALTHCHECK reads HEALTH_PORT, which services/console/src/config.ts does not read'],
+    [
+      'console on HEALTH_PORT',
+      "(process.env.CONSOLE_PORT || '8080')",
+      "(process.env.HEALTH_PORT || '8080')",
+      'console',
+      'console: HEALTHCHECK reads HEALTH_PORT, which services/console/src/config.ts does not read',
+    ],
   ];
   for (const [label, from, to, service, expected] of cases) {
     const problems = await problemsOf(mutate(DOCKERFILE, from, to), service);
@@ -855,8 +924,5 @@ test('rules: a command compose or k8s runs must be in its image; per-service Doc
   const { image } = await images.get(run.service);
   assert.equal(image.files.has(run.file), false);
   const context = buildContext({ overrides: { 'services/ingest/Dockerfile': 'FROM node:20\n', 'docs/x.md': 'docker build -f services/ingest/Dockerfile .\n' } });
-  assert.deepEqual(leftoverProblems(context).sort(), [
-    'docs/x.md refers to services/ingest/Dockerfile',
-    'services/ingest/Dockerfile exists: the repository root\'s Dockerfile builds every service',
-  ]);
+  assert.deepEqual(leftoverProblems(context).sort(), ['docs/x.md refers to services/ingest/Dockerfile', "services/ingest/Dockerfile exists: the repository root's Dockerfile builds every service"]);
 });

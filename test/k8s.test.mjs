@@ -85,7 +85,7 @@ const JOBS = {
       const { configReader, readCommonConfig } = await import('@pitwall/common');
       const c = configReader(env);
       const config = c.done(readCommonConfig(c, 'schemas'));
-      if (!config.registryCredentials) throw new Error('SCHEMA_REGISTRY_USERNAME is not set: deploy needs the registry\'s write identity');
+      if (!config.registryCredentials) throw new Error("SCHEMA_REGISTRY_USERNAME is not set: deploy needs the registry's write identity");
       return config;
     },
     // It registers under the subjects (<topic>-value) every service of the registry looks up.
@@ -103,10 +103,7 @@ const JOBS = {
     },
   },
 };
-const SHARED_ENV = [
-  'LOG_LEVEL', 'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'SCHEMA_REGISTRY_URL', 'MQTT_URL',
-  'TOPIC_TELEMETRY', 'TOPIC_TELEMETRY_DLQ', 'TOPIC_FEATURES', 'TOPIC_ALERTS', 'HEALTH_PORT',
-];
+const SHARED_ENV = ['LOG_LEVEL', 'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'SCHEMA_REGISTRY_URL', 'MQTT_URL', 'TOPIC_TELEMETRY', 'TOPIC_TELEMETRY_DLQ', 'TOPIC_FEATURES', 'TOPIC_ALERTS', 'HEALTH_PORT'];
 
 // ------------------------------------------------------------------ kustomize (kubectl)
 
@@ -156,7 +153,10 @@ async function modelClass(apiVersion, kind) {
   if (!modelModules.has(apiVersion)) {
     // Core resources live in kubernetes-models/v1, the others in <package>/<group>/<version>.
     const pkg = Object.entries(MODEL_PACKAGES).find(([group]) => apiVersion.startsWith(group))?.[1] ?? 'kubernetes-models/';
-    modelModules.set(apiVersion, import(`${pkg}${apiVersion}`).catch(() => null));
+    modelModules.set(
+      apiVersion,
+      import(`${pkg}${apiVersion}`).catch(() => null),
+    );
   }
   const mod = await modelModules.get(apiVersion);
   const Model = mod?.[kind];
@@ -224,7 +224,7 @@ const STRIMZI_RESOURCE_TYPES = new Set(['topic', 'group', 'cluster', 'transactio
 function validateKafkaUser(o) {
   const problems = [];
   const only = (value, allowed, where) => {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return problems.push(`${where} must be an object`), false;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return (problems.push(`${where} must be an object`), false);
     for (const k of Object.keys(value)) if (!allowed.includes(k)) problems.push(`unknown field(s): ${where ? `${where}.` : ''}${k}`);
     return true;
   };
@@ -370,7 +370,10 @@ function workloadProblems(dep, objects) {
       const portVar = portVarOf(c.name);
       const healthPort = Number(env[portVar]);
       const portOf = (p) => (typeof p === 'number' ? p : (c.ports ?? []).find((x) => x.name === p)?.containerPort);
-      for (const [probe, wanted] of [['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']]) {
+      for (const [probe, wanted] of [
+        ['livenessProbe', '/healthz'],
+        ['readinessProbe', '/readyz'],
+      ]) {
         const get = c[probe]?.httpGet;
         if (!get) problems.push(`${at}: no ${probe} httpGet`);
         else {
@@ -460,7 +463,8 @@ function secretRefs(o) {
     for (const v of pod.volumes ?? []) {
       if (v.secret) refs.push({ from: `${at} volume ${v.name}`, name: v.secret.secretName, keys: (v.secret.items ?? []).map((i) => i.key), optional: v.secret.optional, allKeys: !v.secret.items });
       for (const src of v.projected?.sources ?? []) {
-        if (src.secret) refs.push({ from: `${at} volume ${v.name}`, name: src.secret.name, keys: (src.secret.items ?? []).map((i) => i.key), optional: src.secret.optional, allKeys: !src.secret.items });
+        if (src.secret)
+          refs.push({ from: `${at} volume ${v.name}`, name: src.secret.name, keys: (src.secret.items ?? []).map((i) => i.key), optional: src.secret.optional, allKeys: !src.secret.items });
       }
     }
     for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
@@ -661,17 +665,29 @@ function portMatches(ports, port, protocol, target) {
 /** May `from` open a connection to `to` on port/protocol, under the policies of both namespaces? */
 function allowed(policies, from, to, port, protocol = 'TCP') {
   const side = (pod, type, rulesOf, peersOf, other, target) => {
-    const applying = policies.filter(
-      (p) => p.metadata.namespace === pod.namespace && selects(p.spec.podSelector, pod.labels) && (p.spec.policyTypes ?? ['Ingress']).includes(type),
-    );
+    const applying = policies.filter((p) => p.metadata.namespace === pod.namespace && selects(p.spec.podSelector, pod.labels) && (p.spec.policyTypes ?? ['Ingress']).includes(type));
     if (!applying.length) return true; // not isolated in this direction
     return applying.some((p) =>
       (rulesOf(p) ?? []).some((r) => (peersOf(r) === undefined || peersOf(r).some((peer) => peerMatches(peer, p.metadata.namespace, other))) && portMatches(r.ports, port, protocol, target)),
     );
   };
   return (
-    side(from, 'Egress', (p) => p.spec.egress, (r) => r.to, to, to) &&
-    side(to, 'Ingress', (p) => p.spec.ingress, (r) => r.from, from, to)
+    side(
+      from,
+      'Egress',
+      (p) => p.spec.egress,
+      (r) => r.to,
+      to,
+      to,
+    ) &&
+    side(
+      to,
+      'Ingress',
+      (p) => p.spec.ingress,
+      (r) => r.from,
+      from,
+      to,
+    )
   );
 }
 
@@ -706,7 +722,12 @@ function networkPolicyProblems(objects) {
   const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
   const ns = NAMESPACE;
   const deny = policies.find(
-    (p) => p.metadata.namespace === ns && Object.keys(p.spec.podSelector ?? {}).length === 0 && ['Ingress', 'Egress'].every((t) => p.spec.policyTypes?.includes(t)) && !p.spec.ingress?.length && !p.spec.egress?.length,
+    (p) =>
+      p.metadata.namespace === ns &&
+      Object.keys(p.spec.podSelector ?? {}).length === 0 &&
+      ['Ingress', 'Egress'].every((t) => p.spec.policyTypes?.includes(t)) &&
+      !p.spec.ingress?.length &&
+      !p.spec.egress?.length,
   );
   if (!deny) problems.push(`no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and Egress, no rules) in ${ns}`);
 
@@ -747,7 +768,12 @@ function networkPolicyProblems(objects) {
     if (pod.job) {
       // A Job serves nothing: nobody may connect to it (its ports, if any, and one it does not
       // have: a rule without ports would allow them all).
-      for (const [who, from] of [['Prometheus', prometheus], ['the ingress controller', ingressController], ['a pod of the namespace', neighbour], ['a pod of namespace default', stranger]]) {
+      for (const [who, from] of [
+        ['Prometheus', prometheus],
+        ['the ingress controller', ingressController],
+        ['a pod of the namespace', neighbour],
+        ['a pod of namespace default', stranger],
+      ]) {
         for (const port of new Set([...Object.values(pod.ports), 8080])) if (allowed(policies, from, pod, port)) problems.push(`${who} may reach ${pod.name} on ${port}`);
       }
       continue;
@@ -757,7 +783,10 @@ function networkPolicyProblems(objects) {
     if (!allowed(policies, prometheus, pod, metricsPort)) problems.push(`Prometheus may not scrape ${pod.name} on ${metricsPort}`);
     const wantsIngress = pod.name === 'console';
     if (allowed(policies, ingressController, pod, metricsPort) !== wantsIngress) problems.push(`the ingress controller ${wantsIngress ? 'may not' : 'may'} reach ${pod.name} on ${metricsPort}`);
-    for (const [who, from] of [['a pod of the namespace', neighbour], ['a pod of namespace default', stranger]]) {
+    for (const [who, from] of [
+      ['a pod of the namespace', neighbour],
+      ['a pod of namespace default', stranger],
+    ]) {
       for (const port of new Set([metricsPort, ...Object.values(pod.ports)])) {
         if (allowed(policies, from, pod, port)) problems.push(`${who} may reach ${pod.name} on ${port}`);
       }
@@ -775,7 +804,11 @@ async function scalingProblems(objects) {
   const problems = [];
   const env = envByService(objects);
   const configs = await serviceConfigs(objects);
-  const parts = new Set(Object.values(configs).map((c) => c.partitions).filter((p) => p !== undefined));
+  const parts = new Set(
+    Object.values(configs)
+      .map((c) => c.partitions)
+      .filter((p) => p !== undefined),
+  );
   if (parts.size !== 1) problems.push(`services create topics with different partition counts: ${[...parts].sort((a, b) => a - b).join(', ')} (TOPIC_PARTITIONS)`);
   const partitions = Math.min(...parts);
   const scaled = objects.filter((o) => o.kind === 'ScaledObject');
@@ -838,19 +871,22 @@ function availabilityProblems(objects) {
     const scraped = objects.some((sm) => {
       if (sm.kind !== 'ServiceMonitor') return false;
       const nsOk = sm.spec.namespaceSelector?.any || (sm.spec.namespaceSelector?.matchNames ?? [sm.metadata.namespace]).includes(ns);
-      return nsOk && objects.some((svc) => {
-        if (svc.kind !== 'Service' || svc.metadata.namespace !== ns || !selects(sm.spec.selector, svc.metadata.labels ?? {})) return false;
-        const sel = Object.entries(svc.spec.selector ?? {});
-        if (!sel.length || sel.some(([k, v]) => labels[k] !== v)) return false;
-        return (sm.spec.endpoints ?? []).some((ep) => {
-          if ((ep.path ?? '/metrics') !== '/metrics') return false;
-          const sp = (svc.spec.ports ?? []).find((p) => p.name === ep.port);
-          if (!sp) return false;
-          const target = sp.targetPort ?? sp.port;
-          const n = typeof target === 'number' ? target : (c.ports ?? []).find((p) => p.name === target)?.containerPort;
-          return n === metricsPort;
-        });
-      });
+      return (
+        nsOk &&
+        objects.some((svc) => {
+          if (svc.kind !== 'Service' || svc.metadata.namespace !== ns || !selects(sm.spec.selector, svc.metadata.labels ?? {})) return false;
+          const sel = Object.entries(svc.spec.selector ?? {});
+          if (!sel.length || sel.some(([k, v]) => labels[k] !== v)) return false;
+          return (sm.spec.endpoints ?? []).some((ep) => {
+            if ((ep.path ?? '/metrics') !== '/metrics') return false;
+            const sp = (svc.spec.ports ?? []).find((p) => p.name === ep.port);
+            if (!sp) return false;
+            const target = sp.targetPort ?? sp.port;
+            const n = typeof target === 'number' ? target : (c.ports ?? []).find((p) => p.name === target)?.containerPort;
+            return n === metricsPort;
+          });
+        })
+      );
     });
     if (!scraped) problems.push(`${name}: no ServiceMonitor scrapes /metrics on its port ${metricsPort}`);
   }
@@ -1047,7 +1083,10 @@ test('base: the console is secure by default; the dev overlay relaxes only what 
   const { readConsoleConfig } = await import('@pitwall/console');
   const base = readConsoleConfig(withPlaceholderFiles({ ...envByService(buildBase()).console, ...SERVICES.console.secretEnv }));
   assert.equal(base.cookieSecure, true, 'Secure cookie');
-  assert.ok([...base.allowedOrigins].every((o) => o.startsWith('https://')), 'only https origins may POST');
+  assert.ok(
+    [...base.allowedOrigins].every((o) => o.startsWith('https://')),
+    'only https origins may POST',
+  );
   assert.equal(byName(buildBase(), 'Secret', 'pitwall-console-credentials'), undefined, 'credentials are not in the repository');
   assert.throws(() => readConsoleConfig(withPlaceholderFiles({ ...envByService(buildBase()).console, CONSOLE_USERS: 'jane:a-plain-password' })), /CONSOLE_USERS/);
   const dev = readConsoleConfig(withPlaceholderFiles({ ...envByService(buildDev()).console, ...SERVICES.console.secretEnv }));
@@ -1068,7 +1107,14 @@ test('base: every Secret referenced is documented or generated, with its keys, a
   assert.deepEqual(fileEnvProblems(base), []);
   // The workloads do use Secrets: certificates and passwords are files, the console's users env.
   const names = new Set(base.flatMap((o) => secretRefs(o).map((r) => r.name)));
-  for (const n of ['pitwall-kafka-cluster-ca-cert', 'pitwall-ingest-mqtt-tls', 'pitwall-dispatch-mqtt-tls', 'pitwall-console-credentials', 'registry-admin', ...Object.keys(KAFKA_ACCESS).map((s) => `pitwall-${s}`)]) {
+  for (const n of [
+    'pitwall-kafka-cluster-ca-cert',
+    'pitwall-ingest-mqtt-tls',
+    'pitwall-dispatch-mqtt-tls',
+    'pitwall-console-credentials',
+    'registry-admin',
+    ...Object.keys(KAFKA_ACCESS).map((s) => `pitwall-${s}`),
+  ]) {
     assert.ok(names.has(n), `${n} is referenced`);
   }
 });
@@ -1089,7 +1135,7 @@ test('base: every workload has a PodDisruptionBudget and is scraped by the Servi
   assert.deepEqual(availabilityProblems(buildBase()), []);
 });
 
-test('base: the registry\'s deploy step is a Job with the write identity, deploying what the services look up', async () => {
+test("base: the registry's deploy step is a Job with the write identity, deploying what the services look up", async () => {
   const base = buildBase();
   assert.deepEqual(await jobProblems(base), []);
   // The write identity is the Job's alone: no service is given registry credentials.
@@ -1118,7 +1164,10 @@ test('dev overlay: resolves to the same objects, all valid', async () => {
   const dev = buildDev();
   assert.deepEqual(dev.map(idOf).sort(), base.map(idOf).sort());
   for (const o of dev) await assert.doesNotReject(validateObject(o), `${idOf(o)} is invalid`);
-  assert.deepEqual(podOwners(dev).flatMap((d) => workloadProblems(d, dev)), []);
+  assert.deepEqual(
+    podOwners(dev).flatMap((d) => workloadProblems(d, dev)),
+    [],
+  );
   await assertServicesAccept(dev);
   assert.deepEqual(await jobProblems(dev), []);
   assert.deepEqual(secretProblems(dev), []);
@@ -1259,13 +1308,16 @@ test('rules: Secrets must be documented, with their keys, and never optional', (
   const console = byName(objects, 'Deployment', 'console').spec.template.spec.containers[0];
   console.env[0].valueFrom.secretKeyRef.key = 'USERS';
   ingest.containers[0].envFrom.push({ secretRef: { name: 'pitwall-mqtt-credentials', optional: true } });
-  assert.deepEqual(secretProblems(objects), [
-    'StatefulSet ingest volume kafka-ca: Secret pitwall-kafka-cluster-ca-cert is optional',
-    'StatefulSet ingest volume mqtt-tls: Secret pitwall-ingest-mqtt is neither generated nor documented in k8s/README.md',
-    'StatefulSet ingest container ingest envFrom: Secret pitwall-mqtt-credentials is optional',
-    'StatefulSet ingest container ingest envFrom: Secret pitwall-mqtt-credentials is neither generated nor documented in k8s/README.md',
-    'Deployment console container console env CONSOLE_USERS: Secret pitwall-console-credentials has no documented key USERS',
-  ].sort((a, b) => objects.findIndex((o) => a.includes(`${o.kind} ${o.metadata.name} `)) - objects.findIndex((o) => b.includes(`${o.kind} ${o.metadata.name} `))));
+  assert.deepEqual(
+    secretProblems(objects),
+    [
+      'StatefulSet ingest volume kafka-ca: Secret pitwall-kafka-cluster-ca-cert is optional',
+      'StatefulSet ingest volume mqtt-tls: Secret pitwall-ingest-mqtt is neither generated nor documented in k8s/README.md',
+      'StatefulSet ingest container ingest envFrom: Secret pitwall-mqtt-credentials is optional',
+      'StatefulSet ingest container ingest envFrom: Secret pitwall-mqtt-credentials is neither generated nor documented in k8s/README.md',
+      'Deployment console container console env CONSOLE_USERS: Secret pitwall-console-credentials has no documented key USERS',
+    ].sort((a, b) => objects.findIndex((o) => a.includes(`${o.kind} ${o.metadata.name} `)) - objects.findIndex((o) => b.includes(`${o.kind} ${o.metadata.name} `))),
+  );
   // A KafkaUser removed: its Secret is no longer known; a *_FILE path off the mounts is reported.
   const noUser = structuredClone(buildBase()).filter((o) => !(o.kind === 'KafkaUser' && o.metadata.name === 'pitwall-scoring'));
   assert.ok(secretProblems(noUser).includes('Deployment scoring volume kafka-user: Secret pitwall-scoring is neither generated nor documented in k8s/README.md'));
@@ -1287,11 +1339,15 @@ test('rules: a KafkaUser must cover the topics, groups and transactional ids the
     'scoring: KafkaUser pitwall-scoring may not Write topic vehicle.scores.v2',
     'incidents: KafkaUser pitwall-incidents may not Write transactionalId pitwall-incidents-p0',
     'dispatch: no KafkaUser pitwall-nobody',
-  ]) assert.ok(problems.includes(p), `expected "${p}" in:\n${problems.join('\n')}`);
+  ])
+    assert.ok(problems.includes(p), `expected "${p}" in:\n${problems.join('\n')}`);
   // Its consumers too.
   assert.ok(problems.includes('incidents: KafkaUser pitwall-incidents may not Read topic vehicle.scores.v2'));
   await assert.rejects(validateKafkaUser({ ...incidents, spec: { ...incidents.spec, authentication: { type: 'scram-sha-256' } } }), /authentication.type/);
-  await assert.rejects(validateKafkaUser({ ...incidents, spec: { ...incidents.spec, authorization: { type: 'simple', acls: [{ resource: { type: 'topic', name: 'x' }, operations: ['Reed'] }] } } }), /Reed is not a Kafka ACL operation/);
+  await assert.rejects(
+    validateKafkaUser({ ...incidents, spec: { ...incidents.spec, authorization: { type: 'simple', acls: [{ resource: { type: 'topic', name: 'x' }, operations: ['Reed'] }] } } }),
+    /Reed is not a Kafka ACL operation/,
+  );
   await assert.rejects(validateKafkaUser({ ...incidents, spec: { ...incidents.spec, quota: {} } }), /unknown field\(s\): spec.quota/);
 });
 
@@ -1304,11 +1360,10 @@ test('rules: NetworkPolicies fail without default deny, with a missing or a too 
   scoring.spec.egress = scoring.spec.egress.filter((r) => r.ports[0].port !== 8080);
   byName(objects, 'NetworkPolicy', 'windowing-egress').spec.egress.push(structuredClone(byName(objects, 'NetworkPolicy', 'ingest-egress').spec.egress[0]));
   delete byName(objects, 'NetworkPolicy', 'console-egress').spec.egress[0].to[0].podSelector;
-  assert.deepEqual(networkPolicyProblems(objects).sort(), [
-    'windowing may reach mqtt (mqtt:8883), not in the diagram',
-    'scoring may not reach registry (registry:8080)',
-    'console may reach any pod in namespace kafka (kafka\'s)',
-  ].sort());
+  assert.deepEqual(
+    networkPolicyProblems(objects).sort(),
+    ['windowing may reach mqtt (mqtt:8883), not in the diagram', 'scoring may not reach registry (registry:8080)', "console may reach any pod in namespace kafka (kafka's)"].sort(),
+  );
   // The peer labels kustomize's commonLabels would add to matchLabels (why the policies use matchExpressions).
   const relabelled = structuredClone(buildBase());
   const peer = byName(relabelled, 'NetworkPolicy', 'ingest-egress').spec.egress[1].to[0];
@@ -1332,7 +1387,7 @@ test('rules: a ScaledObject above its partitions, or on the wrong group or crede
   assert.deepEqual(problems, [
     'services create topics with different partition counts: 3, 6 (TOPIC_PARTITIONS)',
     'windowing: maxReplicaCount 6 exceeds the 3 partitions of vehicle.telemetry',
-    'windowing: consumerGroup windowing is not the service\'s group pitwall-windowing',
+    "windowing: consumerGroup windowing is not the service's group pitwall-windowing",
     'windowing: topic vehicle.features is not its input vehicle.telemetry',
     'scoring: maxReplicaCount 12 exceeds the 3 partitions of vehicle.features',
     'incidents: maxReplicaCount 6 exceeds the 3 partitions of vehicle.scores',
@@ -1346,11 +1401,12 @@ test('rules: a workload without a PodDisruptionBudget or a scraped metrics port 
   const objects = structuredClone(buildBase()).filter((o) => !(o.kind === 'PodDisruptionBudget' && o.metadata.name === 'scoring'));
   byName(objects, 'Service', 'windowing').spec.ports[0].targetPort = 8080;
   byName(objects, 'Service', 'incidents').metadata.labels[PART_OF] = 'other';
-  assert.deepEqual(availabilityProblems(objects), [
-    'windowing: no ServiceMonitor scrapes /metrics on its port 9102',
-    'scoring: no PodDisruptionBudget',
-    'incidents: no ServiceMonitor scrapes /metrics on its port 9106',
-  ].sort((a, b) => workloads(objects).findIndex((w) => a.startsWith(`${w.metadata.name}:`)) - workloads(objects).findIndex((w) => b.startsWith(`${w.metadata.name}:`))));
+  assert.deepEqual(
+    availabilityProblems(objects),
+    ['windowing: no ServiceMonitor scrapes /metrics on its port 9102', 'scoring: no PodDisruptionBudget', 'incidents: no ServiceMonitor scrapes /metrics on its port 9106'].sort(
+      (a, b) => workloads(objects).findIndex((w) => a.startsWith(`${w.metadata.name}:`)) - workloads(objects).findIndex((w) => b.startsWith(`${w.metadata.name}:`)),
+    ),
+  );
 });
 
 test('rules: a Job is hardened like the services, must end, and deploys what the services look up', async () => {
@@ -1368,7 +1424,7 @@ test('rules: a Job is hardened like the services, must end, and deploys what the
   delete c.resources.limits.cpu;
   assert.deepEqual(workloadProblems(job, objects), [
     'schemas-deploy: pod mounts a service account token (automountServiceAccountToken is not false)',
-    'schemas-deploy: restartPolicy is Always: a Job\'s pods need Never or OnFailure',
+    "schemas-deploy: restartPolicy is Always: a Job's pods need Never or OnFailure",
     'schemas-deploy: activeDeadlineSeconds is not set: a hung run would never end',
     'schemas-deploy: container schemas-deploy: no cpu limit',
     'schemas-deploy: container schemas-deploy: root filesystem is writable',
@@ -1382,10 +1438,10 @@ test('rules: a Job is hardened like the services, must end, and deploys what the
   const policy = byName(objects, 'NetworkPolicy', 'schemas-deploy-egress');
   policy.spec.egress.push(structuredClone(byName(objects, 'NetworkPolicy', 'ingest-egress').spec.egress[1]));
   delete byName(objects, 'NetworkPolicy', 'allow-prometheus-scrape').spec.ingress[0].ports;
-  assert.deepEqual(networkPolicyProblems(objects).filter((p) => p.includes('schemas-deploy')), [
-    'schemas-deploy may reach kafka (kafka:9093), not in the diagram',
-    'Prometheus may reach schemas-deploy on 8080',
-  ]);
+  assert.deepEqual(
+    networkPolicyProblems(objects).filter((p) => p.includes('schemas-deploy')),
+    ['schemas-deploy may reach kafka (kafka:9093), not in the diagram', 'Prometheus may reach schemas-deploy on 8080'],
+  );
   const noPolicy = structuredClone(buildBase()).filter((o) => !(o.kind === 'NetworkPolicy' && o.metadata.name === 'schemas-deploy-egress'));
   assert.deepEqual(networkPolicyProblems(noPolicy), ['schemas-deploy may not reach registry (registry:8080)']);
 
@@ -1402,7 +1458,10 @@ test('rules: a Job is hardened like the services, must end, and deploys what the
   const problems = await jobProblems(other);
   assert.ok(problems.includes('schemas-deploy: SCHEMA_REGISTRY_USERNAME is not set'), problems.join('\n'));
   // The CLI's own reader refuses a password without a user.
-  assert.ok(problems.some((p) => /^schemas-deploy: SCHEMA_REGISTRY_USERNAME: is required with SCHEMA_REGISTRY_PASSWORD/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /^schemas-deploy: SCHEMA_REGISTRY_USERNAME: is required with SCHEMA_REGISTRY_PASSWORD/.test(p)),
+    problems.join('\n'),
+  );
   const noJob = structuredClone(buildBase()).filter((o) => o.kind !== 'Job');
   assert.deepEqual(await jobProblems(noJob), ['schemas-deploy: no Job']);
 });

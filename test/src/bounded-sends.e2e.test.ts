@@ -134,7 +134,10 @@ test('ingest: a burst of 400 oversized payloads all reach the DLQ, the readings 
       const payloads = new Set(tooLarge().map((r) => r.value.toString()));
       assert.equal(payloads.size, 400, 'every oversized payload, with its raw bytes');
       for (const p of big) assert.ok(payloads.has(p));
-      assert.ok(tooLarge().every((r) => r.key === vehicle && r.headers[TOO_LARGE_HEADER.truncated] === undefined), 'keyed by vehicle, not truncated');
+      assert.ok(
+        tooLarge().every((r) => r.key === vehicle && r.headers[TOO_LARGE_HEADER.truncated] === undefined),
+        'keyed by vehicle, not truncated',
+      );
       t.diagnostic(`DLQ: ${tooLarge().length} payload.too_large records (${dlq.records.length} in all); telemetry: ${telemetry.records.length} readings`);
     } finally {
       await telemetry.stop();
@@ -195,12 +198,17 @@ test('windowing: 5,000 cars closing their windows at the same boundary, every wi
     const budget = logLines(windowing, 'send budget')[0];
     t.diagnostic(`${features.records.length} feature records in ${tookMs} ms from start; per window: ${[...perWindow].map(([s, n]) => `${(s - t0) / 1000}s=${n}`).join(', ')}`);
     t.diagnostic(`send budget ${budget?.budget} bytes; ${splits.length} transactions split: ${splits.map((s) => `${s.records} records in ${s.chunks} sends (${s.ms} ms)`).join('; ')}`);
-    t.diagnostic(`refused sends: ${logLines(windowing, 'broker refused a send as too large: budget halved').length}, aborted transactions: ${logLines(windowing, 'transaction aborted; partition resumes from its last commit').length}`);
+    t.diagnostic(
+      `refused sends: ${logLines(windowing, 'broker refused a send as too large: budget halved').length}, aborted transactions: ${logLines(windowing, 'transaction aborted; partition resumes from its last commit').length}`,
+    );
     assert.deepEqual([...perWindow.keys()].sort(), [t0, t0 + W], 'windows 1 and 2 closed, window 3 still open');
     assert.equal(perWindow.get(t0), VEHICLES);
     assert.equal(perWindow.get(t0 + W), VEHICLES);
     assert.equal(seen.size, 2 * VEHICLES);
-    assert.ok([...seen.values()].every((n) => n === 1), 'no window twice');
+    assert.ok(
+      [...seen.values()].every((n) => n === 1),
+      'no window twice',
+    );
     assert.ok(splits.length >= PARTITIONS, 'the closing batches were split');
     const { code } = await stopWithin(windowing, 20_000);
     assert.equal(code, 0);
@@ -271,7 +279,9 @@ test('incidents: max.message.bytes 16384 on its topic is read from the broker; 1
     const budget = logLines(svc, 'send budget')[0]!;
     const splits = logLines(svc, 'send split to stay under the byte budget');
     const refused = logLines(svc, 'broker refused a send as too large: budget halved');
-    t.diagnostic(`${incidents.length} incident records; send budget ${budget.budget} (topic limit ${budget.topicLimit}); ${splits.length} transactions split into ${splits.map((s) => s.chunks).join(', ')} sends; refused sends: ${refused.length}`);
+    t.diagnostic(
+      `${incidents.length} incident records; send budget ${budget.budget} (topic limit ${budget.topicLimit}); ${splits.length} transactions split into ${splits.map((s) => s.chunks).join(', ')} sends; refused sends: ${refused.length}`,
+    );
     assert.equal(budget.topicLimit, 16384, 'the limit comes from the broker');
     assert.ok((budget.budget as number) < 16384);
     assert.equal(refused.length, 0, 'no send was refused: the limit was respected from the start');
@@ -321,10 +331,14 @@ test('a single record over the limit: dead-lettered as record.too_large, truncat
     // The service goes on: the next car's incident is written.
     const next = `car-${id}-b`;
     await producer.send({ topic: env.TOPIC_SCORES, acks: -1, messages: [{ key: next, value: codecs.score.encode(score(next, 0)) }] });
-    await waitFor('the next incident', async () => {
-      for (const r of out.records) if ((await codecs.incident.decode(r.value)).vehicle_id === next) return true;
-      return undefined;
-    }, 60_000);
+    await waitFor(
+      'the next incident',
+      async () => {
+        for (const r of out.records) if ((await codecs.incident.decode(r.value)).vehicle_id === next) return true;
+        return undefined;
+      },
+      60_000,
+    );
     t.diagnostic(`incidents written: ${out.records.length}; dead letters: ${dlq.records.length}`);
     assert.equal(dlq.records.length, 1);
     assert.ok(await svc.ready(), 'still ready');
@@ -360,7 +374,9 @@ test('a dead letter larger than the DLQ topic allows is truncated further; inges
         throw new Error(`${err.message}: ${dlq.records.length} dead letters, ${telemetry.records.length} readings (log: ${ingest!.logFile})`);
       });
       const [dead] = dlq.records;
-      t.diagnostic(`payload of ${huge.length} bytes: dead letter of ${dead!.value.length} bytes, original_size ${dead!.headers[TOO_LARGE_HEADER.originalSize]}; readings after it: ${telemetry.records.length}`);
+      t.diagnostic(
+        `payload of ${huge.length} bytes: dead letter of ${dead!.value.length} bytes, original_size ${dead!.headers[TOO_LARGE_HEADER.originalSize]}; readings after it: ${telemetry.records.length}`,
+      );
       assert.equal(dead!.headers[DLQ_HEADER.reason], 'payload.too_large', 'still the payload reason');
       assert.equal(dead!.headers[TOO_LARGE_HEADER.truncated], 'true');
       assert.equal(dead!.headers[TOO_LARGE_HEADER.originalSize], String(huge.length));
@@ -417,9 +433,7 @@ test('a limit lowered while ingest runs: refused sends are halved and re-split o
         dlq.records.some(
           (r) =>
             r.value.toString() === b.payload ||
-            (r.headers['pitwall.dlq.truncated'] === 'true' &&
-              r.headers['pitwall.dlq.original_size'] === String(Buffer.byteLength(b.payload)) &&
-              b.payload.startsWith(r.value.toString())),
+            (r.headers['pitwall.dlq.truncated'] === 'true' && r.headers['pitwall.dlq.original_size'] === String(Buffer.byteLength(b.payload)) && b.payload.startsWith(r.value.toString())),
         );
       for (const b of big) assert.ok(kept(b), `payload ${b.payload.slice(0, 60)}... not in the DLQ, whole or truncated`);
     } finally {
@@ -436,7 +450,13 @@ test('a limit lowered while ingest runs: refused sends are halved and re-split o
 test('a limit lowered while incidents runs: the transaction is aborted and redone with a halved budget, every incident exactly once', { timeout: 180_000 }, async (t) => {
   const id = runId();
   const env = { ...isolatedEnv(id), TOPIC_PARTITIONS: String(PARTITIONS) };
-  await createTopics([{ topic: env.TOPIC_SCORES }, { topic: env.TOPIC_INCIDENT_COMMANDS }, { topic: env.TOPIC_RECEIPTS }, { topic: env.TOPIC_INCIDENTS, configEntries: { 'cleanup.policy': 'compact' } }, { topic: `${env.TOPIC_INCIDENTS}.dlq` }]);
+  await createTopics([
+    { topic: env.TOPIC_SCORES },
+    { topic: env.TOPIC_INCIDENT_COMMANDS },
+    { topic: env.TOPIC_RECEIPTS },
+    { topic: env.TOPIC_INCIDENTS, configEntries: { 'cleanup.policy': 'compact' } },
+    { topic: `${env.TOPIC_INCIDENTS}.dlq` },
+  ]);
   const scoreCodec = await createAvroCodec<ScoreRecord>(store, `${env.TOPIC_SCORES}-value`, await loadSchemaFile(SCHEMAS, 'score', 1));
   const incidentCodec = await createAvroCodec<IncidentRecord>(store, `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(SCHEMAS, 'incident', 1));
   const out = await collect(`e2e.${id}.incidents-reader`, env.TOPIC_INCIDENTS);

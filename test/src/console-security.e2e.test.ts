@@ -149,7 +149,11 @@ describe('console security on Kafka, two replicas', { timeout: 300_000 }, () => 
 
   after(async () => {
     const codes = await Promise.all(started.map((s) => s.stop()));
-    assert.deepEqual(codes, codes.map(() => 0), 'every console shuts down cleanly on SIGTERM');
+    assert.deepEqual(
+      codes,
+      codes.map(() => 0),
+      'every console shuts down cleanly on SIGTERM',
+    );
   });
 
   test("a viewer's acknowledge is refused with 403; cross-origin POSTs are refused; an operator's acknowledge is written", async () => {
@@ -171,7 +175,11 @@ describe('console security on Kafka, two replicas', { timeout: 300_000 }, () => 
     assert.equal(ok.status, 202);
     const { command_id } = (await ok.json()) as { command_id: string };
     const written = await readTopic(env.TOPIC_INCIDENT_COMMANDS, (v) => commands.decode(v));
-    assert.deepEqual(written.map((c) => [c.value.command_id, c.value.operator, c.value.action]), [[command_id, 'alice', 'ACKNOWLEDGE']], 'only the operator wrote a command');
+    assert.deepEqual(
+      written.map((c) => [c.value.command_id, c.value.operator, c.value.action]),
+      [[command_id, 'alice', 'ACKNOWLEDGE']],
+      'only the operator wrote a command',
+    );
   });
 
   test('the cookie is Secure behind X-Forwarded-Proto: https from the trusted proxy, not otherwise', async () => {
@@ -220,7 +228,10 @@ describe('console security on Kafka, two replicas', { timeout: 300_000 }, () => 
 
   test('every action is on the audit topic: who, what, when, from where', async () => {
     const audit = await readTopic<AuditRecord>(env.TOPIC_CONSOLE_AUDIT, (v) => JSON.parse(v.toString('utf8')) as AuditRecord);
-    assert.ok(audit.every((r) => r.key === r.value.user), 'keyed by user');
+    assert.ok(
+      audit.every((r) => r.key === r.value.user),
+      'keyed by user',
+    );
     const find = (pred: (r: AuditRecord) => boolean, what: string): AuditRecord => {
       const r = audit.map((x) => x.value).find(pred);
       assert.ok(r, `an audit record for ${what}`);

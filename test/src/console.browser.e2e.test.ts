@@ -67,12 +67,19 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
     inbox?.stop();
     if (mqtt) {
       // Leave no retained maintenance state behind on the shared broker.
-      await clearRetained(INFRA.mqtt, Array.from({ length: CARS }, (_, i) => `vehicles/${prefix}-${String(i + 1).padStart(4, '0')}/maintenance`)).catch(() => {});
+      await clearRetained(
+        INFRA.mqtt,
+        Array.from({ length: CARS }, (_, i) => `vehicles/${prefix}-${String(i + 1).padStart(4, '0')}/maintenance`),
+      ).catch(() => {});
       await mqtt.endAsync().catch(() => {});
     }
     await browser?.close();
     const codes = await Promise.all([...services, ...(consoleSvc ? [consoleSvc] : [])].map((s) => s.stop()));
-    assert.deepEqual(codes, codes.map(() => 0), 'every service shuts down cleanly on SIGTERM');
+    assert.deepEqual(
+      codes,
+      codes.map(() => 0),
+      'every service shuts down cleanly on SIGTERM',
+    );
   });
 
   test('sign in, see the incident arrive live, open it, acknowledge it with a note', async () => {
@@ -84,7 +91,7 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
     await page.click('#sign-in');
     await page.waitForSelector('#login-message:not([hidden])');
     await page.screenshot({ path: path.join(ARTIFACTS, 'console-login.png') });
-    assert.match(await page.textContent('#login-message') ?? '', /wrong password/i);
+    assert.match((await page.textContent('#login-message')) ?? '', /wrong password/i);
     await page.fill('#user', OPERATOR);
     await page.fill('#password', PASSWORD);
     await Promise.all([page.waitForURL(`${base}/`), page.click('#sign-in')]);

@@ -11,17 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import {
-  createAvroCodec,
-  defaultSchemasDir,
-  ensureTopics,
-  loadSchemaFile,
-  SENSORS,
-  type AvroCodec,
-  type IncidentCommandRecord,
-  type IncidentRecord,
-  type TelemetryRecord,
-} from '@pitwall/common';
+import { createAvroCodec, defaultSchemasDir, ensureTopics, loadSchemaFile, SENSORS, type AvroCodec, type IncidentCommandRecord, type IncidentRecord, type TelemetryRecord } from '@pitwall/common';
 import { partitionForKey } from '@pitwall/console';
 import { consoleUsers } from './support/console-users.js';
 import { adminSchemaStore, freePort, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
@@ -111,12 +101,7 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
     await admin.connect();
     await ensureTopics(
       admin,
-      [
-        { topic: env.TOPIC_INCIDENTS, configEntries: { 'cleanup.policy': 'compact' } },
-        { topic: env.TOPIC_INCIDENT_COMMANDS },
-        { topic: env.TOPIC_SCORES },
-        { topic: env.TOPIC_TELEMETRY },
-      ],
+      [{ topic: env.TOPIC_INCIDENTS, configEntries: { 'cleanup.policy': 'compact' } }, { topic: env.TOPIC_INCIDENT_COMMANDS }, { topic: env.TOPIC_SCORES }, { topic: env.TOPIC_TELEMETRY }],
       { partitions: PARTITIONS },
     );
     await admin.disconnect();
@@ -171,16 +156,23 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
     cookie = res.headers.get('set-cookie')!.split(';')[0]!;
 
     const list = async (): Promise<IncidentRecord[]> => ((await (await fetch(`${base}/api/incidents`, { headers: { cookie } })).json()) as { incidents: IncidentRecord[] }).incidents;
-    assert.deepEqual((await list()).map((i) => [i.incident_id, i.revision]), [[`inc-${id}-1`, 1]]);
+    assert.deepEqual(
+      (await list()).map((i) => [i.incident_id, i.revision]),
+      [[`inc-${id}-1`, 1]],
+    );
 
     await producer.send({
       topic: env.TOPIC_INCIDENTS,
       messages: [{ key: `inc-${id}-2`, value: incidents.encode(incident({ incident_id: `inc-${id}-2`, vehicle_id: OTHER, area: 'tires', severity: 'LOW', updated_at: T0 + 20_000 })) }],
     });
-    const both = await waitFor('the second incident in /api/incidents', async () => {
-      const l = await list();
-      return l.length === 2 ? l : undefined;
-    }, 30_000);
+    const both = await waitFor(
+      'the second incident in /api/incidents',
+      async () => {
+        const l = await list();
+        return l.length === 2 ? l : undefined;
+      },
+      30_000,
+    );
     assert.deepEqual(new Set(both.map((i) => i.incident_id)), new Set([`inc-${id}-1`, `inc-${id}-2`]));
 
     const fleet = (await (await fetch(`${base}/api/fleet`, { headers: { cookie } })).json()) as { vehicles: { vehicle_id: string; health: string }[] };
@@ -204,8 +196,16 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
         while ((end = text.indexOf('\n\n')) >= 0) {
           const block = text.slice(0, end);
           text = text.slice(end + 2);
-          const field = (n: string): string | undefined => block.split('\n').find((l) => l.startsWith(`${n}: `))?.slice(n.length + 2);
-          const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          const field = (n: string): string | undefined =>
+            block
+              .split('\n')
+              .find((l) => l.startsWith(`${n}: `))
+              ?.slice(n.length + 2);
+          const data = block
+            .split('\n')
+            .filter((l) => l.startsWith('data: '))
+            .map((l) => l.slice(6))
+            .join('\n');
           if (field('event')) events.push({ event: field('event')!, id: field('id'), data: JSON.parse(data) });
         }
       }
@@ -217,7 +217,9 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
       assert.ok(snap.id, 'the snapshot carries an id to resume from');
       await producer.send({
         topic: env.TOPIC_INCIDENTS,
-        messages: [{ key: `inc-${id}-2`, value: incidents.encode(incident({ incident_id: `inc-${id}-2`, vehicle_id: OTHER, area: 'tires', severity: 'MEDIUM', revision: 2, last_change: 'ESCALATED' })) }],
+        messages: [
+          { key: `inc-${id}-2`, value: incidents.encode(incident({ incident_id: `inc-${id}-2`, vehicle_id: OTHER, area: 'tires', severity: 'MEDIUM', revision: 2, last_change: 'ESCALATED' })) },
+        ],
       });
       const live = await waitFor('a live incident event', () => events.find((e) => e.event === 'incident' && (e.data as IncidentRecord).revision === 2), 30_000);
       assert.equal((live.data as IncidentRecord).severity, 'MEDIUM');
@@ -226,11 +228,15 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
       const again = await fetch(`${base}/api/stream`, { headers: { cookie, 'last-event-id': snap.id } });
       const r2 = again.body!.getReader();
       let t2 = '';
-      await waitFor('the replayed event', async () => {
-        const { value } = await r2.read();
-        t2 += Buffer.from(value ?? new Uint8Array()).toString('utf8');
-        return t2.includes('event: incident') ? true : undefined;
-      }, 20_000);
+      await waitFor(
+        'the replayed event',
+        async () => {
+          const { value } = await r2.read();
+          t2 += Buffer.from(value ?? new Uint8Array()).toString('utf8');
+          return t2.includes('event: incident') ? true : undefined;
+        },
+        20_000,
+      );
       assert.ok(!t2.includes('event: snapshot'), 'no snapshot when the missed events are known');
       await r2.cancel();
     } finally {
@@ -265,15 +271,18 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
     assert.equal(written.length, 1, 'only the authenticated same-origin POST wrote a command');
     const [cmd] = written;
     assert.equal(cmd!.key, CAR, 'keyed by vehicle_id');
-    assert.deepEqual({ ...cmd!.value, issued_at: 0 }, {
-      command_id,
-      incident_id: `inc-${id}-1`,
-      vehicle_id: CAR,
-      action: 'ACKNOWLEDGE',
-      operator: 'alice',
-      note: 'Driver called, coming in tomorrow.',
-      issued_at: 0,
-    });
+    assert.deepEqual(
+      { ...cmd!.value, issued_at: 0 },
+      {
+        command_id,
+        incident_id: `inc-${id}-1`,
+        vehicle_id: CAR,
+        action: 'ACKNOWLEDGE',
+        operator: 'alice',
+        note: 'Driver called, coming in tomorrow.',
+        issued_at: 0,
+      },
+    );
   });
 
   test("the vehicle's telemetry around the incident comes from its partition only", async () => {
@@ -286,7 +295,10 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
     // 1 Hz over [from, to] inclusive.
     assert.equal(body.ts.length, 7 * 60 + 1);
     assert.equal(body.truncated, null);
-    assert.ok(body.ts.every((t, i) => i === 0 || t > body.ts[i - 1]!), 'sorted by event time');
+    assert.ok(
+      body.ts.every((t, i) => i === 0 || t > body.ts[i - 1]!),
+      'sorted by event time',
+    );
     assert.equal(body.sensors.coolant_temp![0], (body.ts[0]! - T0) / 1000, 'values of this car, not the other one');
     const other = await fetch(`${base}/api/vehicles/${encodeURIComponent(OTHER)}/telemetry?from=${T0}&to=${T0 + 60_000}`, { headers: { cookie } });
     assert.equal(((await other.json()) as { ts: number[] }).ts.length, 61);

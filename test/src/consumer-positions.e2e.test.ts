@@ -52,7 +52,11 @@ test('a consumer restarted after a crash resumes at its positions: every record 
     t.diagnostic(`restarts ${restarts}, read ${seen.join(',')}`);
     assert.equal(crashed, true);
     assert.ok(restarts >= 1, 'kafkajs restarted the crashed consumer');
-    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => 10 + i), 'from the chosen start, nothing skipped or repeated across the restart');
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 20 }, (_, i) => 10 + i),
+      'from the chosen start, nothing skipped or repeated across the restart',
+    );
   } finally {
     await consumer.disconnect();
     const admin = kafka.admin();

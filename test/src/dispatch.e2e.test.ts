@@ -136,7 +136,10 @@ describe('dispatch from incidents over MQTT 5', { timeout: 240_000 }, () => {
   after(async () => {
     await dispatch?.stop();
     // Leave no retained state behind on the shared broker.
-    await clearRetained(mqttUrl, [V1, V2].map((v) => `vehicles/${v}/maintenance`));
+    await clearRetained(
+      mqttUrl,
+      [V1, V2].map((v) => `vehicles/${v}/maintenance`),
+    );
     await listener?.end();
     await producer?.disconnect();
     await txProducer?.disconnect();
@@ -180,7 +183,10 @@ describe('dispatch from incidents over MQTT 5', { timeout: 240_000 }, () => {
       opened_at: T0,
       updated_at: T0 + 60_000,
     });
-    assert.deepEqual(alerts(B).map((m) => ({ ...m.packet.properties?.userProperties })), [{ revision: '1', severity: 'MEDIUM' }]);
+    assert.deepEqual(
+      alerts(B).map((m) => ({ ...m.packet.properties?.userProperties })),
+      [{ revision: '1', severity: 'MEDIUM' }],
+    );
     assert.deepEqual(alerts(C), [], 'no alert from an aborted transaction');
 
     const ops = fleet().map((m) => m.body);
@@ -228,9 +234,15 @@ describe('dispatch from incidents over MQTT 5', { timeout: 240_000 }, () => {
     const late = await retainedState(V1);
     assert.equal(late.body.status, 'attention');
     assert.deepEqual(openIds(late.body), [A, B], 'the incident committed before the restart is still listed');
-    assert.deepEqual((late.body.open_incidents as { severity: string }[]).map((i) => i.severity), ['HIGH', 'CRITICAL']);
     assert.deepEqual(
-      received.slice(before).filter((m) => m.topic.startsWith('vehicles/') && m.topic.endsWith('/alerts')).map((m) => `${m.body.incident_id}#${m.body.revision}`),
+      (late.body.open_incidents as { severity: string }[]).map((i) => i.severity),
+      ['HIGH', 'CRITICAL'],
+    );
+    assert.deepEqual(
+      received
+        .slice(before)
+        .filter((m) => m.topic.startsWith('vehicles/') && m.topic.endsWith('/alerts'))
+        .map((m) => `${m.body.incident_id}#${m.body.revision}`),
       [`${B}#2`],
       'nothing committed before the restart is alerted again',
     );
@@ -241,8 +253,16 @@ describe('dispatch from incidents over MQTT 5', { timeout: 240_000 }, () => {
     assert.equal(cleared.packet.retain, true);
     assert.deepEqual({ status: cleared.body.status, open: cleared.body.open_incidents, updated_at: cleared.body.updated_at }, { status: 'ok', open: [], updated_at: T0 + 500_000 });
     await waitFor('fleet messages for the closing changes', () => (fleet().filter((m) => m.body.revision === 3).length >= 2 ? true : undefined), 60_000);
-    assert.deepEqual(alerts().filter((m) => m.body.revision === 3), [], 'closing changes raise no alert');
-    assert.deepEqual(alerts(A).map((m) => m.body.revision), [1], 'one alert for A over the whole run');
+    assert.deepEqual(
+      alerts().filter((m) => m.body.revision === 3),
+      [],
+      'closing changes raise no alert',
+    );
+    assert.deepEqual(
+      alerts(A).map((m) => m.body.revision),
+      [1],
+      'one alert for A over the whole run',
+    );
     assert.deepEqual(alerts(C), []);
   });
 });

@@ -107,227 +107,251 @@ const reading = (ts: number): Record<string, number> => toPayload(createFleet({ 
 const has = (tel: Telemetry | undefined, key: string): boolean => Boolean(tel?.readings.get(key.slice(0, key.lastIndexOf('@')))?.has(Number(key.slice(key.lastIndexOf('@') + 1))));
 
 describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
-  before(async () => {
-    infra = await startPrivateInfra(runId());
-    kafka = kafkaFor(infra.env.KAFKA_BROKERS);
-  }, { timeout: 300_000 });
+  before(
+    async () => {
+      infra = await startPrivateInfra(runId());
+      kafka = kafkaFor(infra.env.KAFKA_BROKERS);
+    },
+    { timeout: 300_000 },
+  );
   after(async () => {
     await infra?.stop();
   });
 
   test('1. kill -9 and restart of Mosquitto, Kafka and every service during a fleet run', { timeout: 600_000 }, (t) =>
-    check(t, 1, STAGES, { INGEST_SESSION_EXPIRY_S: '60', WINDOWING_IDLE_MS: '10000' }, async ({ prefix, env, svcs, problems, mqtt }) => {
-      const url = env.SCHEMA_REGISTRY_URL!;
-      let stopTails = async (): Promise<unknown> => undefined;
-      const phases: { name: string; at: number }[] = [{ name: 'before any fault', at: 0 }];
-      try {
-        // Event time runs SCALE times faster than the wall clock and starts in the past, so that it
-        // never gets ahead of the wall clock within MAX_WALL_MS (ingest refuses readings from the future).
-        const CARS = 150;
-        const SCALE = 2;
-        const MAX_WALL_MS = 330_000;
-        const wall0 = Date.now();
-        const startTs = Math.floor((wall0 - MAX_WALL_MS * (SCALE - 1)) / 1000) * 1000;
-        const failures: FailureSpec[] = [
-          { vehicleId: `${prefix}-0007`, mode: 'coolant_overheat', onsetTs: startTs + 10_000, rampMs: 20_000 },
-          { vehicleId: `${prefix}-0061`, mode: 'tire_leak', onsetTs: startTs + 90_000, rampMs: 30_000 },
-          { vehicleId: `${prefix}-0123`, mode: 'battery_degradation', onsetTs: startTs + 160_000, rampMs: 30_000 },
-        ];
-        const failing = new Set(failures.map((f) => f.vehicleId));
-        const fleet = createFleet({ cars: CARS, seed: 11, idPrefix: prefix, failures });
+    check(
+      t,
+      1,
+      STAGES,
+      { INGEST_SESSION_EXPIRY_S: '60', WINDOWING_IDLE_MS: '10000' },
+      async ({ prefix, env, svcs, problems, mqtt }) => {
+        const url = env.SCHEMA_REGISTRY_URL!;
+        let stopTails = async (): Promise<unknown> => undefined;
+        const phases: { name: string; at: number }[] = [{ name: 'before any fault', at: 0 }];
+        try {
+          // Event time runs SCALE times faster than the wall clock and starts in the past, so that it
+          // never gets ahead of the wall clock within MAX_WALL_MS (ingest refuses readings from the future).
+          const CARS = 150;
+          const SCALE = 2;
+          const MAX_WALL_MS = 330_000;
+          const wall0 = Date.now();
+          const startTs = Math.floor((wall0 - MAX_WALL_MS * (SCALE - 1)) / 1000) * 1000;
+          const failures: FailureSpec[] = [
+            { vehicleId: `${prefix}-0007`, mode: 'coolant_overheat', onsetTs: startTs + 10_000, rampMs: 20_000 },
+            { vehicleId: `${prefix}-0061`, mode: 'tire_leak', onsetTs: startTs + 90_000, rampMs: 30_000 },
+            { vehicleId: `${prefix}-0123`, mode: 'battery_degradation', onsetTs: startTs + 160_000, rampMs: 30_000 },
+          ];
+          const failing = new Set(failures.map((f) => f.vehicleId));
+          const fleet = createFleet({ cars: CARS, seed: 11, idPrefix: prefix, failures });
 
-        const simClient = await mqtt('sim');
-        // The cars' telematics units keep a persistent session, so alerts sent while they are offline wait for them.
-        const carsClient = await mqtt('cars', { clean: false, properties: { sessionExpiryInterval: 900 } });
-        // The operators' feed (fleet/...) is readable only by the operators' identity.
-        const opsClient = await mqtt('operators', await tlsAs(env.MQTT_URL!, 'service', 'operators'));
-        const fleetMessages: number[] = [];
-        opsClient.on('message', () => fleetMessages.push(Date.now()));
-        await opsClient.subscribeAsync(env.DISPATCH_FLEET_TOPIC!, { qos: 1 });
-        const carAlerts: CarAlert[] = [];
-        const inbox = createCarInbox({ client: carsClient, vehicleIds: fleet.vehicleIds, log: silentLogger, receipts: true, onAlert: (a) => carAlerts.push(a) });
-        await inbox.start();
-        const acked = new Set<string>();
-        const pubacks = { noSubscriber: 0 };
-        const sim = createSimulator({
-          client: trackAcks(simClient, acked, pubacks),
-          fleet,
-          log: silentLogger,
-          timeScale: SCALE,
-          startTs,
-          durationMs: MAX_WALL_MS * SCALE,
-          maxInFlight: 100_000,
-        });
-        const simStart = Date.now();
-        phases[0]!.at = simStart;
-        sim.start();
+          const simClient = await mqtt('sim');
+          // The cars' telematics units keep a persistent session, so alerts sent while they are offline wait for them.
+          const carsClient = await mqtt('cars', { clean: false, properties: { sessionExpiryInterval: 900 } });
+          // The operators' feed (fleet/...) is readable only by the operators' identity.
+          const opsClient = await mqtt('operators', await tlsAs(env.MQTT_URL!, 'service', 'operators'));
+          const fleetMessages: number[] = [];
+          opsClient.on('message', () => fleetMessages.push(Date.now()));
+          await opsClient.subscribeAsync(env.DISPATCH_FLEET_TOPIC!, { qos: 1 });
+          const carAlerts: CarAlert[] = [];
+          const inbox = createCarInbox({ client: carsClient, vehicleIds: fleet.vehicleIds, log: silentLogger, receipts: true, onAlert: (a) => carAlerts.push(a) });
+          await inbox.start();
+          const acked = new Set<string>();
+          const pubacks = { noSubscriber: 0 };
+          const sim = createSimulator({
+            client: trackAcks(simClient, acked, pubacks),
+            fleet,
+            log: silentLogger,
+            timeScale: SCALE,
+            startTs,
+            durationMs: MAX_WALL_MS * SCALE,
+            maxInFlight: 100_000,
+          });
+          const simStart = Date.now();
+          phases[0]!.at = simStart;
+          sim.start();
 
-        // What each stage writes, followed live: producer timestamps of the records on its output
-        // topic; dispatch: arrival of its MQTT messages to the operators' topic.
-        const tails = {
-          telemetry: await tailTopic(kafka, env.TOPIC_TELEMETRY!),
-          features: await tailTopic(kafka, env.TOPIC_FEATURES!),
-          scores: await tailTopic(kafka, env.TOPIC_SCORES!),
-          incidents: await tailTopic(kafka, env.TOPIC_INCIDENTS!),
-        };
-        stopTails = () => Promise.all(Object.values(tails).map((x) => x.stop()));
-        const outputs: Record<string, { count(): number; firstAfter(t: number): number | undefined }> = {
-          ...tails,
-          'dispatch (MQTT)': { count: () => fleetMessages.length, firstAfter: (t) => fleetMessages.find((m) => m >= t) },
-        };
-        const names = Object.keys(outputs);
-        /** ms from t0 until each output has a record written at or after t0 (undefined: not within timeoutMs). */
-        const recovery = async (t0: number, timeoutMs: number): Promise<Record<string, number | undefined>> => {
-          await waitFor('every stage writing', () => names.every((k) => outputs[k]!.firstAfter(t0) !== undefined) || undefined, timeoutMs, 200).catch(() => {});
-          await sleep(1_500); // followers may still be catching up on earlier records
-          return Object.fromEntries(names.map((k) => [k, outputs[k]!.firstAfter(t0) === undefined ? undefined : outputs[k]!.firstAfter(t0)! - t0]));
-        };
+          // What each stage writes, followed live: producer timestamps of the records on its output
+          // topic; dispatch: arrival of its MQTT messages to the operators' topic.
+          const tails = {
+            telemetry: await tailTopic(kafka, env.TOPIC_TELEMETRY!),
+            features: await tailTopic(kafka, env.TOPIC_FEATURES!),
+            scores: await tailTopic(kafka, env.TOPIC_SCORES!),
+            incidents: await tailTopic(kafka, env.TOPIC_INCIDENTS!),
+          };
+          stopTails = () => Promise.all(Object.values(tails).map((x) => x.stop()));
+          const outputs: Record<string, { count(): number; firstAfter(t: number): number | undefined }> = {
+            ...tails,
+            'dispatch (MQTT)': { count: () => fleetMessages.length, firstAfter: (t) => fleetMessages.find((m) => m >= t) },
+          };
+          const names = Object.keys(outputs);
+          /** ms from t0 until each output has a record written at or after t0 (undefined: not within timeoutMs). */
+          const recovery = async (t0: number, timeoutMs: number): Promise<Record<string, number | undefined>> => {
+            await waitFor('every stage writing', () => names.every((k) => outputs[k]!.firstAfter(t0) !== undefined) || undefined, timeoutMs, 200).catch(() => {});
+            await sleep(1_500); // followers may still be catching up on earlier records
+            return Object.fromEntries(names.map((k) => [k, outputs[k]!.firstAfter(t0) === undefined ? undefined : outputs[k]!.firstAfter(t0)! - t0]));
+          };
 
-        await waitFor('a first incident', () => tails.incidents.count() > 0 || undefined, 120_000).catch(() => problems.push('no incident within 120 s of the start, before any fault'));
-        t.diagnostic(`first incident after ${secs(Date.now() - wall0)}; injecting faults`);
+          await waitFor('a first incident', () => tails.incidents.count() > 0 || undefined, 120_000).catch(() => problems.push('no incident within 120 s of the start, before any fault'));
+          t.diagnostic(`first incident after ${secs(Date.now() - wall0)}; injecting faults`);
 
-        // Which outputs must write again after each restart.
-        const needs: Record<string, string[]> = {
-          mosquitto: ['telemetry', 'dispatch (MQTT)'],
-          kafka: names,
-          ingest: ['telemetry'],
-          windowing: ['features'],
-          scoring: ['scores'],
-          incidents: ['incidents'],
-          dispatch: ['dispatch (MQTT)'],
-        };
-        const table = [`| killed (kill -9) | down | restart → ready | restart → writing again: ${names.join(' | ')} |`, `|---|---|---|${names.map(() => '---|').join('')}`];
-        for (const target of ['mosquitto', 'kafka', ...STAGES]) {
-          const broker = target === 'mosquitto' || target === 'kafka';
-          const downMs = target === 'kafka' ? 5_000 : broker ? 3_000 : 2_000;
-          phases.push({ name: `from the kill of ${target}`, at: Date.now() });
-          if (broker) await infra.kill(target);
-          else await svcs.kill(target);
-          await sleep(downMs);
-          const tRestart = Date.now();
-          let readyMs: number | undefined;
-          if (broker) {
-            await infra.up();
-            readyMs = Date.now() - tRestart;
-          } else {
-            await svcs.start(target);
-            readyMs = await svcs.waitReady(target, 60_000);
+          // Which outputs must write again after each restart.
+          const needs: Record<string, string[]> = {
+            mosquitto: ['telemetry', 'dispatch (MQTT)'],
+            kafka: names,
+            ingest: ['telemetry'],
+            windowing: ['features'],
+            scoring: ['scores'],
+            incidents: ['incidents'],
+            dispatch: ['dispatch (MQTT)'],
+          };
+          const table = [`| killed (kill -9) | down | restart → ready | restart → writing again: ${names.join(' | ')} |`, `|---|---|---|${names.map(() => '---|').join('')}`];
+          for (const target of ['mosquitto', 'kafka', ...STAGES]) {
+            const broker = target === 'mosquitto' || target === 'kafka';
+            const downMs = target === 'kafka' ? 5_000 : broker ? 3_000 : 2_000;
+            phases.push({ name: `from the kill of ${target}`, at: Date.now() });
+            if (broker) await infra.kill(target);
+            else await svcs.kill(target);
+            await sleep(downMs);
+            const tRestart = Date.now();
+            let readyMs: number | undefined;
+            if (broker) {
+              await infra.up();
+              readyMs = Date.now() - tRestart;
+            } else {
+              await svcs.start(target);
+              readyMs = await svcs.waitReady(target, 60_000);
+            }
+            const rec = await recovery(tRestart, 45_000);
+            table.push(`| ${target} | ${secs(downMs)} | ${secs(readyMs)} | ${names.map((k) => secs(rec[k])).join(' | ')} |`);
+            t.diagnostic(table.at(-1)!);
+            for (const k of needs[target]!) if (rec[k] === undefined) problems.push(`after the restart of ${target}, ${k} did not write again within 45 s`);
+            await sleep(2_000);
           }
-          const rec = await recovery(tRestart, 45_000);
-          table.push(`| ${target} | ${secs(downMs)} | ${secs(readyMs)} | ${names.map((k) => secs(rec[k])).join(' | ')} |`);
-          t.diagnostic(table.at(-1)!);
-          for (const k of needs[target]!) if (rec[k] === undefined) problems.push(`after the restart of ${target}, ${k} did not write again within 45 s`);
-          await sleep(2_000);
-        }
 
-        // Let the last failure develop, then stop the cars and let the pipeline drain (idle markers close the last windows).
-        phases.push({ name: 'after the last restart', at: Date.now() });
-        await sleep(Math.max(15_000, wall0 + 170_000 - Date.now()));
-        await within('the simulator to settle its publishes', sim.stop(), 60_000).catch((err: Error) => problems.push(err.message));
-        const simStats = sim.stats();
-        let last = '';
-        let stableSince = Date.now();
-        const drainT0 = Date.now();
-        // Cars that stopped close after WINDOWING_VEHICLE_IDLE_MS (60 s) of arrival time, advanced by idle markers.
-        while (Date.now() - stableSince < 75_000 && Date.now() - drainT0 < 180_000) {
-          const now = names.map((k) => outputs[k]!.count()).join();
-          if (now !== last) [last, stableSince] = [now, Date.now()];
-          await sleep(1_000);
-        }
-        inbox.stop();
-
-        // Readings: acknowledged to the cars (PUBACK) vs distinct (vehicle, ts) in vehicle.telemetry.
-        const tel = await readTelemetry(kafka, url, env.TOPIC_TELEMETRY!);
-        const lost = [...acked].filter((k) => !has(tel, k));
-        // When the lost readings were published (event time maps back to wall time), by fault phase.
-        const lostBy = new Map<string, { n: number; from: number; to: number }>();
-        for (const k of lost) {
-          const wall = simStart + (Number(k.slice(k.lastIndexOf('@') + 1)) - startTs) / SCALE;
-          const phase = phases.filter((p) => p.at <= wall).at(-1)!;
-          const b = lostBy.get(phase.name) ?? lostBy.set(phase.name, { n: 0, from: Infinity, to: -Infinity }).get(phase.name)!;
-          [b.n, b.from, b.to] = [b.n + 1, Math.min(b.from, wall - phase.at), Math.max(b.to, wall - phase.at)];
-        }
-        const lostText = [...lostBy].map(([p, b]) => `${b.n} ${p}, published ${secs(b.from)} to ${secs(b.to)} after it`).join('; ');
-        if (lost.length) problems.push(`${lost.length} acknowledged readings missing from the telemetry topic (${lostText}), e.g. ${lost.slice(0, 3).join(', ')}`);
-
-        // Windows: vehicle.features vs a batch computation over the telemetry topic's distinct readings.
-        const features = await readFeatures(kafka, url, env.TOPIC_FEATURES!);
-        const late = await readLate(kafka, env.TOPIC_TELEMETRY_LATE!);
-        const acc = accountWindows(tel, features, late);
-        if (acc.duplicates.length) problems.push(`${acc.duplicates.length} windows emitted more than once, e.g. ${acc.duplicates.slice(0, 5).join(', ')}`);
-        if (acc.unexplained.length) problems.push(`${acc.unexplained.length} windows lost readings not on the late topic, e.g. ${acc.unexplained.slice(0, 5).join('; ')}`);
-        if (acc.phantom.length) problems.push(`${acc.phantom.length} windows emitted that the readings do not give, e.g. ${acc.phantom.slice(0, 5).join('; ')}`);
-        if (acc.valueMismatches.length) problems.push(`${acc.valueMismatches.length} complete windows with other feature values than the batch computation, e.g. ${acc.valueMismatches.slice(0, 3).join('; ')}`);
-
-        // Scores and alerts: every window with enough readings scored; every anomalous score's alert on maintenance.alerts.
-        const scores = await readRecords<ScoreRecord>(kafka, url, env.TOPIC_SCORES!, 'score');
-        const alerts = await readRecords<AlertRecord>(kafka, url, env.TOPIC_ALERTS!, 'alert');
-        const scored = new Set(scores.map((s) => `${s.vehicle_id}@${s.window_start}`));
-        const unscored = features.filter((f) => f.count >= 8 && !scored.has(`${f.vehicle}@${f.start}`));
-        if (unscored.length) problems.push(`${unscored.length} windows with >= 80 % of their readings never scored, e.g. ${unscored.slice(0, 5).map((f) => `${f.vehicle}@${f.start}`).join(', ')}`);
-        const alertIds = new Set(alerts.map((a) => a.alert_id));
-        const anomalous = new Map(scores.filter((s) => s.anomalous).map((s) => [s.alert_id!, s]));
-        const alertsLost = [...anomalous.keys()].filter((a) => !alertIds.has(a));
-        if (alertsLost.length) problems.push(`${alertsLost.length} anomalous scores without their alert on maintenance.alerts`);
-
-        // Incidents: revisions 1..n per incident, one incident per failing car and area, none for healthy cars.
-        const incidents = await readRecords<IncidentRecord>(kafka, url, env.TOPIC_INCIDENTS!, 'incident');
-        const byIncident = new Map<string, IncidentRecord[]>();
-        for (const r of incidents) (byIncident.get(r.incident_id) ?? byIncident.set(r.incident_id, []).get(r.incident_id)!).push(r);
-        const latest = [...byIncident.values()].map((rs) => rs.reduce((a, b) => (b.revision > a.revision ? b : a)));
-        for (const [incidentId, rs] of byIncident) {
-          const revs = rs.map((r) => r.revision).sort((a, b) => a - b);
-          const expectedRevs = Array.from({ length: revs.at(-1)! }, (_, i) => i + 1);
-          if (JSON.stringify(revs) !== JSON.stringify(expectedRevs)) problems.push(`incident ${incidentId}: revisions ${revs.join(',')} are not 1..${revs.at(-1)} once each`);
-        }
-        const closedAt = (i: IncidentRecord): number => (i.status === 'CLEARED' || i.status === 'RESOLVED' ? i.updated_at : Number.POSITIVE_INFINITY);
-        const perCar: string[] = [];
-        for (const f of failures) {
-          const mine = latest.filter((i) => i.vehicle_id === f.vehicleId).sort((a, b) => a.opened_at - b.opened_at);
-          const received = new Set(carAlerts.filter((a) => a.vehicleId === f.vehicleId).map((a) => a.incidentId));
-          perCar.push(
-            `${f.vehicleId} ${f.mode} (onset +${(f.onsetTs - startTs) / 1000} s event time): ${mine.length} incident(s) ` +
-              mine
-                .map(
-                  (i) =>
-                    `[${i.area} ${i.status} ${i.severity} rev ${i.revision}, ${i.anomalous_windows} anomalous windows, first window ${(i.first_window_start - f.onsetTs) / 1000} s after onset, ` +
-                    `alert received by the car: ${received.has(i.incident_id)}, delivered_at set: ${i.delivered_at !== null}]`,
-                )
-                .join(' '),
-          );
-          if (mine.length === 0) problems.push(`failing car ${f.vehicleId} (${f.mode}) got no incident`);
-          for (const i of mine) {
-            const overlapping = mine.filter((o) => o !== i && o.area === i.area && o.opened_at >= i.opened_at && o.opened_at < closedAt(i));
-            if (overlapping.length) problems.push(`failing car ${f.vehicleId}: incident ${i.incident_id} (${i.area}) duplicated by ${overlapping.map((o) => o.incident_id).join(', ')}`);
-            if (!received.has(i.incident_id)) problems.push(`failing car ${f.vehicleId} never received an alert for incident ${i.incident_id} over MQTT`);
+          // Let the last failure develop, then stop the cars and let the pipeline drain (idle markers close the last windows).
+          phases.push({ name: 'after the last restart', at: Date.now() });
+          await sleep(Math.max(15_000, wall0 + 170_000 - Date.now()));
+          await within('the simulator to settle its publishes', sim.stop(), 60_000).catch((err: Error) => problems.push(err.message));
+          const simStats = sim.stats();
+          let last = '';
+          let stableSince = Date.now();
+          const drainT0 = Date.now();
+          // Cars that stopped close after WINDOWING_VEHICLE_IDLE_MS (60 s) of arrival time, advanced by idle markers.
+          while (Date.now() - stableSince < 75_000 && Date.now() - drainT0 < 180_000) {
+            const now = names.map((k) => outputs[k]!.count()).join();
+            if (now !== last) [last, stableSince] = [now, Date.now()];
+            await sleep(1_000);
           }
-        }
-        const healthyIncidents = latest.filter((i) => !failing.has(i.vehicle_id));
-        if (healthyIncidents.length) problems.push(`${healthyIncidents.length} incidents for healthy cars: ${healthyIncidents.slice(0, 5).map((i) => `${i.vehicle_id} ${i.area}`).join(', ')}`);
-        const healthyAlerts = carAlerts.filter((a) => !failing.has(a.vehicleId));
-        if (healthyAlerts.length) problems.push(`${healthyAlerts.length} MQTT alerts received by healthy cars`);
+          inbox.stop();
 
-        const lateOnly = [...late].filter((k) => k.startsWith(prefix)).length;
-        say(t, [
-          `fleet: ${CARS} cars at 1 Hz, time scale ${SCALE}, ${secs(Date.now() - wall0)} wall; simulator published ${simStats.published}, failed ${simStats.failed}, in flight at the end ${simStats.inFlight}`,
-          `readings: ${acked.size} acknowledged (PUBACK; besides ${pubacks.noSubscriber} PUBACKs 'no matching subscribers', which the simulator sends again); ` +
-            `telemetry topic: ${tel.records} records, ${tel.distinct} distinct (vehicle, ts), ${tel.records - tel.distinct} redelivered duplicates; lost: ${lost.length}${lost.length ? ` (${lostText})` : ''}`,
-          `windows: ${acc.expected} in the batch computation; ${acc.emitted} emitted (${acc.duplicates.length} duplicated); complete with identical features ${acc.complete}; ` +
-            `partial or missing with their missing readings on the late topic ${acc.explainedByLate} (late topic: ${lateOnly} readings); ` +
-            `unexplained ${acc.unexplained.length}; phantom ${acc.phantom.length}; feature mismatches ${acc.valueMismatches.length}`,
-          `scores: ${scores.length} records, ${scored.size} distinct windows, ${anomalous.size} anomalous; never scored though >= 80 % covered: ${unscored.length}`,
-          `alerts: ${alerts.length} records, ${alertIds.size} distinct (${alerts.length - alertIds.size} re-sent duplicates, allowed: at-least-once); lost: ${alertsLost.length}`,
-          `incidents: ${byIncident.size} (${incidents.length} records); healthy cars with an incident: ${healthyIncidents.length}; ` +
-            `MQTT alerts received by cars: ${carAlerts.length} (healthy cars: ${healthyAlerts.length}); operators' fleet topic: ${fleetMessages.length} messages`,
-          ...perCar,
-          `services that exited by themselves (restarted after 1 s): ${svcs.unexpectedExits.length ? svcs.unexpectedExits.join('; ') : 'none'}`,
-          'Failure behaviour (from the restart command: broker answering / service /readyz 200, and the first record each stage wrote afterwards, by its producer timestamp):',
-          ...table,
-        ]);
-      } finally {
-        await stopTails();
-      }
-    }, true));
+          // Readings: acknowledged to the cars (PUBACK) vs distinct (vehicle, ts) in vehicle.telemetry.
+          const tel = await readTelemetry(kafka, url, env.TOPIC_TELEMETRY!);
+          const lost = [...acked].filter((k) => !has(tel, k));
+          // When the lost readings were published (event time maps back to wall time), by fault phase.
+          const lostBy = new Map<string, { n: number; from: number; to: number }>();
+          for (const k of lost) {
+            const wall = simStart + (Number(k.slice(k.lastIndexOf('@') + 1)) - startTs) / SCALE;
+            const phase = phases.filter((p) => p.at <= wall).at(-1)!;
+            const b = lostBy.get(phase.name) ?? lostBy.set(phase.name, { n: 0, from: Infinity, to: -Infinity }).get(phase.name)!;
+            [b.n, b.from, b.to] = [b.n + 1, Math.min(b.from, wall - phase.at), Math.max(b.to, wall - phase.at)];
+          }
+          const lostText = [...lostBy].map(([p, b]) => `${b.n} ${p}, published ${secs(b.from)} to ${secs(b.to)} after it`).join('; ');
+          if (lost.length) problems.push(`${lost.length} acknowledged readings missing from the telemetry topic (${lostText}), e.g. ${lost.slice(0, 3).join(', ')}`);
+
+          // Windows: vehicle.features vs a batch computation over the telemetry topic's distinct readings.
+          const features = await readFeatures(kafka, url, env.TOPIC_FEATURES!);
+          const late = await readLate(kafka, env.TOPIC_TELEMETRY_LATE!);
+          const acc = accountWindows(tel, features, late);
+          if (acc.duplicates.length) problems.push(`${acc.duplicates.length} windows emitted more than once, e.g. ${acc.duplicates.slice(0, 5).join(', ')}`);
+          if (acc.unexplained.length) problems.push(`${acc.unexplained.length} windows lost readings not on the late topic, e.g. ${acc.unexplained.slice(0, 5).join('; ')}`);
+          if (acc.phantom.length) problems.push(`${acc.phantom.length} windows emitted that the readings do not give, e.g. ${acc.phantom.slice(0, 5).join('; ')}`);
+          if (acc.valueMismatches.length)
+            problems.push(`${acc.valueMismatches.length} complete windows with other feature values than the batch computation, e.g. ${acc.valueMismatches.slice(0, 3).join('; ')}`);
+
+          // Scores and alerts: every window with enough readings scored; every anomalous score's alert on maintenance.alerts.
+          const scores = await readRecords<ScoreRecord>(kafka, url, env.TOPIC_SCORES!, 'score');
+          const alerts = await readRecords<AlertRecord>(kafka, url, env.TOPIC_ALERTS!, 'alert');
+          const scored = new Set(scores.map((s) => `${s.vehicle_id}@${s.window_start}`));
+          const unscored = features.filter((f) => f.count >= 8 && !scored.has(`${f.vehicle}@${f.start}`));
+          if (unscored.length)
+            problems.push(
+              `${unscored.length} windows with >= 80 % of their readings never scored, e.g. ${unscored
+                .slice(0, 5)
+                .map((f) => `${f.vehicle}@${f.start}`)
+                .join(', ')}`,
+            );
+          const alertIds = new Set(alerts.map((a) => a.alert_id));
+          const anomalous = new Map(scores.filter((s) => s.anomalous).map((s) => [s.alert_id!, s]));
+          const alertsLost = [...anomalous.keys()].filter((a) => !alertIds.has(a));
+          if (alertsLost.length) problems.push(`${alertsLost.length} anomalous scores without their alert on maintenance.alerts`);
+
+          // Incidents: revisions 1..n per incident, one incident per failing car and area, none for healthy cars.
+          const incidents = await readRecords<IncidentRecord>(kafka, url, env.TOPIC_INCIDENTS!, 'incident');
+          const byIncident = new Map<string, IncidentRecord[]>();
+          for (const r of incidents) (byIncident.get(r.incident_id) ?? byIncident.set(r.incident_id, []).get(r.incident_id)!).push(r);
+          const latest = [...byIncident.values()].map((rs) => rs.reduce((a, b) => (b.revision > a.revision ? b : a)));
+          for (const [incidentId, rs] of byIncident) {
+            const revs = rs.map((r) => r.revision).sort((a, b) => a - b);
+            const expectedRevs = Array.from({ length: revs.at(-1)! }, (_, i) => i + 1);
+            if (JSON.stringify(revs) !== JSON.stringify(expectedRevs)) problems.push(`incident ${incidentId}: revisions ${revs.join(',')} are not 1..${revs.at(-1)} once each`);
+          }
+          const closedAt = (i: IncidentRecord): number => (i.status === 'CLEARED' || i.status === 'RESOLVED' ? i.updated_at : Number.POSITIVE_INFINITY);
+          const perCar: string[] = [];
+          for (const f of failures) {
+            const mine = latest.filter((i) => i.vehicle_id === f.vehicleId).sort((a, b) => a.opened_at - b.opened_at);
+            const received = new Set(carAlerts.filter((a) => a.vehicleId === f.vehicleId).map((a) => a.incidentId));
+            perCar.push(
+              `${f.vehicleId} ${f.mode} (onset +${(f.onsetTs - startTs) / 1000} s event time): ${mine.length} incident(s) ` +
+                mine
+                  .map(
+                    (i) =>
+                      `[${i.area} ${i.status} ${i.severity} rev ${i.revision}, ${i.anomalous_windows} anomalous windows, first window ${(i.first_window_start - f.onsetTs) / 1000} s after onset, ` +
+                      `alert received by the car: ${received.has(i.incident_id)}, delivered_at set: ${i.delivered_at !== null}]`,
+                  )
+                  .join(' '),
+            );
+            if (mine.length === 0) problems.push(`failing car ${f.vehicleId} (${f.mode}) got no incident`);
+            for (const i of mine) {
+              const overlapping = mine.filter((o) => o !== i && o.area === i.area && o.opened_at >= i.opened_at && o.opened_at < closedAt(i));
+              if (overlapping.length) problems.push(`failing car ${f.vehicleId}: incident ${i.incident_id} (${i.area}) duplicated by ${overlapping.map((o) => o.incident_id).join(', ')}`);
+              if (!received.has(i.incident_id)) problems.push(`failing car ${f.vehicleId} never received an alert for incident ${i.incident_id} over MQTT`);
+            }
+          }
+          const healthyIncidents = latest.filter((i) => !failing.has(i.vehicle_id));
+          if (healthyIncidents.length)
+            problems.push(
+              `${healthyIncidents.length} incidents for healthy cars: ${healthyIncidents
+                .slice(0, 5)
+                .map((i) => `${i.vehicle_id} ${i.area}`)
+                .join(', ')}`,
+            );
+          const healthyAlerts = carAlerts.filter((a) => !failing.has(a.vehicleId));
+          if (healthyAlerts.length) problems.push(`${healthyAlerts.length} MQTT alerts received by healthy cars`);
+
+          const lateOnly = [...late].filter((k) => k.startsWith(prefix)).length;
+          say(t, [
+            `fleet: ${CARS} cars at 1 Hz, time scale ${SCALE}, ${secs(Date.now() - wall0)} wall; simulator published ${simStats.published}, failed ${simStats.failed}, in flight at the end ${simStats.inFlight}`,
+            `readings: ${acked.size} acknowledged (PUBACK; besides ${pubacks.noSubscriber} PUBACKs 'no matching subscribers', which the simulator sends again); ` +
+              `telemetry topic: ${tel.records} records, ${tel.distinct} distinct (vehicle, ts), ${tel.records - tel.distinct} redelivered duplicates; lost: ${lost.length}${lost.length ? ` (${lostText})` : ''}`,
+            `windows: ${acc.expected} in the batch computation; ${acc.emitted} emitted (${acc.duplicates.length} duplicated); complete with identical features ${acc.complete}; ` +
+              `partial or missing with their missing readings on the late topic ${acc.explainedByLate} (late topic: ${lateOnly} readings); ` +
+              `unexplained ${acc.unexplained.length}; phantom ${acc.phantom.length}; feature mismatches ${acc.valueMismatches.length}`,
+            `scores: ${scores.length} records, ${scored.size} distinct windows, ${anomalous.size} anomalous; never scored though >= 80 % covered: ${unscored.length}`,
+            `alerts: ${alerts.length} records, ${alertIds.size} distinct (${alerts.length - alertIds.size} re-sent duplicates, allowed: at-least-once); lost: ${alertsLost.length}`,
+            `incidents: ${byIncident.size} (${incidents.length} records); healthy cars with an incident: ${healthyIncidents.length}; ` +
+              `MQTT alerts received by cars: ${carAlerts.length} (healthy cars: ${healthyAlerts.length}); operators' fleet topic: ${fleetMessages.length} messages`,
+            ...perCar,
+            `services that exited by themselves (restarted after 1 s): ${svcs.unexpectedExits.length ? svcs.unexpectedExits.join('; ') : 'none'}`,
+            'Failure behaviour (from the restart command: broker answering / service /readyz 200, and the first record each stage wrote afterwards, by its producer timestamp):',
+            ...table,
+          ]);
+        } finally {
+          await stopTails();
+        }
+      },
+      true,
+    ),
+  );
 
   test('2. a flood of 400 oversized payloads is dead-lettered while the other cars keep flowing', { timeout: 240_000 }, (t) =>
     check(t, 2, ['ingest'], {}, async ({ prefix, env, svcs, problems, mqtt }) => {
@@ -349,12 +373,17 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
 
       let dlq: DeadLetter[] = [];
       let missing: string[] = [];
-      await waitFor('the dead letters and every acknowledged reading', async () => {
-        dlq = (await readDlq(kafka, env.TOPIC_TELEMETRY_DLQ!)).filter((d) => d.mqttTopic === floodTopic);
-        const tel = await readTelemetry(kafka, env.SCHEMA_REGISTRY_URL!, env.TOPIC_TELEMETRY!);
-        missing = [...acked].filter((k) => !has(tel, k));
-        return (dlq.length >= 400 && missing.length === 0) || undefined;
-      }, 30_000, 3_000).catch(() => {});
+      await waitFor(
+        'the dead letters and every acknowledged reading',
+        async () => {
+          dlq = (await readDlq(kafka, env.TOPIC_TELEMETRY_DLQ!)).filter((d) => d.mqttTopic === floodTopic);
+          const tel = await readTelemetry(kafka, env.SCHEMA_REGISTRY_URL!, env.TOPIC_TELEMETRY!);
+          missing = [...acked].filter((k) => !has(tel, k));
+          return (dlq.length >= 400 && missing.length === 0) || undefined;
+        },
+        30_000,
+        3_000,
+      ).catch(() => {});
       await readiness.stop();
       const polls = readiness.log.get('ingest') ?? [];
       const notReady = polls.filter(([, st]) => st !== 200);
@@ -374,7 +403,8 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
         `other cars: 30 at 1 Hz, ${acked.size} readings acknowledged, missing from the telemetry topic ${missing.length}`,
         `ingest /readyz: 200 in ${polls.length - notReady.length} of ${polls.length} polls; SIGTERM: exit ${code} after ${secs(stopMs)}`,
       ]);
-    }));
+    }),
+  );
 
   test('3. 5,000 cars on 3 partitions: every window of every car is emitted', { timeout: 360_000 }, (t) =>
     check(t, 3, ['ingest', 'windowing'], {}, async ({ prefix, env, problems, mqtt }) => {
@@ -402,10 +432,15 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
       const full = (rows: FeatureRow[]): number[] => starts.map((s) => new Set(rows.filter((r) => r.start === s && r.count === 10).map((r) => r.vehicle)).size);
       let rows: FeatureRow[] = [];
       const waitT0 = Date.now();
-      await waitFor('every window', async () => {
-        rows = await readFeatures(kafka, env.SCHEMA_REGISTRY_URL!, env.TOPIC_FEATURES!);
-        return full(rows).every((c) => c === CARS) || undefined;
-      }, 60_000, 3_000).catch(() => {});
+      await waitFor(
+        'every window',
+        async () => {
+          rows = await readFeatures(kafka, env.SCHEMA_REGISTRY_URL!, env.TOPIC_FEATURES!);
+          return full(rows).every((c) => c === CARS) || undefined;
+        },
+        60_000,
+        3_000,
+      ).catch(() => {});
       const waitedMs = Date.now() - waitT0;
       const perPeriod = full(rows);
       const dups = rows.length - new Set(rows.map((r) => `${r.vehicle}@${r.start}`)).size;
@@ -419,7 +454,8 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
         `${CARS} cars (per partition ${perPartition.join('/')}): ${acked.size} readings acknowledged in ${secs(publishMs)}, ${tel.distinct} distinct in the telemetry topic`,
         `windows with all 10 readings per window period: ${perPeriod.join(', ')} (expected ${CARS} each); ${rows.length} feature records, ${dups} duplicates; complete ${secs(waitedMs)} after the last publish`,
       ]);
-    }));
+    }),
+  );
 
   test('4. a reading from the future is dead-lettered or contained: the other cars keep their windows', { timeout: 240_000 }, (t) =>
     check(t, 4, ['ingest', 'windowing'], {}, async ({ prefix, env, problems, mqtt }) => {
@@ -446,10 +482,15 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
       for (let s = firstStart; s + WINDOW.sizeMs + WINDOW.graceMs <= lastTs; s += WINDOW.sizeMs) starts.push(s);
       const others = fleet.vehicleIds.filter((v) => v !== poisoned);
       let emitted = new Set<string>();
-      await waitFor("the other cars' windows", async () => {
-        emitted = new Set((await readFeatures(kafka, env.SCHEMA_REGISTRY_URL!, env.TOPIC_FEATURES!)).map((f) => `${f.vehicle}@${f.start}`));
-        return others.every((v) => starts.every((s) => emitted.has(`${v}@${s}`))) || undefined;
-      }, 30_000, 3_000).catch(() => {});
+      await waitFor(
+        "the other cars' windows",
+        async () => {
+          emitted = new Set((await readFeatures(kafka, env.SCHEMA_REGISTRY_URL!, env.TOPIC_FEATURES!)).map((f) => `${f.vehicle}@${f.start}`));
+          return others.every((v) => starts.every((s) => emitted.has(`${v}@${s}`))) || undefined;
+        },
+        30_000,
+        3_000,
+      ).catch(() => {});
       const tel = await readTelemetry(kafka, env.SCHEMA_REGISTRY_URL!, env.TOPIC_TELEMETRY!);
       const dlq = (await readDlq(kafka, env.TOPIC_TELEMETRY_DLQ!)).filter((d) => d.mqttTopic === topic);
       const late = await readLate(kafka, env.TOPIC_TELEMETRY_LATE!);
@@ -460,7 +501,9 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
         const missing = cars.flatMap((v) => starts.filter((s) => !emitted.has(`${v}@${s}`)).map((s) => `${v}@${s}`));
         const lateReadings = [...late].filter((k) => cars.includes(k.split('@')[0]!) && Number(k.split('@')[1]) >= poisonTs).length;
         const where = same ? `the poisoned car's partition (${poisonPartition})` : 'the other partitions';
-        lines.push(`cars on ${where}: ${cars.length}, ${cars.length * starts.length - missing.length} of ${cars.length * starts.length} windows emitted, ${lateReadings} of their readings sent to the late topic`);
+        lines.push(
+          `cars on ${where}: ${cars.length}, ${cars.length * starts.length - missing.length} of ${cars.length * starts.length} windows emitted, ${lateReadings} of their readings sent to the late topic`,
+        );
         if (missing.length) problems.push(`${missing.length} windows after the poison missing for cars on ${where}, e.g. ${missing.slice(0, 4).join(', ')}`);
       }
       const farDead = dlq.find((d) => (JSON.parse(d.value.toString()) as { ts: number }).ts === far);
@@ -473,7 +516,8 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
         `windows checked per car: ${starts.length}, from ${new Date(firstStart).toISOString()} (after the poison) to the last its own readings closed`,
         ...lines,
       ]);
-    }));
+    }),
+  );
 
   test('5. a 1 MB payload and vehicle ids "." and ".." are dead-lettered with their reason', { timeout: 180_000 }, (t) =>
     check(t, 5, ['ingest'], {}, async ({ prefix, env, svcs, problems, mqtt }) => {
@@ -495,11 +539,16 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
 
       let dlq: DeadLetter[] = [];
       let tel: Telemetry | undefined;
-      await waitFor('the dead letters and the valid readings', async () => {
-        dlq = await readDlq(kafka, env.TOPIC_TELEMETRY_DLQ!);
-        tel = await readTelemetry(kafka, env.SCHEMA_REGISTRY_URL!, env.TOPIC_TELEMETRY!);
-        return (cases.every((c) => dlq.some((d) => d.mqttTopic === c.topic)) && ok.every((o) => has(tel, o.key))) || undefined;
-      }, 20_000, 2_000).catch(() => {});
+      await waitFor(
+        'the dead letters and the valid readings',
+        async () => {
+          dlq = await readDlq(kafka, env.TOPIC_TELEMETRY_DLQ!);
+          tel = await readTelemetry(kafka, env.SCHEMA_REGISTRY_URL!, env.TOPIC_TELEMETRY!);
+          return (cases.every((c) => dlq.some((d) => d.mqttTopic === c.topic)) && ok.every((o) => has(tel, o.key))) || undefined;
+        },
+        20_000,
+        2_000,
+      ).catch(() => {});
       const lines = cases.map((c, i) => {
         const o = outcomes[i]!;
         const dead = dlq.find((d) => d.mqttTopic === c.topic);
@@ -514,7 +563,8 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
       const ready = await svcs.get('ingest').ready();
       if (!ready) problems.push('ingest is not ready afterwards');
       say(t, [...lines, `valid readings before and after: ${2 - okMissing} of 2 in the telemetry topic; ingest ready afterwards: ${ready}`]);
-    }));
+    }),
+  );
 
   test('6. /readyz tells the truth during a Kafka and a Mosquitto outage and recovers by itself', { timeout: 300_000 }, (t) =>
     check(t, 6, STAGES, {}, async ({ prefix, svcs, problems, mqtt }) => {
@@ -566,5 +616,6 @@ describe('fault injection on private brokers', { timeout: 1_500_000 }, () => {
       }
       await within('the fleet', sim.stop(), 30_000).catch(() => {});
       say(t, lines);
-    }));
+    }),
+  );
 });

@@ -79,7 +79,13 @@ async function createTopics(env: ReturnType<typeof isolatedEnv>): Promise<void> 
   try {
     await ensureTopics(
       admin,
-      [{ topic: env.TOPIC_SCORES }, { topic: env.TOPIC_INCIDENT_COMMANDS }, { topic: env.TOPIC_RECEIPTS }, { topic: env.TOPIC_INCIDENTS, configEntries: { 'cleanup.policy': 'compact' } }, { topic: `${env.TOPIC_INCIDENTS}.dlq` }],
+      [
+        { topic: env.TOPIC_SCORES },
+        { topic: env.TOPIC_INCIDENT_COMMANDS },
+        { topic: env.TOPIC_RECEIPTS },
+        { topic: env.TOPIC_INCIDENTS, configEntries: { 'cleanup.policy': 'compact' } },
+        { topic: `${env.TOPIC_INCIDENTS}.dlq` },
+      ],
       { partitions: PARTITIONS },
     );
   } finally {
@@ -136,8 +142,7 @@ test('incident lifecycle of one vehicle: open, duplicate, acknowledge, receipt, 
     svc = await startService('incidents', env, `incidents-${id}`);
     await waitReady([svc]);
     const vehicle = `e2e-${id}-car`;
-    const sendScores = (...records: ScoreRecord[]) =>
-      producer.send({ topic: env.TOPIC_SCORES, messages: records.map((r) => ({ key: r.vehicle_id, value: codecs.score.encode(r) })) });
+    const sendScores = (...records: ScoreRecord[]) => producer.send({ topic: env.TOPIC_SCORES, messages: records.map((r) => ({ key: r.vehicle_id, value: codecs.score.encode(r) })) });
     const mine = () => out.records.map((r) => r.value).filter((r) => r.vehicle_id === vehicle);
     const revisionReached = (incident: string | undefined, revision: number) =>
       waitFor(`revision ${revision} of incident ${incident ?? '(first)'}`, () => mine().find((r) => (incident === undefined || r.incident_id === incident) && r.revision === revision), 90_000);
@@ -170,7 +175,15 @@ test('incident lifecycle of one vehicle: open, duplicate, acknowledge, receipt, 
       messages: [
         {
           key: vehicle,
-          value: codecs.command.encode({ command_id: `${id}-ack`, incident_id: incident, vehicle_id: vehicle, action: 'ACKNOWLEDGE', operator: 'e2e-olga', note: 'tyre shop booked', issued_at: Date.now() }),
+          value: codecs.command.encode({
+            command_id: `${id}-ack`,
+            incident_id: incident,
+            vehicle_id: vehicle,
+            action: 'ACKNOWLEDGE',
+            operator: 'e2e-olga',
+            note: 'tyre shop booked',
+            issued_at: Date.now(),
+          }),
         },
       ],
     });
@@ -196,8 +209,18 @@ test('incident lifecycle of one vehicle: open, duplicate, acknowledge, receipt, 
     assert.equal(cleared.consecutive_normal, 6);
     assert.ok(cleared.closed_at !== null);
     assert.deepEqual(
-      mine().filter((r) => r.incident_id === incident).slice(6).map((r) => [r.last_change, r.consecutive_normal]),
-      [['UPDATED', 1], ['UPDATED', 2], ['UPDATED', 3], ['UPDATED', 4], ['UPDATED', 5], ['CLEARED', 6]],
+      mine()
+        .filter((r) => r.incident_id === incident)
+        .slice(6)
+        .map((r) => [r.last_change, r.consecutive_normal]),
+      [
+        ['UPDATED', 1],
+        ['UPDATED', 2],
+        ['UPDATED', 3],
+        ['UPDATED', 4],
+        ['UPDATED', 5],
+        ['CLEARED', 6],
+      ],
     );
 
     await sendScores(scoreRecord(vehicle, 10, true, { ratio: 5 }));
@@ -230,7 +253,7 @@ test('incident lifecycle of one vehicle: open, duplicate, acknowledge, receipt, 
 /** A deterministic score log: per vehicle runs of anomalous windows in changing areas and normal gaps. */
 function makeScoreLog(prefix: string, vehicles: number, windows: number): ScoreRecord[] {
   let seed = 4242;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const areas = Object.keys(AREAS);
   const log: ScoreRecord[] = [];
   for (let v = 0; v < vehicles; v++) {
@@ -289,12 +312,17 @@ test('exactly once: kill -9 mid-stream gives the same incidents and revisions as
     await waitFor('every score committed', () => consumedAll(env), 240_000, 500);
     // The reader catches up with what is committed: wait until it stops growing.
     let seen = -1;
-    await waitFor('the reader to catch up', () => {
-      const now = reader.records.length;
-      const stable = now === seen;
-      seen = now;
-      return stable && now > 0 ? true : undefined;
-    }, 60_000, 2000);
+    await waitFor(
+      'the reader to catch up',
+      () => {
+        const now = reader.records.length;
+        const stable = now === seen;
+        seen = now;
+        return stable && now > 0 ? true : undefined;
+      },
+      60_000,
+      2000,
+    );
     return reader.records.map((r) => r.value);
   };
 
@@ -317,8 +345,7 @@ test('exactly once: kill -9 mid-stream gives the same incidents and revisions as
       running.push(s);
       return s;
     };
-    const reached = (share: number) =>
-      waitFor(`${Math.round(share * 100)}% of the records`, () => (outB.records.length >= recordsA.length * share ? true : undefined), 240_000, 20);
+    const reached = (share: number) => waitFor(`${Math.round(share * 100)}% of the records`, () => (outB.records.length >= recordsA.length * share ? true : undefined), 240_000, 20);
     const b1 = await start('b1');
     await reached(0.2);
     await b1.kill();

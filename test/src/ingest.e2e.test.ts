@@ -47,11 +47,7 @@ test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout:
   await publisher.endAsync();
 
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-  const codec = await createAvroCodec<TelemetryRecord>(
-    adminSchemaStore(),
-    `${env.TOPIC_TELEMETRY!}-value`,
-    await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1),
-  );
+  const codec = await createAvroCodec<TelemetryRecord>(adminSchemaStore(), `${env.TOPIC_TELEMETRY!}-value`, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1));
   const seen = new Set<string>();
   let records = 0;
   const consumer = kafka.consumer({ groupId: `e2e.${id}.reader` });

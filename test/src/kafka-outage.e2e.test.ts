@@ -99,7 +99,10 @@ test('a 20 s Kafka outage: /readyz 503 naming the check while it lasts, 200 afte
     );
     assert.equal(s.proc.exitCode, null, `${s.name} is still the same process`);
     assert.ok(firstDown && firstDown.at - killedAt < 12_000, `${s.name} reports not-ready within 12 s of the kill`);
-    assert.ok(during.filter((p) => p.at - killedAt > 12_000).every((p) => p.status === 503), `${s.name} stays not-ready while Kafka is down`);
+    assert.ok(
+      during.filter((p) => p.at - killedAt > 12_000).every((p) => p.status === 503),
+      `${s.name} stays not-ready while Kafka is down`,
+    );
     assert.ok(failing.includes('kafka'), `${s.name} names the kafka check`);
   }
 

@@ -106,7 +106,12 @@ test('a wrong password is refused; the right one signs in', async () => {
 test("ingest's identity writes its own topics and nothing else", async () => {
   const a = admin.admin();
   await a.connect();
-  await a.createTopics({ topics: [{ topic: env.TOPIC_TELEMETRY, numPartitions: 1 }, { topic: env.TOPIC_INCIDENTS, numPartitions: 1 }] });
+  await a.createTopics({
+    topics: [
+      { topic: env.TOPIC_TELEMETRY, numPartitions: 1 },
+      { topic: env.TOPIC_INCIDENTS, numPartitions: 1 },
+    ],
+  });
   await a.disconnect();
   await grantServiceAcls('ingest', { KAFKA_BROKERS: INFRA.kafka, ...env });
   const producer = as('ingest').producer({ allowAutoTopicCreation: false, retry: { retries: 1 } });
@@ -138,7 +143,14 @@ test("ingest's identity writes its own topics and nothing else", async () => {
 test("a service cannot read another service's topic or join its consumer group", async () => {
   const a = admin.admin();
   await a.connect();
-  await a.createTopics({ topics: [{ topic: env.TOPIC_FEATURES, numPartitions: 1 }, { topic: env.TOPIC_INCIDENTS, numPartitions: 1 }] }).catch(() => undefined);
+  await a
+    .createTopics({
+      topics: [
+        { topic: env.TOPIC_FEATURES, numPartitions: 1 },
+        { topic: env.TOPIC_INCIDENTS, numPartitions: 1 },
+      ],
+    })
+    .catch(() => undefined);
   await a.disconnect();
   const producer = admin.producer({ allowAutoTopicCreation: false });
   await producer.connect();

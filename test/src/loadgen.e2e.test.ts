@@ -72,7 +72,11 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
   after(async () => {
     const codes = await Promise.all(services.map((s) => s.stop()));
     await mosquitto?.stop();
-    assert.deepEqual(codes, services.map(() => 0), 'every service shuts down cleanly');
+    assert.deepEqual(
+      codes,
+      services.map(() => 0),
+      'every service shuts down cleanly',
+    );
   });
 
   test('50 cars over 2 workers at 10x: readings all in Kafka, failing cars alerted, one JSON line a second', async () => {
@@ -84,7 +88,10 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
     // The report's lines, read by path: the assertions below are their type check.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     type ReportLine = Record<string, any>;
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ReportLine);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ReportLine);
     const start = lines[0]!;
     const seconds = lines.filter((l) => l.type === 'second');
     const summary = lines[lines.length - 1]!;
@@ -93,9 +100,15 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
 
     // One record a second, numbered 1..n, covering the 40 s of publishing and the drain.
     assert.ok(seconds.length >= 40, `${seconds.length} records`);
-    assert.deepEqual(seconds.map((s) => s.t), seconds.map((_, i) => i + 1));
+    assert.deepEqual(
+      seconds.map((s) => s.t),
+      seconds.map((_, i) => i + 1),
+    );
     const gaps = seconds.slice(1).map((s, i) => Date.parse(s.at) - Date.parse(seconds[i]!.at));
-    assert.ok(gaps.every((g) => g > 500 && g < 2500), `gaps between records: ${gaps.join(',')}`);
+    assert.ok(
+      gaps.every((g) => g > 500 && g < 2500),
+      `gaps between records: ${gaps.join(',')}`,
+    );
     const spanS = (Date.parse(seconds[seconds.length - 1]!.at) - Date.parse(seconds[0]!.at)) / 1000;
     assert.ok(Math.abs(spanS - (seconds.length - 1)) <= 2, `${seconds.length} records over ${spanS} s`);
     for (const s of seconds) {
@@ -110,8 +123,14 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
     const steady = seconds.filter((s) => s.phase === 'run');
     assert.ok(steady.length >= 30, 'all 50 connections were up for most of the run');
     assert.ok(steady.every((s) => s.connections.up === 50 && s.connections.target === 50));
-    assert.ok(seconds.some((s) => (s.stages.telemetry.perS ?? 0) > 300), 'telemetry flowed at about 500/s');
-    assert.ok(seconds.some((s) => (s.lag[GROUPS[0]!] ?? null) !== null), 'windowing lag was read');
+    assert.ok(
+      seconds.some((s) => (s.stages.telemetry.perS ?? 0) > 300),
+      'telemetry flowed at about 500/s',
+    );
+    assert.ok(
+      seconds.some((s) => (s.lag[GROUPS[0]!] ?? null) !== null),
+      'windowing lag was read',
+    );
     assert.ok(seconds[seconds.length - 1]!.latencyMs.count >= 2, 'alert latency measured');
 
     // Every acknowledged reading reached the telemetry topic.
@@ -125,14 +144,17 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
     const ends = await admin.fetchTopicOffsets(env.TOPIC_TELEMETRY!);
     await admin.disconnect();
     const inTopic = ends.reduce((n, p) => n + Number(p.high), 0);
-    assert.equal(inTopic, summary.checks.telemetry.records, 'the isolated topic holds exactly the run\'s records');
+    assert.equal(inTopic, summary.checks.telemetry.records, "the isolated topic holds exactly the run's records");
     assert.ok(inTopic >= summary.readings.acked);
 
     // Both failing cars were alerted (and confirmed); no healthy car was.
     const failing = (start.failures as { vehicleId: string }[]).map((f) => f.vehicleId).sort();
     assert.equal(failing.length, 2);
     assert.deepEqual(summary.failures.map((f: { vehicleId: string }) => f.vehicleId).sort(), failing);
-    assert.ok(summary.failures.every((f: { alerted: boolean }) => f.alerted), JSON.stringify(summary.failures));
+    assert.ok(
+      summary.failures.every((f: { alerted: boolean }) => f.alerted),
+      JSON.stringify(summary.failures),
+    );
     assert.deepEqual(summary.checks.failuresAlerted, { ok: true, missed: [] });
     assert.deepEqual(summary.checks.healthyNotAlerted, { ok: true, cars: [] });
     assert.equal(summary.alerts.cars, 2);
@@ -153,7 +175,10 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
     const watcher = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 5, clientId: `e2e-${id}-retained`, clean: true, ...(await asGateway(mosquitto.url)) });
     const retained: string[] = [];
     watcher.on('message', (topic, payload) => payload.length > 0 && retained.push(topic));
-    await watcher.subscribeAsync(failing.map((v) => `vehicles/${v}/maintenance`), { qos: 1 });
+    await watcher.subscribeAsync(
+      failing.map((v) => `vehicles/${v}/maintenance`),
+      { qos: 1 },
+    );
     await new Promise((r) => setTimeout(r, 1000));
     await watcher.endAsync();
     assert.deepEqual(retained, [], 'no retained maintenance state left');

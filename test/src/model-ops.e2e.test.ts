@@ -148,7 +148,10 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     assert.deepEqual([...new Set(a.map((s) => s.model_version))], ['1'], 'started on the version model.updates names');
     const alertsA = alertsIn(a);
     assert.equal(alertsA.length, a.filter((s) => s.anomalous).length, 'one alert per anomalous score');
-    assert.ok(alertsA.every((al) => al.model_version === '1' && a.some((s) => s.alert_id === al.alert_id)), 'alerts name version 1 and match their scores');
+    assert.ok(
+      alertsA.every((al) => al.model_version === '1' && a.some((s) => s.alert_id === al.alert_id)),
+      'alerts name version 1 and match their scores',
+    );
 
     // Version 2's threshold lies between two normal scores of version 1, so the shadow disagrees on some windows.
     const normal = [...new Set(a.filter((s) => !s.anomalous).map((s) => s.score))].sort((x, y) => x - y);
@@ -178,7 +181,10 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     await inEveryLog('the shadow', /"msg":"shadow model serving"/);
     const d = await phase(3);
     assert.deepEqual([...new Set(d.map((s) => s.model_version))], ['1'], 'the shadow never writes vehicle.scores');
-    assert.ok(alertsIn(d).every((al) => al.model_version === '1'), 'the shadow never alerts');
+    assert.ok(
+      alertsIn(d).every((al) => al.model_version === '1'),
+      'the shadow never alerts',
+    );
     assert.ok(!alerts.some((al) => al.model_version === '2' && d.some((s) => keyOf(s) === keyOf(al))));
 
     // Both replicas scored something in every phase (partitions are shared between them).
@@ -200,10 +206,14 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
       for (const r of reports.filter((x) => x.shadow.version === '2')) for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += r.agreement[k];
       return out;
     };
-    await waitFor('shadow reports covering phase D', () => {
-      const s = sum();
-      return s.both + s.active_only + s.shadow_only + s.neither >= d.length || undefined;
-    }, 30_000).catch(() => undefined);
+    await waitFor(
+      'shadow reports covering phase D',
+      () => {
+        const s = sum();
+        return s.both + s.active_only + s.shadow_only + s.neither >= d.length || undefined;
+      },
+      30_000,
+    ).catch(() => undefined);
     t.diagnostic(`agreement expected ${JSON.stringify(expected)}, reported ${JSON.stringify(sum())} in ${reports.length} reports`);
     assert.deepEqual(sum(), expected, 'reports equal the agreement computed from the active scores');
     assert.ok(expected.shadow_only > 0 && expected.neither > 0, 'the comparison is not trivial');

@@ -102,7 +102,10 @@ test('a new model version is swapped in between batches; a broken one is refused
   assert.ok(!versions.includes('3'), 'the broken version never served');
   // Per vehicle (one partition each), windows are in order: version 1 never returns after 2.
   for (let v = 0; v < VEHICLES; v++) {
-    const seq = alerts.filter((a) => a.vehicle_id === `s-${v}`).sort((a, b) => a.window_start - b.window_start).map((a) => a.model_version);
+    const seq = alerts
+      .filter((a) => a.vehicle_id === `s-${v}`)
+      .sort((a, b) => a.window_start - b.window_start)
+      .map((a) => a.model_version);
     assert.equal(seq.join('').replace(/^1*2*$/, ''), '', `s-${v} versions in order: ${seq.join('')}`);
   }
   const log = await readFile(scoring.logFile, 'utf8');

@@ -150,7 +150,10 @@ test('Mosquitto kill -9 mid-stream: no acknowledged reading lost, ingest receive
   assert.deepEqual(lost().slice(0, 10), [], `${lost().length} acknowledged readings are missing from Kafka`);
   assert.ok(afterRestart > 100, `ingest keeps receiving after the restart (${afterRestart} readings)`);
   assert.ok(during.length > 0 && downProbes.length >= during.length - 2, `/readyz was 503 while the broker was down (${downProbes.length}/${during.length})`);
-  assert.ok(downProbes.every((p) => p.failing.includes('mqtt')), 'the failing check is named: mqtt');
+  assert.ok(
+    downProbes.every((p) => p.failing.includes('mqtt')),
+    'the failing check is named: mqtt',
+  );
   assert.equal(stats.failed, 0, 'every reading the cars made was eventually acknowledged');
   assert.equal(stats.published, acked.size);
 });

@@ -78,7 +78,7 @@ describe('MQTT security: identities from certificates, per-car ACLs', { timeout:
     assert.notEqual(outcome, 'connected', 'a plain MQTT client gets no CONNACK from the TLS listener');
   });
 
-  test("a certificate of another CA is refused, even when it names a real car", async () => {
+  test('a certificate of another CA is refused, even when it names a real car', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'rogue-ca-'));
     try {
       const rogue = await (await ensureCa(dir, { name: 'Pitwall fleet CA' })).issueEphemeral({ kind: 'car', name: carB });
@@ -127,7 +127,7 @@ describe('MQTT security: identities from certificates, per-car ACLs', { timeout:
     assert.deepEqual(bGot, [], 'car B received no forged alert or state');
   });
 
-  test("a car reads only its own alerts and maintenance state, even subscribed to vehicles/#", async () => {
+  test('a car reads only its own alerts and maintenance state, even subscribed to vehicles/#', async () => {
     const a = await connectAs(await tlsAs(broker.url, 'car', carA), 'reader-a');
     const aGot: string[] = [];
     a.on('message', (t) => aGot.push(t));

@@ -49,10 +49,17 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
 
   after(async () => {
     // Leave no retained maintenance state behind on the shared broker.
-    await clearRetained(INFRA.mqtt, Array.from({ length: CARS }, (_, i) => `vehicles/${prefix}-${String(i + 1).padStart(4, '0')}/maintenance`));
+    await clearRetained(
+      INFRA.mqtt,
+      Array.from({ length: CARS }, (_, i) => `vehicles/${prefix}-${String(i + 1).padStart(4, '0')}/maintenance`),
+    );
     await listener?.end();
     const codes = await Promise.all(services.map((s) => s.stop()));
-    assert.deepEqual(codes, services.map(() => 0), 'every service shuts down cleanly on SIGTERM');
+    assert.deepEqual(
+      codes,
+      services.map(() => 0),
+      'every service shuts down cleanly on SIGTERM',
+    );
   });
 
   test('a failing car gets an incident alert over MQTT 5 and confirms it; healthy cars get none', async () => {
@@ -92,7 +99,10 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
     assert.ok((body.score as number) > (body.threshold as number));
     const contributors = body.contributors as { sensor: string; share: number }[];
     assert.ok(contributors.length >= 1 && contributors.length <= 3);
-    assert.ok(contributors.some((c) => c.sensor === 'coolant_temp'), `coolant_temp among contributors: ${JSON.stringify(contributors)}`);
+    assert.ok(
+      contributors.some((c) => c.sensor === 'coolant_temp'),
+      `coolant_temp among contributors: ${JSON.stringify(contributors)}`,
+    );
     const props = carAlert.packet.properties;
     assert.equal(props?.contentType, 'application/json');
     assert.deepEqual(props?.correlationData, Buffer.from(incidentId));

@@ -24,10 +24,7 @@ test('registering a subject from several services, evolving it, and refusing a b
   assert.notEqual(evolved.schemaId, writer.schemaId);
   const breaking = structuredClone(v2) as { fields: unknown[] };
   breaking.fields.push({ name: 'vin', type: 'string' });
-  await assert.rejects(
-    adminSchemaStore().register(subject, breaking as never),
-    (e: unknown) => e instanceof PitwallError && e.reason === 'registry.incompatible' && !e.retriable,
-  );
+  await assert.rejects(adminSchemaStore().register(subject, breaking as never), (e: unknown) => e instanceof PitwallError && e.reason === 'registry.incompatible' && !e.retriable);
 });
 
 const CONTENT = 'application/vnd.schemaregistry.v1+json';
@@ -50,11 +47,14 @@ test('the registry refuses every unauthenticated or wrongly signed-in write and 
     ['delete a deployed subject', call('DELETE', `/subjects/${telemetry}`)],
     ['register with a wrong admin password', call('POST', `/subjects/${subject}/versions`, { schema }, 'admin:not-the-password')],
     ['register as an unknown user', call('POST', `/subjects/${subject}/versions`, { schema }, 'ingest:ingest')],
-    ['create an artifact through the core v3 API', fetch(INFRA.registry.replace(/\/apis\/.*$/, '/apis/registry/v3/groups/default/artifacts'), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ artifactId: subject, artifactType: 'AVRO', firstVersion: { content: { content: schema, contentType: 'application/json' } } }),
-    })],
+    [
+      'create an artifact through the core v3 API',
+      fetch(INFRA.registry.replace(/\/apis\/.*$/, '/apis/registry/v3/groups/default/artifacts'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ artifactId: subject, artifactType: 'AVRO', firstVersion: { content: { content: schema, contentType: 'application/json' } } }),
+      }),
+    ],
   ];
   for (const [what, res] of refused) assert.equal((await res).status, 401, `${what} must be refused`);
   // Nothing changed: the subject does not exist and the deployed one keeps BACKWARD and its versions.
@@ -81,7 +81,15 @@ test('a service cannot register or change compatibility through the schema store
 
 test('two deploy steps at once (two replicas rolling out) both succeed with the same ids', async () => {
   const id = runId();
-  const topics = { telemetry: `e2e.${id}.t`, receipts: `e2e.${id}.r`, features: `e2e.${id}.f`, scores: `e2e.${id}.s`, alerts: `e2e.${id}.a`, incidentCommands: `e2e.${id}.c`, incidents: `e2e.${id}.i` };
+  const topics = {
+    telemetry: `e2e.${id}.t`,
+    receipts: `e2e.${id}.r`,
+    features: `e2e.${id}.f`,
+    scores: `e2e.${id}.s`,
+    alerts: `e2e.${id}.a`,
+    incidentCommands: `e2e.${id}.c`,
+    incidents: `e2e.${id}.i`,
+  };
   const [a, b] = await Promise.all([deploySchemas(adminSchemaStore(), topics, defaultSchemasDir()), deploySchemas(adminSchemaStore(), topics, defaultSchemasDir())]);
   const ids = (d: typeof a) => d.map((s) => `${s.subject}:${[...s.ids].join(';')}`).sort();
   assert.deepEqual(ids(a), ids(b));

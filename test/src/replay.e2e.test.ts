@@ -90,7 +90,10 @@ test('replay lists exactly the alerts of the records in a time range and an offs
   await aborted.send({
     topic,
     acks: -1,
-    messages: produced.filter((p) => p.partition === 0).slice(0, 5).map((p) => ({ key: p.record.vehicle_id, partition: 0, timestamp: String(p.timestamp), value: messages[produced.indexOf(p)]!.value })),
+    messages: produced
+      .filter((p) => p.partition === 0)
+      .slice(0, 5)
+      .map((p) => ({ key: p.record.vehicle_id, partition: 0, timestamp: String(p.timestamp), value: messages[produced.indexOf(p)]!.value })),
   });
   await aborted.abort();
   await producer.disconnect();
@@ -103,14 +106,21 @@ test('replay lists exactly the alerts of the records in a time range and an offs
   const expectedFor = (inRange: (p: Produced) => boolean): Array<AlertRecord & { source: { partition: number; offset: string } }> => {
     const records = produced.filter(inRange).sort((a, b) => a.partition - b.partition || a.offset - b.offset);
     const scoredRecords = records.filter((p) => p.record.event_count >= 8);
-    const scored = scoreBatch(model, meta, scoredRecords.map((p) => featureVector(p.record, meta.features)));
+    const scored = scoreBatch(
+      model,
+      meta,
+      scoredRecords.map((p) => featureVector(p.record, meta.features)),
+    );
     return scored.flatMap((s, i) => {
       const p = scoredRecords[i]!;
       return s.score > meta.threshold ? [{ ...buildAlert(p.record, s, meta, p.record.window_end), source: { partition: p.partition, offset: String(p.offset) } }] : [];
     });
   };
   const parse = (stdout: string): Array<AlertRecord & { source: { partition: number; offset: string } }> =>
-    stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
 
   // Time range [T0 + 30 s, T0 + 90 s): the record timestamps, not the window times.
   const from = T0 + 30_000;
@@ -157,6 +167,9 @@ test('replay lists exactly the alerts of the records in a time range and an offs
   t.diagnostic(`groups created meanwhile (by anyone): ${newGroups.length}, of them one-off readers: ${newGroups.filter((g) => g.startsWith('pitwall-history-')).length}`);
   for (const groupId of newGroups) {
     const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    assert.ok(offsets!.partitions.every((p) => p.offset === '-1'), `group ${groupId} committed offsets of ${topic}`);
+    assert.ok(
+      offsets!.partitions.every((p) => p.offset === '-1'),
+      `group ${groupId} committed offsets of ${topic}`,
+    );
   }
 });

@@ -27,7 +27,11 @@ test('concurrent provisionTopics of fresh topics: no caller fails, and each can 
       created.push(...topics);
       await Promise.all(
         Array.from({ length: CALLERS }, async (_, caller) => {
-          await provisionTopics(kafka, topics.map((topic) => ({ topic })), { partitions: PARTITIONS });
+          await provisionTopics(
+            kafka,
+            topics.map((topic) => ({ topic })),
+            { partitions: PARTITIONS },
+          );
           // Straight away, from a fresh client: a leader for every partition, and it answers ListOffsets.
           const own = kafka.admin();
           await own.connect();
@@ -60,7 +64,10 @@ test('concurrent provisionTopics of fresh topics: no caller fails, and each can 
       for (const topic of topics) {
         const offsets = await admin.fetchTopicOffsets(topic);
         assert.equal(offsets.length, PARTITIONS, `${topic} has ${PARTITIONS} partitions`);
-        assert.ok(offsets.every((p) => Number(p.high) === CALLERS), `${topic}: every caller wrote to every partition (${JSON.stringify(offsets)})`);
+        assert.ok(
+          offsets.every((p) => Number(p.high) === CALLERS),
+          `${topic}: every caller wrote to every partition (${JSON.stringify(offsets)})`,
+        );
       }
     }
     t.diagnostic(`${ROUNDS} rounds x ${CALLERS} concurrent callers x ${created.length / ROUNDS} new topics x ${PARTITIONS} partitions`);

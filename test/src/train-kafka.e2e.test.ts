@@ -71,14 +71,43 @@ test('training from a Kafka telemetry range records the range and is reproducibl
       process.execPath,
       [
         path.join(REPO, 'services/scoring/dist/src/train.js'),
-        '--from-kafka', '--topic', topic, '--from', new Date(from).toISOString(), '--to', `ts:${to}`,
-        '--out', modelsDir, '--name', 'kafka-ae', '--version', version,
-        '--epochs', '3', '--hidden', '16,4', '--seed', '5', '--no-eval', '--timeout', '120',
+        '--from-kafka',
+        '--topic',
+        topic,
+        '--from',
+        new Date(from).toISOString(),
+        '--to',
+        `ts:${to}`,
+        '--out',
+        modelsDir,
+        '--name',
+        'kafka-ae',
+        '--version',
+        version,
+        '--epochs',
+        '3',
+        '--hidden',
+        '16,4',
+        '--seed',
+        '5',
+        '--no-eval',
+        '--timeout',
+        '120',
       ],
-      { cwd: REPO, env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry, ...kafkaIdentityEnv('admin') }, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
+      {
+        cwd: REPO,
+        env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry, ...kafkaIdentityEnv('admin') },
+        timeout: 240_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
     );
   const out1 = await train('1');
-  t.diagnostic(out1.stdout.split('\n').filter((l) => l.startsWith('kafka:') || l.startsWith('data:')).join(' | '));
+  t.diagnostic(
+    out1.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('kafka:') || l.startsWith('data:'))
+      .join(' | '),
+  );
   await train('2');
 
   tf.enableProdMode();

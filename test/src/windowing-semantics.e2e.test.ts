@@ -7,15 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import {
-  computeFeatures,
-  createAvroCodec,
-  defaultSchemasDir,
-  featureFields,
-  loadSchemaFile,
-  SENSORS,
-  type TelemetryRecord,
-} from '@pitwall/common';
+import { computeFeatures, createAvroCodec, defaultSchemasDir, featureFields, loadSchemaFile, SENSORS, type TelemetryRecord } from '@pitwall/common';
 import { adminSchemaStore, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
 
 test('out of order, duplicates, late events, ignition off, and v1 + v2 producers side by side', { timeout: 180_000 }, async (t) => {

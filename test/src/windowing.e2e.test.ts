@@ -8,19 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import {
-  computeFeatures,
-  createAvroCodec,
-  defaultSchemasDir,
-  featureFields,
-  loadSchemaFile,
-  SENSORS,
-  windowDef,
-  windowStartsFor,
-  type TelemetryRecord,
-} from '@pitwall/common';
+import { computeFeatures, createAvroCodec, defaultSchemasDir, featureFields, loadSchemaFile, SENSORS, windowDef, windowStartsFor, type TelemetryRecord } from '@pitwall/common';
 import { adminSchemaStore, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
-
 
 const PARTITIONS = 3;
 const VEHICLES = 48;
@@ -37,7 +26,7 @@ interface Event {
 /** A deterministic telemetry log: per vehicle 1 Hz, locally shuffled within 1.5 s, some repeats. */
 function makeLog(t0: number): Event[] {
   let seed = 12345;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const perPartition: Event[][] = Array.from({ length: PARTITIONS }, () => []);
   for (let s = 0; s < SECONDS; s++) {
     for (let v = 0; v < VEHICLES; v++) {

@@ -72,7 +72,10 @@ export function configReader(env: Env): ConfigReader {
     list(name, fallback) {
       const v = raw(name);
       if (v === undefined) return [...fallback];
-      const items = v.split(',').map((x) => x.trim()).filter(Boolean);
+      const items = v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
       return items.length > 0 ? items : fail(name, 'expected a comma-separated list', [...fallback]);
     },
     url(name, fallback, protocols) {
@@ -222,7 +225,8 @@ export function readKafkaSecurity(c: ConfigReader): KafkaSecurity {
   if (usesSasl) {
     if (username === undefined) c.problem('KAFKA_SASL_USERNAME', `is required with KAFKA_SECURITY_PROTOCOL=${protocol}`);
     if (inline !== undefined && passwordFile !== undefined) c.problem('KAFKA_SASL_PASSWORD', 'set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both');
-    else if (inline === undefined && passwordFile === undefined) c.problem('KAFKA_SASL_PASSWORD', `KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE is required with KAFKA_SECURITY_PROTOCOL=${protocol}`);
+    else if (inline === undefined && passwordFile === undefined)
+      c.problem('KAFKA_SASL_PASSWORD', `KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE is required with KAFKA_SECURITY_PROTOCOL=${protocol}`);
     sasl = { mechanism, username: username ?? '', password: inline ?? fromFile ?? '' };
   } else {
     for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'] as const) {
@@ -247,7 +251,8 @@ export function readRegistryCredentials(c: ConfigReader): RegistryCredentials | 
     return undefined;
   }
   if (inline !== undefined && passwordFile !== undefined) c.problem('SCHEMA_REGISTRY_PASSWORD', 'set SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_PASSWORD_FILE, not both');
-  else if (inline === undefined && passwordFile === undefined) c.problem('SCHEMA_REGISTRY_PASSWORD', 'SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_PASSWORD_FILE is required with SCHEMA_REGISTRY_USERNAME');
+  else if (inline === undefined && passwordFile === undefined)
+    c.problem('SCHEMA_REGISTRY_PASSWORD', 'SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_PASSWORD_FILE is required with SCHEMA_REGISTRY_USERNAME');
   return { username, password: (inline ?? fromFile ?? '').trim() };
 }
 

@@ -43,12 +43,7 @@ export function undecodableRecord(
   };
 }
 
-export function deadLetterHeaders(
-  service: string,
-  d: { reason: string; message: string },
-  source: Record<string, string>,
-  now: number = Date.now(),
-): Record<string, string> {
+export function deadLetterHeaders(service: string, d: { reason: string; message: string }, source: Record<string, string>, now: number = Date.now()): Record<string, string> {
   const headers: Record<string, string> = {
     [DLQ_HEADER.reason]: d.reason,
     [DLQ_HEADER.message]: d.message.slice(0, 1000),

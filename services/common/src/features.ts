@@ -11,9 +11,7 @@ import { SENSORS, SENSOR_NAMES } from './sensors.js';
 export const AGGREGATES = Object.freeze(['mean', 'std', 'min', 'max', 'last', 'slope'] as const);
 export type Aggregate = (typeof AGGREGATES)[number];
 
-export const FEATURE_NAMES: readonly string[] = Object.freeze(
-  SENSORS.flatMap((sensor) => AGGREGATES.map((agg) => `${sensor.name}_${agg}`)),
-);
+export const FEATURE_NAMES: readonly string[] = Object.freeze(SENSORS.flatMap((sensor) => AGGREGATES.map((agg) => `${sensor.name}_${agg}`)));
 
 export const FEATURE_SPEC_ID = 'pitwall-features-v1';
 

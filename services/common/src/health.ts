@@ -26,11 +26,7 @@ export interface HealthServerOptions {
   metrics?: Registry;
 }
 
-export function startHealthServer(
-  port: number,
-  checks: Record<string, ReadinessCheck> | ReadinessReport,
-  options: string | HealthServerOptions = {},
-): Promise<HealthServer> {
+export function startHealthServer(port: number, checks: Record<string, ReadinessCheck> | ReadinessReport, options: string | HealthServerOptions = {}): Promise<HealthServer> {
   const { host = '0.0.0.0', metrics } = typeof options === 'string' ? { host: options } : options;
   const server = http.createServer((req, res) => {
     if (req.url === '/metrics' && metrics) {

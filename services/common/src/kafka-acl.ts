@@ -114,8 +114,18 @@ export function aclBindings(user: string, grants: ServiceGrants): AclBinding[] {
     }
   };
   add(RESOURCE.TOPIC, PATTERN.LITERAL, grants.read, [OP.READ, OP.DESCRIBE, OP.DESCRIBE_CONFIGS, OP.CREATE]);
-  add(RESOURCE.TOPIC, PATTERN.LITERAL, grants.write.filter((w) => !grants.read.includes(w)), [OP.WRITE, OP.DESCRIBE, OP.DESCRIBE_CONFIGS, OP.CREATE]);
-  add(RESOURCE.TOPIC, PATTERN.LITERAL, grants.write.filter((w) => grants.read.includes(w)), [OP.WRITE]);
+  add(
+    RESOURCE.TOPIC,
+    PATTERN.LITERAL,
+    grants.write.filter((w) => !grants.read.includes(w)),
+    [OP.WRITE, OP.DESCRIBE, OP.DESCRIBE_CONFIGS, OP.CREATE],
+  );
+  add(
+    RESOURCE.TOPIC,
+    PATTERN.LITERAL,
+    grants.write.filter((w) => grants.read.includes(w)),
+    [OP.WRITE],
+  );
   add(RESOURCE.GROUP, PATTERN.PREFIXED, grants.groupPrefixes, [OP.READ, OP.DESCRIBE, OP.DELETE]);
   add(RESOURCE.TRANSACTIONAL_ID, PATTERN.PREFIXED, grants.transactionalIdPrefixes, [OP.WRITE, OP.DESCRIBE]);
   return out;

@@ -22,7 +22,10 @@ if ((command !== 'missing-users' && command !== 'acls') || !secrets) {
   process.stderr.write('usage: kafka-provision-cli.js missing-users|acls <secrets-dir>\n');
   process.exit(2);
 }
-const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092')
+  .split(',')
+  .map((b) => b.trim())
+  .filter(Boolean);
 const password = (name: string): string => readFileSync(path.join(secrets, `${name}.password`), 'utf8').trim();
 // KAFKA_SSL_CA_FILE: the listener's CA (infra.sh passes $PITWALL_HOME/pki/kafka/ca.pem).
 const caFile = process.env.KAFKA_SSL_CA_FILE;

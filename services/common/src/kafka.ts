@@ -1,5 +1,17 @@
 /** Kafka client construction and topic provisioning shared by every service. */
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type ConsumerRunConfig, type ITopicConfig, type KafkaConfig, type LogEntry, type Producer, type ProducerBatch, type RecordMetadata } from 'kafkajs';
+import {
+  Kafka,
+  logLevel as KafkaLogLevel,
+  type Admin,
+  type Consumer,
+  type ConsumerRunConfig,
+  type ITopicConfig,
+  type KafkaConfig,
+  type LogEntry,
+  type Producer,
+  type ProducerBatch,
+  type RecordMetadata,
+} from 'kafkajs';
 import type { CommonConfig, KafkaSecurity } from './config.js';
 import type { Logger } from './log.js';
 
@@ -21,10 +33,7 @@ export function kafkaSecurityOptions(security: KafkaSecurity | undefined): Pick<
   return out;
 }
 
-export function createKafka(
-  config: { kafka: Pick<CommonConfig['kafka'], 'brokers' | 'clientId'> & { security?: KafkaSecurity | undefined } },
-  log: Logger,
-): Kafka {
+export function createKafka(config: { kafka: Pick<CommonConfig['kafka'], 'brokers' | 'clientId'> & { security?: KafkaSecurity | undefined } }, log: Logger): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: config.kafka.clientId,
@@ -118,7 +127,10 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], de
       if (!missing.every((t) => now.has(t.topic))) throw err;
     }
   }
-  await waitForLeaders(admin, specs.map((s) => s.topic));
+  await waitForLeaders(
+    admin,
+    specs.map((s) => s.topic),
+  );
 }
 
 /**

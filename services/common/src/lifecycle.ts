@@ -43,9 +43,7 @@ export function onShutdown(log: Logger, close: () => Promise<void>, timeoutMs = 
 export function runMain(service: string, main: () => Promise<void>): void {
   main().catch((err: unknown) => {
     const e = err as Error & { variable?: string };
-    process.stderr.write(
-      JSON.stringify({ time: new Date().toISOString(), level: 'error', service, msg: 'failed to start', error: e.message, variable: e.variable }) + '\n',
-    );
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', service, msg: 'failed to start', error: e.message, variable: e.variable }) + '\n');
     process.exit(1);
   });
 }

@@ -11,12 +11,7 @@ export interface Logger {
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-export function createLogger(opts: {
-  service: string;
-  level: LogLevel;
-  write?: (line: string) => void;
-  fields?: Record<string, unknown>;
-}): Logger {
+export function createLogger(opts: { service: string; level: LogLevel; write?: (line: string) => void; fields?: Record<string, unknown> }): Logger {
   const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
   const min = RANK[opts.level];
   const base = { service: opts.service, ...opts.fields };

@@ -55,10 +55,7 @@ export function histogram<L extends string = string>(registry: Registry, spec: H
 }
 
 /** A gauge in `registry`; the one already there under that name, if any. */
-export function gauge<L extends string = string>(
-  registry: Registry,
-  spec: { name: string; help: string; labelNames?: readonly L[]; collect?: (this: Gauge<L>) => void },
-): Gauge<L> {
+export function gauge<L extends string = string>(registry: Registry, spec: { name: string; help: string; labelNames?: readonly L[]; collect?: (this: Gauge<L>) => void }): Gauge<L> {
   const existing = registry.getSingleMetric(spec.name);
   if (existing) return existing as Gauge<L>;
   return new Gauge<L>({ name: spec.name, help: spec.help, labelNames: [...(spec.labelNames ?? [])], registers: [registry], ...(spec.collect ? { collect: spec.collect } : {}) });

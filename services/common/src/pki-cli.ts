@@ -42,7 +42,11 @@ const kindArg = (s: string | undefined): IdentityKind => {
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const { args, flags } = parse(argv);
   const dir = path.resolve(flags.get('dir') ?? env.PITWALL_PKI_DIR ?? path.join(env.PITWALL_HOME ?? '.pitwall', 'pki'));
-  const hosts = flags.get('hosts')?.split(',').map((h) => h.trim()).filter(Boolean);
+  const hosts = flags
+    .get('hosts')
+    ?.split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
   const days = flags.has('days') ? Number(flags.get('days')) : undefined;
   const [cmd, ...rest] = args;
   const exists = async (f: string): Promise<boolean> => (await import('node:fs')).existsSync(f);

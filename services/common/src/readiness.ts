@@ -124,8 +124,7 @@ export function batchExtent(batch: Pick<Batch, 'topic' | 'partition' | 'messages
   };
 }
 
-const describe = (x: BatchExtent): string =>
-  `${x.topic}${x.partition === undefined ? '' : `[${x.partition}]`} offsets ${x.firstOffset ?? '?'}..${x.lastOffset ?? '?'}`;
+const describe = (x: BatchExtent): string => `${x.topic}${x.partition === undefined ? '' : `[${x.partition}]`} offsets ${x.firstOffset ?? '?'}..${x.lastOffset ?? '?'}`;
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 300);
 
 export function createReadiness(opts: ReadinessOptions): Readiness {

@@ -111,4 +111,3 @@ export interface ReceiptRecord {
   received_at: number;
   ingested_at: number;
 }
-

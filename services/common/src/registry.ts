@@ -60,8 +60,11 @@ export function createSchemaStore(url: string, credentials?: RegistryCredentials
   };
   // 401/403 are not retriable: waiting does not give an identity rights it lacks.
   const refused = (op: string, what: string, res: Response, body: string): PitwallError =>
-    new PitwallError(op, `${what} refused by the registry at ${url}: HTTP ${res.status} ${body}` +
-      (credentials ? ` (signed in as ${credentials.username})` : ' (no credentials: writes need the deploy identity, SCHEMA_REGISTRY_USERNAME)'));
+    new PitwallError(
+      op,
+      `${what} refused by the registry at ${url}: HTTP ${res.status} ${body}` +
+        (credentials ? ` (signed in as ${credentials.username})` : ' (no credentials: writes need the deploy identity, SCHEMA_REGISTRY_USERNAME)'),
+    );
   return {
     async setCompatibility(subject, level) {
       const what = `setting compatibility of ${subject}`;
@@ -133,7 +136,10 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
     const found = await store.lookup(subject, schema);
     if (found === undefined) {
       const name = (schema as { name?: string }).name ?? 'the schema';
-      throw new PitwallError('registry.unregistered', `${name} is not registered under ${subject}: the deploy step registers every subject (npm run schemas -- deploy; scripts/infra.sh up does it locally)`);
+      throw new PitwallError(
+        'registry.unregistered',
+        `${name} is not registered under ${subject}: the deploy step registers every subject (npm run schemas -- deploy; scripts/infra.sh up does it locally)`,
+      );
     }
     schemaId = found;
   } else {
@@ -177,13 +183,7 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
  * The codec of a topic's values as a service uses it: the repository's schemas/<record>/v<version>.avsc,
  * looked up (never registered) under the topic's subject (TopicNameStrategy, `<topic>-value`).
  */
-export async function createTopicCodec<T>(
-  store: SchemaStore,
-  topic: string,
-  record: string,
-  version: number,
-  opts: { schemasDir?: string; mode?: CodecMode } = {},
-): Promise<AvroCodec<T>> {
+export async function createTopicCodec<T>(store: SchemaStore, topic: string, record: string, version: number, opts: { schemasDir?: string; mode?: CodecMode } = {}): Promise<AvroCodec<T>> {
   const schema = await loadSchemaFile(opts.schemasDir ?? defaultSchemasDir(), record, version);
   return createAvroCodec<T>(store, `${topic}-value`, schema, { mode: opts.mode ?? 'lookup' });
 }

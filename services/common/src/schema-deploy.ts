@@ -41,11 +41,7 @@ export interface DeployedSubject {
 }
 
 /** Registers every topic's schemas; `topics` are the names the services are configured with. */
-export async function deploySchemas(
-  store: SchemaStore,
-  topics: Pick<TopicNames, keyof typeof TOPIC_RECORDS>,
-  schemasDir: string,
-): Promise<DeployedSubject[]> {
+export async function deploySchemas(store: SchemaStore, topics: Pick<TopicNames, keyof typeof TOPIC_RECORDS>, schemasDir: string): Promise<DeployedSubject[]> {
   const out: DeployedSubject[] = [];
   for (const [key, record] of Object.entries(TOPIC_RECORDS) as [keyof typeof TOPIC_RECORDS, string][]) {
     const subject = `${topics[key]}-value`;

@@ -67,10 +67,7 @@ export async function startTopicReader(kafka: Kafka, opts: TopicReaderOptions): 
   };
   if (opts.timeoutMs !== undefined && remaining.size > 0) {
     const ms = opts.timeoutMs;
-    timer = setTimeout(
-      () => fail(new TransientError('topic.read_timeout', `reading ${opts.topic} did not reach its end within ${ms} ms (partitions left: ${[...remaining.keys()].join(',')})`)),
-      ms,
-    );
+    timer = setTimeout(() => fail(new TransientError('topic.read_timeout', `reading ${opts.topic} did not reach its end within ${ms} ms (partitions left: ${[...remaining.keys()].join(',')})`)), ms);
   }
   check();
   if (remaining.size === 0 && !opts.follow) return { caughtUp, stop: async () => {} };

@@ -45,7 +45,10 @@ for (const [env, variable] of bad) {
   test(`a bad ${variable} fails naming the variable`, () => {
     const c = configReader(env);
     const value = readCommonConfig(c, 'x');
-    assert.throws(() => c.done(value), (e: unknown) => e instanceof ConfigError && e.variable === variable && e.message.startsWith(variable));
+    assert.throws(
+      () => c.done(value),
+      (e: unknown) => e instanceof ConfigError && e.variable === variable && e.message.startsWith(variable),
+    );
   });
 }
 
@@ -54,7 +57,10 @@ test('numbers: type and range errors name the variable; all problems are reporte
   c.int('A', 1);
   c.int('B', 1, { max: 3 });
   c.int('C', 1);
-  assert.throws(() => c.done({}), (e: unknown) => e instanceof ConfigError && /A: expected an integer/.test(e.message) && /B: must be <= 3/.test(e.message) && /C:/.test(e.message));
+  assert.throws(
+    () => c.done({}),
+    (e: unknown) => e instanceof ConfigError && /A: expected an integer/.test(e.message) && /B: must be <= 3/.test(e.message) && /C:/.test(e.message),
+  );
 });
 
 test('bool and required strings', () => {
@@ -78,12 +84,28 @@ const missing = path.join(dir, 'nope.password');
 
 const goodSecurity: Array<[string, Record<string, string>, KafkaSecurity]> = [
   ['nothing set: PLAINTEXT', {}, { protocol: 'PLAINTEXT', sasl: undefined, tls: undefined }],
-  ['a username implies SASL_PLAINTEXT with scram-sha-512', { KAFKA_SASL_USERNAME: 'ingest', KAFKA_SASL_PASSWORD: 'pw' }, { protocol: 'SASL_PLAINTEXT', sasl: { mechanism: 'scram-sha-512', username: 'ingest', password: 'pw' }, tls: undefined }],
-  ['the password from a file, trimmed', { KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_USERNAME: 'ingest', KAFKA_SASL_PASSWORD_FILE: passwordFile }, { protocol: 'SASL_PLAINTEXT', sasl: { mechanism: 'scram-sha-512', username: 'ingest', password: 's3cret-from-file' }, tls: undefined }],
-  ['another mechanism', { KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }, { protocol: 'SASL_PLAINTEXT', sasl: { mechanism: 'plain', username: 'u', password: 'p' }, tls: undefined }],
+  [
+    'a username implies SASL_PLAINTEXT with scram-sha-512',
+    { KAFKA_SASL_USERNAME: 'ingest', KAFKA_SASL_PASSWORD: 'pw' },
+    { protocol: 'SASL_PLAINTEXT', sasl: { mechanism: 'scram-sha-512', username: 'ingest', password: 'pw' }, tls: undefined },
+  ],
+  [
+    'the password from a file, trimmed',
+    { KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_USERNAME: 'ingest', KAFKA_SASL_PASSWORD_FILE: passwordFile },
+    { protocol: 'SASL_PLAINTEXT', sasl: { mechanism: 'scram-sha-512', username: 'ingest', password: 's3cret-from-file' }, tls: undefined },
+  ],
+  [
+    'another mechanism',
+    { KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' },
+    { protocol: 'SASL_PLAINTEXT', sasl: { mechanism: 'plain', username: 'u', password: 'p' }, tls: undefined },
+  ],
   ['SSL with the system CAs', { KAFKA_SECURITY_PROTOCOL: 'SSL' }, { protocol: 'SSL', sasl: undefined, tls: { ca: undefined } }],
   ['a CA file implies SSL', { KAFKA_SSL_CA_FILE: caFile }, { protocol: 'SSL', sasl: undefined, tls: { ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' } }],
-  ['a CA file and a username imply SASL_SSL', { KAFKA_SSL_CA_FILE: caFile, KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: passwordFile }, { protocol: 'SASL_SSL', sasl: { mechanism: 'scram-sha-512', username: 'u', password: 's3cret-from-file' }, tls: { ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' } }],
+  [
+    'a CA file and a username imply SASL_SSL',
+    { KAFKA_SSL_CA_FILE: caFile, KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: passwordFile },
+    { protocol: 'SASL_SSL', sasl: { mechanism: 'scram-sha-512', username: 'u', password: 's3cret-from-file' }, tls: { ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' } },
+  ],
 ];
 for (const [what, env, expected] of goodSecurity) {
   test(`Kafka security: ${what}`, () => {
@@ -102,7 +124,12 @@ const badSecurity: Array<[string, Record<string, string>, string, RegExp]> = [
   ['a password file that does not exist', { KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: missing }, 'KAFKA_SASL_PASSWORD_FILE', /cannot read .*ENOENT/],
   ['an empty password file', { KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: emptyFile }, 'KAFKA_SASL_PASSWORD_FILE', /is empty/],
   ['credentials with PLAINTEXT (they would be ignored)', { KAFKA_SECURITY_PROTOCOL: 'PLAINTEXT', KAFKA_SASL_USERNAME: 'u' }, 'KAFKA_SASL_USERNAME', /use SASL_PLAINTEXT or SASL_SSL/],
-  ['a CA file with a plaintext protocol', { KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p', KAFKA_SSL_CA_FILE: caFile }, 'KAFKA_SSL_CA_FILE', /use SSL or SASL_SSL/],
+  [
+    'a CA file with a plaintext protocol',
+    { KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p', KAFKA_SSL_CA_FILE: caFile },
+    'KAFKA_SSL_CA_FILE',
+    /use SSL or SASL_SSL/,
+  ],
   ['a CA file that is no PEM certificate', { KAFKA_SSL_CA_FILE: passwordFile }, 'KAFKA_SSL_CA_FILE', /no PEM certificate/],
   ['a CA file that does not exist', { KAFKA_SSL_CA_FILE: missing }, 'KAFKA_SSL_CA_FILE', /cannot read/],
 ];
@@ -120,7 +147,10 @@ for (const [what, env, variable, message] of badSecurity) {
 test('Kafka security: the password never appears in an error', () => {
   const c = configReader({ KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_PASSWORD: 'hunter2-secret' });
   const value = readCommonConfig(c, 'x');
-  assert.throws(() => c.done(value), (e: unknown) => e instanceof ConfigError && !e.message.includes('hunter2'));
+  assert.throws(
+    () => c.done(value),
+    (e: unknown) => e instanceof ConfigError && !e.message.includes('hunter2'),
+  );
 });
 
 test('kafkaSecurityOptions: kafkajs ssl and sasl options', () => {

@@ -15,9 +15,35 @@ const agg = (out: Float64Array, sensor: number, name: (typeof AGGREGATES)[number
 
 const table: Array<[string, Array<[number, number]>, Record<string, number>]> = [
   ['single event', [[1000, 5]], { mean: 5, std: 0, min: 5, max: 5, last: 5, slope: 0 }],
-  ['rising 1 unit/s', [[0, 0], [1000, 1], [2000, 2], [3000, 3]], { mean: 1.5, std: Math.sqrt(1.25), min: 0, max: 3, last: 3, slope: 1 }],
-  ['falling 2 units/s, out of order', [[2000, 6], [0, 10], [1000, 8]], { mean: 8, std: Math.sqrt(8 / 3), min: 6, max: 10, last: 6, slope: -2 }],
-  ['constant with spike', [[0, 1], [500, 1], [1000, 9], [1500, 1]], { mean: 3, std: Math.sqrt(12), min: 1, max: 9, last: 1 }],
+  [
+    'rising 1 unit/s',
+    [
+      [0, 0],
+      [1000, 1],
+      [2000, 2],
+      [3000, 3],
+    ],
+    { mean: 1.5, std: Math.sqrt(1.25), min: 0, max: 3, last: 3, slope: 1 },
+  ],
+  [
+    'falling 2 units/s, out of order',
+    [
+      [2000, 6],
+      [0, 10],
+      [1000, 8],
+    ],
+    { mean: 8, std: Math.sqrt(8 / 3), min: 6, max: 10, last: 6, slope: -2 },
+  ],
+  [
+    'constant with spike',
+    [
+      [0, 1],
+      [500, 1],
+      [1000, 9],
+      [1500, 1],
+    ],
+    { mean: 3, std: Math.sqrt(12), min: 1, max: 9, last: 1 },
+  ],
 ];
 for (const [name, points, expected] of table) {
   test(`features: ${name}`, () => {
@@ -48,12 +74,18 @@ test('feature names are sensor x aggregate, and the committed feature spec match
   assert.equal(spec.id, FEATURE_SPEC_ID);
   assert.deepEqual(spec.features, FEATURE_NAMES);
   const avsc = JSON.parse(readFileSync(`${defaultSchemasDir()}features/v1.avsc`, 'utf8'));
-  assert.deepEqual(avsc.fields.slice(4).map((f: { name: string }) => f.name), FEATURE_NAMES);
+  assert.deepEqual(
+    avsc.fields.slice(4).map((f: { name: string }) => f.name),
+    FEATURE_NAMES,
+  );
 });
 
 test('featureFields and featureVector round-trip', () => {
   const out = computeFeatures([ev(0, 3), ev(1000, 4)]);
   const back = featureVector(featureFields(out));
-  assert.deepEqual(Array.from(back), Array.from(out).map((x) => Math.fround(x)));
+  assert.deepEqual(
+    Array.from(back),
+    Array.from(out).map((x) => Math.fround(x)),
+  );
   assert.throws(() => featureVector({}), /missing/);
 });

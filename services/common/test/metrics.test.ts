@@ -5,17 +5,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import { createCounters, parseSeriesKey, seriesKey } from '../src/counters.js';
 import { startHealthServer } from '../src/health.js';
 import { silentLogger } from '../src/log.js';
-import {
-  createMetricsRegistry,
-  exportReadiness,
-  gauge,
-  histogram,
-  LATENCY_BUCKETS,
-  Registry,
-  secondsSince,
-  startConsumerLagPoller,
-  watchConsumerLag,
-} from '../src/metrics.js';
+import { createMetricsRegistry, exportReadiness, gauge, histogram, LATENCY_BUCKETS, Registry, secondsSince, startConsumerLagPoller, watchConsumerLag } from '../src/metrics.js';
 import { createReadiness } from '../src/readiness.js';
 
 test('text format: counters with reasons, a histogram and a gauge', async () => {
@@ -158,7 +148,10 @@ test('the health server serves /metrics (process metrics included) next to /heal
 
 test('latency buckets reach minutes', () => {
   assert.ok(LATENCY_BUCKETS.at(-1)! >= 300);
-  assert.deepEqual([...LATENCY_BUCKETS].sort((a, b) => a - b), [...LATENCY_BUCKETS]);
+  assert.deepEqual(
+    [...LATENCY_BUCKETS].sort((a, b) => a - b),
+    [...LATENCY_BUCKETS],
+  );
 });
 
 function fakeConsumer() {

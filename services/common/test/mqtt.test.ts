@@ -51,7 +51,10 @@ test('keepSubscribed subscribes on every connect, also when the broker says the 
   f.subscribes[1]!.answer(TOPICS.map((topic) => ({ topic, qos: 1 })));
   await tick();
   assert.equal(sub.active(), true);
-  assert.deepEqual(changes.map(([ok]) => ok), [false, true, false, true]);
+  assert.deepEqual(
+    changes.map(([ok]) => ok),
+    [false, true, false, true],
+  );
   sub.stop();
 });
 
@@ -64,7 +67,10 @@ test('keepSubscribed: a SUBACK of an earlier connection does not count; a refusa
   f.subscribes[0]!.answer(TOPICS.map((topic) => ({ topic, qos: 1 })));
   await tick();
   assert.equal(sub.active(), false);
-  f.subscribes[1]!.answer([{ topic: TOPICS[0]!, qos: 1 }, { topic: TOPICS[1]!, qos: 0x80 }]);
+  f.subscribes[1]!.answer([
+    { topic: TOPICS[0]!, qos: 1 },
+    { topic: TOPICS[1]!, qos: 0x80 },
+  ]);
   await assert.rejects(sub.first, /subscription refused/);
   assert.equal(sub.active(), false);
   sub.stop();

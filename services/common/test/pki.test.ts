@@ -33,7 +33,11 @@ const names: Array<[Parameters<typeof commonName>[0], string, string | RegExp]> 
 for (const [kind, name, want] of names) {
   test(`commonName(${kind}, ${JSON.stringify(name)})`, () => {
     if (typeof want === 'string') assert.equal(commonName(kind, name), want);
-    else assert.throws(() => commonName(kind, name), (e: unknown) => e instanceof InvalidInputError && want.test(e.reason));
+    else
+      assert.throws(
+        () => commonName(kind, name),
+        (e: unknown) => e instanceof InvalidInputError && want.test(e.reason),
+      );
   });
 }
 
@@ -73,7 +77,11 @@ test('revoke lists every certificate of the identity and only those; reopening t
     assert.equal(await ca.revoke('car', 'car-a'), 2);
     assert.equal(await ca.revoke('car', 'car-a'), 0, 'nothing left to revoke');
     const again = await openCa(dir);
-    const revoked = again.list().filter((e) => e.revokedAt).map((e) => e.serial).sort();
+    const revoked = again
+      .list()
+      .filter((e) => e.revokedAt)
+      .map((e) => e.serial)
+      .sort();
     assert.deepEqual(revoked, [a1.serial, a2.serial].sort());
     assert.ok(!revoked.includes(b.serial));
     // The CRL is a DER "X509 CRL" PEM (the label OpenSSL reads) naming both serials.

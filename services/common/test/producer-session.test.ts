@@ -42,7 +42,13 @@ test('reset replaces the producer with a fresh, connected one', async () => {
   await s.reset();
   await s.sendBatch({ topicMessages: [] });
   assert.equal(f.made.length, 2);
-  assert.deepEqual(f.made.map((p) => [p.connects, p.disconnects, p.sent]), [[1, 1, 1], [1, 0, 1]]);
+  assert.deepEqual(
+    f.made.map((p) => [p.connects, p.disconnects, p.sent]),
+    [
+      [1, 1, 1],
+      [1, 0, 1],
+    ],
+  );
 });
 
 test('a reset whose connect fails: the next send connects the fresh producer first', async () => {

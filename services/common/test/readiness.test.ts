@@ -188,7 +188,10 @@ test('PROGRESS_STALL_MS and FATAL_REPEAT_LIMIT: defaults, and errors naming the 
   ] as const) {
     const reader = configReader(env);
     const value = readCommonConfig(reader, 'x');
-    assert.throws(() => reader.done(value), (e: unknown) => e instanceof ConfigError && e.variable === variable);
+    assert.throws(
+      () => reader.done(value),
+      (e: unknown) => e instanceof ConfigError && e.variable === variable,
+    );
   }
 });
 

@@ -71,7 +71,14 @@ test('decode refuses a message without the Confluent framing', async () => {
 test('a reader decodes an older writer version (schema evolution)', async () => {
   const store = memoryStore();
   const v1 = { type: 'record', name: 'R', fields: [{ name: 'a', type: 'int' }] } as avro.Schema;
-  const v2 = { type: 'record', name: 'R', fields: [{ name: 'a', type: 'int' }, { name: 'b', type: 'boolean', default: true }] } as avro.Schema;
+  const v2 = {
+    type: 'record',
+    name: 'R',
+    fields: [
+      { name: 'a', type: 'int' },
+      { name: 'b', type: 'boolean', default: true },
+    ],
+  } as avro.Schema;
   const writer = await createAvroCodec<{ a: number }>(store, 's', v1);
   const reader = await createAvroCodec<{ a: number; b: boolean }>(store, 's', v2);
   assert.notEqual(writer.schemaId, reader.schemaId);

@@ -30,12 +30,24 @@ async function realBatchSize(messages: Message[], timestamps?: number[]): Promis
   const now = Date.now();
   const first = timestamps ? Math.min(...timestamps) : now;
   const records = messages.map((m, i) => Record({ ...m, offsetDelta: i, timestampDelta: (timestamps?.[i] ?? now) - first }));
-  const batch = await RecordBatch({ records, firstTimestamp: first, maxTimestamp: now, producerId: 123456789, producerEpoch: 3, firstSequence: 1000, transactional: true, lastOffsetDelta: records.length - 1 });
+  const batch = await RecordBatch({
+    records,
+    firstTimestamp: first,
+    maxTimestamp: now,
+    producerId: 123456789,
+    producerEpoch: 3,
+    firstSequence: 1000,
+    transactional: true,
+    lastOffsetDelta: records.length - 1,
+  });
   return batch.buffer.length;
 }
 
 const bytes = (n: number, fill = 7): Buffer => Buffer.alloc(n, fill);
-const rec = (topic: string, value: Buffer | string | null, key: string | null = 'k', headers?: Message['headers']): TopicRecord => ({ topic, message: { key, value, ...(headers ? { headers } : {}) } });
+const rec = (topic: string, value: Buffer | string | null, key: string | null = 'k', headers?: Message['headers']): TopicRecord => ({
+  topic,
+  message: { key, value, ...(headers ? { headers } : {}) },
+});
 
 test('varintSize matches kafkajs for signed varints', () => {
   for (const n of [0, 1, -1, 63, 64, -64, -65, 8191, 8192, 2 ** 20, 2 ** 27, 2 ** 31 - 1, -(2 ** 31)]) {
@@ -47,11 +59,24 @@ const cases: Array<[string, Message[], number[]?]> = [
   ['null key, empty value', [{ key: null, value: Buffer.alloc(0) }]],
   ['null value (tombstone, idle marker)', [{ key: 'vehicle-1', value: null, headers: { 'pitwall.control': 'idle' } }]],
   ['string key and value, multibyte', [{ key: 'fahrzeug-ü', value: 'äöü€'.repeat(100) }]],
-  ['value at a varint boundary', [{ key: 'k', value: bytes(8191) }, { key: 'k', value: bytes(8192) }]],
+  [
+    'value at a varint boundary',
+    [
+      { key: 'k', value: bytes(8191) },
+      { key: 'k', value: bytes(8192) },
+    ],
+  ],
   ['large value', [{ key: 'k', value: bytes(1_000_000) }]],
   ['headers: strings, buffers, arrays', [{ key: 'k', value: bytes(100), headers: { a: 'x', b: Buffer.from([1, 2, 3]), c: ['1', '22', Buffer.from('333')], 'pitwall.dlq.message': 'm'.repeat(1000) } }]],
   ['many small records', Array.from({ length: 5000 }, (_, i) => ({ key: `vehicle-${i}`, value: bytes(900 + (i % 13)) }))],
-  ['explicit timestamps far apart', [{ key: 'a', value: bytes(10) }, { key: 'b', value: bytes(10) }], [0, Date.now()]],
+  [
+    'explicit timestamps far apart',
+    [
+      { key: 'a', value: bytes(10) },
+      { key: 'b', value: bytes(10) },
+    ],
+    [0, Date.now()],
+  ],
 ];
 for (const [name, messages, timestamps] of cases) {
   test(`estimate >= kafkajs's encoded size, and close to it: ${name}`, async () => {
@@ -78,16 +103,28 @@ for (const [name, records, limits, tooLarge] of splitCases) {
       assert.ok(batchSize(chunk) <= limits.maxBytes, `chunk of ${batchSize(chunk)} bytes over ${limits.maxBytes}`);
       if (limits.maxRecords) assert.ok(chunk.length <= limits.maxRecords);
     }
-    assert.deepEqual(split.tooLarge.map((t) => t.index), tooLarge);
+    assert.deepEqual(
+      split.tooLarge.map((t) => t.index),
+      tooLarge,
+    );
     for (const t of split.tooLarge) assert.equal(t.bytes, RECORD_BATCH_OVERHEAD + recordSize(records[t.index]!.message));
     // Order preserved: the chunks are the input without the too-large records.
-    assert.deepEqual(split.chunks.flat(), records.filter((_, i) => !tooLarge.includes(i)));
+    assert.deepEqual(
+      split.chunks.flat(),
+      records.filter((_, i) => !tooLarge.includes(i)),
+    );
   });
 }
 
 test('toTopicMessages/toTopicRecords keep each topic in order', () => {
   const tm: TopicMessages[] = [
-    { topic: 'a', messages: [{ key: '1', value: 'x' }, { key: '2', value: 'y' }] },
+    {
+      topic: 'a',
+      messages: [
+        { key: '1', value: 'x' },
+        { key: '2', value: 'y' },
+      ],
+    },
     { topic: 'b', messages: [{ key: '3', value: 'z' }] },
   ];
   assert.deepEqual(toTopicMessages(toTopicRecords(tm)), tm);
@@ -150,7 +187,12 @@ function fakeBroker(limit: number) {
     concurrent--;
     if (batchSize(toTopicRecords(tm)) > limit) {
       refusals++;
-      throw Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', type: 'MESSAGE_TOO_LARGE', code: 10, retriable: false });
+      throw Object.assign(new Error('The request included a message larger than the max message size the server will accept'), {
+        name: 'KafkaJSProtocolError',
+        type: 'MESSAGE_TOO_LARGE',
+        code: 10,
+        retriable: false,
+      });
     }
     sent.push(tm);
   };
@@ -171,9 +213,25 @@ test('bounded sender: sends chunks under the budget, in order', async () => {
 test('bounded sender: a record too large alone is dead-lettered in its place, truncated to fit', async () => {
   const broker = fakeBroker(16_384);
   const sender = createBoundedSender({ maxBytes: 16_000, service: 'incidents', dlqTopic: 'incidents.dlq' });
-  const report = await sender.send(broker.send, [{ topic: 'incidents', messages: [{ key: 'a', value: bytes(100) }, { key: 'b', value: bytes(40_000), headers: { h: 'v' } }, { key: 'c', value: bytes(100) }] }]);
+  const report = await sender.send(broker.send, [
+    {
+      topic: 'incidents',
+      messages: [
+        { key: 'a', value: bytes(100) },
+        { key: 'b', value: bytes(40_000), headers: { h: 'v' } },
+        { key: 'c', value: bytes(100) },
+      ],
+    },
+  ]);
   const out = broker.records();
-  assert.deepEqual(out.map((r) => [r.topic, r.message.key]), [['incidents', 'a'], ['incidents.dlq', 'b'], ['incidents', 'c']]);
+  assert.deepEqual(
+    out.map((r) => [r.topic, r.message.key]),
+    [
+      ['incidents', 'a'],
+      ['incidents.dlq', 'b'],
+      ['incidents', 'c'],
+    ],
+  );
   const dl = out[1]!.message;
   assert.equal(dl.headers![DLQ_HEADER.reason], 'record.too_large');
   assert.equal(dl.headers![DLQ_HEADER.service], 'incidents');
@@ -255,5 +313,8 @@ test('bounded sender: gives up with an error when nothing fits; other errors pas
   await assert.rejects(sender.send(counting, [{ topic: 't', messages: [{ key: 'a', value: bytes(10) }] }]), (e: unknown) => e instanceof PitwallError && !e.retriable);
   assert.ok(calls <= 12, `${calls} sends`);
   const boom = new Error('broker down');
-  await assert.rejects(createBoundedSender({ maxBytes: 10_000, service: 's', dlqTopic: 'dlq' }).send(async () => Promise.reject(boom), [{ topic: 't', messages: [{ key: 'a', value: 'x' }] }]), (e) => e === boom);
+  await assert.rejects(
+    createBoundedSender({ maxBytes: 10_000, service: 's', dlqTopic: 'dlq' }).send(async () => Promise.reject(boom), [{ topic: 't', messages: [{ key: 'a', value: 'x' }] }]),
+    (e) => e === boom,
+  );
 });

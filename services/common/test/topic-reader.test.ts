@@ -13,7 +13,10 @@ test('a topic reader waits only for partitions that hold records, up to their en
         { partition: 2, high: '40', low: '40' }, // compacted or deleted up to its end
         { partition: 3, high: '41', low: '40' },
       ],
-      ends: [[1, 17n], [3, 41n]],
+      ends: [
+        [1, 17n],
+        [3, 41n],
+      ],
     },
     { offsets: [{ partition: 5, high: '9007199254740993', low: '9007199254740992' }], ends: [[5, 9007199254740993n]] },
   ];

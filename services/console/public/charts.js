@@ -43,7 +43,10 @@ function chartFor(el, data, sensor, spec, color, band, width) {
     cursor: { sync: { key: 'pitwall-sensors' }, points: { size: 5 } },
     legend: { show: false },
     scales: { x: { time: true, range: [data.from, data.to] } },
-    axes: [{ ...AXIS, space: 70, values: (u, ticks) => ticks.map(timeLabel) }, { ...AXIS, size: 52, values: (u, ticks) => ticks.map((t) => (Math.abs(t) >= 1000 ? t.toFixed(0) : +t.toPrecision(4))) }],
+    axes: [
+      { ...AXIS, space: 70, values: (u, ticks) => ticks.map(timeLabel) },
+      { ...AXIS, size: 52, values: (u, ticks) => ticks.map((t) => (Math.abs(t) >= 1000 ? t.toFixed(0) : +t.toPrecision(4))) },
+    ],
     series: [{}, { label: sensor, stroke: color, width: 1.5, points: { show: false }, value: (u, v) => (v == null ? '—' : `${+v.toPrecision(4)} ${spec?.unit ?? ''}`) }],
     plugins: [bandPlugin(band)],
   };
@@ -67,8 +70,11 @@ export function renderCharts(root, data, incident) {
     const spec = specs.get(sensor);
     const oor = data.out_of_range?.[sensor]?.length ?? 0;
     const chartEl = h('div.chart');
-    const el = h(`div.chart-card${contributor ? '.contributor' : ''}`, { dataset: { sensor } },
-      h('div.chart-title',
+    const el = h(
+      `div.chart-card${contributor ? '.contributor' : ''}`,
+      { dataset: { sensor } },
+      h(
+        'div.chart-title',
         h('span.name', sensor),
         h('span.unit', spec ? `${spec.unit} · ${spec.group}` : ''),
         contributor ? h('span.badge', { title: 'Share of the reconstruction error in the latest anomalous window' }, `contributor #${rank} · ${pct(contributor.share)}`) : null,
@@ -81,7 +87,15 @@ export function renderCharts(root, data, incident) {
 
   const top = contributors.map((c, i) => card(c.sensor, c, i + 1));
   const rest = others.map((s) => card(s, null, 0));
-  const othersBox = h('details.others', { id: 'other-sensors' }, h('summary', `Other sensors (${rest.length})`), h('div.charts', rest.map((c) => c.el)));
+  const othersBox = h(
+    'details.others',
+    { id: 'other-sensors' },
+    h('summary', `Other sensors (${rest.length})`),
+    h(
+      'div.charts',
+      rest.map((c) => c.el),
+    ),
+  );
   let othersDrawn = false;
   othersBox.addEventListener('toggle', () => {
     if (othersBox.open && !othersDrawn) {
@@ -89,7 +103,13 @@ export function renderCharts(root, data, incident) {
       for (const c of rest) c.draw();
     }
   });
-  root.replaceChildren(h('div.charts', top.map((c) => c.el)), rest.length ? othersBox : null);
+  root.replaceChildren(
+    h(
+      'div.charts',
+      top.map((c) => c.el),
+    ),
+    rest.length ? othersBox : null,
+  );
   for (const c of top) c.draw();
   if (top.length === 0) {
     othersBox.open = true;

@@ -9,7 +9,7 @@ const messages = {
 const box = document.getElementById('login-message');
 const error = params.get('error');
 if (error || params.has('signed_out')) {
-  box.textContent = error ? messages[error] ?? 'Sign-in failed.' : 'You are signed out.';
+  box.textContent = error ? (messages[error] ?? 'Sign-in failed.') : 'You are signed out.';
   box.classList.toggle('notice-error', Boolean(error));
   box.hidden = false;
 }

@@ -33,8 +33,19 @@ export function renderVehicle(root, vehicleId, params) {
   const reloadBtn = h('button.btn.btn-sm', { type: 'button', id: 'reload-telemetry' }, 'Reload');
   const truncation = h('p.notice.notice-warn', { id: 'truncated', hidden: true });
   const charts = h('div', { id: 'charts' });
-  const chartsPanel = h('section.panel', h('div.panel-head.charts-head', h('h2', 'Sensors'), chartsMeta, h('span', { style: { marginLeft: 'auto' } }, reloadBtn)), h('div.panel-body', truncation, charts));
-  root.append(head, h('div.vehicle-grid', h('div.side', h('section.panel', h('div.panel-head', h('h2', 'Incidents'), h('span.count', { id: 'incident-count' })), h('div.panel-body', tabs)), detailPanel, historyPanel), chartsPanel));
+  const chartsPanel = h(
+    'section.panel',
+    h('div.panel-head.charts-head', h('h2', 'Sensors'), chartsMeta, h('span', { style: { marginLeft: 'auto' } }, reloadBtn)),
+    h('div.panel-body', truncation, charts),
+  );
+  root.append(
+    head,
+    h(
+      'div.vehicle-grid',
+      h('div.side', h('section.panel', h('div.panel-head', h('h2', 'Incidents'), h('span.count', { id: 'incident-count' })), h('div.panel-body', tabs)), detailPanel, historyPanel),
+      chartsPanel,
+    ),
+  );
 
   // ---------------------------------------------------------------- header
   const renderHead = () => {
@@ -57,9 +68,17 @@ export function renderVehicle(root, vehicleId, params) {
       tabs.replaceChildren(h('div.empty', h('strong', store.ready ? 'No incidents' : 'Loading…'), store.ready ? 'Nothing has been opened for this vehicle recently.' : ''));
       return;
     }
-    tabs.replaceChildren(...list.map((i) =>
-      h('button.incident-tab', { type: 'button', 'aria-current': String(i.incident_id === selected), dataset: { incident: i.incident_id }, onclick: () => select(i.incident_id) },
-        sevBadge(i.severity), h('span', i.area, ' · ', statusBadge(i.status)), h('span.when', timeEl(i.opened_at)))));
+    tabs.replaceChildren(
+      ...list.map((i) =>
+        h(
+          'button.incident-tab',
+          { type: 'button', 'aria-current': String(i.incident_id === selected), dataset: { incident: i.incident_id }, onclick: () => select(i.incident_id) },
+          sevBadge(i.severity),
+          h('span', i.area, ' · ', statusBadge(i.status)),
+          h('span.when', timeEl(i.opened_at)),
+        ),
+      ),
+    );
   };
 
   const fact = (k, v) => [h('dt', k), h('dd', v)];
@@ -73,7 +92,8 @@ export function renderVehicle(root, vehicleId, params) {
     historyPanel.hidden = false;
     document.getElementById('incident-rev').textContent = `revision ${i.revision}`;
     facts.replaceChildren(
-      h('dl.facts',
+      h(
+        'dl.facts',
         fact('Severity', sevBadge(i.severity)),
         fact('Status', h('span', { id: 'incident-status', dataset: { status: i.status } }, statusBadge(i.status), i.acknowledged_by ? h('span.muted', ` by ${i.acknowledged_by}`) : null)),
         fact('Area', `${i.area} — ${i.component}`),
@@ -87,11 +107,18 @@ export function renderVehicle(root, vehicleId, params) {
       ),
       h('p.recommend', h('strong', 'Recommended: '), i.action),
     );
-    history.replaceChildren(...[...i.history].reverse().map((e) =>
-      h(`li.change-${e.change}`,
-        h('div', h('span.change', e.change.charAt(0) + e.change.slice(1).toLowerCase()), ' ', sevBadge(e.severity)),
-        h('div.meta', timeEl(e.at), e.by ? ` · ${e.by}` : '', e.score !== null && e.score !== undefined ? ` · score ${fmtScore(e.score)}` : ''),
-        e.note ? h('div.note', e.note) : null)));
+    history.replaceChildren(
+      ...[...i.history]
+        .reverse()
+        .map((e) =>
+          h(
+            `li.change-${e.change}`,
+            h('div', h('span.change', e.change.charAt(0) + e.change.slice(1).toLowerCase()), ' ', sevBadge(e.severity)),
+            h('div.meta', timeEl(e.at), e.by ? ` · ${e.by}` : '', e.score !== null && e.score !== undefined ? ` · score ${fmtScore(e.score)}` : ''),
+            e.note ? h('div.note', e.note) : null,
+          ),
+        ),
+    );
     renderActions(i);
   };
 
@@ -109,8 +136,14 @@ export function renderVehicle(root, vehicleId, params) {
       actionStatus.replaceChildren(h('span.muted', { id: 'read-only' }, `Your role (${store.role}) can follow incidents but not acknowledge or resolve them.`));
     } else if (pending) {
       const slow = Date.now() - pending.since > SLOW_MS;
-      actionStatus.replaceChildren(h('span.pending', { id: 'pending' }, h('span.spinner'),
-        `${pending.action === 'ACKNOWLEDGE' ? 'Acknowledgement' : 'Resolution'} sent — waiting for the incidents service to confirm…${slow ? ' (taking longer than usual)' : ''}`));
+      actionStatus.replaceChildren(
+        h(
+          'span.pending',
+          { id: 'pending' },
+          h('span.spinner'),
+          `${pending.action === 'ACKNOWLEDGE' ? 'Acknowledgement' : 'Resolution'} sent — waiting for the incidents service to confirm…${slow ? ' (taking longer than usual)' : ''}`,
+        ),
+      );
     } else if (!open) {
       actionStatus.replaceChildren(h('span.muted', `Closed ${i.status === 'CLEARED' ? 'automatically after normal windows' : `by ${i.resolved_by ?? 'an operator'}`}; nothing to do.`));
     } else if (i.status === 'ACKNOWLEDGED') {
@@ -164,7 +197,11 @@ export function renderVehicle(root, vehicleId, params) {
     const span = `${new Date(data.from).toLocaleTimeString()} – ${new Date(data.to).toLocaleTimeString()}`;
     chartsMeta.textContent = `${data.ts.length} readings · ${span}${data.partition !== null ? ` · partition ${data.partition}` : ''}${i ? ' · shaded: anomalous windows' : ''}`;
     if (data.truncated) {
-      const why = { 'scan-limit': `the read stopped after ${data.scanned.toLocaleString()} records of the partition (limit)`, 'points-limit': `only the first ${data.limits.max_points.toLocaleString()} readings are kept`, timeout: 'the read timed out' }[data.truncated];
+      const why = {
+        'scan-limit': `the read stopped after ${data.scanned.toLocaleString()} records of the partition (limit)`,
+        'points-limit': `only the first ${data.limits.max_points.toLocaleString()} readings are kept`,
+        timeout: 'the read timed out',
+      }[data.truncated];
       truncation.textContent = `Incomplete: ${why}. The charts show what was read.`;
       truncation.hidden = false;
     }
@@ -188,10 +225,13 @@ export function renderVehicle(root, vehicleId, params) {
       fetchedOlder = true;
       fetch(`/api/incidents/${encodeURIComponent(wanted)}`, { headers: { accept: 'application/json' } })
         .then((r) => (r.ok ? r.json() : null))
-        .then((b) => {
-          if (b?.incident?.vehicle_id === vehicleId && !store.incidents.has(b.incident.incident_id)) store.incidents.set(b.incident.incident_id, b.incident);
-          render();
-        }, () => {});
+        .then(
+          (b) => {
+            if (b?.incident?.vehicle_id === vehicleId && !store.incidents.has(b.incident.incident_id)) store.incidents.set(b.incident.incident_id, b.incident);
+            render();
+          },
+          () => {},
+        );
     }
     selected = pickIncident(list, wanted);
     renderHead();

@@ -426,8 +426,7 @@ export function createConsole(deps: ConsoleDeps): Console {
   };
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void =>
     send(res, status, JSON.stringify(body), { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-  const redirect = (res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}): void =>
-    send(res, 303, '', { location, 'cache-control': 'no-store', ...headers });
+  const redirect = (res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}): void => send(res, 303, '', { location, 'cache-control': 'no-store', ...headers });
 
   const serveFile = (req: IncomingMessage, res: ServerResponse, key: string, extra: Record<string, string> = {}): boolean => {
     const f = files.get(key);
@@ -563,7 +562,14 @@ export function createConsole(deps: ConsoleDeps): Console {
     if (p === '/healthz') return json(res, 200, { status: 'ok' });
     if (p === '/metrics') return serveMetrics(registry, res);
     if (p === '/readyz') {
-      const reasons = { ...Object.fromEntries(Object.entries(readiness()).filter(([, ok]) => !ok).map(([n]) => [n, 'not yet'])), ...tracker.failing() };
+      const reasons = {
+        ...Object.fromEntries(
+          Object.entries(readiness())
+            .filter(([, ok]) => !ok)
+            .map(([n]) => [n, 'not yet']),
+        ),
+        ...tracker.failing(),
+      };
       const failing = Object.keys(reasons);
       return json(res, failing.length ? 503 : 200, { status: failing.length ? 'not-ready' : 'ready', failing, reasons });
     }
@@ -615,7 +621,10 @@ export function createConsole(deps: ConsoleDeps): Console {
       return send(res, 404, 'not found', { 'content-type': 'text/plain; charset=utf-8' });
     }
 
-    const seg = p.split('/').slice(2).map((s) => decodeURIComponent(s));
+    const seg = p
+      .split('/')
+      .slice(2)
+      .map((s) => decodeURIComponent(s));
     if (isRead) {
       if (seg[0] === 'me' && seg.length === 1) {
         const { role } = principal;

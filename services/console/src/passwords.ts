@@ -57,7 +57,7 @@ const NAME = /^[\w.@-]{1,64}$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const HASH_SHAPE = /^scrypt\$(\d{1,8})\$(\d{1,3})\$(\d{1,3})\$([A-Za-z0-9_-]+)\$([A-Za-z0-9_-]+)$/;
 
-export const HOW_TO_MAKE_AN_ENTRY = "make each entry with `npm run console-user -- <name> <role>` (reads the password from stdin, prints name:role:scrypt$...); roles: viewer, operator, admin";
+export const HOW_TO_MAKE_AN_ENTRY = 'make each entry with `npm run console-user -- <name> <role>` (reads the password from stdin, prints name:role:scrypt$...); roles: viewer, operator, admin';
 
 function scrypt(password: string | Buffer, salt: Buffer, keylen: number, params: ScryptParams): Promise<Buffer> {
   const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 1024 * 1024 };

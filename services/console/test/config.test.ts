@@ -11,7 +11,11 @@ before(async () => {
 
 test('CONSOLE_USERS is required and named when missing', () => {
   for (const env of [{}, { CONSOLE_USERS: '' }, { CONSOLE_USERS: '   ' }]) {
-    assert.throws(() => readConsoleConfig(env), (err: unknown) => err instanceof ConfigError && err.variable === 'CONSOLE_USERS', JSON.stringify(env));
+    assert.throws(
+      () => readConsoleConfig(env),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'CONSOLE_USERS',
+      JSON.stringify(env),
+    );
   }
 });
 
@@ -32,10 +36,13 @@ test('plain-text passwords in CONSOLE_USERS stop the start, naming the variable 
 
 test('users parse into name -> role and hash', () => {
   const c = readConsoleConfig({ CONSOLE_USERS: USERS });
-  assert.deepEqual([...c.users.values()].map((u) => [u.name, u.role, u.hash.N]), [
-    ['alice', 'operator', 16384],
-    ['vic', 'viewer', 16384],
-  ]);
+  assert.deepEqual(
+    [...c.users.values()].map((u) => [u.name, u.role, u.hash.N]),
+    [
+      ['alice', 'operator', 16384],
+      ['vic', 'viewer', 16384],
+    ],
+  );
 });
 
 test('defaults and overrides', () => {
@@ -72,11 +79,29 @@ test('defaults and overrides', () => {
 });
 
 test('other bad variables are named too', () => {
-  assert.throws(() => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_PORT: 'http' }), (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_PORT');
-  assert.throws(() => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_SESSION_SECRET: 'short' }), (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_SESSION_SECRET');
-  assert.throws(() => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_TRUSTED_PROXIES: '10.0.0.0/8,proxy.local' }), (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_TRUSTED_PROXIES' && /proxy\.local/.test(e.message));
-  assert.throws(() => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_ALLOWED_ORIGINS: 'console.example.com' }), (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_ALLOWED_ORIGINS');
-  assert.throws(() => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_COOKIE_SECURE: 'maybe' }), (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_COOKIE_SECURE');
+  assert.throws(
+    () => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_PORT: 'http' }),
+    (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_PORT',
+  );
+  assert.throws(
+    () => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_SESSION_SECRET: 'short' }),
+    (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_SESSION_SECRET',
+  );
+  assert.throws(
+    () => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_TRUSTED_PROXIES: '10.0.0.0/8,proxy.local' }),
+    (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_TRUSTED_PROXIES' && /proxy\.local/.test(e.message),
+  );
+  assert.throws(
+    () => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_ALLOWED_ORIGINS: 'console.example.com' }),
+    (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_ALLOWED_ORIGINS',
+  );
+  assert.throws(
+    () => readConsoleConfig({ CONSOLE_USERS: USERS, CONSOLE_COOKIE_SECURE: 'maybe' }),
+    (e: unknown) => e instanceof ConfigError && e.variable === 'CONSOLE_COOKIE_SECURE',
+  );
   // Several problems at once name every variable.
-  assert.throws(() => readConsoleConfig({ CONSOLE_PORT: '-1' }), (e: unknown) => e instanceof ConfigError && e.variable.includes('CONSOLE_USERS') && e.variable.includes('CONSOLE_PORT'));
+  assert.throws(
+    () => readConsoleConfig({ CONSOLE_PORT: '-1' }),
+    (e: unknown) => e instanceof ConfigError && e.variable.includes('CONSOLE_USERS') && e.variable.includes('CONSOLE_PORT'),
+  );
 });

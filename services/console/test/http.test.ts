@@ -80,11 +80,7 @@ const audits = (app: App): AuditRecord[] => app.records.filter((r) => r.topic ==
 
 before(async () => {
   users = parseUsers(
-    [
-      await makeUserEntry('alice', 'operator', PASSWORDS.alice, FAST),
-      await makeUserEntry('vic', 'viewer', PASSWORDS.vic, FAST),
-      await makeUserEntry('ada', 'admin', PASSWORDS.ada, FAST),
-    ].join(','),
+    [await makeUserEntry('alice', 'operator', PASSWORDS.alice, FAST), await makeUserEntry('vic', 'viewer', PASSWORDS.vic, FAST), await makeUserEntry('ada', 'admin', PASSWORDS.ada, FAST)].join(','),
   );
 });
 
@@ -137,7 +133,13 @@ describe('console HTTP, directly reached (no trusted proxy)', () => {
   });
 
   test('sign-in itself checks the Origin (or Referer) against CONSOLE_ALLOWED_ORIGINS', async () => {
-    for (const headers of [{ origin: 'http://evil.example' }, {}, { origin: 'null' }, { referer: 'http://evil.example/login' }, { origin: `http://${app.host.replace('127.0.0.1', 'localhost')}` }] as Record<string, string>[]) {
+    for (const headers of [
+      { origin: 'http://evil.example' },
+      {},
+      { origin: 'null' },
+      { referer: 'http://evil.example/login' },
+      { origin: `http://${app.host.replace('127.0.0.1', 'localhost')}` },
+    ] as Record<string, string>[]) {
       const res = await signIn(app, 'alice', PASSWORDS.alice, headers);
       assert.equal(res.status, 403, JSON.stringify(headers));
       assert.equal(((await res.json()) as Record<string, unknown>).error, 'bad_origin');
@@ -175,7 +177,10 @@ describe('console HTTP, directly reached (no trusted proxy)', () => {
     }
     const refusal = last(audits(app), (a) => a.user === 'vic')!;
     assert.deepEqual([refusal.action, refusal.outcome, refusal.incident_id, refusal.role], ['resolve', 'forbidden', 'inc-1', 'viewer']);
-    for (const [user, pw] of [['alice', PASSWORDS.alice], ['ada', PASSWORDS.ada]] as const) {
+    for (const [user, pw] of [
+      ['alice', PASSWORDS.alice],
+      ['ada', PASSWORDS.ada],
+    ] as const) {
       const cookie = cookieOf(await signIn(app, user, pw));
       assert.equal((await post(app, '/api/incidents/inc-1/ack', cookie)).status, 404, `${user}: past the role check`);
     }
@@ -225,11 +230,20 @@ describe('console HTTP, directly reached (no trusted proxy)', () => {
     const start = Date.now();
     await signIn(app, 'ada', 'wrong', { origin: app.base, 'user-agent': 'unit-test-agent/1' });
     await signIn(app, 'ada', PASSWORDS.ada, { origin: app.base, 'user-agent': 'unit-test-agent/1' });
-    const [failed, ok] = audits(app).filter((a) => a.user === 'ada' && a.action === 'sign-in').slice(-2);
+    const [failed, ok] = audits(app)
+      .filter((a) => a.user === 'ada' && a.action === 'sign-in')
+      .slice(-2);
     assert.deepEqual([failed!.outcome, failed!.role, failed!.session], ['bad-credentials', null, null]);
     assert.deepEqual([ok!.outcome, ok!.role, ok!.client], ['ok', 'admin', { address: '127.0.0.1', user_agent: 'unit-test-agent/1' }]);
     assert.ok(ok!.at >= start && typeof ok!.session === 'string' && typeof ok!.console === 'string');
-    assert.deepEqual(app.records.filter((r) => r.topic === 'audit').slice(-2).map((r) => r.key), ['ada', 'ada'], 'keyed by user');
+    assert.deepEqual(
+      app.records
+        .filter((r) => r.topic === 'audit')
+        .slice(-2)
+        .map((r) => r.key),
+      ['ada', 'ada'],
+      'keyed by user',
+    );
     app.failWrites.on = true;
     try {
       const res = await signIn(app, 'ada', PASSWORDS.ada);

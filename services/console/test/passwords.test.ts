@@ -48,11 +48,14 @@ test('verifyPassword: the right password of a known user only; unknown users cos
 test('CONSOLE_USERS entries: name:role:hash, parsed by name', async () => {
   const hash = await hashPassword('pw-1234567890', FAST);
   const users = parseUsers(` ops.jane@example:operator:${hash} , sam:admin:${hash},vic:viewer:${hash}, `);
-  assert.deepEqual([...users.values()].map((u) => [u.name, u.role]), [
-    ['ops.jane@example', 'operator'],
-    ['sam', 'admin'],
-    ['vic', 'viewer'],
-  ]);
+  assert.deepEqual(
+    [...users.values()].map((u) => [u.name, u.role]),
+    [
+      ['ops.jane@example', 'operator'],
+      ['sam', 'admin'],
+      ['vic', 'viewer'],
+    ],
+  );
   assert.equal(can('viewer', 'act'), false);
   assert.equal(can('operator', 'act'), true);
   assert.equal(can('operator', 'revokeOthers'), false);

@@ -27,12 +27,21 @@ test('event log replays what a reconnecting client missed, or asks for a snapsho
   assert.equal(log.since(first.id)?.length, 0, 'nothing missed');
   const second = log.append('incident', 2);
   log.append('incident', 3);
-  assert.deepEqual(log.since(first.id)?.map((e) => e.data), [2, 3]);
-  assert.deepEqual(log.since(second.id)?.map((e) => e.data), [3]);
+  assert.deepEqual(
+    log.since(first.id)?.map((e) => e.data),
+    [2, 3],
+  );
+  assert.deepEqual(
+    log.since(second.id)?.map((e) => e.data),
+    [3],
+  );
   assert.equal(log.lastId(), `${log.epoch}-3`);
   log.append('incident', 4);
   log.append('incident', 5); // capacity 3: 1 and 2 are gone
   assert.equal(log.since(first.id), undefined, 'older than the buffer: snapshot');
-  assert.deepEqual(log.since(second.id)?.map((e) => e.data), [3, 4, 5]);
+  assert.deepEqual(
+    log.since(second.id)?.map((e) => e.data),
+    [3, 4, 5],
+  );
   for (const bad of [undefined, '', 'garbage', 'zzz-1', `${log.epoch}-99`]) assert.equal(log.since(bad), undefined, String(bad));
 });

@@ -38,8 +38,14 @@ test('list: open ones first, closed ones only while recent', () => {
   store.apply(incident({ incident_id: 'recent-closed', status: 'RESOLVED', closed_at: 9_000, updated_at: 9_000 }));
   store.apply(incident({ incident_id: 'open', status: 'OPEN', updated_at: 2_000 }));
   store.apply(incident({ incident_id: 'acked', status: 'ACKNOWLEDGED', updated_at: 3_000 }));
-  assert.deepEqual(store.list(10_000, 5_000, 10).map((i) => i.incident_id), ['acked', 'open', 'recent-closed']);
-  assert.deepEqual(store.list(10_000, 5_000, 1).map((i) => i.incident_id), ['acked']);
+  assert.deepEqual(
+    store.list(10_000, 5_000, 10).map((i) => i.incident_id),
+    ['acked', 'open', 'recent-closed'],
+  );
+  assert.deepEqual(
+    store.list(10_000, 5_000, 1).map((i) => i.incident_id),
+    ['acked'],
+  );
 });
 
 test('vehicle health', () => {
@@ -52,7 +58,14 @@ test('vehicle health', () => {
     [true, ['CRITICAL'], 'critical'],
   ];
   for (const [scored, sev, expected] of cases) {
-    assert.equal(vehicleHealth(scored, sev.map((severity) => ({ severity: severity as 'LOW' }))), expected, `${scored} ${sev}`);
+    assert.equal(
+      vehicleHealth(
+        scored,
+        sev.map((severity) => ({ severity: severity as 'LOW' })),
+      ),
+      expected,
+      `${scored} ${sev}`,
+    );
   }
 });
 
@@ -67,11 +80,14 @@ test('fleet view: latest window per vehicle, health from open incidents', () => 
   incidents.apply(incident({ incident_id: 'c', vehicle_id: 'car-0010', status: 'CLEARED' }));
   const s = fleet.summary('car-0007');
   assert.deepEqual({ h: s.health, n: s.open_incidents, top: s.top_severity, score: s.last_score?.score }, { h: 'attention', n: 1, top: 'MEDIUM', score: 1 });
-  assert.deepEqual(fleet.all().map((v) => [v.vehicle_id, v.health]), [
-    ['car-0001', 'ok'],
-    ['car-0007', 'attention'],
-    ['car-0009', 'critical'],
-    ['car-0010', 'unknown'],
-  ]);
+  assert.deepEqual(
+    fleet.all().map((v) => [v.vehicle_id, v.health]),
+    [
+      ['car-0001', 'ok'],
+      ['car-0007', 'attention'],
+      ['car-0009', 'critical'],
+      ['car-0010', 'unknown'],
+    ],
+  );
   assert.deepEqual(fleet.counts(), { critical: 1, attention: 1, ok: 1, unknown: 1 });
 });

@@ -190,11 +190,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
 
   return {
     async start() {
-      await provisionTopics(
-        deps.kafka,
-        [{ topic: config.topics.incidents, configEntries: { 'cleanup.policy': 'compact' } }, { topic: config.topics.dlq }],
-        { partitions: config.partitions },
-      );
+      await provisionTopics(deps.kafka, [{ topic: config.topics.incidents, configEntries: { 'cleanup.policy': 'compact' } }, { topic: config.topics.dlq }], { partitions: config.partitions });
       client = await connectMqtt(config.mqttUrl, config.mqttOptions, log);
       watchMqtt(readiness, client);
       sender.setBudget(await readSendBudget(deps.kafka, [config.topics.dlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));

@@ -40,8 +40,14 @@ test('selection: open only unless --all; open first, most severe first, then old
     incident({ incident_id: 'high-new', severity: 'HIGH', opened_at: 9, status: 'ACKNOWLEDGED' }),
     incident({ incident_id: 'high-old', severity: 'HIGH', opened_at: 3 }),
   ];
-  assert.deepEqual(selectIncidents(list, false).map((i) => i.incident_id), ['crit', 'high-old', 'high-new', 'low-old']);
-  assert.deepEqual(selectIncidents(list, true).map((i) => i.incident_id), ['crit', 'high-old', 'high-new', 'low-old', 'closed']);
+  assert.deepEqual(
+    selectIncidents(list, false).map((i) => i.incident_id),
+    ['crit', 'high-old', 'high-new', 'low-old'],
+  );
+  assert.deepEqual(
+    selectIncidents(list, true).map((i) => i.incident_id),
+    ['crit', 'high-old', 'high-new', 'low-old', 'closed'],
+  );
 });
 
 test('table: the columns, aligned, with delivered and acked-by', () => {
@@ -76,8 +82,5 @@ test('styled table keeps the plain text', () => {
 
 test('change line names vehicle, area, severity, status, change, revision, delivery and ack', () => {
   const line = formatIncidentChange(incident({ revision: 4, last_change: 'ACKNOWLEDGED', status: 'ACKNOWLEDGED', acknowledged_by: 'ana', delivered_at: 1_700_000_061_000 }));
-  assert.equal(
-    line,
-    '2023-11-14T22:14:20.000Z car-0007 cooling HIGH ACKNOWLEDGED ACKNOWLEDGED r4 delivered=2023-11-14T22:14:21.000Z acked_by=ana inc-1',
-  );
+  assert.equal(line, '2023-11-14T22:14:20.000Z car-0007 cooling HIGH ACKNOWLEDGED ACKNOWLEDGED r4 delivered=2023-11-14T22:14:21.000Z acked_by=ana inc-1');
 });

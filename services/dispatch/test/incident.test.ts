@@ -68,7 +68,11 @@ test('which changes alert the car', () => {
   for (const [change, status, alerts] of rows) {
     const out = handleIncident(incident({ last_change: change as never, status: status as never }), createIncidentView(), never, CONFIG);
     assert.equal(out.alert === 'send', alerts, change);
-    assert.deepEqual(out.publications.map((p) => p.topic), [...(alerts ? ['vehicles/car-0007/alerts'] : []), 'fleet/incidents'], change);
+    assert.deepEqual(
+      out.publications.map((p) => p.topic),
+      [...(alerts ? ['vehicles/car-0007/alerts'] : []), 'fleet/incidents'],
+      change,
+    );
     assert.equal(out.maintenanceFor, 'car-0007');
     assert.equal(out.alertKey, alerts ? `inc-1#1` : undefined, change);
   }
@@ -90,7 +94,10 @@ test('a replayed OPENED of an incident closed since raises no alert, and the sta
   view.apply(incident({ revision: 4, status: 'CLEARED', last_change: 'CLEARED', updated_at: 1_700_000_900_000, closed_at: 1_700_000_900_000 }));
   const out = handleIncident(incident(), view, never, CONFIG);
   assert.equal(out.alert, 'closed-since');
-  assert.deepEqual(out.publications.map((p) => p.topic), ['fleet/incidents']);
+  assert.deepEqual(
+    out.publications.map((p) => p.topic),
+    ['fleet/incidents'],
+  );
   assert.equal(JSON.parse(maintenancePublication('car-0007', view).payload).status, 'ok');
 });
 
@@ -100,7 +107,10 @@ test('a replayed OPENED of an incident still open (acknowledged since) is alerte
   assert.equal(handleIncident(incident(), view, never, CONFIG).alert, 'send');
   // The maintenance state keeps the newer revision.
   const state = maintenancePayload('car-0007', view) as { open_incidents: { revision: number; status: string }[] };
-  assert.deepEqual(state.open_incidents.map((i) => [i.revision, i.status]), [[3, 'ACKNOWLEDGED']]);
+  assert.deepEqual(
+    state.open_incidents.map((i) => [i.revision, i.status]),
+    [[3, 'ACKNOWLEDGED']],
+  );
 });
 
 test('maintenance state: retained, every open incident of the vehicle, ok once all are closed', () => {

@@ -18,7 +18,7 @@ test('only a higher revision replaces what is known, whatever the arrival order'
   assert.deepEqual(view.size(), { incidents: 1, open: 0, vehicles: 1 });
 });
 
-test('updatedAt is the latest change of any of the vehicle\'s incidents, 0 for an unknown vehicle', () => {
+test("updatedAt is the latest change of any of the vehicle's incidents, 0 for an unknown vehicle", () => {
   const view = createIncidentView();
   view.apply(incident({ incident_id: 'a', updated_at: 50 }));
   view.apply(incident({ incident_id: 'b', updated_at: 80, status: 'RESOLVED', last_change: 'RESOLVED' }));
@@ -34,4 +34,3 @@ test('recent set evicts the oldest id beyond capacity', () => {
   r.add('c');
   assert.deepEqual([r.has('a'), r.has('b'), r.has('c')], [false, true, true]);
 });
-

@@ -50,10 +50,7 @@ export const HISTORY_LIMIT = 50;
 /** How many applied command ids a state remembers to report repeats. */
 export const COMMAND_ID_MEMORY = 10_000;
 
-export type Input =
-  | { kind: 'score'; record: ScoreRecord }
-  | { kind: 'command'; record: IncidentCommandRecord }
-  | { kind: 'receipt'; record: ReceiptRecord };
+export type Input = { kind: 'score'; record: ScoreRecord } | { kind: 'command'; record: IncidentCommandRecord } | { kind: 'receipt'; record: ReceiptRecord };
 
 /** Why an input changed nothing; counted and logged by the processor. */
 export type IgnoredReason =
@@ -211,9 +208,7 @@ function applyScore(state: IncidentState, s: ScoreRecord, now: number): ApplyRes
     const normal = inc.consecutive_normal + 1;
     const fields: Partial<IncidentRecord> = { consecutive_normal: normal, last_window_end: s.window_end };
     const next =
-      normal >= state.clearAfterWindows
-        ? change(inc, { ...fields, status: 'CLEARED', closed_at: now }, 'CLEARED', now, { score: s.score })
-        : change(inc, fields, 'UPDATED', now, { score: s.score });
+      normal >= state.clearAfterWindows ? change(inc, { ...fields, status: 'CLEARED', closed_at: now }, 'CLEARED', now, { score: s.score }) : change(inc, fields, 'UPDATED', now, { score: s.score });
     put(state, next);
     changes.push(next);
   }

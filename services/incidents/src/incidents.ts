@@ -317,17 +317,9 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
     async start() {
       admin = deps.kafka.admin();
       await admin.connect();
-      await ensureTopics(
-        admin,
-        [
-          { topic: scores },
-          { topic: commands },
-          { topic: receipts },
-          { topic: incidents, configEntries: { 'cleanup.policy': 'compact' } },
-          { topic: dlq },
-        ],
-        { partitions: config.partitions },
-      );
+      await ensureTopics(admin, [{ topic: scores }, { topic: commands }, { topic: receipts }, { topic: incidents, configEntries: { 'cleanup.policy': 'compact' } }, { topic: dlq }], {
+        partitions: config.partitions,
+      });
       const { topics: meta } = await admin.fetchTopicMetadata({ topics: inputs });
       const sizes = new Map(meta.map((t) => [t.name, t.partitions.length]));
       inputPartitions = sizes.get(scores) ?? 0;

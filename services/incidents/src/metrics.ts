@@ -50,7 +50,7 @@ export function createIncidentsMetrics(registry: Registry) {
     counters: createCounters(COUNTERS, registry),
     windowEndToCommit: histogram(registry, {
       name: HISTOGRAMS.windowEndToCommit,
-      help: "Seconds from the end of the anomalous window that opened or escalated an incident to the commit of that incident record (wall clock minus last_anomalous_window_end), by change.",
+      help: 'Seconds from the end of the anomalous window that opened or escalated an incident to the commit of that incident record (wall clock minus last_anomalous_window_end), by change.',
       buckets: LATENCY_BUCKETS,
       labelNames: ['change'],
     }),

@@ -1,17 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GROUP_ACTIONS, type Contributor, type IncidentCommandRecord, type IncidentRecord, type ReceiptRecord, type ScoreRecord } from '@pitwall/common';
-import {
-  apply,
-  areaOf,
-  createIncidentState,
-  HISTORY_LIMIT,
-  incidentId,
-  load,
-  severityFor,
-  type IncidentState,
-  type Input,
-} from '../src/incident-state.js';
+import { apply, areaOf, createIncidentState, HISTORY_LIMIT, incidentId, load, severityFor, type IncidentState, type Input } from '../src/incident-state.js';
 
 const W = 10_000;
 const T0 = 1_700_000_000_000;
@@ -130,7 +120,14 @@ test('table: sequences of windows and the changes they produce', () => {
     {
       name: 'persistence escalates LOW -> MEDIUM at 3 windows, HIGH at 6',
       inputs: [0, 1, 2, 3, 4, 5].map((i) => score(i)),
-      expected: ['tires:OPEN:OPENED:LOW:r1', 'tires:OPEN:UPDATED:LOW:r2', 'tires:OPEN:ESCALATED:MEDIUM:r3', 'tires:OPEN:UPDATED:MEDIUM:r4', 'tires:OPEN:UPDATED:MEDIUM:r5', 'tires:OPEN:ESCALATED:HIGH:r6'],
+      expected: [
+        'tires:OPEN:OPENED:LOW:r1',
+        'tires:OPEN:UPDATED:LOW:r2',
+        'tires:OPEN:ESCALATED:MEDIUM:r3',
+        'tires:OPEN:UPDATED:MEDIUM:r4',
+        'tires:OPEN:UPDATED:MEDIUM:r5',
+        'tires:OPEN:ESCALATED:HIGH:r6',
+      ],
     },
     {
       name: 'a high ratio escalates at once; a lower one later never de-escalates',
@@ -260,7 +257,11 @@ test('table: commands', () => {
     run(state, [score(0)]);
     const results = c.inputs.map((input, k) => apply(state, input, NOW + 10 + k));
     assert.deepEqual(results.flatMap((r) => r.changes).map(summary), c.expected, c.name);
-    assert.deepEqual(results.map((r) => r.ignored), c.ignored, c.name);
+    assert.deepEqual(
+      results.map((r) => r.ignored),
+      c.ignored,
+      c.name,
+    );
   }
 });
 
@@ -303,7 +304,11 @@ test('table: receipts', () => {
     const results = c.inputs(id).map((input) => apply(state, input, NOW + 1));
     const changes = results.flatMap((r) => r.changes);
     assert.deepEqual(changes.map(summary), c.expected, c.name);
-    assert.deepEqual(results.map((r) => r.ignored), c.ignored, c.name);
+    assert.deepEqual(
+      results.map((r) => r.ignored),
+      c.ignored,
+      c.name,
+    );
     for (const r of changes) assert.equal(r.delivered_at, T0 + 2, c.name);
   }
 });
@@ -337,7 +342,10 @@ test('load keeps, per (vehicle, area), the incident opened by the latest window'
   const changes = run(state, [score(0), normal(1), score(2)]);
   const old = changes[1]!; // CLEARED
   const newer = changes[2]!;
-  for (const order of [[old, newer], [newer, old]]) {
+  for (const order of [
+    [old, newer],
+    [newer, old],
+  ]) {
     const s = fresh(1);
     for (const r of order) load(s, r);
     assert.deepEqual([...s.byId.keys()], [newer.incident_id]);

@@ -121,10 +121,7 @@ export function createBatcher<T>(opts: BatcherOptions<T>): Batcher<T> {
     flush,
     async close(timeoutMs) {
       let timeout: NodeJS.Timeout | undefined;
-      const flushed = await Promise.race([
-        flush().then(() => buffer.length === 0 && !inFlight),
-        new Promise<false>((r) => (timeout = setTimeout(() => r(false), timeoutMs))),
-      ]);
+      const flushed = await Promise.race([flush().then(() => buffer.length === 0 && !inFlight), new Promise<false>((r) => (timeout = setTimeout(() => r(false), timeoutMs)))]);
       clearTimeout(timeout);
       stopped = true;
       wake?.();

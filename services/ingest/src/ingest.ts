@@ -170,12 +170,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       return;
     }
     counters.inc(METRICS.received);
-    const outcome = handleTelemetry(
-      { service: config.service, codec: deps.codec, topics: config.topics, limits: config.limits },
-      message.topic,
-      message.payload,
-      now(),
-    );
+    const outcome = handleTelemetry({ service: config.service, codec: deps.codec, topics: config.topics, limits: config.limits }, message.topic, message.payload, now());
     if (outcome.kind === 'dead-letter') {
       counters.inc(METRICS.deadLettered, 1, outcome.reason);
       log.debug('dead-lettered telemetry', { reason: outcome.reason, topic: message.topic });
@@ -185,12 +180,7 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   const onReceipt = (message: HeldMessage): void => {
     counters.inc(METRICS.receiptsReceived);
-    const outcome = handleReceipt(
-      { service: config.service, codec: deps.receiptCodec, topics: config.topics, limits: config.limits },
-      message.topic,
-      message.payload,
-      now(),
-    );
+    const outcome = handleReceipt({ service: config.service, codec: deps.receiptCodec, topics: config.topics, limits: config.limits }, message.topic, message.payload, now());
     if (outcome.kind === 'dead-letter') {
       counters.inc(METRICS.deadLettered, 1, outcome.reason);
       log.info('dead-lettered receipt', { reason: outcome.reason, topic: message.topic });
@@ -227,7 +217,8 @@ export function createIngest(deps: IngestDeps): Ingest {
       // The broker's drop counter (Mosquitto): optional, another broker may not have it.
       client.subscribeAsync({ [BROKER_DROPS_TOPIC]: { qos: 0 }, [BROKER_UPTIME_TOPIC]: { qos: 0 } }).then(
         (grants) => {
-          if (grants.some((g) => g.qos > 2)) log.warn('the broker refused ingest its drop counter: broker-side loss will not show in pitwall_mqtt_broker_dropped_messages', { topic: BROKER_DROPS_TOPIC });
+          if (grants.some((g) => g.qos > 2))
+            log.warn('the broker refused ingest its drop counter: broker-side loss will not show in pitwall_mqtt_broker_dropped_messages', { topic: BROKER_DROPS_TOPIC });
         },
         () => undefined,
       );

@@ -59,11 +59,7 @@ export function parseTelemetry(topic: string, payload: Buffer, receivedAt: numbe
   const obj = parseJsonObject(payload, limits, context);
   const ts = field(obj, 'ts', true, context);
   if (ts < MIN_TS || ts > receivedAt + limits.maxFutureSkewMs) {
-    throw new InvalidInputError(
-      'ts.out_of_range',
-      `ts ${ts} (${new Date(ts).toISOString()}) is before 2000 or more than ${limits.maxFutureSkewMs} ms ahead of the ingest clock`,
-      context,
-    );
+    throw new InvalidInputError('ts.out_of_range', `ts ${ts} (${new Date(ts).toISOString()}) is before 2000 or more than ${limits.maxFutureSkewMs} ms ahead of the ingest clock`, context);
   }
   const record: TelemetryRecord = { vehicle_id: vehicleId, ts, out_of_range: [], received_at: receivedAt };
   const values: Record<string, number> = {};

@@ -59,8 +59,14 @@ test('batches never exceed maxBatch', async () => {
   const b = createBatcher<number>({ maxBatch: 3, lingerMs: 50, send: async (i) => void sizes.push(i.length), onSent: () => {}, onError: () => {} });
   for (let i = 0; i < 8; i++) b.add(i);
   await b.flush();
-  assert.ok(sizes.every((s) => s <= 3), `sizes ${sizes}`);
-  assert.equal(sizes.reduce((a, x) => a + x, 0), 8);
+  assert.ok(
+    sizes.every((s) => s <= 3),
+    `sizes ${sizes}`,
+  );
+  assert.equal(
+    sizes.reduce((a, x) => a + x, 0),
+    8,
+  );
 });
 
 test('batches are bounded by bytes too; an item over the bound goes alone', async () => {

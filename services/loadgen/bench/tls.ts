@@ -36,17 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
-import {
-  configReader,
-  createSchemaStore,
-  defaultSchemasDir,
-  deploySchemas,
-  kafkaSecurityOptions,
-  localAdminEnv,
-  readCommonConfig,
-  readKafkaSecurity,
-  readRegistryCredentials,
-} from '@pitwall/common';
+import { configReader, createSchemaStore, defaultSchemasDir, deploySchemas, kafkaSecurityOptions, localAdminEnv, readCommonConfig, readKafkaSecurity, readRegistryCredentials } from '@pitwall/common';
 import { defaultPkiDir } from '../src/args.js';
 import type { SecondRecord } from '../src/second.js';
 import type { Summary } from '../src/summary.js';
@@ -127,8 +117,7 @@ function start(cmd: string, args: string[], opts: { env: Record<string, string>;
   return p;
 }
 
-const exited = (p: ChildProcess): Promise<number | null> =>
-  p.exitCode !== null || p.signalCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.once('exit', (code) => r(code)));
+const exited = (p: ChildProcess): Promise<number | null> => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.once('exit', (code) => r(code))));
 
 async function stop(p: ChildProcess, graceMs = 15_000): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
@@ -302,9 +291,30 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   const out = path.join(tmp!, `loadtest-${phase}.jsonl`);
   const args = [
     path.join(REPO, 'services/loadgen/dist/src/main.js'),
-    '--cars', String(CARS), '--workers', String(WORKERS), '--rate', String(RATE_HZ), '--duration', String(DURATION_S), '--drain', String(DRAIN_S),
-    '--connect-rate', String(CONNECT_RATE), '--failures', '0', '--prefix', `bench${ID}${phase}`, '--out', out,
-    '--mqtt-url', url, '--pki', PKI, '--groups', `${base}.none`,
+    '--cars',
+    String(CARS),
+    '--workers',
+    String(WORKERS),
+    '--rate',
+    String(RATE_HZ),
+    '--duration',
+    String(DURATION_S),
+    '--drain',
+    String(DRAIN_S),
+    '--connect-rate',
+    String(CONNECT_RATE),
+    '--failures',
+    '0',
+    '--prefix',
+    `bench${ID}${phase}`,
+    '--out',
+    out,
+    '--mqtt-url',
+    url,
+    '--pki',
+    PKI,
+    '--groups',
+    `${base}.none`,
   ];
   const loadtest = start(process.execPath, args, {
     log: path.join(tmp!, `loadtest-${phase}.log`),
@@ -331,7 +341,13 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   await stop(ingest);
   const dropped = await brokerDropped(broker.url.plain);
 
-  const lines = existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string }) : [];
+  const lines = existsSync(out)
+    ? readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { type: string })
+    : [];
   const summary = lines.find((l): l is Summary => l.type === 'summary');
   const startRecord = lines.find((l): l is { type: 'start'; clock: { wallStart: number } } => l.type === 'start');
   const seconds = lines.filter((l): l is SecondRecord => l.type === 'second');
@@ -384,7 +400,14 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
       allInTopic: t.ok,
       inTopic: 'found' in t ? t.found : null,
     },
-    mosquitto: { rssBeforeMB: r1(rssBefore / MB), rssUpMB: r1(rssUp / MB), rssPerConnectionKB: r1((rssUp - rssBefore) / 1024 / CARS), cpuPct: cpuPct('mosquittoCpuTicks'), rampCpuPct: cpuPct('mosquittoCpuTicks', inRamp), dropped },
+    mosquitto: {
+      rssBeforeMB: r1(rssBefore / MB),
+      rssUpMB: r1(rssUp / MB),
+      rssPerConnectionKB: r1((rssUp - rssBefore) / 1024 / CARS),
+      cpuPct: cpuPct('mosquittoCpuTicks'),
+      rampCpuPct: cpuPct('mosquittoCpuTicks', inRamp),
+      dropped,
+    },
     ingest: { cpuPct: cpuPct('ingestCpuTicks') },
     // The load generator's RSS includes its idle processes (~50 MB each): per connection is a rough upper bound.
     loadgen: { cpuPct: mean(run.map((s) => s.loadgen.cpuPct)), rssMB: loadgenRss, rssPerConnectionKB: loadgenRss === null ? null : r1((loadgenRss * 1024) / CARS) },
@@ -545,7 +568,10 @@ async function main(): Promise<number> {
     },
   };
   console.log(`\n${table(plain, tls)}`);
-  if (tls.certificates) console.log(`\ncertificates: ${tls.certificates.issued.toLocaleString('en-US')} car certificates issued in memory by ${WORKERS} workers in ${tls.certificates.wallMs} ms; ${tls.certificates.msPer1000} ms (${tls.certificates.cpuMsPer1000} CPU ms) per 1,000 in one process`);
+  if (tls.certificates)
+    console.log(
+      `\ncertificates: ${tls.certificates.issued.toLocaleString('en-US')} car certificates issued in memory by ${WORKERS} workers in ${tls.certificates.wallMs} ms; ${tls.certificates.msPer1000} ms (${tls.certificates.cpuMsPer1000} CPU ms) per 1,000 in one process`,
+    );
   console.log(
     `goal (TLS >= 80 % of plain throughput): ${result.goal.met ? 'met' : 'NOT met'}` +
       (result.goal.saturated ? '' : ` (plain kept up with the offered ${plain.readings.offeredPerS}/s: throughput is not saturated at this rate; compare CPU)`),

@@ -134,9 +134,31 @@ Topic names: TOPIC_TELEMETRY, TOPIC_FEATURES, TOPIC_SCORES, TOPIC_ALERTS, TOPIC_
 type Env = Readonly<Record<string, string | undefined>>;
 
 const FLAGS = new Set([
-  'mode', 'cars', 'connections', 'workers', 'rate', 'jitter', 'time-scale', 'connect-rate', 'duration', 'drain', 'failures',
-  'failure-modes', 'failure-at', 'failure-ramp', 'seed', 'prefix', 'out', 'mqtt-url', 'pki', 'brokers', 'registry-url', 'groups',
-  'window-ms', 'no-verify', 'help',
+  'mode',
+  'cars',
+  'connections',
+  'workers',
+  'rate',
+  'jitter',
+  'time-scale',
+  'connect-rate',
+  'duration',
+  'drain',
+  'failures',
+  'failure-modes',
+  'failure-at',
+  'failure-ramp',
+  'seed',
+  'prefix',
+  'out',
+  'mqtt-url',
+  'pki',
+  'brokers',
+  'registry-url',
+  'groups',
+  'window-ms',
+  'no-verify',
+  'help',
 ]);
 const BOOLEAN_FLAGS = new Set(['no-verify', 'help']);
 
@@ -201,7 +223,10 @@ function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
   const list = (name: string, fallback: readonly string[]): string[] => {
     const raw = flags.get(name);
     if (raw === undefined) return [...fallback];
-    const items = raw.split(',').map((x) => x.trim()).filter(Boolean);
+    const items = raw
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
     if (items.length === 0) throw new ArgError(`--${name}`, 'expected a comma-separated list');
     return items;
   };
@@ -227,7 +252,10 @@ function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
   if (Math.ceil(cars / connections) > MAX_CARS_PER_CONNECTION) throw new ArgError('--connections', `too few: at most ${MAX_CARS_PER_CONNECTION} cars per connection`);
   const workers = number('workers', Math.ceil(connections / CONNECTIONS_PER_WORKER), 1, connections, true);
   if (Math.ceil(connections / workers) > MAX_CONNECTIONS_PER_WORKER) {
-    throw new ArgError('--workers', `too few: ${connections} connections need at least ${Math.ceil(connections / MAX_CONNECTIONS_PER_WORKER)} workers (at most ${MAX_CONNECTIONS_PER_WORKER} per process)`);
+    throw new ArgError(
+      '--workers',
+      `too few: ${connections} connections need at least ${Math.ceil(connections / MAX_CONNECTIONS_PER_WORKER)} workers (at most ${MAX_CONNECTIONS_PER_WORKER} per process)`,
+    );
   }
   const failures = number('failures', Math.min(2, cars), 0, cars, true);
   const failureModes = list('failure-modes', ['coolant_overheat', 'tire_leak', 'battery_degradation']);
@@ -270,7 +298,13 @@ function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
     out: flags.get('out'),
     mqttUrl: url('mqtt-url', env.MQTT_URL || 'mqtts://127.0.0.1:8883', ['mqtt', 'mqtts', 'tcp', 'ws', 'wss']),
     pkiDir: pkiDir(flags.get('pki'), env),
-    brokers: list('brokers', (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((x) => x.trim()).filter(Boolean)),
+    brokers: list(
+      'brokers',
+      (env.KAFKA_BROKERS ?? '127.0.0.1:9092')
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
     registryUrl: url('registry-url', env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7', ['http', 'https']),
     topics: {
       telemetry: env.TOPIC_TELEMETRY ?? 'vehicle.telemetry',

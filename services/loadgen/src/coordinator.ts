@@ -162,9 +162,9 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
   else {
     const to = new Map((await probe.partitions(o.topics.telemetry)).map((p) => [p.partition, p.high]));
     print(`counting the run's readings in ${o.topics.telemetry} ...`);
-    telemetry = await countRunReadings(kafka, { topic: o.topics.telemetry, registryUrl: o.registryUrl, prefix: o.prefix, from: telemetryFrom, to, timeoutMs: 300_000 }).catch(
-      (err: unknown) => ({ skipped: `count failed: ${(err as Error).message}` }),
-    );
+    telemetry = await countRunReadings(kafka, { topic: o.topics.telemetry, registryUrl: o.registryUrl, prefix: o.prefix, from: telemetryFrom, to, timeoutMs: 300_000 }).catch((err: unknown) => ({
+      skipped: `count failed: ${(err as Error).message}`,
+    }));
   }
   await probe.close();
   const summary = buildSummary({

@@ -57,12 +57,7 @@ export async function checkCa(pkiDir: string): Promise<void> {
 }
 
 /** One identity per connection, in order; `onProgress` after every 500. */
-export async function issueIdentities(
-  pkiDir: string,
-  mode: Mode,
-  specs: readonly ConnectionSpec[],
-  onProgress: (done: number) => void = () => {},
-): Promise<{ tls: Tls[]; stats: IdentityStats }> {
+export async function issueIdentities(pkiDir: string, mode: Mode, specs: readonly ConnectionSpec[], onProgress: (done: number) => void = () => {}): Promise<{ tls: Tls[]; stats: IdentityStats }> {
   const opening = performance.now();
   const ca = await openFleetCa(pkiDir);
   // Timed from here: loading the x509 library and the CA key is paid once per process.

@@ -119,10 +119,7 @@ export function startPool(slices: readonly Range[], specs: readonly ConnectionSp
         zeroCounters(),
       ),
     // Before a worker's first stats, what it used getting ready (issuing certificates): so the run's first second does not count that CPU.
-    usage: () =>
-      children
-        .map((_, w) => latest.get(w)?.usage ?? readyUsage.get(w) ?? { cpuUs: 0, rss: 0 })
-        .reduce((a, b) => ({ cpuUs: a.cpuUs + b.cpuUs, rss: a.rss + b.rss }), { cpuUs: 0, rss: 0 }),
+    usage: () => children.map((_, w) => latest.get(w)?.usage ?? readyUsage.get(w) ?? { cpuUs: 0, rss: 0 }).reduce((a, b) => ({ cpuUs: a.cpuUs + b.cpuUs, rss: a.rss + b.rss }), { cpuUs: 0, rss: 0 }),
     async reportedFor(t, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       const behind = (): boolean => children.some((_, w) => !exited.has(w) && !finals.has(w) && (seconds.get(w) ?? 0) < t);

@@ -95,7 +95,7 @@ export class DueQueue<T> {
     this.swap(0, n - 1);
     this.due.pop();
     this.items.pop();
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;

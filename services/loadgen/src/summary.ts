@@ -26,11 +26,25 @@ export interface FailureResult {
 export interface Summary {
   type: 'summary';
   run: {
-    prefix: string; mode: string; cars: number; connections: number; workers: number; rateHz: number; jitter: number;
-    timeScale: number; connectRate: number; durationS: number; startedAt: string; machine: { cpus: number; cpuModel: string; memGB: number };
+    prefix: string;
+    mode: string;
+    cars: number;
+    connections: number;
+    workers: number;
+    rateHz: number;
+    jitter: number;
+    timeScale: number;
+    connectRate: number;
+    durationS: number;
+    startedAt: string;
+    machine: { cpus: number; cpuModel: string; memGB: number };
   };
   connections: {
-    target: number; peakUp: number; allUpAfterS: number | null; connectErrors: number; disconnects: number;
+    target: number;
+    peakUp: number;
+    allUpAfterS: number | null;
+    connectErrors: number;
+    disconnects: number;
     /** First connection opened -> last one's first CONNACK, over all workers (null: not all came up, or unknown). */
     rampS: number | null;
     /** Connections per second over the ramp (at most --connect-rate). */
@@ -204,9 +218,15 @@ const fmt = (v: number | null | undefined, unit = ''): string => (v === null || 
 /** A plain-text table of the summary for the terminal. */
 export function summaryTable(s: Summary): string {
   const rows: [string, string][] = [
-    ['run', `${s.run.prefix}: ${s.run.mode} mode, ${fmt(s.run.cars)} cars on ${fmt(s.run.connections)} connections, ${s.run.workers} workers, ${s.run.rateHz} Hz x${s.run.timeScale}, ${s.run.durationS} s`],
+    [
+      'run',
+      `${s.run.prefix}: ${s.run.mode} mode, ${fmt(s.run.cars)} cars on ${fmt(s.run.connections)} connections, ${s.run.workers} workers, ${s.run.rateHz} Hz x${s.run.timeScale}, ${s.run.durationS} s`,
+    ],
     ['machine', `${s.run.machine.cpus} cores (${s.run.machine.cpuModel}), ${s.run.machine.memGB} GB`],
-    ['connections', `${fmt(s.connections.peakUp)}/${fmt(s.connections.target)} up (all after ${fmt(s.connections.allUpAfterS, ' s')}), ${s.connections.connectErrors} errors, ${s.connections.disconnects} drops, ramp ${fmt(s.run.connectRate)}/s`],
+    [
+      'connections',
+      `${fmt(s.connections.peakUp)}/${fmt(s.connections.target)} up (all after ${fmt(s.connections.allUpAfterS, ' s')}), ${s.connections.connectErrors} errors, ${s.connections.disconnects} drops, ramp ${fmt(s.run.connectRate)}/s`,
+    ],
     // Summaries written before the ramp was timed (older JSONL files) have no ramp row.
     ...(s.connections.connectMs
       ? [
@@ -217,12 +237,23 @@ export function summaryTable(s: Summary): string {
         ]
       : []),
     ...(s.identities
-      ? [['certificates', `${fmt(s.identities.issued)} ${s.identities.kind} certificates in memory, ${fmt(s.identities.wallMs, ' ms')} (+${fmt(s.identities.setupMs, ' ms')} to load the CA); ${fmt(s.identities.msPer1000, ' ms')} (${fmt(s.identities.cpuMsPer1000, ' CPU ms')}) per 1,000 in one process, + ${fmt(s.identities.contextMsPer1000, ' ms')} per 1,000 for their TLS contexts`] as [string, string]]
+      ? [
+          [
+            'certificates',
+            `${fmt(s.identities.issued)} ${s.identities.kind} certificates in memory, ${fmt(s.identities.wallMs, ' ms')} (+${fmt(s.identities.setupMs, ' ms')} to load the CA); ${fmt(s.identities.msPer1000, ' ms')} (${fmt(s.identities.cpuMsPer1000, ' CPU ms')}) per 1,000 in one process, + ${fmt(s.identities.contextMsPer1000, ' ms')} per 1,000 for their TLS contexts`,
+          ] as [string, string],
+        ]
       : []),
-    ['readings', `offered ${fmt(s.readings.offeredPerS)}/s, sent ${fmt(s.readings.sentPerS)}/s, acked ${fmt(s.readings.ackedPerS)}/s (peak ${fmt(s.readings.peakAckedPerS)}/s); ${fmt(s.readings.acked)} acked, ${s.readings.failed} failed, ${s.readings.unrouted} unrouted`],
+    [
+      'readings',
+      `offered ${fmt(s.readings.offeredPerS)}/s, sent ${fmt(s.readings.sentPerS)}/s, acked ${fmt(s.readings.ackedPerS)}/s (peak ${fmt(s.readings.peakAckedPerS)}/s); ${fmt(s.readings.acked)} acked, ${s.readings.failed} failed, ${s.readings.unrouted} unrouted`,
+    ],
     ...STAGES.map((st): [string, string] => [st, `${fmt(s.stages[st].perS)}/s avg, ${fmt(s.stages[st].peakPerS)}/s peak, ${fmt(s.stages[st].records)} offsets`]),
     ...Object.entries(s.lag).map(([g, l]): [string, string] => [`lag ${g}`, `max ${fmt(l.max)}, at the end ${fmt(l.final)}`]),
-    ['alerts', `${s.alerts.received} on ${s.alerts.cars} cars, ${s.alerts.receipts} receipts; window end -> car p50 ${fmt(s.alerts.latencyMs.p50, ' ms')} p99 ${fmt(s.alerts.latencyMs.p99, ' ms')} max ${fmt(s.alerts.latencyMs.max, ' ms')} (n=${s.alerts.latencyMs.count})`],
+    [
+      'alerts',
+      `${s.alerts.received} on ${s.alerts.cars} cars, ${s.alerts.receipts} receipts; window end -> car p50 ${fmt(s.alerts.latencyMs.p50, ' ms')} p99 ${fmt(s.alerts.latencyMs.p99, ' ms')} max ${fmt(s.alerts.latencyMs.max, ' ms')} (n=${s.alerts.latencyMs.count})`,
+    ],
     ['detection', `onset -> first alert p50 ${fmt(s.alerts.detectionMs.p50, ' ms')} max ${fmt(s.alerts.detectionMs.max, ' ms')}`],
     ['loadgen', `${s.loadgen.processes} processes, ${s.loadgen.cpuSeconds} CPU s (avg ${s.loadgen.cpuPctAvg}%, peak ${s.loadgen.cpuPctPeak}% of a core), peak RSS ${fmt(s.loadgen.rssMBPeak)} MB`],
     ['check failures', s.checks.failuresAlerted.ok ? `ok: ${s.failures.length} of ${s.failures.length} alerted` : `MISSED ${s.checks.failuresAlerted.missed.join(', ')}`],

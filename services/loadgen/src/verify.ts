@@ -67,10 +67,9 @@ export async function countRunReadings(
       },
     });
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      finished,
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`counting ${o.topic} did not finish within ${o.timeoutMs} ms`)), o.timeoutMs))),
-    ]).finally(() => clearTimeout(timer));
+    await Promise.race([finished, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`counting ${o.topic} did not finish within ${o.timeoutMs} ms`)), o.timeoutMs)))]).finally(() =>
+      clearTimeout(timer),
+    );
   } finally {
     await consumer.disconnect();
     const admin = kafka.admin();

@@ -103,11 +103,14 @@ function run(init: WorkerInit, start: WorkerStart, tls: readonly Tls[] | undefin
   // Stats go out just before each whole second of the run, when the coordinator writes its line.
   let report: NodeJS.Timeout | undefined;
   const reportAt = (k: number): void => {
-    report = setTimeout(() => {
-      void send({ type: 'stats', worker: init.worker, second: k, counters: { ...counters }, alerts, usage: usage() });
-      alerts = [];
-      reportAt(k + 1);
-    }, Math.max(0, clock.wallStart + k * 1000 - 150 - Date.now()));
+    report = setTimeout(
+      () => {
+        void send({ type: 'stats', worker: init.worker, second: k, counters: { ...counters }, alerts, usage: usage() });
+        alerts = [];
+        reportAt(k + 1);
+      },
+      Math.max(0, clock.wallStart + k * 1000 - 150 - Date.now()),
+    );
   };
   reportAt(Math.max(1, Math.ceil((Date.now() - clock.wallStart + 150) / 1000)));
 
@@ -122,9 +125,12 @@ function run(init: WorkerInit, start: WorkerStart, tls: readonly Tls[] | undefin
   };
   // A timer drops the promise its callback returns: a failure goes to fatal explicitly rather than
   // through the unhandled-rejection path.
-  setTimeout(() => {
-    settle().catch(fatal);
-  }, Math.max(0, endWall - Date.now()));
+  setTimeout(
+    () => {
+      settle().catch(fatal);
+    },
+    Math.max(0, endWall - Date.now()),
+  );
 
   return {
     async close() {

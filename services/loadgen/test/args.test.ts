@@ -53,8 +53,14 @@ test('gateway mode multiplexes cars over connections', () => {
   assert.equal(run(['--mode=gateway', '--cars=1000']).connections, 20);
 });
 
-test('topics, groups and window size come from the services\' variables; flags win', () => {
-  const env = { TOPIC_TELEMETRY: 'e2e.x.vehicle.telemetry', TOPIC_INCIDENTS: 'e2e.x.maintenance.incidents', WINDOWING_GROUP_ID: 'e2e.x.windowing', WINDOW_SIZE_MS: '5000', MQTT_URL: 'mqtt://127.0.0.1:18830' };
+test("topics, groups and window size come from the services' variables; flags win", () => {
+  const env = {
+    TOPIC_TELEMETRY: 'e2e.x.vehicle.telemetry',
+    TOPIC_INCIDENTS: 'e2e.x.maintenance.incidents',
+    WINDOWING_GROUP_ID: 'e2e.x.windowing',
+    WINDOW_SIZE_MS: '5000',
+    MQTT_URL: 'mqtt://127.0.0.1:18830',
+  };
   const o = run([], env);
   assert.equal(o.topics.telemetry, 'e2e.x.vehicle.telemetry');
   assert.equal(o.topics.incidents, 'e2e.x.maintenance.incidents');

@@ -19,7 +19,10 @@ test('car mode: one certificate per connection, CN = its vehicle id, signed by t
   assert.equal(tls.length, 3);
   assert.deepEqual({ kind: stats.kind, issued: stats.issued }, { kind: 'car', issued: 3 });
   assert.ok(stats.wallMs >= 0 && stats.cpuMs >= 0 && stats.setupMs >= 0 && stats.contextMs >= 0);
-  assert.ok(tls.every((x) => x.secureContext.context), 'a TLS context per connection');
+  assert.ok(
+    tls.every((x) => x.secureContext.context),
+    'a TLS context per connection',
+  );
   tls.forEach((x, k) => {
     const cert = new X509Certificate(x.cert);
     assert.equal(cert.subject, `CN=lt1-0000${k + 1}-0001`);
@@ -31,7 +34,10 @@ test('car mode: one certificate per connection, CN = its vehicle id, signed by t
 
   const gateways = connectionSpecs('lt1', 100, 2);
   const gw = await issueIdentities(dir, 'gateway', gateways);
-  assert.deepEqual(gw.tls.map((x) => new X509Certificate(x.cert).subject), ['CN=pitwall-gateway', 'CN=pitwall-gateway']);
+  assert.deepEqual(
+    gw.tls.map((x) => new X509Certificate(x.cert).subject),
+    ['CN=pitwall-gateway', 'CN=pitwall-gateway'],
+  );
   assert.deepEqual(identityFor('gateway', gateways[1]!), { kind: 'gateway', name: 'loadgen-2' });
 });
 

@@ -4,14 +4,25 @@ import type { IPublishPacket } from 'mqtt';
 import { createInbox, subscriptionBatches } from '../src/inbox.js';
 import type { AlertEvent } from '../src/messages.js';
 
-const packet = (incidentId: string, revision: number): IPublishPacket =>
-  ({ cmd: 'publish', qos: 1, dup: false, retain: false, topic: '', payload: '', properties: { correlationData: Buffer.from(incidentId), userProperties: { revision: String(revision) } } });
-const alert = (incidentId: string, revision: number) => Buffer.from(JSON.stringify({ schema: 'pitwall.alert.v2', incident_id: incidentId, revision, area: 'cooling', severity: 'LOW', opened_at: 1000 }));
+const packet = (incidentId: string, revision: number): IPublishPacket => ({
+  cmd: 'publish',
+  qos: 1,
+  dup: false,
+  retain: false,
+  topic: '',
+  payload: '',
+  properties: { correlationData: Buffer.from(incidentId), userProperties: { revision: String(revision) } },
+});
+const alert = (incidentId: string, revision: number) =>
+  Buffer.from(JSON.stringify({ schema: 'pitwall.alert.v2', incident_id: incidentId, revision, area: 'cooling', severity: 'LOW', opened_at: 1000 }));
 
 test('a topic per car, never a wildcard, at most 500 per SUBSCRIBE', () => {
   assert.deepEqual(subscriptionBatches(['a-1', 'a-2']), [['vehicles/a-1/alerts', 'vehicles/a-1/maintenance', 'vehicles/a-2/alerts', 'vehicles/a-2/maintenance']]);
   const batches = subscriptionBatches(Array.from({ length: 300 }, (_, i) => `g-${i}`));
-  assert.deepEqual(batches.map((b) => b.length), [500, 100]);
+  assert.deepEqual(
+    batches.map((b) => b.length),
+    [500, 100],
+  );
   assert.ok(batches.flat().every((t) => !t.includes('+') && !t.includes('#')));
 });
 

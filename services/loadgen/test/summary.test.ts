@@ -21,8 +21,18 @@ const totals = (at: number, sent: number): Totals => ({
   cpuUs: (at - 1_000_000) * 100,
   rss: 100 * 2 ** 20,
 });
-const seconds = Array.from({ length: 12 }, (_, k) => secondRecord(k + 1, k + 1 > 10 ? 'drain' : 'run', totals(1_000_000 + (k + 1) * 1000, Math.min(k + 1, 10) * 4), totals(1_000_000 + k * 1000, Math.min(k, 10) * 4)));
-const alert = (vehicleId: string, receivedAt: number): AlertEvent => ({ vehicleId, incidentId: `i-${vehicleId}`, revision: 1, severity: 'LOW', area: 'cooling', openedAt: clock.eventStart + 5000, receivedAt });
+const seconds = Array.from({ length: 12 }, (_, k) =>
+  secondRecord(k + 1, k + 1 > 10 ? 'drain' : 'run', totals(1_000_000 + (k + 1) * 1000, Math.min(k + 1, 10) * 4), totals(1_000_000 + k * 1000, Math.min(k, 10) * 4)),
+);
+const alert = (vehicleId: string, receivedAt: number): AlertEvent => ({
+  vehicleId,
+  incidentId: `i-${vehicleId}`,
+  revision: 1,
+  severity: 'LOW',
+  area: 'cooling',
+  openedAt: clock.eventStart + 5000,
+  receivedAt,
+});
 
 test('per-second record: rates from the totals, printed on one line', () => {
   const r = seconds[1]!;
@@ -44,7 +54,17 @@ test('summary checks: a missed failure, an alerted healthy car and a car short o
     alerts: [alert(f1!, 1_000_000 + 17_000), alert(healthy, 1_000_000 + 18_000)],
     counters: { ...zeroCounters(), sent: 40, acked: 40, alerts: 2 },
     ackedByCar: { [healthy]: 10, [f1!]: 10, [f2!]: 10, 'p-00004-0001': 10 },
-    telemetry: { records: 40, distinct: 39, duplicates: 1, byCar: new Map([[healthy, 10], [f1!, 10], [f2!, 10], ['p-00004-0001', 9]]) },
+    telemetry: {
+      records: 40,
+      distinct: 39,
+      duplicates: 1,
+      byCar: new Map([
+        [healthy, 10],
+        [f1!, 10],
+        [f2!, 10],
+        ['p-00004-0001', 9],
+      ]),
+    },
     cpuUs: 2e6,
     processes: 2,
   });
@@ -63,9 +83,17 @@ test('summary checks: a missed failure, an alerted healthy car and a car short o
 
 test('summary: all checks pass; a skipped count does not fail the run', () => {
   const s = buildSummary({
-    options: o, clock, failures, seconds, baseline: offsets(0),
+    options: o,
+    clock,
+    failures,
+    seconds,
+    baseline: offsets(0),
     alerts: failures.map((f) => alert(f.vehicleId, 1_000_000 + 16_000)),
-    counters: { ...zeroCounters(), sent: 40, acked: 40 }, ackedByCar: {}, telemetry: { skipped: '--no-verify' }, cpuUs: 1e6, processes: 2,
+    counters: { ...zeroCounters(), sent: 40, acked: 40 },
+    ackedByCar: {},
+    telemetry: { skipped: '--no-verify' },
+    cpuUs: 1e6,
+    processes: 2,
   });
   assert.equal(s.ok, true);
   assert.match(summaryTable(s), /check telemetry\s+skipped \(--no-verify\)/);
@@ -85,7 +113,10 @@ test('summary: the connect ramp over the workers, and the certificates issued fo
   assert.deepEqual([s.connections.rampS, s.connections.ratePerS], [2, 2]);
   assert.deepEqual(s.connections.connectMs, { count: 4, p50: 20, p99: 40, max: 40 });
   assert.match(summaryTable(s), /connect ramp\s+2 s = 2\/s; open -> CONNACK p50 20 ms p99 40 ms/);
-  assert.match(summaryTable(s), /certificates\s+4 car certificates in memory, 30 ms \(\+200 ms to load the CA\); 7,000 ms \(6,500 CPU ms\) per 1,000 in one process, \+ 2,000 ms per 1,000 for their TLS contexts/);
+  assert.match(
+    summaryTable(s),
+    /certificates\s+4 car certificates in memory, 30 ms \(\+200 ms to load the CA\); 7,000 ms \(6,500 CPU ms\) per 1,000 in one process, \+ 2,000 ms per 1,000 for their TLS contexts/,
+  );
 
   const partial = buildSummary({ ...base, ramps: [{ firstOpenAt: 1_000_000, allUpAt: null, connectMs: [10] }] });
   assert.deepEqual([partial.connections.rampS, partial.connections.ratePerS, partial.identities], [null, null, null]);

@@ -76,7 +76,8 @@ const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
 /** A schema store without a registry: one fixed id per codec, as the service sees after its first lookup. */
 const memoryStore = (schema: unknown): SchemaStore => ({
-  register: async () => 1, lookup: async () => 1,
+  register: async () => 1,
+  lookup: async () => 1,
   setCompatibility: async () => {},
   getSchema: async () => schema as never,
 });
@@ -102,7 +103,7 @@ async function codecs(store?: (s: unknown) => SchemaStore): Promise<Codecs> {
 function plausibleRecords(n: number, std: readonly number[], features: readonly string[]): FeatureRecord[] {
   const pool = fleetWindows({ cars: 12, seed: 4242, idPrefix: 'bench', fromTs: TRAINING_EPOCH_TS, toTs: TRAINING_EPOCH_TS + 15 * 60_000 });
   let seed = 99;
-  const rand = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rand = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   return Array.from({ length: n }, (_, i) => {
     const w = pool[Math.floor(rand() * pool.length)]!;
     const v = Float64Array.from(w.vector);
@@ -165,9 +166,7 @@ interface ModelUnderTest {
   dir: string;
 }
 
-type BackendResult =
-  | { backend: BackendName; status: 'ok'; formats: Array<{ format: ModelFormat; batches: BatchResult[] }> }
-  | { backend: BackendName; status: 'unavailable'; reason: string };
+type BackendResult = { backend: BackendName; status: 'ok'; formats: Array<{ format: ModelFormat; batches: BatchResult[] }> } | { backend: BackendName; status: 'unavailable'; reason: string };
 
 async function benchBackend(name: BackendName, models: readonly ModelUnderTest[], c: Codecs, records: readonly FeatureRecord[]): Promise<BackendResult> {
   try {
@@ -232,7 +231,19 @@ function reachable(hostPort: string): Promise<string | undefined> {
 
 type EndToEnd =
   | { status: 'skipped'; reason: string }
-  | { status: 'ok' | 'timeout'; backend: string; records: number; partitions: number; batchSize: number; produceSeconds: number; secondsToAllCommitted: number; groupJoinSeconds: number; windowsPerSecond: number; alerts: number; scores: number };
+  | {
+      status: 'ok' | 'timeout';
+      backend: string;
+      records: number;
+      partitions: number;
+      batchSize: number;
+      produceSeconds: number;
+      secondsToAllCommitted: number;
+      groupJoinSeconds: number;
+      windowsPerSecond: number;
+      alerts: number;
+      scores: number;
+    };
 
 async function endToEnd(modelDir: string, records: readonly FeatureRecord[]): Promise<EndToEnd> {
   const problem = await reachable(BROKER);

@@ -60,12 +60,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
     return {
       key: msg.key,
       value: msg.value,
-      headers: deadLetterHeaders(
-        SERVICE,
-        { reason, message },
-        { topic: deps.featuresTopic, partition: String(partition), offset: msg.offset },
-        now(),
-      ),
+      headers: deadLetterHeaders(SERVICE, { reason, message }, { topic: deps.featuresTopic, partition: String(partition), offset: msg.offset }, now()),
     };
   };
 

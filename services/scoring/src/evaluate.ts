@@ -80,7 +80,10 @@ export function parseEvaluateArgs(argv: string[]) {
   };
   const int = (flag: string, raw: string, min: number): number => num(flag, raw, (n) => Number.isInteger(n) && n >= min);
   const minutes = (flag: string, raw: string): number => Math.round(num(flag, raw, (n) => n >= 0) * 60_000);
-  const modes = values.modes.split(',').map((m) => m.trim()).filter(Boolean);
+  const modes = values.modes
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
   for (const m of modes) if (!(FAILURE_MODES as readonly string[]).includes(m)) throw new RangeError(`--modes: unknown failure mode "${m}", expected ${FAILURE_MODES.join(', ')}`);
   if (values.help) return { help: true as const };
   if ((values.model === undefined) === (values['model-dir'] === undefined)) throw new RangeError('give exactly one of --model DIR (with --version) or --model-dir DIR');

@@ -142,7 +142,7 @@ export const DEFINITIONS: Readonly<Record<string, string>> = Object.freeze({
   alert: 'a window alerts when its score > threshold (the serving rule)',
   trueAlert: 'an alerting window of a failing car whose end is after the onset',
   falseAlert: 'an alerting window of a healthy car, or of a failing car ending at or before its onset',
-  precision: 'true alerts of the mode\'s cars / (those + false alerts of the mode\'s cars + false alerts of healthy cars), in windows',
+  precision: "true alerts of the mode's cars / (those + false alerts of the mode's cars + false alerts of healthy cars), in windows",
   recall: 'cars of the mode with at least one true alert / cars of the mode',
   fullSeverityWindowRecall: 'alerting windows starting at or after onset + ramp / all such windows',
   falseAlertsPerVehicleHour: 'false alerts / healthy hours (healthy cars, and failing cars before onset), of the cars in the row',
@@ -291,7 +291,12 @@ export function checkFleetOptions(o: FleetEvaluationOptions): void {
   if (o.modes.length === 0) throw new RangeError('modes: at least one failure mode');
   for (const m of o.modes) if (!FAILURE_MODES.includes(m)) throw new RangeError(`modes: unknown failure mode "${m}", expected ${FAILURE_MODES.join(', ')}`);
   if (new Set(o.modes).size !== o.modes.length) throw new RangeError('modes: a mode is listed twice');
-  for (const [name, v] of [['durationMs', o.durationMs], ['onsetMs', o.onsetMs], ['onsetSpreadMs', o.onsetSpreadMs], ['rampMs', o.rampMs]] as const) {
+  for (const [name, v] of [
+    ['durationMs', o.durationMs],
+    ['onsetMs', o.onsetMs],
+    ['onsetSpreadMs', o.onsetSpreadMs],
+    ['rampMs', o.rampMs],
+  ] as const) {
     if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be >= 0, got ${v}`);
   }
   if (o.onsetMs < o.windowSizeMs) throw new RangeError('onset must leave at least one healthy window before it');
@@ -316,7 +321,11 @@ export function evaluateFleet(
   const cars = o.healthyCars + truth.length;
   const windows = fleetWindows({ cars, seed: o.seed, idPrefix: 'eval', fromTs: startTs, toTs: startTs + o.durationMs, failures }, windowDef(o.windowSizeMs));
   onProgress(`simulated ${cars} cars x ${(o.durationMs / 60_000).toFixed(0)} min: ${windows.length} windows`);
-  const scores = scoreVectors(model, meta, windows.map((w) => w.vector));
+  const scores = scoreVectors(
+    model,
+    meta,
+    windows.map((w) => w.vector),
+  );
   onProgress(`scored ${scores.length} windows with ${meta.name} v${meta.version}`);
   const threshold = o.threshold ?? meta.threshold;
   const scored: ScoredWindow[] = windows.map((w, i) => ({ vehicleId: w.vehicleId, windowStart: w.windowStart, windowEnd: w.windowStart + o.windowSizeMs, score: scores[i]!.score }));
@@ -329,7 +338,10 @@ export function evaluateFleet(
       vehicleId: t.vehicleId,
       onsetTs: t.onsetTs,
       fullSeverityTs: t.onsetTs + t.rampMs,
-      points: scored.filter((w) => w.vehicleId === t.vehicleId).sort((a, b) => a.windowEnd - b.windowEnd).map((w) => [w.windowEnd, w.score] as [number, number]),
+      points: scored
+        .filter((w) => w.vehicleId === t.vehicleId)
+        .sort((a, b) => a.windowEnd - b.windowEnd)
+        .map((w) => [w.windowEnd, w.score] as [number, number]),
     };
   });
   return {

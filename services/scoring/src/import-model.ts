@@ -68,10 +68,7 @@ async function main(): Promise<number> {
     modelsDir: path.resolve(values['models-dir'] ?? defaultModelsDir()),
     force: values.force,
   });
-  process.stdout.write(
-    `imported ${result.metadata.name}/${result.metadata.version} into ${result.dir} ` +
-      `(${result.metadata.features.length} features, threshold ${result.metadata.threshold})\n`,
-  );
+  process.stdout.write(`imported ${result.metadata.name}/${result.metadata.version} into ${result.dir} ` + `(${result.metadata.features.length} features, threshold ${result.metadata.threshold})\n`);
   return 0;
 }
 

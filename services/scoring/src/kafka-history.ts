@@ -27,12 +27,7 @@ import avro from 'avsc';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { configReader, createKafka, createLogger, InvalidInputError, readCommonConfig, runFromPositions, type Env, type KafkaSecurity, type SchemaStore, type SeekTarget } from '@pitwall/common';
 
-export type OffsetBound =
-  | { kind: 'earliest' }
-  | { kind: 'latest' }
-  | { kind: 'time'; ts: number }
-  | { kind: 'offset'; offset: bigint }
-  | { kind: 'partitions'; offsets: ReadonlyMap<number, bigint> };
+export type OffsetBound = { kind: 'earliest' } | { kind: 'latest' } | { kind: 'time'; ts: number } | { kind: 'offset'; offset: bigint } | { kind: 'partitions'; offsets: ReadonlyMap<number, bigint> };
 
 /** Parses a bound (see the module comment); throws RangeError quoting it. */
 export function parseBound(text: string): OffsetBound {
@@ -341,7 +336,12 @@ export function readHistoryConnection(
   const c = configReader(env);
   const common = readCommonConfig(c, 'history');
   const config = c.done({
-    brokers: flags.brokers ? flags.brokers.split(',').map((b) => b.trim()).filter(Boolean) : common.kafka.brokers,
+    brokers: flags.brokers
+      ? flags.brokers
+          .split(',')
+          .map((b) => b.trim())
+          .filter(Boolean)
+      : common.kafka.brokers,
     registryUrl: flags.registry ?? common.registryUrl,
     defaultTopic: common.topics[flags.topicDefault],
     security: common.kafka.security,

@@ -11,16 +11,7 @@
  */
 import { createSchemaStore, defaultSchemasDir, loadSchemaFile, SENSOR_NAMES, windowDef, type Env, type TelemetryRecord } from '@pitwall/common';
 import type { Reading } from '@pitwall/simulator';
-import {
-  createReadOnlyDecoder,
-  describeRead,
-  historyKafka,
-  readHistoryConnection,
-  readTopicRange,
-  resolveTopicRange,
-  type HistoryRecord,
-  type ReadOnlyDecoder,
-} from './kafka-history.js';
+import { createReadOnlyDecoder, describeRead, historyKafka, readHistoryConnection, readTopicRange, resolveTopicRange, type HistoryRecord, type ReadOnlyDecoder } from './kafka-history.js';
 import { createWindower, RATE_HZ, WINDOW_SIZE_MS, type WindowSample } from './training.js';
 
 export const CONTROL_HEADER = 'pitwall.control';

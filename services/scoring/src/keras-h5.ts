@@ -74,10 +74,7 @@ function activationOf(file: string, l: KerasLayerConfig, raw: unknown): string {
   // Keras 2 serializes activations as their name; a dict means a custom or Keras 3 object.
   const name = raw === undefined || raw === null ? 'linear' : raw;
   if (typeof name !== 'string' || ACTIVATIONS[name] === undefined) {
-    throw new ModelImportError(
-      file,
-      `layer ${layerName(l)} (${l.class_name}): activation ${JSON.stringify(name)} is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`,
-    );
+    throw new ModelImportError(file, `layer ${layerName(l)} (${l.class_name}): activation ${JSON.stringify(name)} is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`);
   }
   return ACTIVATIONS[name];
 }

@@ -68,10 +68,7 @@ function fieldAt(obj: Record<string, unknown>, dotted: string): unknown {
  * createdAt, a description, and placeholders for training provenance the importer cannot know.
  * Throws ModelImportError listing every missing required field.
  */
-export function completeMetadata(
-  raw: unknown,
-  o: { name: string; version: string; importedFrom: ImportedFrom; source: string },
-): ModelMetadata {
+export function completeMetadata(raw: unknown, o: { name: string; version: string; importedFrom: ImportedFrom; source: string }): ModelMetadata {
   const where = o.source;
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ModelImportError(where, 'the metadata must be a JSON object');
   const user = raw as Record<string, unknown>;
@@ -151,7 +148,13 @@ export async function importModel(o: ImportModelOptions): Promise<ImportResult> 
   } else {
     const t = await loadTfjsModel(o.file);
     model = t.model;
-    importedFrom = { format: t.format === 'graph-model' ? 'tfjs-graph' : 'tfjs-layers', file: path.basename(o.file), generated_by: t.generatedBy, converted_by: t.convertedBy, imported_at: importedAt };
+    importedFrom = {
+      format: t.format === 'graph-model' ? 'tfjs-graph' : 'tfjs-layers',
+      file: path.basename(o.file),
+      generated_by: t.generatedBy,
+      converted_by: t.convertedBy,
+      imported_at: importedAt,
+    };
   }
   const tmp = path.join(o.modelsDir, o.name, `.import-${o.version}-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {

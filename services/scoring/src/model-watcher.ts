@@ -40,7 +40,14 @@ export function createModelWatcher(opts: {
   let running: Promise<CheckResult> | undefined;
 
   const fingerprint = async (dir: string): Promise<string> => {
-    const times = await Promise.all([METADATA_JSON, MODEL_JSON].map((f) => stat(path.join(dir, f)).then((s) => s.mtimeMs, () => 0)));
+    const times = await Promise.all(
+      [METADATA_JSON, MODEL_JSON].map((f) =>
+        stat(path.join(dir, f)).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        ),
+      ),
+    );
     return `${dir}@${times.join('/')}`;
   };
 

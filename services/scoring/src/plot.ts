@@ -65,7 +65,7 @@ const GLYPHS: Readonly<Record<string, readonly string[]>> = {
   ',': ['.....', '.....', '.....', '.....', '.##..', '..#..', '.#...'],
   ':': ['.....', '.##..', '.##..', '.....', '.##..', '.##..', '.....'],
   '-': ['.....', '.....', '.....', '#####', '.....', '.....', '.....'],
-  '_': ['.....', '.....', '.....', '.....', '.....', '.....', '#####'],
+  _: ['.....', '.....', '.....', '.....', '.....', '.....', '#####'],
   '/': ['.....', '....#', '...#.', '..#..', '.#...', '#....', '.....'],
   '(': ['...#.', '..#..', '.#...', '.#...', '.#...', '..#..', '...#.'],
   ')': ['.#...', '..#..', '...#.', '...#.', '...#.', '..#..', '.#...'],
@@ -285,7 +285,10 @@ export function renderEvaluationPng(r: EvaluationReport, opts: { panelWidth?: nu
   const endTs = startTs + r.fleet.durationMs;
   // Each panel its own decades: a wild faulty sensor scores 1e7 and would flatten the others.
   r.examples.forEach((ex, i) => {
-    const decades = logRange(ex.points.map((p) => p[1]), r.model.threshold);
+    const decades = logRange(
+      ex.points.map((p) => p[1]),
+      r.model.threshold,
+    );
     drawPanel(c, { x: (i % cols) * pw, y: Math.floor(i / cols) * ph, w: pw, h: ph }, ex, r.model.threshold, startTs, endTs, decades);
   });
   const li = r.examples.length;

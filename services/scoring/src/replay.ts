@@ -70,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
   const conn = readHistoryConnection(process.env, { brokers: values.brokers, registry: values.registry, topicDefault: 'features' });
   const topic = values.topic ?? conn.defaultTopic;
 
-  const dir = values['model-dir'] !== undefined ? path.resolve(values['model-dir']) : (await resolveVersion(path.resolve(values.model!, '..'), path.basename(path.resolve(values.model!)), values.version)).dir;
+  const dir =
+    values['model-dir'] !== undefined ? path.resolve(values['model-dir']) : (await resolveVersion(path.resolve(values.model!, '..'), path.basename(path.resolve(values.model!)), values.version)).dir;
   // cpu: the same floating-point results on every run, so two replays print the same scores.
   tf.enableProdMode();
   await tf.setBackend('cpu');

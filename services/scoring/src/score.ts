@@ -88,10 +88,7 @@ export interface WindowKey {
 
 /** Same window scored by the same model version -> same id, so a redelivered window can be deduplicated. */
 export function alertId(key: WindowKey, modelName: string, modelVersion: string): string {
-  return createHash('sha256')
-    .update(`${key.vehicle_id}|${key.window_start}|${key.window_end}|${modelName}|${modelVersion}`)
-    .digest('hex')
-    .slice(0, 32);
+  return createHash('sha256').update(`${key.vehicle_id}|${key.window_start}|${key.window_end}|${modelName}|${modelVersion}`).digest('hex').slice(0, 32);
 }
 
 /** The largest shares first (ties in sensor order), at most `limit`, zero shares left out. */
@@ -106,12 +103,7 @@ export function topContributors(perSensorShare: Readonly<Record<string, number>>
     });
 }
 
-export function buildAlert(
-  features: WindowKey,
-  scored: Scored,
-  model: Pick<ModelMetadata, 'name' | 'version' | 'threshold'>,
-  now: number,
-): AlertRecord {
+export function buildAlert(features: WindowKey, scored: Scored, model: Pick<ModelMetadata, 'name' | 'version' | 'threshold'>, now: number): AlertRecord {
   return {
     alert_id: alertId(features, model.name, model.version),
     vehicle_id: features.vehicle_id,
@@ -135,12 +127,7 @@ export function isAnomalous(scored: Pick<Scored, 'score'>, model: Pick<ModelMeta
  * The `vehicle.scores` record of a scored window, normal or anomalous. When anomalous, alert_id is
  * the id buildAlert gives the same window and model, so a score and its alert can be joined.
  */
-export function buildScore(
-  features: WindowKey,
-  scored: Scored,
-  model: Pick<ModelMetadata, 'name' | 'version' | 'threshold'>,
-  now: number,
-): ScoreRecord {
+export function buildScore(features: WindowKey, scored: Scored, model: Pick<ModelMetadata, 'name' | 'version' | 'threshold'>, now: number): ScoreRecord {
   const anomalous = isAnomalous(scored, model);
   return {
     vehicle_id: features.vehicle_id,

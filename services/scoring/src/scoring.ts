@@ -185,11 +185,9 @@ export function createScoring(deps: ScoringDeps): Scoring {
       if (started) throw new Error('scoring already started');
       started = true;
       // vehicle.scores gets the same partition count as the incident topics it is co-partitioned with.
-      await provisionTopics(
-        kafka,
-        [{ topic: config.topics.features }, { topic: config.topics.alerts }, { topic: config.topics.scores }, { topic: config.topics.featuresDlq }],
-        { partitions: config.partitions },
-      );
+      await provisionTopics(kafka, [{ topic: config.topics.features }, { topic: config.topics.alerts }, { topic: config.topics.scores }, { topic: config.topics.featuresDlq }], {
+        partitions: config.partitions,
+      });
       const { alerts, scores, featuresDlq } = config.topics;
       sender.setBudget(await readSendBudget(kafka, [alerts, scores, featuresDlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
       await producer.connect();

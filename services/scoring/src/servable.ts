@@ -36,8 +36,7 @@ export function isGraphModelJSON(json: { format?: string; modelTopology?: unknow
   return Array.isArray(topology?.node);
 }
 
-const dims = (shape: readonly number[] | undefined | null): Dim[] | undefined =>
-  shape == null ? undefined : shape.map((d) => (d == null || d < 0 ? null : d));
+const dims = (shape: readonly number[] | undefined | null): Dim[] | undefined => (shape == null ? undefined : shape.map((d) => (d == null || d < 0 ? null : d)));
 
 export interface TensorSpec {
   name: string;

@@ -18,18 +18,7 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import {
-  computeFeatures,
-  FEATURE_NAMES,
-  FEATURE_SPEC_ID,
-  GROUP_ACTIONS,
-  SENSOR_NAMES,
-  SENSORS,
-  windowDef,
-  windowStartsFor,
-  type SensorGroup,
-  type WindowDef,
-} from '@pitwall/common';
+import { computeFeatures, FEATURE_NAMES, FEATURE_SPEC_ID, GROUP_ACTIONS, SENSOR_NAMES, SENSORS, windowDef, windowStartsFor, type SensorGroup, type WindowDef } from '@pitwall/common';
 import { createFleet, mulberry32, type FailureMode, type FailureSpec, type Reading } from '@pitwall/simulator';
 import { saveModelDir, type ModelMetadata } from './model-dir.js';
 import { scoreBatch } from './score.js';
@@ -163,7 +152,6 @@ function normalizedMatrix(vectors: readonly Float32Array[], norm: { mean: number
   return out;
 }
 
-
 function permutation(n: number, rand: () => number): Uint32Array {
   const p = new Uint32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
@@ -246,7 +234,11 @@ function scoresOf(model: ServableModel, meta: Pick<ModelMetadata, 'features' | '
   const out = new Float64Array(windows.length);
   for (let i = 0; i < windows.length; i += chunk) {
     const part = windows.slice(i, i + chunk);
-    scoreBatch(model, meta, part.map((w) => w.vector)).forEach((s, k) => {
+    scoreBatch(
+      model,
+      meta,
+      part.map((w) => w.vector),
+    ).forEach((s, k) => {
       out[i + k] = s.score;
     });
   }
@@ -257,11 +249,7 @@ function scoresOf(model: ServableModel, meta: Pick<ModelMetadata, 'features' | '
  * Scores a fresh fleet (its own seed and vehicle ids) where some cars get one failure each, after a
  * warm-up, and reports per mode how many full-severity windows cross the threshold.
  */
-export function evaluateModel(
-  model: ServableModel,
-  meta: Pick<ModelMetadata, 'features' | 'normalization' | 'threshold'>,
-  o: EvaluationOptions,
-): Evaluation {
+export function evaluateModel(model: ServableModel, meta: Pick<ModelMetadata, 'features' | 'normalization' | 'threshold'>, o: EvaluationOptions): Evaluation {
   const modes = o.modes ?? ALL_FAILURE_MODES;
   const cars = o.healthyCars + modes.length * o.carsPerMode;
   const idPrefix = 'eval';
@@ -472,7 +460,13 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const d = FEATURE_NAMES.length;
   const model = buildAutoencoder(d, o.hidden, o.seed, o.learningRate);
   const rand = mulberry32(o.seed ^ 0x5eed);
-  const holdoutX = tf.tensor2d(normalizedMatrix(holdout.map((w) => w.vector), norm), [holdout.length, d]);
+  const holdoutX = tf.tensor2d(
+    normalizedMatrix(
+      holdout.map((w) => w.vector),
+      norm,
+    ),
+    [holdout.length, d],
+  );
   let finalLoss = Number.NaN;
   let valLoss = Number.NaN;
   try {
@@ -514,9 +508,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     features,
     normalization: { ...norm, stdFloor: 'per feature max(training std, 1e-4 x the sensor plausible span)' },
     threshold,
-    thresholdMethod:
-      `max held-out healthy score x ${o.thresholdFactor} (held-out: ${holdoutDescription}; ` +
-      `p50 ${p50.toPrecision(4)}, p99 ${p99.toPrecision(4)}, max ${max.toPrecision(4)})`,
+    thresholdMethod: `max held-out healthy score x ${o.thresholdFactor} (held-out: ${holdoutDescription}; ` + `p50 ${p50.toPrecision(4)}, p99 ${p99.toPrecision(4)}, max ${max.toPrecision(4)})`,
     window: { sizeMs: WINDOW_SIZE_MS, rateHz: RATE_HZ },
     trainingData,
     trainingMetrics: {

@@ -19,12 +19,38 @@ describe('selectBackend', () => {
     const choice = await selectBackend({ log: silentLogger });
     assert.equal(choice.backend, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
-    assert.deepEqual(choice.skipped.map((s) => s.backend), ['tensorflow']);
+    assert.deepEqual(
+      choice.skipped.map((s) => s.backend),
+      ['tensorflow'],
+    );
     assert.match(choice.skipped[0]!.reason, /not available/);
-    const product = tf.tidy(() => tf.tensor2d([[1, 2], [3, 4]]).matMul(tf.tensor2d([[5], [6]])).arraySync());
+    const product = tf.tidy(() =>
+      tf
+        .tensor2d([
+          [1, 2],
+          [3, 4],
+        ])
+        .matMul(tf.tensor2d([[5], [6]]))
+        .arraySync(),
+    );
     assert.deepEqual(product, [[17], [39]]);
     // A dense layer runs on wasm too.
-    const model = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3], weights: [tf.tensor2d([[1, 0], [0, 1], [1, 1]]), tf.tensor1d([0.5, -0.5])] })] });
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({
+          units: 2,
+          inputShape: [3],
+          weights: [
+            tf.tensor2d([
+              [1, 0],
+              [0, 1],
+              [1, 1],
+            ]),
+            tf.tensor1d([0.5, -0.5]),
+          ],
+        }),
+      ],
+    });
     const y = tf.tidy(() => (model.predict(tf.tensor2d([[1, 2, 3]])) as tf.Tensor).arraySync());
     assert.deepEqual(y, [[4.5, 4.5]]);
     model.dispose();

@@ -38,7 +38,11 @@ describe('models/pitwall-ae/1', () => {
   it('scores healthy windows of a fresh fleet below the threshold', () => {
     const windows = fleetWindows({ cars: 20, seed: SEED, idPrefix: 'fresh', fromTs: TRAINING_EPOCH_TS, toTs: TRAINING_EPOCH_TS + 15 * 60_000 });
     assert.equal(windows.length, 20 * 90);
-    const scores = scoreBatch(loaded.model, loaded.metadata, windows.map((w) => w.vector)).map((s) => s.score);
+    const scores = scoreBatch(
+      loaded.model,
+      loaded.metadata,
+      windows.map((w) => w.vector),
+    ).map((s) => s.score);
     const above = scores.filter((s) => s > loaded.metadata.threshold);
     assert.deepEqual(above, [], `healthy windows above threshold ${loaded.metadata.threshold}`);
   });
@@ -51,14 +55,22 @@ describe('models/pitwall-ae/1', () => {
     const full = windows.filter((w) => w.windowStart >= onsetTs + rampMs);
     const before = windows.filter((w) => w.windowStart + WINDOW_SIZE_MS <= onsetTs);
     assert.equal(full.length, 3 * 30);
-    const scored = scoreBatch(loaded.model, loaded.metadata, full.map((w) => w.vector));
+    const scored = scoreBatch(
+      loaded.model,
+      loaded.metadata,
+      full.map((w) => w.vector),
+    );
     const missed = scored.filter((s) => !(s.score > loaded.metadata.threshold));
     assert.equal(missed.length, 0, `${missed.length} of ${full.length} full-severity windows at or below the threshold`);
     for (const s of scored) {
       const top = Object.entries(s.perSensorShare).sort((a, b) => b[1] - a[1])[0]!;
       assert.equal(top[0], 'coolant_temp');
     }
-    const healthy = scoreBatch(loaded.model, loaded.metadata, before.map((w) => w.vector));
+    const healthy = scoreBatch(
+      loaded.model,
+      loaded.metadata,
+      before.map((w) => w.vector),
+    );
     assert.ok(healthy.every((s) => s.score <= loaded.metadata.threshold));
   });
 

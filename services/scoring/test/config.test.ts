@@ -56,20 +56,26 @@ describe('readScoringConfig', () => {
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)}, naming the variable`, () => {
-      assert.throws(() => readScoringConfig(env), (err: unknown) => {
-        assert.ok(err instanceof ConfigError);
-        assert.match(err.message, message);
-        assert.equal(err.variable, Object.keys(env)[0]);
-        return true;
-      });
+      assert.throws(
+        () => readScoringConfig(env),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, message);
+          assert.equal(err.variable, Object.keys(env)[0]);
+          return true;
+        },
+      );
     });
   }
 
   it('reports every bad variable at once', () => {
-    assert.throws(() => readScoringConfig({ TFJS_BACKEND: 'gpu', TOPIC_PARTITIONS: 'x' }), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.equal(err.variable, 'TFJS_BACKEND, TOPIC_PARTITIONS');
-      return true;
-    });
+    assert.throws(
+      () => readScoringConfig({ TFJS_BACKEND: 'gpu', TOPIC_PARTITIONS: 'x' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.variable, 'TFJS_BACKEND, TOPIC_PARTITIONS');
+        return true;
+      },
+    );
   });
 });

@@ -31,8 +31,7 @@ before(async () => {
 
 const MIN = 60_000;
 /** Windows of 10 s for a car from t0, scores given per window. */
-const series = (vehicleId: string, t0: number, scores: number[]): ScoredWindow[] =>
-  scores.map((score, i) => ({ vehicleId, windowStart: t0 + i * 10_000, windowEnd: t0 + (i + 1) * 10_000, score }));
+const series = (vehicleId: string, t0: number, scores: number[]): ScoredWindow[] => scores.map((score, i) => ({ vehicleId, windowStart: t0 + i * 10_000, windowEnd: t0 + (i + 1) * 10_000, score }));
 
 describe('summarize', () => {
   // Threshold 1. Car f1 (tire_leak) fails at 30 s, ramp 20 s; f2 (tire_leak) at 30 s, never detected;
@@ -98,7 +97,12 @@ describe('summarize', () => {
   }
 
   it('reports no precision when nothing alerts', () => {
-    const r = summarize(truth, windows.map((w) => ({ ...w, score: 0 })), 1, ['tire_leak']);
+    const r = summarize(
+      truth,
+      windows.map((w) => ({ ...w, score: 0 })),
+      1,
+      ['tire_leak'],
+    );
     assert.equal(r.modes[0]!.precision, null);
     assert.equal(r.modes[0]!.recall, 0);
     assert.deepEqual(r.modes[0]!.leadTimeS, { median: null, p90: null, min: null, max: null });
@@ -143,7 +147,13 @@ describe('evaluateFleet', () => {
   const norm = fitNormalization(healthy.map((w) => w.vector));
   // Threshold as training calibrates it: 1.5 x the highest healthy score.
   const probe = linearModel(0, 0);
-  const healthyMax = Math.max(...scoreVectors(probe, metadataFor({ normalization: norm }), healthy.map((w) => w.vector)).map((s) => s.score));
+  const healthyMax = Math.max(
+    ...scoreVectors(
+      probe,
+      metadataFor({ normalization: norm }),
+      healthy.map((w) => w.vector),
+    ).map((s) => s.score),
+  );
   probe.dispose();
   const meta = metadataFor({ normalization: norm, threshold: 1.5 * healthyMax });
   const o: FleetEvaluationOptions = {
@@ -203,7 +213,7 @@ describe('evaluate command line', () => {
       assert.equal(report.schema, 'pitwall.evaluation.v1');
       assert.deepEqual(report.model, { name: 'pitwall-ae', version: '1', threshold: 1.40106, thresholdSource: 'model', modelThreshold: 1.40106 });
       assert.equal(report.windows, 7 * 36);
-      assert.equal(a.stdout, (await readFile(path.join(dir, 'a', 'evaluation.txt'), 'utf8')));
+      assert.equal(a.stdout, await readFile(path.join(dir, 'a', 'evaluation.txt'), 'utf8'));
       const other = JSON.parse((await run(process.execPath, [cli, ...args, '--seed', '43', '--json', '--no-png', '--out', path.join(dir, 'c')])).stdout);
       assert.notDeepEqual(other.examples, report.examples);
     });

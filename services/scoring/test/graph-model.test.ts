@@ -67,9 +67,18 @@ before(async () => {
 
 describe('tensorflowjs_converter graph model (tiny, hand-checkable)', () => {
   // The fixture's weights (make_fixtures.py): y = relu(x W1 + b1) W2 + b2.
-  const W1 = [[0.5, -1.0, 0.25], [1.5, 0.75, -0.5], [-0.25, 2.0, 1.0], [0.125, -0.375, 0.625]];
+  const W1 = [
+    [0.5, -1.0, 0.25],
+    [1.5, 0.75, -0.5],
+    [-0.25, 2.0, 1.0],
+    [0.125, -0.375, 0.625],
+  ];
   const b1 = [0.1, -0.2, 0.3];
-  const W2 = [[1.0, -0.5], [0.25, 2.0], [-1.5, 0.75]];
+  const W2 = [
+    [1.0, -0.5],
+    [0.25, 2.0],
+    [-1.5, 0.75],
+  ];
   const b2 = [0.05, -0.15];
   const forward = (x: number[]): number[] => {
     const h = b1.map((b, j) => Math.max(0, b + x.reduce((s, xi, i) => s + xi * W1[i]![j]!, 0)));
@@ -90,7 +99,10 @@ describe('tensorflowjs_converter graph model (tiny, hand-checkable)', () => {
       assert.equal(formatOf(model), 'graph-model');
       assert.match(convertedBy ?? '', /TensorFlow\.js Converter/);
       const sig = signatureOf(model);
-      assert.deepEqual(sig.inputs.map((i) => [i.name, i.shape, i.dtype]), [['x', [null, 4], 'float32']]);
+      assert.deepEqual(
+        sig.inputs.map((i) => [i.name, i.shape, i.dtype]),
+        [['x', [null, 4], 'float32']],
+      );
       assert.equal(sig.outputs.length, 1);
       const expected = await expectedOf('tiny');
       const got = predictRows(model, expected.inputs);
@@ -134,7 +146,10 @@ for (const impl of FORMATS) {
       const before = liveTensors();
       const loaded = await loadModelDir(dir);
       assert.equal(formatOf(loaded.model), impl.format);
-      assert.deepEqual(signatureOf(loaded.model).inputs.map((i) => i.shape), [[null, 108]]);
+      assert.deepEqual(
+        signatureOf(loaded.model).inputs.map((i) => i.shape),
+        [[null, 108]],
+      );
       assert.ok(liveTensors() > before);
       loaded.model.dispose();
       assert.equal(liveTensors(), before);
@@ -192,7 +207,10 @@ for (const impl of FORMATS) {
     it('is refused for a metadata width it does not have, naming the shape', async () => {
       const loaded = await loadModelDir(dir);
       try {
-        assert.throws(() => validateModel(dir, loaded.model, 107), (err: unknown) => err instanceof ModelDirError && /model input shape is \[null,108\], the metadata lists 107 features/.test(err.message));
+        assert.throws(
+          () => validateModel(dir, loaded.model, 107),
+          (err: unknown) => err instanceof ModelDirError && /model input shape is \[null,108\], the metadata lists 107 features/.test(err.message),
+        );
       } finally {
         loaded.model.dispose();
       }
@@ -275,7 +293,10 @@ describe('importing a tensorflowjs_converter graph model', () => {
       const source = JSON.parse(await readFile(fixture('pitwall-ae'), 'utf8')) as { signature: unknown };
       assert.equal(json.format, 'graph-model');
       assert.deepEqual(json.signature, source.signature);
-      assert.deepEqual(json.weightsManifest.map((g) => g.paths), [['weights.bin']]);
+      assert.deepEqual(
+        json.weightsManifest.map((g) => g.paths),
+        [['weights.bin']],
+      );
       const meta = JSON.parse(await readFile(path.join(dir, METADATA_JSON), 'utf8')) as ModelMetadata & { imported_from: Record<string, unknown> };
       assert.equal(meta.version, '4');
       assert.equal(meta.threshold, 2.5);

@@ -12,7 +12,16 @@ describe('parseBound', () => {
     ['2026-01-01T10:00:00.250+01:00', { kind: 'time', ts: Date.UTC(2026, 0, 1, 9, 0, 0, 250) }],
     ['ts:1735689600000', { kind: 'time', ts: 1735689600000 }],
     ['offset:42', { kind: 'offset', offset: 42n }],
-    ['0:10,2:7', { kind: 'partitions', offsets: new Map([[0, 10n], [2, 7n]]) }],
+    [
+      '0:10,2:7',
+      {
+        kind: 'partitions',
+        offsets: new Map([
+          [0, 10n],
+          [2, 7n],
+        ]),
+      },
+    ],
   ];
   for (const [text, want] of ok) it(`parses "${text}"`, () => assert.deepEqual(parseBound(text), want));
   const bad: Array<[string, RegExp]> = [
@@ -32,19 +41,70 @@ describe('resolveBounds', () => {
     { partition: 2, low: 0n, high: 0n },
   ];
   // Time lookup: offset = ts / 10, except partition 1 which has no record that late.
-  const byTime = async (ts: number): Promise<Map<number, bigint>> => new Map([[0, BigInt(ts / 10)], [2, 0n]]);
+  const byTime = async (ts: number): Promise<Map<number, bigint>> =>
+    new Map([
+      [0, BigInt(ts / 10)],
+      [2, 0n],
+    ]);
   const table: Array<[string, string, string, Array<[number, number, number]>]> = [
-    ['everything', 'earliest', 'latest', [[0, 0, 100], [1, 5, 50], [2, 0, 0]]],
-    ['offsets clamp to the log', 'offset:2', 'offset:70', [[0, 2, 70], [1, 5, 50], [2, 0, 0]]],
-    ['a reversed range is empty', 'offset:60', 'offset:10', [[0, 60, 60], [1, 50, 50], [2, 0, 0]]],
-    ['per partition: only those', '0:10,1:7', 'latest', [[0, 10, 100], [1, 7, 50]]],
+    [
+      'everything',
+      'earliest',
+      'latest',
+      [
+        [0, 0, 100],
+        [1, 5, 50],
+        [2, 0, 0],
+      ],
+    ],
+    [
+      'offsets clamp to the log',
+      'offset:2',
+      'offset:70',
+      [
+        [0, 2, 70],
+        [1, 5, 50],
+        [2, 0, 0],
+      ],
+    ],
+    [
+      'a reversed range is empty',
+      'offset:60',
+      'offset:10',
+      [
+        [0, 60, 60],
+        [1, 50, 50],
+        [2, 0, 0],
+      ],
+    ],
+    [
+      'per partition: only those',
+      '0:10,1:7',
+      'latest',
+      [
+        [0, 10, 100],
+        [1, 7, 50],
+      ],
+    ],
     ['both per partition: the common ones', '0:10,1:7', '1:9', [[1, 7, 9]]],
-    ['times: a partition without a later record ends at its end offset', 'ts:200', 'ts:900', [[0, 20, 90], [1, 50, 50], [2, 0, 0]]],
+    [
+      'times: a partition without a later record ends at its end offset',
+      'ts:200',
+      'ts:900',
+      [
+        [0, 20, 90],
+        [1, 50, 50],
+        [2, 0, 0],
+      ],
+    ],
   ];
   for (const [name, from, to, want] of table) {
     it(name, async () => {
       const got = await resolveBounds(marks, parseBound(from), parseBound(to), byTime);
-      assert.deepEqual(got.map((p) => [p.partition, Number(p.fromOffset), Number(p.toOffset)]), want);
+      assert.deepEqual(
+        got.map((p) => [p.partition, Number(p.fromOffset), Number(p.toOffset)]),
+        want,
+      );
     });
   }
   it('refuses a partition the topic does not have', async () => {
@@ -57,11 +117,26 @@ describe('createReadOnlyDecoder', () => {
   const telemetry = (extra: Record<string, unknown>): Record<string, unknown> => ({
     vehicle_id: 'car-1',
     ts: 1000,
-    coolant_temp: 90, intake_air_temp: 20, intake_air_flow_speed: 10, battery_percentage: 80, battery_voltage: 12.6,
-    current_draw: 10, speed: 50, engine_vibration_amplitude: 3, throttle_pos: 10,
-    tire_pressure_1_1: 230, tire_pressure_1_2: 230, tire_pressure_2_1: 230, tire_pressure_2_2: 230,
-    accelerometer_1_1_value: 0, accelerometer_1_2_value: 0, accelerometer_2_1_value: 0, accelerometer_2_2_value: 0,
-    control_unit_firmware: 1, out_of_range: [], received_at: 1001,
+    coolant_temp: 90,
+    intake_air_temp: 20,
+    intake_air_flow_speed: 10,
+    battery_percentage: 80,
+    battery_voltage: 12.6,
+    current_draw: 10,
+    speed: 50,
+    engine_vibration_amplitude: 3,
+    throttle_pos: 10,
+    tire_pressure_1_1: 230,
+    tire_pressure_1_2: 230,
+    tire_pressure_2_1: 230,
+    tire_pressure_2_2: 230,
+    accelerometer_1_1_value: 0,
+    accelerometer_1_2_value: 0,
+    accelerometer_2_1_value: 0,
+    accelerometer_2_2_value: 0,
+    control_unit_firmware: 1,
+    out_of_range: [],
+    received_at: 1001,
     ...extra,
   });
 

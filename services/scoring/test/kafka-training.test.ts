@@ -17,19 +17,32 @@ describe('historyWindows', () => {
     for (let s = 10; s < 18; s++) readings.push(reading('a', s * 1000, 1));
     for (let s = 20; s < 27; s++) readings.push(reading('a', s * 1000, 1));
     const w = historyWindows(readings, { minCoverage: 0.8 });
-    assert.deepEqual(w.map((x) => [x.vehicleId, x.windowStart, x.events]), [
-      ['a', 10_000, 8],
-      ['b', 0, 10],
-    ]);
+    assert.deepEqual(
+      w.map((x) => [x.vehicleId, x.windowStart, x.events]),
+      [
+        ['a', 10_000, 8],
+        ['b', 0, 10],
+      ],
+    );
     // b's max is 9: the redelivered 999 was dropped.
     const maxIdx = 3;
     assert.equal(w[1]!.vector[maxIdx], 9);
-    assert.deepEqual(historyWindows(readings, { minCoverage: 0.5 }).map((x) => x.events), [8, 7, 10]);
+    assert.deepEqual(
+      historyWindows(readings, { minCoverage: 0.5 }).map((x) => x.events),
+      [8, 7, 10],
+    );
   });
 });
 
 describe('decodeTelemetry', () => {
-  const rec = (value: string | null, headers: HistoryRecord['headers'] = {}): HistoryRecord => ({ partition: 0, offset: '0', timestamp: 0, key: null, value: value === null ? null : Buffer.from(value), headers });
+  const rec = (value: string | null, headers: HistoryRecord['headers'] = {}): HistoryRecord => ({
+    partition: 0,
+    offset: '0',
+    timestamp: 0,
+    key: null,
+    value: value === null ? null : Buffer.from(value),
+    headers,
+  });
   const decoder = {
     async decode(buf: Buffer): Promise<TelemetryRecord> {
       const text = buf.toString();
@@ -42,9 +55,12 @@ describe('decodeTelemetry', () => {
     const r = await decodeTelemetry([rec('x@1000'), rec(null, { 'pitwall.control': Buffer.from('idle') }), rec('bad'), rec(null), rec('y@2000')], decoder);
     assert.equal(r.control, 1);
     assert.equal(r.undecodable, 2);
-    assert.deepEqual(r.readings.map((x) => [x.vehicleId, x.ts, x.values[SENSOR_NAMES[2]!]]), [
-      ['x', 1000, 2],
-      ['y', 2000, 2],
-    ]);
+    assert.deepEqual(
+      r.readings.map((x) => [x.vehicleId, x.ts, x.values[SENSOR_NAMES[2]!]]),
+      [
+        ['x', 1000, 2],
+        ['y', 2000, 2],
+      ],
+    );
   });
 });

@@ -106,7 +106,11 @@ export async function writeKerasH5(file: string, m: FixtureModel): Promise<void>
       const g = mw.create_group(lname);
       const weights = m.dropWeightsOf?.includes(lname) ? [] : (l.weights ?? []);
       // Weight names are "<layer>/<role>:0"; the "/" makes a subgroup named after the layer.
-      stringListAttr(g, 'weight_names', weights.map((w) => `${lname}/${w.role}:0`));
+      stringListAttr(
+        g,
+        'weight_names',
+        weights.map((w) => `${lname}/${w.role}:0`),
+      );
       if (weights.length) {
         const sub = g.create_group(lname);
         for (const w of weights) {

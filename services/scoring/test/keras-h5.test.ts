@@ -170,7 +170,10 @@ describe('loadKerasH5', () => {
       await writeKerasH5(file, fixture);
       const { model } = await loadKerasH5(file);
       try {
-        assertClose(predictRows(model, INPUTS), INPUTS.map((x) => dense(dense(x, K1, B1, 4).map(ACT.relu!), K2, B2, 2)));
+        assertClose(
+          predictRows(model, INPUTS),
+          INPUTS.map((x) => dense(dense(x, K1, B1, 4).map(ACT.relu!), K2, B2, 2)),
+        );
       } finally {
         model.dispose();
       }
@@ -178,9 +181,12 @@ describe('loadKerasH5', () => {
   });
 
   it('rebuilds a functional model with a skip connection (Concatenate) and elu/selu/sigmoid', async () => {
-    const k1 = f32(pseudoRandom(3 * 5, 11)), b1 = f32(pseudoRandom(5, 12));
-    const k2 = f32(pseudoRandom(5 * 5, 13)), b2 = f32(pseudoRandom(5, 14));
-    const k3 = f32(pseudoRandom(8 * 2, 15)), b3 = f32(pseudoRandom(2, 16));
+    const k1 = f32(pseudoRandom(3 * 5, 11)),
+      b1 = f32(pseudoRandom(5, 12));
+    const k2 = f32(pseudoRandom(5 * 5, 13)),
+      b2 = f32(pseudoRandom(5, 14));
+    const k3 = f32(pseudoRandom(8 * 2, 15)),
+      b3 = f32(pseudoRandom(2, 16));
     const fixture: FixtureModel = {
       kind: 'Functional',
       name: 'model',
@@ -188,10 +194,34 @@ describe('loadKerasH5', () => {
       outputs: ['out'],
       layers: [
         { class_name: 'InputLayer', config: { name: 'input_1', batch_input_shape: [null, 3], sparse: false, ragged: false } },
-        { class_name: 'Dense', config: denseConfig('h1', 5, 'elu'), inbound: ['input_1'], weights: [{ role: 'kernel', shape: [3, 5], values: k1 }, { role: 'bias', shape: [5], values: b1 }] },
-        { class_name: 'Dense', config: denseConfig('h2', 5, 'selu'), inbound: ['h1'], weights: [{ role: 'kernel', shape: [5, 5], values: k2 }, { role: 'bias', shape: [5], values: b2 }] },
+        {
+          class_name: 'Dense',
+          config: denseConfig('h1', 5, 'elu'),
+          inbound: ['input_1'],
+          weights: [
+            { role: 'kernel', shape: [3, 5], values: k1 },
+            { role: 'bias', shape: [5], values: b1 },
+          ],
+        },
+        {
+          class_name: 'Dense',
+          config: denseConfig('h2', 5, 'selu'),
+          inbound: ['h1'],
+          weights: [
+            { role: 'kernel', shape: [5, 5], values: k2 },
+            { role: 'bias', shape: [5], values: b2 },
+          ],
+        },
         { class_name: 'Concatenate', config: { name: 'skip', axis: -1 }, inbound: ['input_1', 'h2'] },
-        { class_name: 'Dense', config: denseConfig('out', 2, 'sigmoid'), inbound: ['skip'], weights: [{ role: 'kernel', shape: [8, 2], values: k3 }, { role: 'bias', shape: [2], values: b3 }] },
+        {
+          class_name: 'Dense',
+          config: denseConfig('out', 2, 'sigmoid'),
+          inbound: ['skip'],
+          weights: [
+            { role: 'kernel', shape: [8, 2], values: k3 },
+            { role: 'bias', shape: [2], values: b3 },
+          ],
+        },
       ],
     };
     await withTmpDir(async (dir) => {
@@ -415,9 +445,6 @@ describe('completeMetadata', () => {
     assert.equal(m.extra, 1);
     assert.deepEqual(m.imported_from, from);
     assert.throws(() => completeMetadata([], { name: 'n', version: '3', importedFrom: from, source: 'meta.json' }), /must be a JSON object/);
-    assert.throws(
-      () => completeMetadata(userMetadata({ window: { sizeMs: 0 } }), { name: 'n', version: '3', importedFrom: from, source: 'meta.json' }),
-      /window must be/,
-    );
+    assert.throws(() => completeMetadata(userMetadata({ window: { sizeMs: 0 } }), { name: 'n', version: '3', importedFrom: from, source: 'meta.json' }), /window must be/);
   });
 });

@@ -33,7 +33,11 @@ describe('model CLI arguments', () => {
     [['status', '--nope'], /nope/],
   ];
   for (const [argv, message] of bad) {
-    it(`refuses ${argv.join(' ')}`, () => assert.throws(() => parseCliArgs(argv), (e: unknown) => e instanceof CliUsageError && message.test(e.message)));
+    it(`refuses ${argv.join(' ')}`, () =>
+      assert.throws(
+        () => parseCliArgs(argv),
+        (e: unknown) => e instanceof CliUsageError && message.test(e.message),
+      ));
   }
 
   it('an unknown version exits 2 before any broker is contacted', async () => {
@@ -61,7 +65,14 @@ describe('model CLI status', () => {
       }
       await writeFile(path.join(dir, 'pitwall-ae', '2', 'metadata.json'), '{"name":');
       const versions = await listVersions(dir, 'pitwall-ae');
-      assert.deepEqual(versions.map((v) => [v.version, v.ok, v.threshold]), [['1', true, 1], ['2', false, undefined], ['10', true, 10]]);
+      assert.deepEqual(
+        versions.map((v) => [v.version, v.ok, v.threshold]),
+        [
+          ['1', true, 1],
+          ['2', false, undefined],
+          ['10', true, 10],
+        ],
+      );
       const state = resolveModelUpdates(
         [
           { schema: 'pitwall.model-update.v1', model: 'pitwall-ae', action: 'activate', version: '1', issued_at: 0, issued_by: 'a' },

@@ -4,16 +4,7 @@ import path from 'node:path';
 import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_NAMES } from '@pitwall/common';
-import {
-  describeFeatureMismatch,
-  loadModelDir,
-  METADATA_JSON,
-  ModelDirError,
-  MODEL_JSON,
-  resolveVersion,
-  saveModelDir,
-  WEIGHTS_BIN,
-} from '../src/model-dir.js';
+import { describeFeatureMismatch, loadModelDir, METADATA_JSON, ModelDirError, MODEL_JSON, resolveVersion, saveModelDir, WEIGHTS_BIN } from '../src/model-dir.js';
 import { D, linearModel, metadataFor, withTmpDir } from './helpers.js';
 
 before(async () => {
@@ -67,7 +58,10 @@ describe('model directory save -> load', () => {
       const got = (loaded.model.predict(x) as tf.Tensor).arraySync();
       assert.deepEqual(got, want);
       const expectedWeights = model.getWeights().map((w) => w.arraySync());
-      assert.deepEqual((loaded.model as tf.LayersModel).getWeights().map((w) => w.arraySync()), expectedWeights);
+      assert.deepEqual(
+        (loaded.model as tf.LayersModel).getWeights().map((w) => w.arraySync()),
+        expectedWeights,
+      );
       tf.dispose([x, model, loaded.model] as unknown as tf.Tensor[]);
     });
   });
@@ -105,9 +99,7 @@ describe('loadModelDir refusals', () => {
   });
 
   it('normalization std of 0', async () => {
-    const err = await refusal((dir) =>
-      rewriteJson(path.join(dir, METADATA_JSON), (m) => void ((m.normalization as { std: number[] }).std[2] = 0)),
-    );
+    const err = await refusal((dir) => rewriteJson(path.join(dir, METADATA_JSON), (m) => void ((m.normalization as { std: number[] }).std[2] = 0)));
     assert.match(err.message, /normalization\.std of coolant_temp_min must be a positive number/);
   });
 
@@ -135,9 +127,7 @@ describe('loadModelDir refusals', () => {
   });
 
   it('weight path escaping the directory', async () => {
-    const err = await refusal((dir) =>
-      rewriteJson(path.join(dir, MODEL_JSON), (m) => void ((m.weightsManifest as { paths: string[] }[])[0]!.paths = ['../weights.bin'])),
-    );
+    const err = await refusal((dir) => rewriteJson(path.join(dir, MODEL_JSON), (m) => void ((m.weightsManifest as { paths: string[] }[])[0]!.paths = ['../weights.bin'])));
     assert.match(err.message, /points outside the directory/);
   });
 });

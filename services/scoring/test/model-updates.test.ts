@@ -46,7 +46,10 @@ describe('model update events', () => {
   ];
   for (const [name, raw, message] of bad) {
     it(`refuses ${name}`, () => {
-      assert.throws(() => validateModelUpdate(raw), (err: unknown) => err instanceof ModelUpdateFormatError && message.test(err.message));
+      assert.throws(
+        () => validateModelUpdate(raw),
+        (err: unknown) => err instanceof ModelUpdateFormatError && message.test(err.message),
+      );
     });
   }
 

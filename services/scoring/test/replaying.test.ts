@@ -36,10 +36,16 @@ describe('replayAlerts', () => {
     const r = replayAlerts(model, meta, inputs);
     assert.equal(r.scored, 3);
     assert.equal(r.partial, 1);
-    assert.deepEqual(r.invalid.map((i) => `${i.partition}:${i.offset}`), ['1:3', '1:4']);
+    assert.deepEqual(
+      r.invalid.map((i) => `${i.partition}:${i.offset}`),
+      ['1:3', '1:4'],
+    );
     assert.match(r.invalid[0]!.reason, /missing/);
     assert.match(r.invalid[1]!.reason, /speed_mean is NaN/);
-    assert.deepEqual(r.alerts.map((a) => `${a.source.partition}:${a.source.offset}`), ['0:5', '1:2']);
+    assert.deepEqual(
+      r.alerts.map((a) => `${a.source.partition}:${a.source.offset}`),
+      ['0:5', '1:2'],
+    );
     const [s] = scoreBatch(model, meta, [vectorWith({ coolant_temp: 100 })]);
     assert.deepEqual(r.alerts[0]!.alert, buildAlert(inputs[0]!.record, s!, meta, 10_000));
     assert.equal(r.alerts[1]!.alert.contributors[0]!.sensor, 'speed');

@@ -23,14 +23,19 @@ describe('scoreBatch', () => {
     { name: 'all features at the mean', model: zero, values: {}, score: 0, shares: {} },
     { name: 'one sensor 2 sd off: 6 features x 4 / 108', model: zero, values: { coolant_temp: 2 }, score: 24 / D, shares: { coolant_temp: 1 } },
     { name: 'two sensors: shares 24/30 and 6/30', model: zero, values: { coolant_temp: 2, speed: 1 }, score: 30 / D, shares: { coolant_temp: 0.8, speed: 0.2 } },
-    { name: 'normalization applied before the model', model: zero, norm: { mean: 10, std: 2 }, values: { tire_pressure_1_1: 14, battery_voltage: 4 }, score: (6 * 4 + 6 * 9) / D, shares: { tire_pressure_1_1: 24 / 78, battery_voltage: 54 / 78 } },
+    {
+      name: 'normalization applied before the model',
+      model: zero,
+      norm: { mean: 10, std: 2 },
+      values: { tire_pressure_1_1: 14, battery_voltage: 4 },
+      score: (6 * 4 + 6 * 9) / D,
+      shares: { tire_pressure_1_1: 24 / 78, battery_voltage: 54 / 78 },
+    },
     { name: 'perfect reconstruction scores 0 whatever the input', model: perfect, values: { coolant_temp: 50, speed: -3 }, score: 0, shares: {} },
   ];
   for (const t of table) {
     it(t.name, () => {
-      const m = t.norm
-        ? metadataFor({ normalization: { mean: Array(D).fill(t.norm.mean) as number[], std: Array(D).fill(t.norm.std) as number[] } })
-        : meta;
+      const m = t.norm ? metadataFor({ normalization: { mean: Array(D).fill(t.norm.mean) as number[], std: Array(D).fill(t.norm.std) as number[] } }) : meta;
       const base = t.norm ? t.norm.mean : 0;
       const v = vectorWith(Object.fromEntries(SENSOR_NAMES.map((s) => [s, t.values[s] ?? base])));
       const [got] = scoreBatch(t.model, m, [v]);
@@ -41,7 +46,10 @@ describe('scoreBatch', () => {
 
   it('scores many vectors in one call, in order', () => {
     const got = scoreBatch(zero, meta, [vectorWith({ speed: 1 }), vectorWith({}), vectorWith({ speed: 3 })]);
-    assert.deepEqual(got.map((s) => Number((s.score * D).toFixed(4))), [6, 0, 54]);
+    assert.deepEqual(
+      got.map((s) => Number((s.score * D).toFixed(4))),
+      [6, 0, 54],
+    );
   });
 
   it('leaves no tensors behind', () => {
@@ -107,12 +115,19 @@ describe('buildAlert', () => {
   it('no contributors when there is no error, and ties keep sensor order', () => {
     assert.deepEqual(topContributors(Object.fromEntries(SENSOR_NAMES.map((s) => [s, 0]))), []);
     const tie = topContributors({ speed: 0.5, coolant_temp: 0.5 });
-    assert.deepEqual(tie.map((c) => c.sensor), ['coolant_temp', 'speed']);
+    assert.deepEqual(
+      tie.map((c) => c.sensor),
+      ['coolant_temp', 'speed'],
+    );
   });
 
   it('is a valid maintenance.alerts record (schemas/alert/v1.avsc)', async () => {
     const schema = await loadSchemaFile(defaultSchemasDir(), 'alert', 1);
-    const codec = await createAvroCodec<AlertRecord>({ setCompatibility: async () => {}, register: async () => 1, lookup: async () => 1, getSchema: async () => schema }, 'maintenance.alerts-value', schema);
+    const codec = await createAvroCodec<AlertRecord>(
+      { setCompatibility: async () => {}, register: async () => 1, lookup: async () => 1, getSchema: async () => schema },
+      'maintenance.alerts-value',
+      schema,
+    );
     const alert = buildAlert(key, scored, model, 1_735_689_615_123);
     // Decoded records are instances of avsc's generated classes; compare their plain form.
     assert.deepEqual(JSON.parse(JSON.stringify(await codec.decode(codec.encode(alert)))), alert);

@@ -6,18 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { ConsumerRunConfig, EachBatchPayload, Kafka, KafkaMessage, ProducerBatch } from 'kafkajs';
-import {
-  createAvroCodec,
-  createCounters,
-  defaultSchemasDir,
-  DLQ_HEADER,
-  featureFields,
-  loadSchemaFile,
-  silentLogger,
-  TransientError,
-  type AvroCodec,
-  type SchemaStore,
-} from '@pitwall/common';
+import { createAvroCodec, createCounters, defaultSchemasDir, DLQ_HEADER, featureFields, loadSchemaFile, silentLogger, TransientError, type AvroCodec, type SchemaStore } from '@pitwall/common';
 import { METRICS } from '../src/metrics.js';
 import { alertId, type AlertRecord, type ScoreRecord } from '../src/score.js';
 import { createScoring, type FeatureRecord, type ScoringConfig } from '../src/scoring.js';
@@ -114,17 +103,25 @@ async function setup(opts: { batchSize?: number; store?: SchemaStore; shadow?: S
   const alertSchema = await loadSchemaFile(defaultSchemasDir(), 'alert', 1);
   const store: SchemaStore = opts.store ?? { setCompatibility: async () => {}, register: async () => 1, lookup: async () => 1, getSchema: async () => featuresSchema };
   const featuresCodec = await createAvroCodec<FeatureRecord>(store, `${TOPICS.features}-value`, featuresSchema);
-  const alertsCodec: AvroCodec<AlertRecord> = await createAvroCodec<AlertRecord>({ setCompatibility: async () => {}, register: async () => 2, lookup: async () => 2, getSchema: async () => alertSchema }, `${TOPICS.alerts}-value`, alertSchema);
+  const alertsCodec: AvroCodec<AlertRecord> = await createAvroCodec<AlertRecord>(
+    { setCompatibility: async () => {}, register: async () => 2, lookup: async () => 2, getSchema: async () => alertSchema },
+    `${TOPICS.alerts}-value`,
+    alertSchema,
+  );
   const scoreSchema = await loadSchemaFile(defaultSchemasDir(), 'score', 1);
-  const scoresCodec = await createAvroCodec<ScoreRecord>({ setCompatibility: async () => {}, register: async () => 3, lookup: async () => 3, getSchema: async () => scoreSchema }, `${TOPICS.scores}-value`, scoreSchema);
+  const scoresCodec = await createAvroCodec<ScoreRecord>(
+    { setCompatibility: async () => {}, register: async () => 3, lookup: async () => 3, getSchema: async () => scoreSchema },
+    `${TOPICS.scores}-value`,
+    scoreSchema,
+  );
   // Predicts 0 everywhere, with mean 0 / std 1: score = mean of squared raw features.
   const model = linearModel(0, 0);
   let predictCalls = 0;
   const predict = model.predict.bind(model);
-  model.predict = ((x: tf.Tensor | tf.Tensor[], args?: object) => {
+  model.predict = (x: tf.Tensor | tf.Tensor[], args?: object) => {
     predictCalls++;
     return predict(x, args);
-  });
+  };
   const fake = fakeKafka();
   const config: ScoringConfig = { topics: TOPICS, groupId: 'pitwall-scoring', batchSize: opts.batchSize ?? 100, partitions: 3, fromBeginning: false };
   const scoring = createScoring({
@@ -194,7 +191,10 @@ describe('createScoring', () => {
     assert.equal(alert.window_end, 1_010_000);
     assert.equal(alert.created_at, NOW);
     assert.equal(alert.model_name, 'pitwall-ae');
-    assert.deepEqual(alert.contributors.map((c) => c.sensor), ['coolant_temp', 'speed']);
+    assert.deepEqual(
+      alert.contributors.map((c) => c.sensor),
+      ['coolant_temp', 'speed'],
+    );
 
     const dlq = byTopic.get('vehicle.features.dlq')!;
     const reasons = dlq.map((m) => [m.headers![DLQ_HEADER.reason], m.headers!['pitwall.source.offset']]);
@@ -232,11 +232,23 @@ describe('createScoring', () => {
     const messages = [message(5, record('car-0001', 0, { speed: 1 })), message(6, record('car-0002', 0, { coolant_temp: 4 }))];
     await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 1, messages));
     assert.equal(fake.sent.length, 1);
-    assert.deepEqual(fake.sent[0]!.topicMessages!.map((t) => t.topic), ['vehicle.scores']);
+    assert.deepEqual(
+      fake.sent[0]!.topicMessages!.map((t) => t.topic),
+      ['vehicle.scores'],
+    );
     const scores = await scoresIn(fake.sent[0]!);
-    assert.deepEqual(scores.map((s) => [s.vehicle_id, s.anomalous, s.alert_id]), [['car-0001', false, null], ['car-0002', false, null]]);
+    assert.deepEqual(
+      scores.map((s) => [s.vehicle_id, s.anomalous, s.alert_id]),
+      [
+        ['car-0001', false, null],
+        ['car-0002', false, null],
+      ],
+    );
     assert.ok(Math.abs(scores[1]!.score - 96 / 108) < 1e-6);
-    assert.deepEqual(scores[1]!.contributors.map((c) => c.sensor), ['coolant_temp']);
+    assert.deepEqual(
+      scores[1]!.contributors.map((c) => c.sensor),
+      ['coolant_temp'],
+    );
     assert.deepEqual(fake.calls.slice(-3), ['send', 'resolve:6', 'commit:7']);
     assert.equal(scoring.stats().counters[METRICS.windowsScored], 2);
     assert.equal(scoring.stats().counters[METRICS.scoresProduced], 2);
@@ -254,7 +266,11 @@ describe('createScoring', () => {
     assert.equal(fake.sent.length, 1, 'one send for alerts, scores and dead letters');
     assert.deepEqual(fake.sent[0]!.topicMessages!.map((t) => t.topic).sort(), ['maintenance.alerts', 'vehicle.features.dlq', 'vehicle.scores']);
     const scoreMsgs = fake.sent[0]!.topicMessages!.find((t) => t.topic === 'vehicle.scores')!.messages;
-    assert.deepEqual(scoreMsgs.map((m) => m.key), ['car-0001', 'car-0002'], 'keyed by vehicle; partial and dead-lettered windows have no score');
+    assert.deepEqual(
+      scoreMsgs.map((m) => m.key),
+      ['car-0001', 'car-0002'],
+      'keyed by vehicle; partial and dead-lettered windows have no score',
+    );
     const scores = await scoresIn(fake.sent[0]!);
     const alert = await alertsCodec.decode(fake.sent[0]!.topicMessages!.find((t) => t.topic === 'maintenance.alerts')!.messages[0]!.value as Buffer);
     const [normal, anomalous] = scores;
@@ -264,8 +280,15 @@ describe('createScoring', () => {
     assert.equal(anomalous!.alert_id, alert.alert_id);
     assert.equal(anomalous!.alert_id, alertId({ vehicle_id: 'car-0002', window_start: 0, window_end: 10_000 }, 'pitwall-ae', '1'));
     assert.equal(anomalous!.score, alert.score);
-    assert.deepEqual(anomalous!.contributors.map((c) => ({ ...c })), alert.contributors.map((c) => ({ ...c })));
-    assert.deepEqual(anomalous!.contributors.map((c) => c.sensor), ['coolant_temp', 'speed', 'throttle_pos'], 'top 3 only');
+    assert.deepEqual(
+      anomalous!.contributors.map((c) => ({ ...c })),
+      alert.contributors.map((c) => ({ ...c })),
+    );
+    assert.deepEqual(
+      anomalous!.contributors.map((c) => c.sensor),
+      ['coolant_temp', 'speed', 'throttle_pos'],
+      'top 3 only',
+    );
     assert.equal(anomalous!.contributors.length, 3);
     assert.deepEqual([anomalous!.model_name, anomalous!.model_version, anomalous!.threshold, anomalous!.scored_at], ['pitwall-ae', '1', 1, NOW]);
     assert.deepEqual([anomalous!.window_start, anomalous!.window_end], [0, 10_000]);
@@ -281,9 +304,15 @@ describe('createScoring', () => {
     ];
     await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 1, messages));
     const alerts = fake.sent[0]!.topicMessages!.find((t) => t.topic === 'maintenance.alerts')!.messages;
-    assert.deepEqual(alerts.map((m) => m.key), ['car-0003']);
+    assert.deepEqual(
+      alerts.map((m) => m.key),
+      ['car-0003'],
+    );
     const scores = fake.sent[0]!.topicMessages!.find((t) => t.topic === 'vehicle.scores')!.messages;
-    assert.deepEqual(scores.map((m) => m.key), ['car-0003']);
+    assert.deepEqual(
+      scores.map((m) => m.key),
+      ['car-0003'],
+    );
     assert.equal(scoring.stats().counters[METRICS.windowsPartial], 2);
     assert.deepEqual(fake.calls.slice(-2), ['resolve:9', 'commit:10']);
   });
@@ -312,14 +341,19 @@ describe('createScoring', () => {
     const featuresSchema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
     const store: SchemaStore = {
       setCompatibility: async () => {},
-      register: async () => 1, lookup: async () => 1,
+      register: async () => 1,
+      lookup: async () => 1,
       getSchema: async () => {
         throw new TransientError('registry.get', 'registry unreachable');
       },
     };
     const { fake, featuresCodec } = await setup({ store });
     // Written with schema id 99, which the codec must fetch from the (unreachable) registry.
-    const other = await createAvroCodec<FeatureRecord>({ setCompatibility: async () => {}, register: async () => 99, lookup: async () => 99, getSchema: async () => featuresSchema }, 'x', featuresSchema);
+    const other = await createAvroCodec<FeatureRecord>(
+      { setCompatibility: async () => {}, register: async () => 99, lookup: async () => 99, getSchema: async () => featuresSchema },
+      'x',
+      featuresSchema,
+    );
     const body = other.encode({ vehicle_id: 'car-0001', window_start: 0, window_end: 10_000, event_count: 10, ...featureFields(vectorWith({})) });
     assert.ok(featuresCodec);
     await assert.rejects(fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, [message(1, body)])), /registry unreachable/);
@@ -346,7 +380,11 @@ describe('createScoring', () => {
     await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, messages));
     const batch = fake.sent[0]!;
     const alerts = batch.topicMessages!.find((t) => t.topic === 'maintenance.alerts')!.messages;
-    assert.deepEqual(alerts.map((m) => m.key), ['car-0003'], 'only the active model alerts');
+    assert.deepEqual(
+      alerts.map((m) => m.key),
+      ['car-0003'],
+      'only the active model alerts',
+    );
     const scores = await scoresIn(batch);
     assert.deepEqual([...new Set(scores.map((s) => s.model_version))], ['1'], 'only the active model is in vehicle.scores');
     assert.equal(scores.length, 4);
@@ -371,6 +409,9 @@ describe('createScoring', () => {
     assert.equal(scoring.ready(), false);
     await scoring.close();
     await scoring.close();
-    assert.deepEqual(fake.calls.filter((c) => c.endsWith('disconnect') && !c.startsWith('admin')), ['consumer.disconnect', 'producer.disconnect']);
+    assert.deepEqual(
+      fake.calls.filter((c) => c.endsWith('disconnect') && !c.startsWith('admin')),
+      ['consumer.disconnect', 'producer.disconnect'],
+    );
   });
 });

@@ -52,7 +52,10 @@ describe('shadow scorer', () => {
     const s = createShadowScorer({ model: 'm', instance: 'r', log: silentLogger, counters: createCounters() });
     s.offer(zeroModel('2', 1), ok);
     const bad = zeroModel('3', 1);
-    assert.deepEqual(s.offer(bad, () => 'warm-up failed'), { accepted: false, reason: 'warm-up failed' });
+    assert.deepEqual(
+      s.offer(bad, () => 'warm-up failed'),
+      { accepted: false, reason: 'warm-up failed' },
+    );
     assert.equal(s.current()?.metadata.version, '2');
     assert.throws(() => bad.model.predict(tf.zeros([1, bad.metadata.features.length])), /disposed/);
     s.dispose();

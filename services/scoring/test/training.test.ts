@@ -6,16 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { computeFeatures, FEATURE_NAMES, SENSOR_NAMES, windowDef } from '@pitwall/common';
 import { createFleet, formatCsv, parseCsv, type Reading } from '@pitwall/simulator';
 import { loadModelDir } from '../src/model-dir.js';
-import {
-  createWindower,
-  csvWindows,
-  fitNormalization,
-  percentile,
-  stdFloors,
-  trainModel,
-  TRAINING_EPOCH_TS,
-  type TrainOptions,
-} from '../src/training.js';
+import { createWindower, csvWindows, fitNormalization, percentile, stdFloors, trainModel, TRAINING_EPOCH_TS, type TrainOptions } from '../src/training.js';
 import { withTmpDir } from './helpers.js';
 
 before(async () => {

@@ -100,9 +100,7 @@ export async function connectCars(o: CarConnectionsOptions): Promise<FleetClient
     subscribeAsync: (topics, opts) =>
       Promise.all(
         [...clients].map(([id, c]) => {
-          const own = topics
-            .map((t) => t.replace(/^vehicles\/\+\//, `vehicles/${id}/`))
-            .filter((t) => vehicleOf(t) === id);
+          const own = topics.map((t) => t.replace(/^vehicles\/\+\//, `vehicles/${id}/`)).filter((t) => vehicleOf(t) === id);
           return own.length > 0 ? c.client.subscribeAsync(own, opts) : Promise.resolve([]);
         }),
       ),

@@ -23,12 +23,7 @@ const MAX_CATCH_UP_S = 600;
 const KMH_PER_S_TO_G = 1 / 3.6 / 9.81;
 
 export const TIRES = Object.freeze(['tire_pressure_1_1', 'tire_pressure_1_2', 'tire_pressure_2_1', 'tire_pressure_2_2'] as const);
-export const ACCELEROMETERS = Object.freeze([
-  'accelerometer_1_1_value',
-  'accelerometer_1_2_value',
-  'accelerometer_2_1_value',
-  'accelerometer_2_2_value',
-] as const);
+export const ACCELEROMETERS = Object.freeze(['accelerometer_1_1_value', 'accelerometer_1_2_value', 'accelerometer_2_1_value', 'accelerometer_2_2_value'] as const);
 
 type Phase = 'stop' | 'drive' | 'brake';
 
@@ -80,8 +75,7 @@ export function createCarModel(rng: Rng): CarModel {
     s.target = clamp(p.cruise + rng.normal(0, 22), 15, MAX_SPEED_KMH);
     s.targetLeft = rng.uniform(8, 30);
   };
-  const throttleFor = (speed: number, accel: number): number =>
-    s.phase === 'stop' ? 0 : clamp(0.035 + 0.0042 * speed + 0.06 * accel, 0, 1);
+  const throttleFor = (speed: number, accel: number): number => (s.phase === 'stop' ? 0 : clamp(0.035 + 0.0042 * speed + 0.06 * accel, 0, 1));
 
   if (s.phase === 'drive') {
     s.speed = clamp(p.cruise + rng.normal(0, 15), 0, MAX_SPEED_KMH);

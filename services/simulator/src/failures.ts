@@ -38,7 +38,10 @@ export function parseFailurePlans(text: string, cars: number, defaultRampMs: num
   const idSet = new Set(ids);
   const plans: FailurePlan[] = [];
   const seen = new Set<string>();
-  for (const item of text.split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const item of text
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const parts = item.split(':').map((x) => x.trim());
     if (parts.length < 3 || parts.length > 4) {
       throw new RangeError(`"${item}": expected vehicleId:mode:onsetSeconds[:sensor]`);

@@ -13,13 +13,7 @@ import { createRng, hashSeed } from './random.js';
 
 export type FailureMode = 'tire_leak' | 'coolant_overheat' | 'engine_vibration' | 'battery_degradation' | 'faulty_sensor';
 
-export const FAILURE_MODES: readonly FailureMode[] = Object.freeze([
-  'tire_leak',
-  'coolant_overheat',
-  'engine_vibration',
-  'battery_degradation',
-  'faulty_sensor',
-]);
+export const FAILURE_MODES: readonly FailureMode[] = Object.freeze(['tire_leak', 'coolant_overheat', 'engine_vibration', 'battery_degradation', 'faulty_sensor']);
 
 export interface FailureSpec {
   vehicleId: string;
@@ -136,12 +130,7 @@ export function createFleet(opts: FleetOptions): Fleet {
       .filter((f) => f.vehicleId === id)
       .map((spec) => ({
         spec,
-        effect: createFaultEffect(
-          spec.mode,
-          spec.sensor ?? '',
-          createRng(hashSeed('failure', opts.seed, id, spec.mode, spec.sensor ?? '')),
-          spec.onsetTs + spec.rampMs,
-        ),
+        effect: createFaultEffect(spec.mode, spec.sensor ?? '', createRng(hashSeed('failure', opts.seed, id, spec.mode, spec.sensor ?? '')), spec.onsetTs + spec.rampMs),
       })),
   }));
   let lastTs: number | undefined;

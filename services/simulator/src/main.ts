@@ -6,17 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  ConfigError,
-  connectMqtt,
-  createLogger,
-  createMetricsRegistry,
-  exportReadiness,
-  mqttOptions,
-  onShutdown,
-  runMain,
-  startHealthServer,
-} from '@pitwall/common';
+import { ConfigError, connectMqtt, createLogger, createMetricsRegistry, exportReadiness, mqttOptions, onShutdown, runMain, startHealthServer } from '@pitwall/common';
 import { connectCars, singleClient } from './car-clients.js';
 import { readSimulatorConfig } from './config.js';
 import { parseCsv } from './csv.js';

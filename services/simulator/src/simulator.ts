@@ -118,8 +118,7 @@ export function createSimulator(deps: SimulatorDeps): Simulator {
     }
     drainWaiters = drainWaiters.filter((w) => (inFlight <= w.limit ? (w.resolve(), false) : true));
   };
-  const drained = (limit: number): Promise<void> =>
-    inFlight <= limit ? Promise.resolve() : new Promise((resolve) => drainWaiters.push({ limit, resolve }));
+  const drained = (limit: number): Promise<void> => (inFlight <= limit ? Promise.resolve() : new Promise((resolve) => drainWaiters.push({ limit, resolve })));
 
   const resends = new Map<NodeJS.Timeout, () => void>();
   const send = (topic: string, payload: string, attempt: number): void => {
@@ -251,7 +250,7 @@ function* fleetTicks(fleet: Fleet, startTs: number, periodMs: number): Generator
 function* replayTicks(replay: readonly Reading[], startTs: number | undefined): Generator<Tick> {
   const sorted = [...replay].sort((a, b) => a.ts - b.ts); // stable: equal timestamps keep file order
   const shift = startTs === undefined || sorted.length === 0 ? 0 : startTs - sorted[0]!.ts;
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     const ts = sorted[i]!.ts;
     let j = i;
     while (j < sorted.length && sorted[j]!.ts === ts) j++;

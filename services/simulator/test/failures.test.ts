@@ -13,10 +13,7 @@ test('failure plans parse from vehicleId:mode:onsetSeconds[:sensor] lists', () =
         { vehicleId: 'car-0007', mode: 'tire_leak', onsetOffsetMs: 20_000, rampMs: RAMP },
       ],
     ],
-    [
-      ' car-0001 : faulty_sensor : 2.5 : battery_percentage ,',
-      [{ vehicleId: 'car-0001', mode: 'faulty_sensor', onsetOffsetMs: 2500, rampMs: RAMP, sensor: 'battery_percentage' }],
-    ],
+    [' car-0001 : faulty_sensor : 2.5 : battery_percentage ,', [{ vehicleId: 'car-0001', mode: 'faulty_sensor', onsetOffsetMs: 2500, rampMs: RAMP, sensor: 'battery_percentage' }]],
     ['car-0002:tire_leak:0:tire_pressure_2_2', [{ vehicleId: 'car-0002', mode: 'tire_leak', onsetOffsetMs: 0, rampMs: RAMP, sensor: 'tire_pressure_2_2' }]],
     [
       'car-0010:battery_degradation:600,car-0010:engine_vibration:600',
@@ -81,10 +78,7 @@ test('plans become absolute failure specs relative to the start', () => {
 
 test('ground truth is one JSON line per injection', () => {
   const cases: [Parameters<typeof groundTruthLine>[0], string][] = [
-    [
-      { vehicleId: 'car-0001', mode: 'tire_leak', onsetTs: 5, sensor: 'tire_pressure_1_2' },
-      '{"vehicleId":"car-0001","mode":"tire_leak","onsetTs":5,"sensor":"tire_pressure_1_2"}\n',
-    ],
+    [{ vehicleId: 'car-0001', mode: 'tire_leak', onsetTs: 5, sensor: 'tire_pressure_1_2' }, '{"vehicleId":"car-0001","mode":"tire_leak","onsetTs":5,"sensor":"tire_pressure_1_2"}\n'],
     [{ vehicleId: 'car-0002', mode: 'coolant_overheat', onsetTs: 7 }, '{"vehicleId":"car-0002","mode":"coolant_overheat","onsetTs":7}\n'],
   ];
   for (const [event, line] of cases) assert.equal(groundTruthLine(event), line);

@@ -55,7 +55,7 @@ test('alert: incident id from correlationData first, then the payload', () => {
   });
 });
 
-test('receipt: to the car\'s own receipt topic; revision only when known', () => {
+test("receipt: to the car's own receipt topic; revision only when known", () => {
   const alert = parseAlert('car-0003', json(ALERT), props({ correlationData: Buffer.from('inc-9') }));
   assert.deepEqual(receiptFor(alert, 1234), { topic: 'vehicles/car-0003/alerts/receipt', payload: '{"incident_id":"inc-9","revision":2,"received_at":1234}' });
   assert.equal(receiptFor({ ...alert, revision: null }, 1234).payload, '{"incident_id":"inc-9","received_at":1234}');

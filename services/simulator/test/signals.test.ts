@@ -26,9 +26,7 @@ function windows(readings: readonly Reading[], fromTs = -Infinity): Float64Array
     if (!groups.has(start)) groups.set(start, []);
     groups.get(start)!.push(r);
   }
-  return [...groups.values()]
-    .filter((rs) => rs.length === 10)
-    .map((rs) => computeFeatures(rs.map((r) => ({ ts: r.ts, values: SENSOR_NAMES.map((n) => r.values[n]!) }))));
+  return [...groups.values()].filter((rs) => rs.length === 10).map((rs) => computeFeatures(rs.map((r) => ({ ts: r.ts, values: SENSOR_NAMES.map((n) => r.values[n]!) }))));
 }
 
 const feature = (name: string) => {
@@ -193,7 +191,10 @@ const cases: Case[] = [
       const wild = (w: Float64Array): boolean => lo(w) < 0 || hi(w) > 100;
       for (const w of failed) assert.ok(wild(w) || sd(w) < 1e-9, 'every window is wild or stuck (std 0 up to rounding)');
       assert.ok(failed.some(wild) && failed.some((w) => !wild(w) && sd(w) < 1e-9), 'both episodes occur');
-      assert.ok(same.every((w) => !wild(w)), 'healthy twin in range');
+      assert.ok(
+        same.every((w) => !wild(w)),
+        'healthy twin in range',
+      );
     },
   },
 ];

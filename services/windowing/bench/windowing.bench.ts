@@ -149,12 +149,7 @@ async function checkInfra(): Promise<void> {
   if (problems.length > 0) {
     const unreachable = problems.some((p) => !p.includes('loopback'));
     process.stderr.write(
-      [
-        '[bench] cannot run the windowing benchmark:',
-        ...problems.map((p) => `  - ${p}`),
-        ...(unreachable ? ['[bench] Start the local brokers first:  bash scripts/infra.sh up'] : []),
-        '',
-      ].join('\n'),
+      ['[bench] cannot run the windowing benchmark:', ...problems.map((p) => `  - ${p}`), ...(unreachable ? ['[bench] Start the local brokers first:  bash scripts/infra.sh up'] : []), ''].join('\n'),
     );
     process.exit(1);
   }
@@ -494,14 +489,7 @@ async function endToEnd(): Promise<EndToEnd> {
   }
 }
 
-async function runEndToEnd(
-  runId: string,
-  kafka: Kafka,
-  admin: Admin,
-  telemetryCodec: AvroCodec<TelemetryRecord>,
-  featuresCodec: AvroCodec<FeatureRecord>,
-  log: Logger,
-): Promise<EndToEnd> {
+async function runEndToEnd(runId: string, kafka: Kafka, admin: Admin, telemetryCodec: AvroCodec<TelemetryRecord>, featuresCodec: AvroCodec<FeatureRecord>, log: Logger): Promise<EndToEnd> {
   const topic = (name: string) => benchTopic(runId, name);
   const telemetryTopic = topic('telemetry');
   const featuresTopic = topic('features');
@@ -654,16 +642,7 @@ async function main(): Promise<void> {
     printTable(
       'b) Core: createPartitionState add + drainClosed + commitPoint per batch (no I/O)',
       ['window', 'batch (events)', 'events', 'windows out', 'seconds', 'events/s', 'CPU s', 'events/CPU s'],
-      core.map((r) => [
-        r.window,
-        fmt(r.batchSize),
-        fmt(r.events),
-        fmt(r.windowsEmitted),
-        fmt(r.seconds, 2),
-        fmt(r.eventsPerSecond),
-        fmt(r.cpuSeconds, 2),
-        fmt(r.eventsPerCpuSecond),
-      ]),
+      core.map((r) => [r.window, fmt(r.batchSize), fmt(r.events), fmt(r.windowsEmitted), fmt(r.seconds, 2), fmt(r.eventsPerSecond), fmt(r.cpuSeconds, 2), fmt(r.eventsPerCpuSecond)]),
     );
   }
 
@@ -689,11 +668,15 @@ async function main(): Promise<void> {
         ];
       }),
     );
-    printTable('c) Ratio of median throughputs', ['windowing / null pipeline', 'ratio'], [
-      ['vs transactional pass-through (same settings)', fmt(run.ratio.windowingVsPassThroughTx, 2)],
-      ['vs idempotent acks=all pass-through', fmt(run.ratio.windowingVsPassThrough, 2)],
-      ['vs decode-only (offsets in a transaction, no output)', fmt(run.ratio.windowingVsDecodeOnly, 2)],
-    ]);
+    printTable(
+      'c) Ratio of median throughputs',
+      ['windowing / null pipeline', 'ratio'],
+      [
+        ['vs transactional pass-through (same settings)', fmt(run.ratio.windowingVsPassThroughTx, 2)],
+        ['vs idempotent acks=all pass-through', fmt(run.ratio.windowingVsPassThrough, 2)],
+        ['vs decode-only (offsets in a transaction, no output)', fmt(run.ratio.windowingVsDecodeOnly, 2)],
+      ],
+    );
   }
 
   const report = {

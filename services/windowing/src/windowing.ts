@@ -330,11 +330,9 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     async start() {
       admin = deps.kafka.admin();
       await admin.connect();
-      await ensureTopics(
-        admin,
-        [{ topic: config.topics.telemetry }, { topic: config.topics.features }, { topic: config.topics.dlq }, { topic: config.topics.late }],
-        { partitions: config.partitions },
-      );
+      await ensureTopics(admin, [{ topic: config.topics.telemetry }, { topic: config.topics.features }, { topic: config.topics.dlq }, { topic: config.topics.late }], {
+        partitions: config.partitions,
+      });
       // One floors partition per input partition (records name their partition explicitly).
       const [telemetryMeta] = (await admin.fetchTopicMetadata({ topics: [config.topics.telemetry] })).topics;
       const inputPartitions = telemetryMeta!.partitions.length;
@@ -381,9 +379,12 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });
       readiness.set('windowing', true);
       if (config.idleMs > 0) {
-        idleTimer = setInterval(() => {
-          checkIdle().catch((err: unknown) => log.warn('idle check failed', { err }));
-        }, Math.max(200, Math.floor(config.idleMs / 4)));
+        idleTimer = setInterval(
+          () => {
+            checkIdle().catch((err: unknown) => log.warn('idle check failed', { err }));
+          },
+          Math.max(200, Math.floor(config.idleMs / 4)),
+        );
         idleTimer.unref();
       }
       log.info('windowing started', { window: config.window, topics: config.topics });

@@ -25,8 +25,18 @@ test("a window is emitted once the vehicle's own event time passes end + grace, 
 });
 
 test('events inside the grace period in any order give the same record', () => {
-  const order1 = [[3000, 1], [11_500, 0], [1000, 2], [11_000, 3]] as const;
-  const order2 = [[11_000, 3], [1000, 2], [11_500, 0], [3000, 1]] as const;
+  const order1 = [
+    [3000, 1],
+    [11_500, 0],
+    [1000, 2],
+    [11_000, 3],
+  ] as const;
+  const order2 = [
+    [11_000, 3],
+    [1000, 2],
+    [11_500, 0],
+    [3000, 1],
+  ] as const;
   const run = (order: readonly (readonly [number, number])[]): ClosedWindow[] => {
     const s = createPartitionState(DEF);
     order.forEach(([ts, v], i) => s.add('a', ts, vals(v), BigInt(i)));
@@ -46,7 +56,7 @@ test('a repeated (vehicle, ts) is counted once', () => {
   assert.equal(a.eventCount, 1);
 });
 
-test('lateness is per vehicle: a reading a day ahead only closes its own car\'s windows', () => {
+test("lateness is per vehicle: a reading a day ahead only closes its own car's windows", () => {
   const s = createPartitionState(DEF);
   const DAY = 86_400_000;
   for (let t = 0; t < 30_000; t += 1000) {
@@ -55,10 +65,20 @@ test('lateness is per vehicle: a reading a day ahead only closes its own car\'s 
   }
   assert.equal(s.drainClosed().length, 4, 'both cars closed [0,10s) and [10s,20s)');
   assert.equal(s.add('b', 29_500 + DAY, vals(3), 100n), 'added', 'b jumps a day ahead');
-  assert.deepEqual(s.drainClosed().map((w) => [w.vehicleId, w.start]), [['b', 20_000]], "b's own window closes");
+  assert.deepEqual(
+    s.drainClosed().map((w) => [w.vehicleId, w.start]),
+    [['b', 20_000]],
+    "b's own window closes",
+  );
   assert.equal(s.add('a', 30_000, vals(1), 101n), 'added', 'a is not affected');
   assert.equal(s.add('a', 42_000, vals(1), 102n), 'added');
-  assert.deepEqual(s.drainClosed().map((w) => [w.vehicleId, w.start]), [['a', 20_000], ['a', 30_000]]);
+  assert.deepEqual(
+    s.drainClosed().map((w) => [w.vehicleId, w.start]),
+    [
+      ['a', 20_000],
+      ['a', 30_000],
+    ],
+  );
   assert.equal(s.add('b', 30_000, vals(1), 103n), 'late', "b's own next readings are late: it can only hurt itself");
 });
 
@@ -69,7 +89,10 @@ test('commit point: first offset of the earliest open window, with the clock jus
   s.add('a', 11_000, vals(1), 12n, 700);
   assert.deepEqual(s.commitPoint(13n), { offset: 10n, resume: { clock: Number.NEGATIVE_INFINITY, replayUntil: 13n } });
   s.add('a', 12_500, vals(1), 13n, 800); // closes a's [0,10s)
-  assert.deepEqual(s.drainClosed().map((w) => w.vehicleId), ['a']);
+  assert.deepEqual(
+    s.drainClosed().map((w) => w.vehicleId),
+    ['a'],
+  );
   assert.deepEqual(s.commitPoint(14n), { offset: 11n, resume: { clock: 500, replayUntil: 14n } });
   s.add('b', 40_000, vals(1), 14n, 900);
   s.drainClosed();
@@ -83,7 +106,10 @@ test('a silent vehicle is closed after vehicleIdleMs of arrival time and leaves 
   s.add('b', 2000, vals(1), 2n, 104_999);
   assert.deepEqual(s.drainClosed(), [], '4999 ms of silence: still open');
   s.add('b', 3000, vals(1), 3n, 105_000);
-  assert.deepEqual(s.drainClosed().map((w) => [w.vehicleId, w.start, w.eventCount]), [['a', 0, 1]]);
+  assert.deepEqual(
+    s.drainClosed().map((w) => [w.vehicleId, w.start, w.eventCount]),
+    [['a', 0, 1]],
+  );
   assert.deepEqual(s.drainFloorChanges(), [{ vehicleId: 'a', floor: 10_000 }]);
   assert.equal(s.vehicles(), 1);
   assert.equal(s.add('a', 9000, vals(1), 4n, 105_100), 'late', 'a straggler for the emitted window is late');
@@ -102,7 +128,15 @@ test('a car back from a tunnel gets its buffered readings windowed, not dropped 
   }
   for (let t = 30_000; t < 330_000; t += 1000) s.add('b', t, vals(2), off++, t + 50);
   const closedA = s.drainClosed().filter((w) => w.vehicleId === 'a');
-  assert.deepEqual(closedA.map((w) => [w.start, w.eventCount]), [[0, 10], [10_000, 10], [20_000, 10]], "a's last window closed by silence");
+  assert.deepEqual(
+    closedA.map((w) => [w.start, w.eventCount]),
+    [
+      [0, 10],
+      [10_000, 10],
+      [20_000, 10],
+    ],
+    "a's last window closed by silence",
+  );
   // a comes back and sends its 300 buffered readings at once.
   const results = new Set<string>();
   for (let t = 30_000; t < 330_000; t += 1000) results.add(s.add('a', t, vals(3), off++, 330_100));
@@ -135,7 +169,10 @@ test('ignition off closes the vehicle windows at once; later events for them are
   s.add('b', 2500, vals(3), 2n);
   assert.equal(s.closeVehicle('a', 2n), 1);
   const closed = s.drainClosed();
-  assert.deepEqual(closed.map((w) => [w.vehicleId, w.start, w.eventCount]), [['a', 0, 2]]);
+  assert.deepEqual(
+    closed.map((w) => [w.vehicleId, w.start, w.eventCount]),
+    [['a', 0, 2]],
+  );
   assert.equal(s.add('a', 3000, vals(1), 3n), 'late', 'window [0,10s) of a was emitted by ignition off');
   assert.equal(s.add('b', 3000, vals(1), 4n), 'added', 'other vehicles are not affected');
   assert.equal(s.add('a', 10_500, vals(1), 5n), 'added', 'the next window opens normally');
@@ -148,7 +185,10 @@ test('an idle marker closes every open window of the partition, not emitted agai
   s.add('a', 1000, vals(1), 0n);
   s.add('b', 2000, vals(2), 1n);
   assert.equal(s.closeAll(2n), 2);
-  assert.deepEqual(s.drainClosed().map((w) => w.vehicleId), ['a', 'b']);
+  assert.deepEqual(
+    s.drainClosed().map((w) => w.vehicleId),
+    ['a', 'b'],
+  );
   const floors: FloorChange[] = s.drainFloorChanges();
   assert.equal(s.openWindows(), 0);
   assert.equal(s.vehicles(), 0, 'idle vehicles free their state');
@@ -170,7 +210,10 @@ test('an idle marker advances the arrival clock: only cars silent for the idle t
   s.add('b', 1000, vals(1), 1n, 130_000);
   assert.equal(s.idleTick(150_000, 2n), 0, 'an upstream stall shorter than the idle time closes nothing');
   assert.equal(s.idleTick(160_000, 3n), 1, 'a has been silent for 60 s');
-  assert.deepEqual(s.drainClosed().map((w) => w.vehicleId), ['a']);
+  assert.deepEqual(
+    s.drainClosed().map((w) => w.vehicleId),
+    ['a'],
+  );
   assert.equal(s.idleTick(155_000, 4n), 0, 'the clock never goes back');
   assert.equal(s.idleTick(190_000, 5n), 1);
   assert.equal(s.openWindows(), 0);

@@ -56,7 +56,10 @@ const defArb: fc.Arbitrary<WindowDef> = fc
     size: fc.integer({ min: 1, max: 40 }).map((x) => x * 250),
     hopping: fc.boolean(),
     // Hopping advance: size/k (k in 2..6) or any value >= size/6, so an event lies in at most 7 windows.
-    advanceSeed: fc.oneof(fc.integer({ min: 2, max: 6 }).map((k) => ({ k })), fc.nat().map((n) => ({ n }))),
+    advanceSeed: fc.oneof(
+      fc.integer({ min: 2, max: 6 }).map((k) => ({ k })),
+      fc.nat().map((n) => ({ n })),
+    ),
     grace: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 5_000 })),
   })
   .map(({ size, hopping, advanceSeed, grace }) => {
@@ -71,9 +74,7 @@ const delayArb = fc.oneof(fc.constant<'min'>('min'), fc.constant<'max'>('max'), 
 type DelaySeed = 'min' | 'max' | number;
 const pickDelay = (seed: DelaySeed, max: number): number => (seed === 'min' ? 0 : seed === 'max' ? max : seed % (max + 1));
 
-const valuesArb = fc
-  .array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: SENSOR_NAMES.length, maxLength: SENSOR_NAMES.length })
-  .map((xs) => Float64Array.from(xs));
+const valuesArb = fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: SENSOR_NAMES.length, maxLength: SENSOR_NAMES.length }).map((xs) => Float64Array.from(xs));
 
 /** Events with unique (vehicle, ts), each with a delay seed, plus redeliveries of some of them. */
 function scenarioArb(def: WindowDef) {
@@ -125,8 +126,7 @@ function arrivalOrder(s: Scenario, maxDelay: (e: Event) => number): Arrival[] {
   return arrivals.sort((a, b) => a.at - b.at || a.tie - b.tie);
 }
 
-const byStartThenVehicle = (a: WindowRecord, b: WindowRecord): number =>
-  a.start - b.start || (a.vehicleId < b.vehicleId ? -1 : a.vehicleId > b.vehicleId ? 1 : 0);
+const byStartThenVehicle = (a: WindowRecord, b: WindowRecord): number => a.start - b.start || (a.vehicleId < b.vehicleId ? -1 : a.vehicleId > b.vehicleId ? 1 : 0);
 
 const plain = (w: ClosedWindow): WindowRecord => ({ vehicleId: w.vehicleId, start: w.start, end: w.end, eventCount: w.eventCount, features: w.features });
 

@@ -36,11 +36,7 @@ const logArb = fc
       marker: fc.integer({ min: 0, max: 60 }).map((x) => x === 0),
       vehicle: fc.constantFrom('a', 'b', 'c', 'd'),
       // Mostly in order, some disorder, rarely far behind or a day ahead.
-      skew: fc.oneof(
-        { weight: 12, arbitrary: fc.integer({ min: -3_000, max: 500 }) },
-        { weight: 2, arbitrary: fc.integer({ min: -40_000, max: -3_000 }) },
-        { weight: 1, arbitrary: fc.constant(DAY) },
-      ),
+      skew: fc.oneof({ weight: 12, arbitrary: fc.integer({ min: -3_000, max: 500 }) }, { weight: 2, arbitrary: fc.integer({ min: -40_000, max: -3_000 }) }, { weight: 1, arbitrary: fc.constant(DAY) }),
       gap: fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 0, max: 600 }) }, { weight: 1, arbitrary: fc.integer({ min: 5_000, max: 40_000 }) }),
       ignitionOff: fc.integer({ min: 0, max: 40 }).map((x) => x === 0),
       redeliver: fc.integer({ min: 0, max: 15 }).map((x) => x === 0),
@@ -93,8 +89,7 @@ function uninterrupted(def: ReturnType<typeof windowDef>, log: readonly Entry[],
 function withCrashes(def: ReturnType<typeof windowDef>, log: readonly Entry[], idleMs: number, batchSizes: number[], crashes: boolean[]): Output {
   const out: Output = { windows: [], late: [] };
   let committed: { offset: bigint; resume: Resume; floors: Map<string, number> } = { offset: 0n, resume: NO_RESUME, floors: new Map() };
-  const fresh = (): PartitionState =>
-    createPartitionState(def, { resume: decodeResume(encodeResume(committed.resume)), floors: new Map(committed.floors), vehicleIdleMs: idleMs });
+  const fresh = (): PartitionState => createPartitionState(def, { resume: decodeResume(encodeResume(committed.resume)), floors: new Map(committed.floors), vehicleIdleMs: idleMs });
   let state = fresh();
   let pos = committed.offset;
   let b = 0;
@@ -142,7 +137,10 @@ test('crashes at any batch boundary: the same windows, each once, and the same l
         const got = withCrashes(def, log, idleMs, batchSizes, crashes);
         assert.deepEqual([...got.windows].sort(), [...expected.windows].sort());
         assert.equal(new Set(got.windows).size, got.windows.length, 'no window twice');
-        assert.deepEqual([...got.late].sort((x, y) => x - y), [...expected.late].sort((x, y) => x - y));
+        assert.deepEqual(
+          [...got.late].sort((x, y) => x - y),
+          [...expected.late].sort((x, y) => x - y),
+        );
         seen.crashes += crashes.filter(Boolean).length;
         seen.windows += expected.windows.length;
         seen.late += expected.late.length;

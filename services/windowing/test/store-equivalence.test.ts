@@ -42,12 +42,7 @@ interface Scenario {
 
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   seed: fc.integer(),
-  def: fc.oneof(
-    fc.constant(windowDef(10_000, 10_000, 2_000)),
-    fc.constant(windowDef(10_000, 5_000, 2_000)),
-    fc.constant(windowDef(3_000, 1_000, 0)),
-    fc.constant(windowDef(4_000, 4_000, 500)),
-  ),
+  def: fc.oneof(fc.constant(windowDef(10_000, 10_000, 2_000)), fc.constant(windowDef(10_000, 5_000, 2_000)), fc.constant(windowDef(3_000, 1_000, 0)), fc.constant(windowDef(4_000, 4_000, 500))),
   readings: fc.integer({ min: 50, max: 400 }),
   vehicles: fc.integer({ min: 1, max: 6 }),
   idleMs: fc.constantFrom(0, 5_000, 20_000),
@@ -118,7 +113,10 @@ function run(s: Scenario): void {
 }
 
 test('the packed store decides and emits exactly as the Map-based state did, features bit for bit', () => {
-  fc.assert(fc.property(scenarioArb, (s) => run(s)), { numRuns: 150 });
+  fc.assert(
+    fc.property(scenarioArb, (s) => run(s)),
+    { numRuns: 150 },
+  );
 });
 
 test('table: a few hundred readings per window definition give the same windows, bit for bit', () => {

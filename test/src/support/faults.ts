@@ -38,10 +38,7 @@ export const secs = (ms: number | undefined): string => (ms === undefined ? '—
 /** Rejects after `ms` with a message naming `what`. */
 export function within<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms))),
-  ]);
+  return Promise.race([p.finally(() => clearTimeout(timer)), new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms)))]);
 }
 
 export function kafkaFor(brokers: string): Kafka {
@@ -241,7 +238,10 @@ export async function readTelemetry(kafka: Kafka, registryUrl: string, topic: st
     out.partitionOf.set(r.vehicle_id, partition);
     const byTs = out.readings.get(r.vehicle_id) ?? out.readings.set(r.vehicle_id, new Map()).get(r.vehicle_id)!;
     if (!byTs.has(r.ts)) out.distinct++;
-    byTs.set(r.ts, SENSOR_NAMES.map((n) => r[n] as number));
+    byTs.set(
+      r.ts,
+      SENSOR_NAMES.map((n) => r[n] as number),
+    );
   });
   return out;
 }

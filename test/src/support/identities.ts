@@ -83,12 +83,7 @@ export interface Observer {
  * Watches what cars and operators receive, with the identities that may read it: car topics
  * (vehicles/...) as a gateway, the operators' feed (fleet/...) as pitwall-operators.
  */
-export async function observe(
-  url: string,
-  clientId: string,
-  topics: readonly string[],
-  onMessage: (topic: string, payload: Buffer, packet: IPublishPacket) => void,
-): Promise<Observer> {
+export async function observe(url: string, clientId: string, topics: readonly string[], onMessage: (topic: string, payload: Buffer, packet: IPublishPacket) => void): Promise<Observer> {
   const groups: Array<[IdentityKind, string, string[]]> = [
     ['gateway', 'e2e', topics.filter((t) => t.startsWith('vehicles/'))],
     ['service', 'operators', topics.filter((t) => t.startsWith('fleet/'))],

@@ -27,8 +27,7 @@ export function parseMetrics(text: string): Scrape {
   return {
     text,
     samples,
-    sum: (name, match = {}) =>
-      samples.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((n, s) => n + s.value, 0),
+    sum: (name, match = {}) => samples.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((n, s) => n + s.value, 0),
     declares: (name, type) => new RegExp(`^# TYPE ${name} ${type ?? '\\w+'}$`, 'm').test(text),
   };
 }

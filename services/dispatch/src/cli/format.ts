@@ -93,15 +93,7 @@ export const ANSI: Style = {
 const COLUMNS = ['VEHICLE', 'AREA', 'SEVERITY', 'STATUS', 'AGE', 'DELIVERED', 'ACKED BY'] as const;
 
 function cells(i: IncidentRecord, now: number): string[] {
-  return [
-    i.vehicle_id,
-    i.area,
-    i.severity,
-    i.status,
-    formatAge(now - i.opened_at),
-    i.delivered_at === null ? '-' : `${formatAge(now - i.delivered_at)} ago`,
-    i.acknowledged_by ?? '-',
-  ];
+  return [i.vehicle_id, i.area, i.severity, i.status, formatAge(now - i.opened_at), i.delivered_at === null ? '-' : `${formatAge(now - i.delivered_at)} ago`, i.acknowledged_by ?? '-'];
 }
 
 /** The table, padded to the widest cell of each column; styling never changes the widths. */

@@ -143,12 +143,7 @@ export function maintenancePublication(vehicleId: string, view: Pick<IncidentVie
  * Applies one incident record to the view and says what to publish. `alreadySent` answers whether
  * an alert key went out before (in this process).
  */
-export function handleIncident(
-  incident: IncidentRecord,
-  view: IncidentView,
-  alreadySent: (key: string) => boolean,
-  config: IncidentHandlerConfig,
-): IncidentOutcome {
+export function handleIncident(incident: IncidentRecord, view: IncidentView, alreadySent: (key: string) => boolean, config: IncidentHandlerConfig): IncidentOutcome {
   view.apply(incident);
   const publications: Publication[] = [];
   const key = alertKey(incident.incident_id, incident.revision);

@@ -55,11 +55,10 @@ export function parseReceipt(topic: string, payload: Buffer, ingestedAt: number,
   const revision = optionalInteger(obj, 'revision', context);
   const receivedAt = optionalInteger(obj, 'received_at', context);
   if (receivedAt !== null && (receivedAt < MIN_TS || receivedAt > ingestedAt + limits.maxFutureSkewMs)) {
-    throw new InvalidInputError(
-      'ts.out_of_range',
-      `received_at ${receivedAt} is before 2000 or more than ${limits.maxFutureSkewMs} ms ahead of the ingest clock`,
-      { ...context, field: 'received_at' },
-    );
+    throw new InvalidInputError('ts.out_of_range', `received_at ${receivedAt} is before 2000 or more than ${limits.maxFutureSkewMs} ms ahead of the ingest clock`, {
+      ...context,
+      field: 'received_at',
+    });
   }
   return { vehicle_id: vehicleId, incident_id: incidentId, revision, received_at: receivedAt ?? ingestedAt, ingested_at: ingestedAt };
 }
