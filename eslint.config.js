@@ -27,6 +27,7 @@ export default defineConfig(
       // node:test's test()/describe()/it() return promises the runner itself awaits and reports;
       // awaiting them at the top level of a test file would only serialise the file.
       '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }] }],
+      '@typescript-eslint/no-misused-promises': 'error',
       // Off: `async` with nothing to await is how this code implements Promise-returning interfaces
       // (kafkajs handlers, test fakes), and it turns a synchronous throw into the rejection callers
       // of such an API expect. A missing await is what no-floating-promises catches.
@@ -37,7 +38,6 @@ export default defineConfig(
       // `_`-prefixed names are deliberately unused (a parameter kept for its position, a property
       // left out of a rest copy).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true }],
-      '@typescript-eslint/no-misused-promises': 'error',
     },
   },
 
@@ -56,7 +56,7 @@ export default defineConfig(
     },
   },
 
-  // Plain JavaScript run by node (test/k8s.test.mjs, this file): no tsconfig covers it, so no
+  // Plain JavaScript run by node (test/*.test.mjs, this file): no tsconfig covers it, so no
   // type-aware rules.
   {
     files: ['**/*.js', '**/*.mjs'],
