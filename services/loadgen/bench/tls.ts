@@ -239,6 +239,7 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   // The registry's deploy step for these topics: ingest only looks its schemas up.
   await deploySchemas(createSchemaStore(REGISTRY, operator.registry), readCommonConfig(configReader(topicEnv), 'bench').topics, defaultSchemasDir());
   const loadAvgAtStart = os.loadavg().map(r1);
+  const drops = await watchBrokerDrops(broker.url.plain);
   console.log(`\n== ${phase}: ${url} (load average ${loadAvgAtStart.join(' ')})`);
 
   // ingest on this listener
@@ -339,7 +340,7 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   clearTimeout(killer);
   clearInterval(sampler);
   await stop(ingest);
-  const dropped = await brokerDropped(broker.url.plain);
+  const dropped = await drops.stop();
 
   const lines = existsSync(out)
     ? readFileSync(out, 'utf8')
@@ -416,21 +417,31 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
 }
 
 /**
- * The broker's $SYS/broker/publish/messages/dropped (messages dropped on queue or in-flight limits
- * since it started; acknowledged readings lost if ingest's queue overflowed), read on the plain
- * listener, which has no ACL. null if it does not come within 15 s.
+ * Watches the broker's $SYS/broker/publish/messages/dropped (messages dropped on queue or in-flight
+ * limits since it started; acknowledged readings lost if ingest's queue overflowed) on the plain
+ * listener, which has no ACL. Mosquitto sends it only when it changes, so the watch starts with the
+ * phase; $SYS/broker/uptime (every 10 s) shows the watch works. stop(): the last count, 0 if only
+ * uptime came, null if the broker's $SYS never arrived.
  */
-async function brokerDropped(url: string): Promise<number | null> {
+async function watchBrokerDrops(url: string): Promise<{ stop(): Promise<number | null> }> {
   const { default: mqtt } = await import('mqtt');
-  const client = await mqtt.connectAsync(url, { clientId: `bench-sys-${ID}`, reconnectPeriod: 0, connectTimeout: 5_000 }).catch(() => undefined);
-  if (!client) return null;
-  try {
-    const value = new Promise<number>((resolve) => client.on('message', (_t, payload) => resolve(Number(payload.toString()))));
-    await client.subscribeAsync('$SYS/broker/publish/messages/dropped', { qos: 0 });
-    return await Promise.race([value, sleep(15_000).then(() => null)]);
-  } finally {
-    await client.endAsync(true).catch(() => undefined);
-  }
+  const client = await mqtt.connectAsync(url, { clientId: `bench-sys-${ID}-${Date.now()}`, reconnectPeriod: 0, connectTimeout: 5_000 }).catch(() => undefined);
+  if (!client) return { stop: () => Promise.resolve(null) };
+  let dropped: number | null = null;
+  let alive = false;
+  client.on('message', (topic, payload) => {
+    if (topic.endsWith('/uptime')) alive = true;
+    else dropped = Number(payload.toString());
+  });
+  await client.subscribeAsync({ '$SYS/broker/publish/messages/dropped': { qos: 0 }, '$SYS/broker/uptime': { qos: 0 } });
+  return {
+    async stop() {
+      const deadline = Date.now() + 12_000;
+      while (!alive && dropped === null && Date.now() < deadline) await sleep(250);
+      await client.endAsync(true).catch(() => undefined);
+      return dropped ?? (alive ? 0 : null);
+    },
+  };
 }
 
 // ---------------------------------------------------------------- report
