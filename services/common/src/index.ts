@@ -9,6 +9,7 @@ export * from './mqtt.js';
 export * from './registry.js';
 export * from './schema-deploy.js';
 export * from './local-infra.js';
+export * from './random.js';
 export * from './sensors.js';
 export * from './lifecycle.js';
 export * from './windows.js';

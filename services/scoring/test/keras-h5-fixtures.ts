@@ -4,6 +4,7 @@
  * tested without Python. Also a plain-JS forward pass to check the imported model against.
  */
 import h5wasm from 'h5wasm/node';
+import { mulberry32 } from '@pitwall/common';
 
 export const KERAS_VERSION = '2.15.0';
 
@@ -128,16 +129,8 @@ export async function writeKerasH5(file: string, m: FixtureModel): Promise<void>
 
 /** Deterministic values in [-scale, scale) (mulberry32). */
 export function pseudoRandom(n: number, seed: number, scale = 1): number[] {
-  let a = seed >>> 0;
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out.push(((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale);
-  }
-  return out;
+  const next = mulberry32(seed);
+  return Array.from({ length: n }, () => (next() * 2 - 1) * scale);
 }
 
 /** Rounded through float32, as the values are stored. */

@@ -2,6 +2,8 @@
  * Deterministic randomness. Everything the simulator draws comes from a seeded mulberry32 stream so
  * that a (seed, failures, tick timestamps) triple always yields the same fleet output.
  */
+import { mulberry32 } from '@pitwall/common';
+
 export interface Rng {
   /** Uniform in [0, 1). */
   next(): number;
@@ -13,17 +15,7 @@ export interface Rng {
   pick<T>(items: readonly T[]): T;
 }
 
-/** mulberry32: a tiny 32-bit PRNG, plenty for simulation noise (not for cryptography). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** FNV-1a over the parts' string forms, so independent streams (per car, per failure) get unrelated seeds. */
 export function hashSeed(...parts: readonly (string | number)[]): number {

@@ -9,24 +9,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SENSOR_NAMES, windowDef, type WindowDef } from '@pitwall/common';
+import { mulberry32, SENSOR_NAMES, windowDef, type WindowDef } from '@pitwall/common';
 import { createPartitionState, type ClosedWindow, type PartitionStateOptions } from '../src/partition-state.js';
 import * as reference from './reference-partition-state.js';
 
 const T0 = 1_700_000_123_456;
 const SPECIAL = [0, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.MIN_VALUE, Number.MAX_VALUE, 1e-300, -1e300];
 
-/** mulberry32: a small seeded generator, so a failing seed replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a failing seed replays exactly. */
+const prng = mulberry32;
 
 const bits = (a: Float64Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 const plain = (ws: ClosedWindow[]) => ws.map((w) => ({ ...w, features: bits(w.features) }));
