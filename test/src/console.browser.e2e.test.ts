@@ -13,11 +13,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Kafka, logLevel } from 'kafkajs';
-import { connectCars, createCarInbox, createFleet, createSimulator, type CarInbox, type FleetClient, type Simulator } from '@pitwall/simulator';
+import { createCarInbox, createFleet, createSimulator, type CarInbox, type FleetClient, type Simulator } from '@pitwall/simulator';
 import { createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
 import { consoleUsers } from './support/console-users.js';
 import { adminSchemaStore, ARTIFACTS, freePort, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
-import { carCredentials, clearRetained } from './support/identities.js';
+import { clearRetained, connectTestCars } from './support/identities.js';
 
 const id = runId();
 // Incidents must stay open while the operator looks at them.
@@ -113,14 +113,7 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
         { vehicleId: `${prefix}-0005`, mode: 'tire_leak', onsetTs: start + 40_000, rampMs: 60_000 },
       ],
     });
-    mqtt = await connectCars({
-      url: INFRA.mqtt,
-      vehicleIds: fleet.vehicleIds,
-      base: { protocolVersion: 5, clean: true, reconnectPeriod: 500 },
-      credentials: await carCredentials(INFRA.mqtt, fleet.vehicleIds),
-      clientId: (v) => `${v}-${id}`,
-      log: silentLogger,
-    });
+    mqtt = await connectTestCars(INFRA.mqtt, fleet.vehicleIds, id);
     inbox = createCarInbox({ client: mqtt, vehicleIds: fleet.vehicleIds, log: silentLogger, receipts: true, onAlert: () => {} });
     await inbox.start();
     // 5 minutes of event time at 1 Hz per car, compressed 10x (as in pipeline.e2e.test.ts).

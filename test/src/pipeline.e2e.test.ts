@@ -14,10 +14,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IPublishPacket } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
-import { connectCars, createCarInbox, createFleet, createSimulator, type CarAlert } from '@pitwall/simulator';
+import { createCarInbox, createFleet, createSimulator, type CarAlert } from '@pitwall/simulator';
 import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
 import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
-import { asGateway, carCredentials, clearRetained, observe, type Observer } from './support/identities.js';
+import { asGateway, clearRetained, connectTestCars, observe, type Observer } from './support/identities.js';
 
 const id = runId();
 // Small fetches make windowing resume mid-window on every batch, as it does under load.
@@ -71,14 +71,7 @@ describe('pipeline end to end', { timeout: 360_000 }, () => {
       failures: [{ vehicleId: FAILING, mode: 'coolant_overheat', onsetTs: start + 30_000, rampMs: 30_000 }],
     });
     // Each car on its own connection with its own certificate, as the simulator runs them.
-    const client = await connectCars({
-      url: INFRA.mqtt,
-      vehicleIds: fleet.vehicleIds,
-      base: { protocolVersion: 5, clean: true, reconnectPeriod: 500 },
-      credentials: await carCredentials(INFRA.mqtt, fleet.vehicleIds),
-      clientId: (v) => `${v}-${id}`,
-      log: silentLogger,
-    });
+    const client = await connectTestCars(INFRA.mqtt, fleet.vehicleIds, id);
     const carAlerts: CarAlert[] = [];
     const inbox = createCarInbox({ client, vehicleIds: fleet.vehicleIds, log: silentLogger, receipts: true, onAlert: (a) => carAlerts.push(a) });
     await inbox.start();

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { ensureCa, openCa, type Ca, type IdentityKind } from '@pitwall/common/pki';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import { silentLogger } from '@pitwall/common';
+import { connectCars, type FleetClient } from '@pitwall/simulator';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const SHARED_PKI = process.env.PITWALL_PKI_DIR ?? path.join(process.env.PITWALL_HOME ?? path.join(REPO, '.pitwall'), 'pki');
@@ -114,4 +116,16 @@ export async function carCredentials(url: string, vehicleIds: readonly string[])
   const creds = new Map<string, { ca: string; cert: string; key: string }>();
   for (const v of vehicleIds) creds.set(v, await tlsAs(url, 'car', v));
   return (v) => creds.get(v)!;
+}
+
+/** Each car on its own TLS connection with its own certificate, as the simulator runs them (client ids `<car>-<run>`). */
+export async function connectTestCars(url: string, vehicleIds: readonly string[], run: string): Promise<FleetClient> {
+  return connectCars({
+    url,
+    vehicleIds,
+    base: { protocolVersion: 5, clean: true, reconnectPeriod: 500 },
+    credentials: await carCredentials(url, vehicleIds),
+    clientId: (v) => `${v}-${run}`,
+    log: silentLogger,
+  });
 }
