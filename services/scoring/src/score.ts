@@ -51,13 +51,20 @@ export function scoreBatch(model: ServableModel, metadata: Pick<ModelMetadata, '
     if (v.length !== d) throw new RangeError(`vector ${i} has ${v.length} features, the model expects ${d}`);
     flat.set(v, i * d);
   });
-  const sq = tf.tidy(() => {
+  // The squared errors are read outside tf.tidy: tidy walks whatever its callback returns looking
+  // for tensors, and for a typed array that is every element (most of the chunk's time at n=1024).
+  const sqTensor = tf.tidy(() => {
     const x = tf.tensor2d(flat, [n, d]);
     const z = x.sub(tf.tensor1d(metadata.normalization.mean)).div(tf.tensor1d(metadata.normalization.std));
-    const recon = reconstruct(model, z);
-    // A copy: a backend may hand out its own buffer, which belongs to the disposed tensor.
-    return (recon.squaredDifference(z).dataSync() as Float32Array).slice();
+    return reconstruct(model, z).squaredDifference(z);
   });
+  let sq: Float32Array;
+  try {
+    // A copy: a backend may hand out its own buffer, which belongs to the disposed tensor.
+    sq = (sqTensor.dataSync() as Float32Array).slice();
+  } finally {
+    sqTensor.dispose();
+  }
   const out: Scored[] = [];
   const perSensor = new Float64Array(SENSOR_NAMES.length);
   for (let i = 0; i < n; i++) {
