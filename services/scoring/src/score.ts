@@ -46,17 +46,22 @@ export function scoreBatch(model: ServableModel, metadata: Pick<ModelMetadata, '
     sensorOf = sensorIndexOf(metadata.features);
     sensorIndexCache.set(metadata.features, sensorOf);
   }
-  const flat = new Float32Array(n * d);
+  // z-scores computed here rather than as two tensor ops: in float32, rounding after the
+  // subtraction and after the division, exactly as the tensor ops did (their operands are the
+  // float32 mean and std), so the model sees the same bits.
+  const mean = Float32Array.from(metadata.normalization.mean);
+  const std = Float32Array.from(metadata.normalization.std);
+  const z = new Float32Array(n * d);
   vectors.forEach((v, i) => {
     if (v.length !== d) throw new RangeError(`vector ${i} has ${v.length} features, the model expects ${d}`);
-    flat.set(v, i * d);
+    const base = i * d;
+    for (let j = 0; j < d; j++) z[base + j] = Math.fround(v[j]! - mean[j]!) / std[j]!;
   });
   // The squared errors are read outside tf.tidy: tidy walks whatever its callback returns looking
   // for tensors, and for a typed array that is every element (most of the chunk's time at n=1024).
   const sqTensor = tf.tidy(() => {
-    const x = tf.tensor2d(flat, [n, d]);
-    const z = x.sub(tf.tensor1d(metadata.normalization.mean)).div(tf.tensor1d(metadata.normalization.std));
-    return reconstruct(model, z).squaredDifference(z);
+    const zt = tf.tensor2d(z, [n, d]);
+    return reconstruct(model, zt).squaredDifference(zt);
   });
   let sq: Float32Array;
   try {
