@@ -60,6 +60,30 @@ describe('scoreBatch', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
+  it('z-scores exactly as tf sub and div in float32 would', () => {
+    // Awkward means and stds so that float32 rounding matters; the zero model reconstructs 0, so
+    // every squared error is z^2 and the score is their sum in feature order over D.
+    let seed = 7;
+    const rand = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const mean = Array.from({ length: D }, () => (rand() - 0.5) * 1e3 + 1 / 3);
+    const std = Array.from({ length: D }, () => rand() * 17 + 0.1);
+    const m = metadataFor({ normalization: { mean, std } });
+    const vectors = Array.from({ length: 20 }, () => Float32Array.from({ length: D }, () => (rand() - 0.5) * 2e3));
+    const got = scoreBatch(zero, m, vectors);
+    const sq = tf.tidy(() => {
+      const z = tf
+        .tensor2d(vectors.map((v) => Array.from(v)))
+        .sub(tf.tensor1d(mean))
+        .div(tf.tensor1d(std));
+      return tf.zerosLike(z).squaredDifference(z).arraySync() as number[][];
+    });
+    sq.forEach((row, i) => {
+      let total = 0;
+      for (const e of row) total += e;
+      assert.equal(got[i]!.score, total / D);
+    });
+  });
+
   it('refuses vectors of the wrong width and accepts an empty batch', () => {
     assert.deepEqual(scoreBatch(zero, meta, []), []);
     assert.throws(() => scoreBatch(zero, meta, [new Float32Array(D - 1)]), /vector 0 has 107 features, the model expects 108/);
