@@ -39,7 +39,7 @@ import { createBatcher } from './batcher.js';
 import { handleReceipt, isReceiptTopic } from './handlers/receipt.js';
 import { handleTelemetry, type OutgoingRecord } from './handlers/telemetry.js';
 import { createIngestMetrics, METRICS } from './metrics.js';
-import { BROKER_DROPS_TOPIC, BROKER_UPTIME_TOPIC, createDropTracker } from './handlers/broker-drops.js';
+import { BROKER_DROPS_TOPIC, BROKER_UPTIME_TOPIC, createBrokerDropsHandler } from './handlers/broker-drops.js';
 import type { ValidationLimits } from './validate.js';
 
 export interface IngestConfig {
@@ -140,29 +140,9 @@ export function createIngest(deps: IngestDeps): Ingest {
   });
   readiness.pending('kafka sends', () => batcher.pending());
 
-  const drops = createDropTracker();
-  let dropsWatched = false;
+  const onBrokerSys = createBrokerDropsHandler({ gauge: metrics.brokerDropped, log });
   const onMessage = (message: HeldMessage): void => {
-    if (message.topic === BROKER_UPTIME_TOPIC) {
-      // $SYS reaches ingest: from now on a drop would be reported (see broker-drops.ts).
-      if (!dropsWatched) metrics.brokerDropped().set(0);
-      dropsWatched = true;
-      return;
-    }
-    if (message.topic === BROKER_DROPS_TOPIC) {
-      dropsWatched = true;
-      const seen = drops.observe(message.payload);
-      if (!seen) return;
-      metrics.brokerDropped().set(seen.total);
-      if (seen.increase > 0) {
-        log.error('the MQTT broker dropped messages on its queue limits: readings it acknowledged to cars may be lost', {
-          dropped: seen.increase,
-          droppedSinceBrokerStart: seen.total,
-          fix: 'raise max_queued_messages / max_queued_bytes, or add ingest capacity (README: Overload)',
-        });
-      }
-      return;
-    }
+    if (onBrokerSys(message.topic, message.payload)) return;
     // During shutdown new messages are neither forwarded nor acknowledged: the broker keeps them.
     if (closing) return;
     if (isReceiptTopic(message.topic)) {

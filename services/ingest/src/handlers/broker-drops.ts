@@ -35,3 +35,36 @@ export function createDropTracker(): { observe(payload: Buffer): DropObservation
     },
   };
 }
+
+/**
+ * The $SYS messages' handler: true when `topic` was one of them (nothing else to do with it). The
+ * gauge reads 0 once the broker's $SYS is seen, then the broker's count; each increase is logged as
+ * an error.
+ */
+export function createBrokerDropsHandler(deps: {
+  gauge: () => { set(value: number): void };
+  log: { error(message: string, fields?: Record<string, unknown>): void };
+}): (topic: string, payload: Buffer) => boolean {
+  const drops = createDropTracker();
+  let reported = false;
+  return (topic, payload) => {
+    if (topic === BROKER_UPTIME_TOPIC) {
+      if (!reported) deps.gauge().set(0);
+      reported = true;
+      return true;
+    }
+    if (topic !== BROKER_DROPS_TOPIC) return false;
+    const seen = drops.observe(payload);
+    if (!seen) return true;
+    reported = true;
+    deps.gauge().set(seen.total);
+    if (seen.increase > 0) {
+      deps.log.error('the MQTT broker dropped messages on its queue limits: readings it acknowledged to cars may be lost', {
+        dropped: seen.increase,
+        droppedSinceBrokerStart: seen.total,
+        fix: 'raise max_queued_messages / max_queued_bytes, or add ingest capacity (README: Overload)',
+      });
+    }
+    return true;
+  };
+}
