@@ -477,6 +477,14 @@ function table(plain: PhaseResult, tls: PhaseResult): string {
   return out.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(w[c]!) : cell.padStart(w[c]!))).join('  ')).join('\n');
 }
 
+/** BENCH_OUT, else bench-results/<name>-<time>.json. */
+function writeResult(name: string, result: unknown): void {
+  const outFile = env.BENCH_OUT ?? path.join(REPO, 'bench-results', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  writeFileSync(outFile, JSON.stringify(result, null, 1) + '\n');
+  console.log(`written to ${outFile}`);
+}
+
 // ---------------------------------------------------------------- main
 async function preconditions(): Promise<string | undefined> {
   const [host, port] = [KAFKA.slice(0, KAFKA.lastIndexOf(':')), Number(KAFKA.slice(KAFKA.lastIndexOf(':') + 1))];
@@ -547,10 +555,7 @@ async function main(): Promise<number> {
   if (!plain || !tls) {
     const only = (plain ?? tls)!;
     console.log(`\n${JSON.stringify({ phase: only.phase, readings: only.readings, mosquitto: only.mosquitto, ingest: only.ingest }, null, 1)}`);
-    const outFile = env.BENCH_OUT ?? path.join(REPO, 'bench-results', `loadgen-${only.phase}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    mkdirSync(path.dirname(outFile), { recursive: true });
-    writeFileSync(outFile, JSON.stringify({ type: 'loadgen-tls-bench', id: ID, at: new Date().toISOString(), [only.phase]: only }, null, 1) + '\n');
-    console.log(`written to ${outFile}`);
+    writeResult(`loadgen-${only.phase}`, { type: 'loadgen-tls-bench', id: ID, at: new Date().toISOString(), [only.phase]: only });
     return 0;
   }
 
@@ -587,10 +592,7 @@ async function main(): Promise<number> {
     `goal (TLS >= 80 % of plain throughput): ${result.goal.met ? 'met' : 'NOT met'}` +
       (result.goal.saturated ? '' : ` (plain kept up with the offered ${plain.readings.offeredPerS}/s: throughput is not saturated at this rate; compare CPU)`),
   );
-  const outFile = env.BENCH_OUT ?? path.join(REPO, 'bench-results', `loadgen-tls-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  mkdirSync(path.dirname(outFile), { recursive: true });
-  writeFileSync(outFile, JSON.stringify(result, null, 1) + '\n');
-  console.log(`written to ${outFile}`);
+  writeResult('loadgen-tls', result);
   return 0;
 }
 
