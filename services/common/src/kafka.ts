@@ -122,15 +122,26 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], de
       // broker answers while its metadata cache has not yet applied the controller's new topic.
       await admin.createTopics({ topics: missing, waitForLeaders: false });
     } catch (err) {
-      // Another instance may have created them in between.
-      const now = new Set(await admin.listTopics());
-      if (!missing.every((t) => now.has(t.topic))) throw err;
+      // Another instance may have created some in between (TOPIC_ALREADY_EXISTS beside other
+      // topics' success), or a busy controller answered REQUEST_TIMED_OUT while it goes on creating
+      // them: waitForLeaders below then waits for the topics to be served. Anything else (no
+      // authorization, an invalid config) fails now unless the topics exist after all.
+      if (!creationMayComplete(err)) {
+        const now = new Set(await admin.listTopics());
+        if (!missing.every((t) => now.has(t.topic))) throw err;
+      }
     }
   }
   await waitForLeaders(
     admin,
     specs.map((s) => s.topic),
   );
+}
+
+/** Whether a failed createTopics may still leave every topic created: each error is "exists" or retriable. */
+export function creationMayComplete(err: unknown): boolean {
+  const errors = (err as { errors?: unknown[] }).errors ?? [err];
+  return errors.length > 0 && errors.every((e) => (e as { type?: string }).type === 'TOPIC_ALREADY_EXISTS' || (e as { retriable?: boolean }).retriable === true);
 }
 
 /**

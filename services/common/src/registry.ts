@@ -47,15 +47,42 @@ export interface RegistryCredentials {
   readonly password: string;
 }
 
-export function createSchemaStore(url: string, credentials?: RegistryCredentials): SchemaStore {
+/**
+ * How long a registry call keeps trying through connection failures and 5xx/429 answers (a
+ * registry restarting, or busy while a fleet of pods starts) before it gives up; each try waits
+ * twice as long as the one before, from `initialMs` up to 5 s. Every call is idempotent (reads,
+ * and register and compatibility answer the same when repeated).
+ */
+export interface RegistryRetry {
+  readonly deadlineMs: number;
+  readonly initialMs: number;
+}
+
+export const DEFAULT_REGISTRY_RETRY: RegistryRetry = Object.freeze({ deadlineMs: 30_000, initialMs: 200 });
+
+export function createSchemaStore(url: string, credentials?: RegistryCredentials, retry: RegistryRetry = DEFAULT_REGISTRY_RETRY): SchemaStore {
   const base = url.replace(/\/$/, '');
   const headers: Record<string, string> = { 'content-type': 'application/vnd.schemaregistry.v1+json' };
   if (credentials) headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  // Answers other than a transient failure are returned as they are; the last transient failure
+  // is returned (an HTTP answer) or thrown (no answer) once the deadline has passed.
   const call = async (op: string, what: string, p: string, init: { method: string; body?: unknown }): Promise<Response> => {
-    try {
-      return await fetch(`${base}${p}`, { method: init.method, headers, ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }) });
-    } catch (cause) {
-      throw new TransientError(op, `${what} at ${url} failed: ${(cause as Error).message}`, { cause });
+    const deadline = Date.now() + retry.deadlineMs;
+    for (let wait = retry.initialMs; ; wait = Math.min(wait * 2, 5_000)) {
+      let res: Response | undefined;
+      let failure: unknown;
+      try {
+        res = await fetch(`${base}${p}`, { method: init.method, headers, ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }) });
+      } catch (cause) {
+        failure = cause;
+      }
+      const transient = res === undefined || res.status >= 500 || res.status === 429;
+      if (!transient || Date.now() + wait > deadline) {
+        if (res) return res;
+        throw new TransientError(op, `${what} at ${url} failed: ${(failure as Error).message}`, { cause: failure });
+      }
+      await res?.body?.cancel();
+      await new Promise((r) => setTimeout(r, wait));
     }
   };
   // 401/403 are not retriable: waiting does not give an identity rights it lacks.

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import avro from 'avsc';
-import { createAvroCodec, createTopicCodec, defaultSchemasDir, loadSchemaFile, type SchemaStore } from '../src/registry.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAvroCodec, createSchemaStore, createTopicCodec, defaultSchemasDir, loadSchemaFile, type SchemaStore } from '../src/registry.js';
 import { deploySchemas, schemaVersions, TOPIC_RECORDS } from '../src/schema-deploy.js';
 import { PitwallError } from '../src/errors.js';
 import { configReader, readRegistryCredentials } from '../src/config.js';
@@ -123,4 +125,67 @@ test('registry credentials: optional; a password without a user, or both passwor
   assert.throws(() => read({ SCHEMA_REGISTRY_PASSWORD: 'pw' }), /SCHEMA_REGISTRY_USERNAME/);
   assert.throws(() => read({ SCHEMA_REGISTRY_USERNAME: 'admin' }), /SCHEMA_REGISTRY_PASSWORD/);
   assert.throws(() => read({ SCHEMA_REGISTRY_USERNAME: 'admin', SCHEMA_REGISTRY_PASSWORD: 'a', SCHEMA_REGISTRY_PASSWORD_FILE: '/etc/hostname' }), /not both/);
+});
+
+/** A local HTTP server answering each request with the next of `answers` (the last repeats); counts requests. */
+async function scriptedRegistry(answers: Array<[number, unknown]>): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const server = createServer((req, res) => {
+    const [status, body] = answers[Math.min(n++, answers.length - 1)]!;
+    req.resume();
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/apis/ccompat/v7`, requests: () => n, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+const fast = { deadlineMs: 2_000, initialMs: 10 };
+
+test('registry calls retry 5xx and 429 answers until an answer comes', async () => {
+  const reg = await scriptedRegistry([
+    [503, { message: 'starting' }],
+    [429, { message: 'busy' }],
+    [500, { message: 'oops' }],
+    [200, { id: 7 }],
+  ]);
+  try {
+    assert.equal(await createSchemaStore(reg.url, undefined, fast).lookup('t-value', { type: 'string' }), 7);
+    assert.equal(reg.requests(), 4);
+  } finally {
+    await reg.close();
+  }
+});
+
+test('registry answers that are not transient are not retried: 404 is "not registered", 401 a refusal', async () => {
+  const missing = await scriptedRegistry([[404, { error_code: 40403 }]]);
+  const denied = await scriptedRegistry([[401, { message: 'no' }]]);
+  try {
+    assert.equal(await createSchemaStore(missing.url, undefined, fast).lookup('t-value', { type: 'string' }), undefined);
+    await assert.rejects(createSchemaStore(denied.url, undefined, fast).register('t-value', { type: 'string' }), (e: PitwallError) => e.reason === 'registry.forbidden' && !e.retriable);
+    assert.deepEqual([missing.requests(), denied.requests()], [1, 1]);
+  } finally {
+    await missing.close();
+    await denied.close();
+  }
+});
+
+test('a registry that stays unavailable fails the call after the deadline, naming it', async () => {
+  const down = await scriptedRegistry([[503, { message: 'down' }]]);
+  const started = Date.now();
+  try {
+    await assert.rejects(createSchemaStore(down.url, undefined, { deadlineMs: 300, initialMs: 10 }).lookup('t-value', { type: 'string' }), (e: PitwallError) => {
+      assert.equal(e.reason, 'registry.lookup');
+      assert.ok(e.retriable);
+      assert.match(e.message, /HTTP 503/);
+      return true;
+    });
+    assert.ok(down.requests() >= 3, `${down.requests()} tries`);
+    assert.ok(Date.now() - started < 2_000);
+  } finally {
+    await down.close();
+  }
+  // Nobody listening: a connection error, retried the same way, then thrown with the registry's address.
+  const { url } = down;
+  await assert.rejects(createSchemaStore(url, undefined, { deadlineMs: 200, initialMs: 10 }).getSchema(1), (e: PitwallError) => e.reason === 'registry.get' && e.message.includes(url));
 });

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -245,13 +246,32 @@ export async function startService(name: string, env: Record<string, string>, ta
   return svc;
 }
 
+/** The last lines of a log file, each cut to 600 characters; '' when it cannot be read. */
+export async function logTail(file: string, lines: number): Promise<string> {
+  // The service's stdout pipe may still be flushing into the file right after it exits.
+  await new Promise((r) => setTimeout(r, 200));
+  try {
+    const text = await readFile(file, 'utf8');
+    return text
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => (l.length > 600 ? `${l.slice(0, 600)}…` : l))
+      .join('\n');
+  } catch {
+    return '';
+  }
+}
+
 export async function waitReady(services: ServiceProcess[], timeoutMs = 60_000): Promise<void> {
   await Promise.all(
     services.map((s) =>
       Promise.race([
         waitFor(`${s.name} to be ready (log: ${s.logFile})`, () => s.ready(), timeoutMs),
-        s.exited.then((code) => {
-          throw new Error(`${s.name} exited with code ${code} before it was ready; see ${s.logFile}`);
+        s.exited.then(async (code) => {
+          // CI prints the test output, not the artifact files: carry the log's end in the error.
+          const tail = await logTail(s.logFile, 15);
+          throw new Error(`${s.name} exited with code ${code} before it was ready; see ${s.logFile}; its last lines:\n${tail}`);
         }),
       ]),
     ),
