@@ -5,6 +5,8 @@
 #     its CA certificate in $PITWALL_HOME/pki/kafka/ca.pem
 #     (users and ACLs are provisioned on every `up` by services/common/dist: build first)
 #   - Mosquitto from the Debian package
+#   - HiveMQ Community Edition (embedded, from Maven Central) with Pitwall's certificate identities and
+#     ACL as an embedded extension (infra/hivemq): the second MQTT 5 broker, only with `up hivemq`
 #   - Apicurio Registry from Maven Central, used through its Confluent API (/apis/ccompat/v7): reads
 #     anonymous, writes only as admin (password in $PITWALL_HOME/secrets/registry); every `up`
 #     registers the schemas (the deploy step, npm run schemas -- deploy)
@@ -13,6 +15,9 @@
 #                             (`up kafka mosquitto apicurio`: only those named, e.g. a private Kafka for a test)
 #   scripts/infra.sh down     stop only the processes this script started
 #   scripts/infra.sh status   show what runs where, and where the logs are
+#   scripts/infra.sh hivemq-prepare <folder> <port>
+#                             install HiveMQ (cached) and write <folder>/conf for a listener on <port>;
+#                             prints the java classpath (tests start private brokers with it)
 #   scripts/infra.sh reset    down, then delete data (topics, schemas, sessions); downloads and the fleet CA are kept
 #   scripts/infra.sh reload   restart Mosquitto gracefully so it reads its ACL file and the CA's revocation
 #                             list again and drops revoked cars' open connections (state is saved on stop)
@@ -27,12 +32,14 @@
 #   KAFKA_PORT        Kafka client port                            default: 9092
 #   KAFKA_CONTROLLER_PORT                                          default: 9093
 #   MQTT_PORT         Mosquitto port (TLS, client certificates)    default: 8883
+#   HIVEMQ_PORT       HiveMQ port (TLS, client certificates)       default: 8884
+#   HIVEMQ_VERSION    com.hivemq:hivemq-community-edition-embedded default: 2025.5
 #   PITWALL_PKI_DIR   the fleet CA's folder                        default: $PITWALL_HOME/pki
 #   REGISTRY_PORT     Apicurio HTTP port                           default: 8081
 #   KAFKA_VERSION     org.apache.kafka:kafka_2.13 version          default: 4.1.2
 #   APICURIO_VERSION  io.apicurio:apicurio-registry-app version    default: 3.0.9 (3.1+ needs Java 21: set PITWALL_JAVA)
 #   PITWALL_JAVA      java executable                              default: java on PATH
-#   KAFKA_HEAP / REGISTRY_HEAP                                     default: 768m / 384m
+#   KAFKA_HEAP / REGISTRY_HEAP / HIVEMQ_HEAP                       default: 768m / 384m / 512m
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,6 +48,8 @@ HOST=${PITWALL_HOST:-127.0.0.1}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 MQTT_PORT=${MQTT_PORT:-8883}
+HIVEMQ_PORT=${HIVEMQ_PORT:-8884}
+HIVEMQ_VERSION=${HIVEMQ_VERSION:-2025.5}
 PKI=${PITWALL_PKI_DIR:-$HOME_DIR/pki}
 REGISTRY_PORT=${REGISTRY_PORT:-8081}
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.2}
@@ -58,7 +67,7 @@ mkdir -p "$CACHE" "$RUN" "$LOGS" "$DATA"
 say() { printf '[infra] %s\n' "$*"; }
 die() { printf '[infra] error: %s\n' "$*" >&2; exit 1; }
 
-for v in KAFKA_PORT KAFKA_CONTROLLER_PORT MQTT_PORT REGISTRY_PORT; do
+for v in KAFKA_PORT KAFKA_CONTROLLER_PORT MQTT_PORT HIVEMQ_PORT REGISTRY_PORT; do
   [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} > 0 && ${!v} < 65536)) || die "$v must be a TCP port, got '${!v}'"
 done
 
@@ -251,6 +260,73 @@ start_mosquitto() {
   echo $! >"$RUN/mosquitto.pid"
 }
 
+# ---------------------------------------------------------------- HiveMQ CE
+hivemq_dir=$CACHE/hivemq-$HIVEMQ_VERSION
+hivemq_src=$REPO/infra/hivemq/src/main/java/io/pitwall/hivemq/PitwallHiveMQ.java
+
+# The jars from Maven Central, and the launcher compiled again whenever its source changes.
+install_hivemq() {
+  need_java
+  if [[ ! -f $hivemq_dir/.complete ]]; then
+    need_maven
+    say "fetching HiveMQ CE $HIVEMQ_VERSION from Maven Central"
+    rm -rf "$hivemq_dir/libs"
+    mvn -q -B -f "$REPO/infra/hivemq/pom.xml" dependency:copy-dependencies -Dhivemq.version="$HIVEMQ_VERSION" \
+      -DoutputDirectory="$hivemq_dir/libs" -DincludeScope=runtime >"$LOGS/maven-hivemq.log" 2>&1 ||
+      die "fetching HiveMQ failed; see $LOGS/maven-hivemq.log"
+    touch "$hivemq_dir/.complete"
+  fi
+  local sum classes
+  sum=$(sha256sum "$hivemq_src" | cut -c1-16)
+  classes=$hivemq_dir/classes-$sum
+  if [[ ! -d $classes ]]; then
+    local javac=${PITWALL_JAVA:+$(dirname "$PITWALL_JAVA")/}javac
+    command -v "$javac" >/dev/null || die "javac is required to build infra/hivemq (a JDK 17+); on Debian: apt-get install -y openjdk-17-jdk-headless"
+    mkdir -p "$classes.tmp"
+    "$javac" -nowarn -d "$classes.tmp" -cp "$hivemq_dir/libs/*" "$hivemq_src" >"$LOGS/javac-hivemq.log" 2>&1 ||
+      die "compiling infra/hivemq failed; see $LOGS/javac-hivemq.log"
+    mv "$classes.tmp" "$classes"
+  fi
+  HIVEMQ_CP="$classes:$hivemq_dir/libs/*"
+}
+
+# <folder> <port>: <folder>/conf/config.xml from infra/hivemq/config.xml, with PKCS#12 key and trust
+# stores made from the fleet CA's PEM files (HiveMQ reads no PEM). The store password is random,
+# for this folder only.
+hivemq_prepare() {
+  local dir=$1 port=$2 pass
+  mkdir -p "$dir/conf" "$dir/data"
+  chmod 700 "$dir/conf"
+  pass=$(openssl rand -hex 16)
+  rm -f "$dir/conf/broker.p12" "$dir/conf/trust.p12"
+  openssl pkcs12 -export -in "$PKI/issued/server/broker.pem" -inkey "$PKI/issued/server/broker.key" -certfile "$PKI/ca.pem" \
+    -name broker -out "$dir/conf/broker.p12" -passout "pass:$pass" 2>"$LOGS/hivemq-tls.log" ||
+    die "making HiveMQ's key store failed; see $LOGS/hivemq-tls.log"
+  keytool -importcert -noprompt -alias fleet-ca -file "$PKI/ca.pem" -keystore "$dir/conf/trust.p12" -storetype PKCS12 \
+    -storepass "$pass" >>"$LOGS/hivemq-tls.log" 2>&1 || die "making HiveMQ's trust store failed; see $LOGS/hivemq-tls.log"
+  sed -e "s|@PORT@|$port|" -e "s|@HOST@|$HOST|" -e "s|@KEYSTORE@|$dir/conf/broker.p12|" \
+    -e "s|@TRUSTSTORE@|$dir/conf/trust.p12|" -e "s|@PASSWORD@|$pass|g" "$REPO/infra/hivemq/config.xml" >"$dir/conf/config.xml"
+  chmod 600 "$dir/conf/"*
+}
+
+# The broker's command line for a prepared <folder>, in the array HIVEMQ_ARGS.
+hivemq_args() {
+  HIVEMQ_ARGS=("$JAVA" "-Xmx${HIVEMQ_HEAP:-512m}" -cp "$HIVEMQ_CP" io.pitwall.hivemq.PitwallHiveMQ
+    "$1/conf" "$1/data" "$REPO/infra/mosquitto/acl" "$PKI/crl.pem")
+}
+
+start_hivemq() {
+  if our_pid hivemq PitwallHiveMQ >/dev/null; then say "HiveMQ already running on $HOST:$HIVEMQ_PORT"; return 0; fi
+  port_open "$HIVEMQ_PORT" && die "port $HIVEMQ_PORT is taken by another process; stop it or set HIVEMQ_PORT"
+  install_hivemq
+  hivemq_prepare "$DATA/hivemq" "$HIVEMQ_PORT"
+  hivemq_args "$DATA/hivemq"
+  say "starting HiveMQ CE $HIVEMQ_VERSION on $HOST:$HIVEMQ_PORT"
+  setsid nohup "${HIVEMQ_ARGS[@]}" >"$LOGS/hivemq.log" 2>&1 </dev/null &
+  echo $! >"$RUN/hivemq.pid"
+}
+hivemq_ready() { port_open "$HIVEMQ_PORT" && grep -q "pitwall-hivemq started" "$LOGS/hivemq.log"; }
+
 # ---------------------------------------------------------------- Apicurio Registry
 apicurio_dir=$CACHE/apicurio-$APICURIO_VERSION
 
@@ -345,7 +421,7 @@ stop_one() { # name pattern
 
 status() {
   local name pattern port
-  for spec in "kafka kafka.Kafka $KAFKA_PORT" "mosquitto mosquitto $MQTT_PORT" "apicurio apicurio $REGISTRY_PORT"; do
+  for spec in "kafka kafka.Kafka $KAFKA_PORT" "mosquitto mosquitto $MQTT_PORT" "hivemq PitwallHiveMQ $HIVEMQ_PORT" "apicurio apicurio $REGISTRY_PORT"; do
     read -r name pattern port <<<"$spec"
     if pid=$(our_pid "$name" "$pattern"); then
       printf '  %-10s running  pid %-7s %s:%s  log %s\n' "$name" "$pid" "$HOST" "$port" "$LOGS/$name.log"
@@ -359,7 +435,7 @@ case ${1:-} in
 up)
   shift
   only=" ${*:-mosquitto kafka apicurio} "
-  for c in $only; do [[ $c =~ ^(mosquitto|kafka|apicurio)$ ]] || die "unknown component '$c' (mosquitto, kafka, apicurio)"; done
+  for c in $only; do [[ $c =~ ^(mosquitto|kafka|apicurio|hivemq)$ ]] || die "unknown component '$c' (mosquitto, kafka, apicurio, hivemq)"; done
   want() { [[ $only == *" $1 "* ]]; }
   if want mosquitto; then
     ensure_pki
@@ -367,21 +443,32 @@ up)
   fi
   if want kafka; then start_kafka; fi
   if want apicurio; then start_apicurio; fi
+  if want hivemq; then ensure_pki; start_hivemq; fi
   if want mosquitto; then wait_until Mosquitto 20 port_open "$MQTT_PORT"; fi
+  if want hivemq; then wait_until HiveMQ 60 hivemq_ready; fi
   if want kafka; then wait_until Kafka 90 kafka_ready; provision_kafka; fi
   if want apicurio; then wait_until "Apicurio Registry" 120 apicurio_ready; deploy_schemas; fi
   say "ready:"
   if want kafka; then say "  Kafka     $HOST:$KAFKA_PORT  (SASL_SSL, SCRAM-SHA-512; CA $KAFKA_PKI/ca.pem, passwords in $KAFKA_SECRETS)"; fi
   if want mosquitto; then say "  MQTT      mqtts://$HOST:$MQTT_PORT  (fleet CA: $PKI)"; fi
+  if want hivemq; then say "  HiveMQ    mqtts://$HOST:$HIVEMQ_PORT  (fleet CA: $PKI; same identities and ACL)"; fi
   if want apicurio; then say "  Registry  http://$HOST:$REGISTRY_PORT/apis/ccompat/v7  (reads open; writes: admin, password in $REGISTRY_SECRETS)"; fi
   say "  logs      $LOGS"
   ;;
 down)
+  stop_one hivemq PitwallHiveMQ
   stop_one apicurio apicurio
   stop_one kafka kafka.Kafka
   stop_one mosquitto mosquitto
   ;;
 status) status; echo "  logs: $LOGS" ;;
+hivemq-prepare)
+  [[ $# == 3 && $3 =~ ^[0-9]+$ ]] || die "usage: scripts/infra.sh hivemq-prepare <folder> <port>"
+  ensure_pki
+  install_hivemq >&2
+  hivemq_prepare "$2" "$3"
+  echo "$HIVEMQ_CP"
+  ;;
 reload)
   # Not SIGHUP: Mosquitto 2.0.11 (Debian 12) re-checks every session on a reload and can corrupt its
   # session-expiry list doing so, then abort minutes later when a session expires (seen here;
@@ -400,7 +487,7 @@ reset)
   say "data removed ($DATA); downloads kept in $CACHE"
   ;;
 *)
-  sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
   ;;
 esac

@@ -11,20 +11,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { ARTIFACTS, freePort, REPO, waitFor } from './stack.js';
 import { identityFiles, registerBroker, SHARED_PKI } from './identities.js';
+import type { PrivateBroker } from './brokers.js';
 
-export interface PrivateMosquitto {
-  readonly url: string;
-  readonly port: number;
+export interface PrivateMosquitto extends PrivateBroker {
+  readonly kind: 'mosquitto';
   /** The configuration it runs. */
   readonly config: string;
-  /** Starts the broker; resolves once it accepts connections. */
-  start(): Promise<void>;
-  /** kill -9; resolves once the process is gone. */
-  kill(): Promise<void>;
-  /** Graceful restart (SIGTERM, then start), as `scripts/infra.sh reload`: the ACL and CRL are read again. */
-  reload(): Promise<void>;
-  running(): boolean;
-  stop(): Promise<void>;
 }
 
 /**
@@ -71,9 +63,12 @@ export async function startPrivateMosquitto(id: string, opts: { extra?: readonly
   process.once('exit', cleanup);
 
   const self: PrivateMosquitto = {
+    kind: 'mosquitto',
     url: `mqtts://127.0.0.1:${port}`,
     port,
     config,
+    // Sessions and subscriptions are written every autosave_interval seconds.
+    savedAfterMs: Number(/^autosave_interval (\d+)/m.exec(config)?.[1] ?? 1800) * 1000,
     async start() {
       if (self.running()) return;
       const p = spawn('mosquitto', ['-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
