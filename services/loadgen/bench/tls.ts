@@ -28,6 +28,11 @@
  * ingest, load test) is stopped and its temp folder (unless BENCH_KEEP=1: logs, JSONL) and Kafka
  * topics deleted, also on Ctrl-C.
  * A measurement, not a test: it never fails on the numbers.
+ *
+ * BENCH_CONSUMER=both compares ingest with a bare MQTT subscriber that only counts (the upper bound
+ * for ingest, goal ingest >= 0.7x): on each listener the subscriber takes the load first, then
+ * ingest, each from a fresh broker; BENCH_MODE=gateway with BENCH_CONNECTIONS (16) publishes the
+ * cars over a few gateway connections, so that the consumer saturates before the load generator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,8 +81,22 @@ const operator = (() => {
   return c.done({ kafka: readKafkaSecurity(c), registry: readRegistryCredentials(c) });
 })();
 const ID = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+// BENCH_MODE=gateway: BENCH_CONNECTIONS gateway connections carry the BENCH_CARS cars (cheap to
+// publish from, to saturate the consumer rather than the load generator).
+const MODE = env.BENCH_MODE ?? 'car';
+if (MODE !== 'car' && MODE !== 'gateway') throw new Error(`BENCH_MODE must be car or gateway, got "${MODE}"`);
+const CONNECTIONS = int('BENCH_CONNECTIONS', 16, 1, 20_000);
+// Who takes the readings off the broker: ingest (to Kafka), or a bare MQTT subscriber that only
+// counts (the upper bound for ingest); `both` runs the subscriber, then ingest, on each listener.
+const CONSUMERS: readonly Consumer[] = (() => {
+  const c = env.BENCH_CONSUMER ?? 'ingest';
+  if (c === 'both') return ['subscriber', 'ingest'];
+  if (c === 'ingest' || c === 'subscriber') return [c];
+  throw new Error(`BENCH_CONSUMER must be ingest, subscriber or both, got "${c}"`);
+})();
 
 type Phase = 'plain' | 'tls';
+type Consumer = 'ingest' | 'subscriber';
 
 interface Sample {
   at: number;
@@ -88,12 +107,25 @@ interface Sample {
 
 interface PhaseResult {
   phase: Phase;
+  consumer: Consumer;
   url: string;
   loadAvgAtStart: number[];
   loadtestExit: number | null;
   connections: { target: number; up: number; rampS: number | null; perS: number | null; connectMsP50: number | null; connectMsP99: number | null; errors: number };
-  readings: { offeredPerS: number; ackedPerS: number; inTopicPerS: number | null; acked: number; failed: number; allInTopic: boolean | null; inTopic: number | null };
+  readings: {
+    offeredPerS: number;
+    ackedPerS: number;
+    inTopicPerS: number | null;
+    acked: number;
+    failed: number;
+    allInTopic: boolean | null;
+    inTopic: number | null;
+    /** Taken off the broker by the consumer: median of its seconds while publishing, and in all. */
+    consumedPerS: number | null;
+    consumed: number | null;
+  };
   mosquitto: { rssBeforeMB: number; rssUpMB: number; rssPerConnectionKB: number; cpuPct: number | null; rampCpuPct: number | null; dropped: number | null };
+  /** The consumer's CPU: ingest's process, or this process for the bare subscriber. */
   ingest: { cpuPct: number | null };
   loadgen: { cpuPct: number | null; rssMB: number | null; rssPerConnectionKB: number | null };
   certificates: Summary['identities'];
@@ -226,9 +258,35 @@ function brokerConfig(committed: string, o: { tlsPort: number; plainPort: number
 }
 
 // ---------------------------------------------------------------- one phase
-async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, string> }, ingestTls: Record<string, string>): Promise<PhaseResult> {
+/**
+ * A bare MQTT 5 subscriber on ingest's terms (its identity, a persistent session, shared
+ * subscription, QoS 1, receive maximum 10,000) that only counts what arrives, per wall second.
+ */
+async function startSubscriber(url: string, tls: Record<string, string>, group: string): Promise<{ perSecond: Map<number, number>; total(): number; stop(): Promise<void> }> {
+  const { default: mqtt } = await import('mqtt');
+  const tlsOpts = tls.MQTT_CERT_FILE ? { ca: readFileSync(tls.MQTT_CA_FILE!), cert: readFileSync(tls.MQTT_CERT_FILE), key: readFileSync(tls.MQTT_KEY_FILE!) } : {};
+  const client = await mqtt.connectAsync(url, {
+    protocolVersion: 5,
+    clientId: `bench-${ID}-${group}`,
+    clean: false,
+    properties: { sessionExpiryInterval: 30, receiveMaximum: 10_000 },
+    reconnectPeriod: 1000,
+    ...tlsOpts,
+  });
+  const perSecond = new Map<number, number>();
+  let total = 0;
+  client.on('message', () => {
+    total++;
+    const sec = Math.floor(Date.now() / 1000);
+    perSecond.set(sec, (perSecond.get(sec) ?? 0) + 1);
+  });
+  await client.subscribeAsync(`$share/${group}/vehicles/+/telemetry`, { qos: 1 });
+  return { perSecond, total: () => total, stop: () => client.endAsync(true).then(() => undefined) };
+}
+
+async function runPhase(phase: Phase, consumer: Consumer, broker: { pid: number; url: Record<Phase, string> }, ingestTls: Record<string, string>): Promise<PhaseResult> {
   const url = broker.url[phase];
-  const base = `bench.${ID}.${phase}`;
+  const base = `bench.${ID}.${phase}.${consumer}`;
   const topicEnv = {
     TOPIC_TELEMETRY: `${base}.vehicle.telemetry`,
     TOPIC_TELEMETRY_DLQ: `${base}.vehicle.telemetry.dlq`,
@@ -240,29 +298,32 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   await deploySchemas(createSchemaStore(REGISTRY, operator.registry), readCommonConfig(configReader(topicEnv), 'bench').topics, defaultSchemasDir());
   const loadAvgAtStart = os.loadavg().map(r1);
   const drops = await watchBrokerDrops(broker.url.plain);
-  console.log(`\n== ${phase}: ${url} (load average ${loadAvgAtStart.join(' ')})`);
+  console.log(`\n== ${phase}, ${consumer}: ${url} (load average ${loadAvgAtStart.join(' ')})`);
 
+  const subscriber = consumer === 'subscriber' ? await startSubscriber(url, phase === 'tls' ? ingestTls : {}, `bench-${ID}-${phase}-sub`) : undefined;
   // ingest on this listener
   const healthPort = await freePort();
-  const ingest = start(process.execPath, [path.join(REPO, 'services/ingest/dist/src/main.js')], {
-    cwd: path.join(REPO, 'services/ingest'),
-    log: path.join(tmp!, `ingest-${phase}.log`),
-    env: {
-      PATH: env.PATH ?? '',
-      KAFKA_BROKERS: KAFKA,
-      ...KAFKA_IDENTITY_ENV,
-      SCHEMA_REGISTRY_URL: REGISTRY,
-      MQTT_URL: url,
-      ...(phase === 'tls' ? ingestTls : {}),
-      HEALTH_PORT: String(healthPort),
-      LOG_LEVEL: 'warn',
-      ...topicEnv,
-      INGEST_CLIENT_ID: `bench-${ID}-${phase}-ingest`,
-      INGEST_SUBSCRIPTION: `$share/bench-${ID}-${phase}/vehicles/+/telemetry`,
-      INGEST_RECEIPT_SUBSCRIPTION: `$share/bench-${ID}-${phase}/vehicles/+/alerts/receipt`,
-      INGEST_SESSION_EXPIRY_S: '30',
-    },
-  });
+  const ingest = subscriber
+    ? undefined
+    : start(process.execPath, [path.join(REPO, 'services/ingest/dist/src/main.js')], {
+        cwd: path.join(REPO, 'services/ingest'),
+        log: path.join(tmp!, `ingest-${phase}.log`),
+        env: {
+          PATH: env.PATH ?? '',
+          KAFKA_BROKERS: KAFKA,
+          ...KAFKA_IDENTITY_ENV,
+          SCHEMA_REGISTRY_URL: REGISTRY,
+          MQTT_URL: url,
+          ...(phase === 'tls' ? ingestTls : {}),
+          HEALTH_PORT: String(healthPort),
+          LOG_LEVEL: 'warn',
+          ...topicEnv,
+          INGEST_CLIENT_ID: `bench-${ID}-${phase}-ingest`,
+          INGEST_SUBSCRIPTION: `$share/bench-${ID}-${phase}/vehicles/+/telemetry`,
+          INGEST_RECEIPT_SUBSCRIPTION: `$share/bench-${ID}-${phase}/vehicles/+/alerts/receipt`,
+          INGEST_SESSION_EXPIRY_S: '30',
+        },
+      });
   const ready = async (): Promise<boolean> => {
     try {
       return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status === 200;
@@ -270,7 +331,7 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
       return false;
     }
   };
-  await until(`ingest (${phase}) to be ready (log ${path.join(tmp!, `ingest-${phase}.log`)})`, ready, 90_000, ingest);
+  if (ingest) await until(`ingest (${phase}) to be ready (log ${path.join(tmp!, `ingest-${phase}.log`)})`, ready, 90_000, ingest);
   await sleep(2000);
 
   // samples of Mosquitto and ingest every 500 ms
@@ -278,7 +339,7 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   const sample = (): void => {
     try {
       const m = procStat(broker.pid);
-      const i = ingest.pid ? procStat(ingest.pid) : { cpuTicks: 0 };
+      const i = procStat(ingest?.pid ?? process.pid);
       samples.push({ at: Date.now(), mosquittoRss: m.rss, mosquittoCpuTicks: m.cpuTicks, ingestCpuTicks: i.cpuTicks });
     } catch {
       // a process just ended
@@ -292,6 +353,9 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   const out = path.join(tmp!, `loadtest-${phase}.jsonl`);
   const args = [
     path.join(REPO, 'services/loadgen/dist/src/main.js'),
+    ...(MODE === 'gateway' ? ['--mode', 'gateway', '--connections', String(CONNECTIONS)] : []),
+    // Nothing reaches Kafka without ingest: checking the topic would only wait for the drain.
+    ...(subscriber ? ['--no-verify'] : []),
     '--cars',
     String(CARS),
     '--workers',
@@ -307,7 +371,7 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
     '--failures',
     '0',
     '--prefix',
-    `bench${ID}${phase}`,
+    `bench${ID}${phase}${consumer === 'subscriber' ? 's' : 'i'}`,
     '--out',
     out,
     '--mqtt-url',
@@ -339,7 +403,9 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   const code = await exited(loadtest);
   clearTimeout(killer);
   clearInterval(sampler);
-  await stop(ingest);
+  if (ingest) await stop(ingest);
+  const consumedTotal = subscriber?.total();
+  await subscriber?.stop();
   const dropped = await drops.stop();
 
   const lines = existsSync(out)
@@ -378,8 +444,22 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
   const mean = (xs: number[]): number | null => (xs.length === 0 ? null : Math.round(xs.reduce((x, y) => x + y, 0) / xs.length));
   const loadgenRss = mean(run.map((s) => s.loadgen.rssMB));
   const t = summary.checks.telemetry;
+  // Per second while publishing: what the consumer took off the broker between the run's first and
+  // last record, over that time (the topic's end offsets come in bursts, so not a median of seconds).
+  const runS = (to - from) / 1000;
+  const offsetAt = (r: SecondRecord | undefined): number | null => (typeof r?.stages.telemetry.offset === 'number' ? r.stages.telemetry.offset : null);
+  const [firstOffset, lastOffset] = [offsetAt(run[0]), offsetAt(run[run.length - 1])];
+  const consumedPerS =
+    runS <= 0
+      ? null
+      : subscriber
+        ? [...subscriber.perSecond].filter(([sec]) => sec * 1000 >= from && (sec + 1) * 1000 <= to).reduce((sum, [, n]) => sum + n, 0) / (Math.floor(to / 1000) - Math.ceil(from / 1000))
+        : firstOffset !== null && lastOffset !== null
+          ? (lastOffset - firstOffset) / runS
+          : null;
   return {
     phase,
+    consumer,
     url,
     loadAvgAtStart,
     loadtestExit: code,
@@ -400,6 +480,8 @@ async function runPhase(phase: Phase, broker: { pid: number; url: Record<Phase, 
       failed: summary.readings.failed + summary.readings.unrouted,
       allInTopic: t.ok,
       inTopic: 'found' in t ? t.found : null,
+      consumedPerS: consumedPerS !== null && Number.isFinite(consumedPerS) ? Math.round(consumedPerS) : null,
+      consumed: consumedTotal ?? ('found' in t ? t.found : null),
     },
     mosquitto: {
       rssBeforeMB: r1(rssBefore / MB),
@@ -544,13 +626,28 @@ async function main(): Promise<number> {
   if (phases.some((p) => p !== 'plain' && p !== 'tls') || phases.length === 0) throw new Error(`BENCH_LISTENERS must list plain and/or tls, got "${env.BENCH_LISTENERS}"`);
   let plain: PhaseResult | undefined;
   let tls: PhaseResult | undefined;
+  const bySubscriber: PhaseResult[] = [];
   for (const phase of phases as Phase[]) {
-    if (plain || tls) await sleep(5000);
-    const broker = await startBroker(phase);
-    const r = await runPhase(phase, broker, ingestTls);
-    await stop(broker.proc);
-    if (phase === 'plain') plain = r;
-    else tls = r;
+    for (const consumer of CONSUMERS) {
+      if (plain || tls || bySubscriber.length > 0) await sleep(5000);
+      const broker = await startBroker(phase);
+      const r = await runPhase(phase, consumer, broker, ingestTls);
+      await stop(broker.proc);
+      if (consumer === 'subscriber') bySubscriber.push(r);
+      else if (phase === 'plain') plain = r;
+      else tls = r;
+    }
+  }
+  if (CONSUMERS.length === 2)
+    return compareWithSubscriber(
+      bySubscriber,
+      [plain, tls].filter((r): r is PhaseResult => r !== undefined),
+    );
+  if (!plain && !tls) {
+    for (const r of bySubscriber)
+      console.log(`\n${JSON.stringify({ phase: r.phase, consumer: r.consumer, readings: r.readings, mosquitto: r.mosquitto, subscriberCpuPct: r.ingest.cpuPct }, null, 1)}`);
+    writeResult('loadgen-subscriber', { type: 'loadgen-subscriber-bench', id: ID, at: new Date().toISOString(), phases: bySubscriber });
+    return 0;
   }
   if (!plain || !tls) {
     const only = (plain ?? tls)!;
@@ -593,6 +690,36 @@ async function main(): Promise<number> {
       (result.goal.saturated ? '' : ` (plain kept up with the offered ${plain.readings.offeredPerS}/s: throughput is not saturated at this rate; compare CPU)`),
   );
   writeResult('loadgen-tls', result);
+  return 0;
+}
+
+/** Ingest against the bare subscriber on the same listener and load: the ratio of what each took off the broker per second. */
+function compareWithSubscriber(subscriber: PhaseResult[], ingest: PhaseResult[]): number {
+  const rows = ingest.map((i) => {
+    const s = subscriber.find((x) => x.phase === i.phase)!;
+    const ratio = s.readings.consumedPerS && i.readings.consumedPerS !== null ? Math.round((i.readings.consumedPerS / s.readings.consumedPerS) * 1000) / 1000 : null;
+    return { listener: i.phase, offeredPerS: i.readings.offeredPerS, subscriber: s, ingest: i, ratio };
+  });
+  const fmt = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : v.toLocaleString('en-US'));
+  console.log('\nlistener  offered/s  subscriber/s (CPU %)  ingest into Kafka/s (CPU %)  ingest/subscriber  acked not in Kafka  mosquitto drops');
+  for (const r of rows) {
+    console.log(
+      `${r.listener.padEnd(8)}  ${fmt(r.offeredPerS).padStart(9)}  ${`${fmt(r.subscriber.readings.consumedPerS)} (${fmt(r.subscriber.ingest.cpuPct)})`.padStart(20)}  ` +
+        `${`${fmt(r.ingest.readings.consumedPerS)} (${fmt(r.ingest.ingest.cpuPct)})`.padStart(27)}  ${fmt(r.ratio).padStart(17)}  ` +
+        `${fmt(r.ingest.readings.inTopic === null ? null : r.ingest.readings.acked - r.ingest.readings.inTopic).padStart(18)}  ${fmt(r.ingest.mosquitto.dropped).padStart(15)}`,
+    );
+  }
+  const goal = rows.every((r) => (r.ratio ?? 0) >= 0.7);
+  console.log(`goal (ingest >= 0.7x a bare subscriber, side by side): ${goal ? 'met' : 'NOT met'}`);
+  writeResult('loadgen-ingest-vs-subscriber', {
+    type: 'loadgen-ingest-vs-subscriber-bench',
+    id: ID,
+    at: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memGB: Math.round(os.totalmem() / 2 ** 30) },
+    settings: { mode: MODE, cars: CARS, connections: MODE === 'gateway' ? CONNECTIONS : CARS, workers: WORKERS, rateHz: RATE_HZ, durationS: DURATION_S },
+    rows,
+    goal: { text: 'ingest takes at least 0.7x what a bare MQTT subscriber takes from the same broker under the same load', met: goal },
+  });
   return 0;
 }
 
