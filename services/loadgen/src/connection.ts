@@ -3,7 +3,8 @@
  * simulated fleet (@pitwall/simulator createFleet: the simulator's signal model and failure
  * effects), ticked at the connection's due times; each reading goes out at QoS 1 on
  * `vehicles/<id>/telemetry` with the simulator's payload. Counts every publish's outcome and the
- * acknowledged readings per car; alerts and receipts go through the inbox. Over TLS it presents
+ * acknowledged readings per car; alerts and receipts go through the inbox. Readings wait in the
+ * connection beyond the broker's Receive Maximum (send-window.ts). Over TLS it presents
  * its own certificate (identities.ts) and verifies the broker's against the fleet CA.
  */
 import mqtt, { type MqttClient } from 'mqtt';
@@ -12,6 +13,7 @@ import { createInbox, subscriptionBatches, type Inbox } from './inbox.js';
 import type { Tls } from './identities.js';
 import type { AlertEvent, Counters } from './messages.js';
 import type { ConnectionSpec } from './partition.js';
+import { createSendWindow, PROTOCOL_RECEIVE_MAXIMUM } from './send-window.js';
 
 /** MQTT 5 PUBACK reason: accepted, but no subscription matched (no ingest), so nobody gets it. */
 const NO_MATCHING_SUBSCRIBERS = 16;
@@ -35,7 +37,7 @@ export interface Connection {
   readonly fleet: Fleet;
   /** Publishes one reading per car at event time ts. */
   tick(ts: number): void;
-  /** Publishes still waiting for their PUBACK. */
+  /** Publishes still waiting for their PUBACK, or for room under the broker's Receive Maximum. */
   inFlight(): number;
   /** Acknowledged readings per car, in fleet order. */
   acked(): Uint32Array;
@@ -54,6 +56,7 @@ export function openConnection(deps: ConnectionDeps): Connection {
   const topics = fleet.vehicleIds.map(telemetryTopic);
   const acked = new Uint32Array(spec.cars);
   let inFlight = 0;
+  const window = createSendWindow();
   let connected = false;
   let everConnected = false;
 
@@ -84,7 +87,10 @@ export function openConnection(deps: ConnectionDeps): Connection {
     onMaintenance: () => (counters.maintenance += 1),
   });
   client.on('message', (topic, payload, packet) => inbox.handle(topic, payload, packet));
-  client.on('connect', () => {
+  client.on('connect', (connack) => {
+    // Each CONNACK may say another maximum (a different node of a cluster, a reconfigured broker).
+    const max = connack.properties?.receiveMaximum ?? PROTOCOL_RECEIVE_MAXIMUM;
+    if (Number.isInteger(max) && max >= 1 && max <= PROTOCOL_RECEIVE_MAXIMUM) window.setLimit(max);
     connected = true;
     counters.up += 1;
     counters.connects += 1;
@@ -111,16 +117,19 @@ export function openConnection(deps: ConnectionDeps): Connection {
   const publish = (i: number, payload: string): void => {
     inFlight += 1;
     counters.sent += 1;
-    client.publish(topics[i]!, payload, { qos: 1 }, (err, packet) => {
-      inFlight -= 1;
-      const id = packet && 'messageId' in packet ? packet.messageId : undefined;
-      if (err) counters.failed += 1;
-      else if (id !== undefined && unrouted.delete(id)) counters.unrouted += 1;
-      else {
-        counters.acked += 1;
-        acked[i] = acked[i]! + 1;
-      }
-    });
+    window.submit((done) =>
+      client.publish(topics[i]!, payload, { qos: 1 }, (err, packet) => {
+        done();
+        inFlight -= 1;
+        const id = packet && 'messageId' in packet ? packet.messageId : undefined;
+        if (err) counters.failed += 1;
+        else if (id !== undefined && unrouted.delete(id)) counters.unrouted += 1;
+        else {
+          counters.acked += 1;
+          acked[i] = acked[i]! + 1;
+        }
+      }),
+    );
   };
 
   return {
