@@ -8,6 +8,7 @@ import {
   type ITopicConfig,
   type KafkaConfig,
   type LogEntry,
+  type Offsets,
   type Producer,
   type ProducerBatch,
   type RecordMetadata,
@@ -240,6 +241,35 @@ export async function runFromPositions(consumer: Consumer, positions: () => read
     for (const target of positions()) consumer.seek(target);
   });
   await consumer.run(config);
+}
+
+/** Waits between tries of AddOffsetsToTxn answered with CONCURRENT_TRANSACTIONS (ms; about 2.5 s in all). */
+export const CONCURRENT_TXN_WAITS_MS: readonly number[] = [10, 20, 40, 80, 160, 320, 500, 500, 500];
+
+/**
+ * Adds the consumer's offsets to the open transaction (TxnOffsetCommit), retrying
+ * CONCURRENT_TRANSACTIONS. Right after a commit's EndTxn the coordinator is still writing the
+ * previous transaction's markers and answers the next AddOffsetsToTxn with that error; the Java
+ * client retries it, kafkajs sends it once and throws. Stages that commit a transaction per fetched
+ * batch hit it whenever batches follow each other closely: windowing aborted 51 transactions in a
+ * 300-car run (each a rebuild of the partition's state from Kafka). Nothing was added when it fails,
+ * so trying again is safe. Returns how many retries it took.
+ */
+export async function sendOffsetsInTransaction(
+  txn: { sendOffsets(offsets: Offsets & { consumerGroupId: string }): Promise<void> },
+  offsets: Offsets & { consumerGroupId: string },
+  waitsMs: readonly number[] = CONCURRENT_TXN_WAITS_MS,
+): Promise<number> {
+  for (let retry = 0; ; retry++) {
+    try {
+      await txn.sendOffsets(offsets);
+      return retry;
+    } catch (err) {
+      const wait = waitsMs[retry];
+      if ((err as { type?: unknown }).type !== 'CONCURRENT_TRANSACTIONS' || wait === undefined) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
 
 /**

@@ -30,6 +30,7 @@ import {
   createBoundedSender,
   createMetricsRegistry,
   createPartitionProducers,
+  sendOffsetsInTransaction,
   createReadiness,
   secondsSince,
   watchConsumer,
@@ -277,7 +278,7 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
       const txn = await producer.transaction();
       try {
         if (topicMessages.length > 0) await sender.send((chunk) => txn.sendBatch({ topicMessages: chunk }), topicMessages);
-        await txn.sendOffsets({ consumerGroupId: config.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] });
+        await sendOffsetsInTransaction(txn, { consumerGroupId: config.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] });
         await txn.commit();
       } catch (err) {
         await txn.abort().catch(() => {});

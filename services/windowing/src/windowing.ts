@@ -28,6 +28,7 @@ import {
   createBoundedSender,
   createMetricsRegistry,
   createPartitionProducers,
+  sendOffsetsInTransaction,
   createReadiness,
   secondsSince,
   watchConsumer,
@@ -290,7 +291,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     const txn = await producer.transaction();
     try {
       if (topicMessages.length > 0) await sender.send((chunk) => txn.sendBatch({ topicMessages: chunk }), topicMessages);
-      await txn.sendOffsets({
+      await sendOffsetsInTransaction(txn, {
         consumerGroupId: config.groupId,
         // kafkajs's types omit it, but TxnOffsetCommit carries per-partition metadata and kafkajs sends it.
         topics: [{ topic: batch.topic, partitions: [{ partition, offset: commit.offset.toString(), metadata: encodeResume(commit.resume) } as PartitionOffset] }],
