@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FAILURE_MODES, type FailureMode } from '@pitwall/simulator';
+import type { ProcessSource } from './process-probe.js';
 
 export class ArgError extends Error {
   constructor(
@@ -65,6 +66,10 @@ export interface RunOptions {
   groups: string[];
   windowMs: number;
   verify: boolean;
+  /** Services' Prometheus endpoints whose process CPU and memory are sampled. */
+  metrics: ProcessSource[];
+  /** Folder of local brokers' pid files (scripts/infra.sh), sampled from /proc; null: none. */
+  pidDir: string | null;
 }
 
 export interface ReportOptions {
@@ -128,6 +133,11 @@ Flags (defaults in brackets):
   --groups LIST          consumer groups whose lag is shown [$WINDOWING_GROUP_ID, $SCORING_GROUP_ID,
                          $INCIDENTS_GROUP_ID, $DISPATCH_GROUP_ID or pitwall-windowing, -scoring, -incidents, -dispatch]
   --window-ms N          window size, to date an alert's window end [$WINDOW_SIZE_MS or 10000]
+  --metrics LIST         name=url of Prometheus endpoints whose process CPU and memory are sampled, or
+                         none [the demo's: ingest, windowing, scoring, dispatch, incidents on
+                         http://127.0.0.1:9101-9106/metrics]
+  --pid-dir DIR          pid files of local brokers (kafka.pid, ...) read from /proc, or none
+                         [$PITWALL_HOME/run or <repo>/.pitwall/run]
   --no-verify            skip counting the run's readings in the telemetry topic at the end
 Topic names: TOPIC_TELEMETRY, TOPIC_FEATURES, TOPIC_SCORES, TOPIC_ALERTS, TOPIC_INCIDENTS, as the services.`;
 
@@ -157,6 +167,8 @@ const FLAGS = new Set([
   'registry-url',
   'groups',
   'window-ms',
+  'metrics',
+  'pid-dir',
   'no-verify',
   'help',
 ]);
@@ -321,5 +333,46 @@ function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
     ]),
     windowMs: number('window-ms', envNumber('WINDOW_SIZE_MS', 10_000), 100, 86_400_000, true),
     verify: !flags.has('no-verify'),
+    metrics: metricsSources(flags.get('metrics')),
+    pidDir: pidDirOf(flags.get('pid-dir'), env),
   };
+}
+
+/** Health ports of `scripts/pitwall up` and `demo` (the services' HEALTH_PORT defaults). */
+export const DEMO_METRICS: readonly (readonly [string, number])[] = [
+  ['ingest', 9101],
+  ['windowing', 9102],
+  ['scoring', 9103],
+  ['dispatch', 9104],
+  ['incidents', 9106],
+];
+
+function metricsSources(metrics: string | undefined): ProcessSource[] {
+  const out: ProcessSource[] = [];
+  if (metrics === undefined) {
+    for (const [name, port] of DEMO_METRICS) out.push({ name, kind: 'metrics', url: `http://127.0.0.1:${port}/metrics` });
+  } else if (metrics.trim() !== 'none') {
+    for (const item of metrics.split(',').map((x) => x.trim())) {
+      const eq = item.indexOf('=');
+      const name = item.slice(0, eq);
+      if (eq < 1 || !/^[a-z][a-z0-9_-]*$/i.test(name)) throw new ArgError('--metrics', `expected name=url items or none, got "${item}"`);
+      const url = item.slice(eq + 1);
+      let protocol = '';
+      try {
+        protocol = new URL(url).protocol;
+      } catch {
+        // reported below
+      }
+      if (protocol !== 'http:' && protocol !== 'https:') throw new ArgError('--metrics', `expected an http(s) URL for ${name}, got "${url}"`);
+      if (out.some((s) => s.name === name)) throw new ArgError('--metrics', `${name} given twice`);
+      out.push({ name, kind: 'metrics', url });
+    }
+  }
+  return out;
+}
+
+function pidDirOf(flag: string | undefined, env: Env): string | null {
+  if (flag === undefined) return path.join(env.PITWALL_HOME || path.join(REPO, '.pitwall'), 'run');
+  if (flag.trim() === '') throw new ArgError('--pid-dir', 'expected a folder or none');
+  return flag === 'none' ? null : flag;
 }

@@ -19,6 +19,7 @@ import { connectionSpecs, workerSlices } from './partition.js';
 import { summarize } from './percentiles.js';
 import { makeClock, planFailures } from './plan.js';
 import { startPool } from './pool.js';
+import { pidSources, startProcessSampler } from './process-probe.js';
 import type { IdentityStats } from './messages.js';
 import { formatLine, secondRecord, type Phase, type SecondRecord, type Totals } from './second.js';
 import { alertLatencies, buildSummary, summaryTable, type Summary } from './summary.js';
@@ -95,6 +96,7 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
   for (const f of failures) print(`  failure ${f.vehicleId} ${f.mode} at +${o.failureAtS} s event time (wall ${new Date(f.onsetWall).toISOString()})`);
   pool.start(clock, failures);
   const sampler = await startSampler(probe);
+  const processSampler = startProcessSampler([...o.metrics, ...(o.pidDir === null ? [] : pidSources(o.pidDir))]);
   const cpuUs = (): number => {
     const own = process.cpuUsage();
     return own.user + own.system + pool.usage().cpuUs;
@@ -111,6 +113,7 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
       latency: summarize(alertLatencies(pool.alerts, clock, o.windowMs).map(Math.round)),
       cpuUs: cpuUs(),
       rss: process.memoryUsage().rss + pool.usage().rss,
+      processes: processSampler.latest(),
     };
   };
 
@@ -147,6 +150,7 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
 
   const finals = await pool.close(30_000);
   await sampler.stop();
+  await processSampler.stop();
   const retained = finals.flatMap((f) => f.retained);
   if (retained.length > 0) {
     await clearRetainedAsDispatch(o.mqttUrl, o.pkiDir, retained).then(

@@ -3,15 +3,23 @@
  * Exit codes: 0 run finished with every check passing, 1 a check failed or the run broke,
  * 2 bad arguments (or, over TLS, no usable fleet CA in --pki), 130 interrupted (Ctrl-C; the summary is still written).
  */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { localAdminEnv } from '@pitwall/common';
 import { ArgError, isTlsUrl, parseArgs, USAGE } from './args.js';
 import { runLoadTest } from './coordinator.js';
 import { checkCa } from './identities.js';
 import { writeReport } from './report.js';
 
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+
 async function main(argv: string[]): Promise<number> {
+  // It reads every pipeline topic and group: beside scripts/infra.sh it signs in to Kafka as the local
+  // admin unless KAFKA_* variables say otherwise.
+  const env = { ...localAdminEnv(process.env.PITWALL_HOME || path.join(REPO, '.pitwall')), ...process.env };
   let options;
   try {
-    options = parseArgs(argv, process.env);
+    options = parseArgs(argv, env);
   } catch (err) {
     if (!(err instanceof ArgError)) throw err;
     process.stderr.write(`loadtest: ${err.message}\n(npm run loadtest -- --help for the flags)\n`);
@@ -39,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const { summary, interrupted } = await runLoadTest(options);
+  const { summary, interrupted } = await runLoadTest(options, env);
   return interrupted ? 130 : summary.ok ? 0 : 1;
 }
 

@@ -6,6 +6,7 @@ import type { Counters } from './messages.js';
 import type { Stage } from './kafka-probe.js';
 import { STAGES } from './kafka-probe.js';
 import type { LatencySummary } from './percentiles.js';
+import { processUse, type ProcessSample, type ProcessUse } from './process-probe.js';
 
 export type Phase = 'ramp' | 'run' | 'drain';
 
@@ -22,6 +23,8 @@ export interface Totals {
   /** CPU microseconds of the load generator's processes (coordinator + workers). */
   cpuUs: number;
   rss: number;
+  /** Services' and local brokers' CPU and memory (sampled in a loop of its own). */
+  processes: { at: number; processes: Record<string, ProcessSample | null> };
 }
 
 export interface SecondRecord {
@@ -37,6 +40,8 @@ export interface SecondRecord {
   /** End of the incident's first anomalous window -> alert on the car, over the run so far. */
   latencyMs: LatencySummary;
   loadgen: { cpuPct: number; rssMB: number };
+  /** Per service and local broker: % of one core and resident MB (null: not answering). Absent in files of older runs. */
+  processes?: Record<string, ProcessUse | null>;
 }
 
 export function secondRecord(t: number, phase: Phase, now: Totals, prev: Totals): SecondRecord {
@@ -71,7 +76,15 @@ export function secondRecord(t: number, phase: Phase, now: Totals, prev: Totals)
     alerts: { received: c.alerts, cars: now.alertedCars, receipts: c.receipts, duplicates: c.duplicateAlerts },
     latencyMs: now.latency,
     loadgen: { cpuPct: Math.round((now.cpuUs - prev.cpuUs) / 1e4 / dt), rssMB: Math.round(now.rss / 2 ** 20) },
+    processes: processesUse(now.processes, prev.processes),
   };
+}
+
+function processesUse(now: Totals['processes'], prev: Totals['processes']): NonNullable<SecondRecord['processes']> {
+  const dtS = (now.at - prev.at) / 1000;
+  const out: NonNullable<SecondRecord['processes']> = {};
+  for (const [name, sample] of Object.entries(now.processes)) out[name] = processUse(sample, dtS > 0 ? (prev.processes[name] ?? null) : null, dtS);
+  return out;
 }
 
 const n = (v: number | null): string => (v === null ? '-' : String(v));
@@ -87,6 +100,13 @@ export function formatLine(r: SecondRecord): string {
   return (
     `t=${r.t}s ${r.phase} conn ${r.connections.up}/${r.connections.target} | ` +
     `sent ${r.readings.sentPerS}/s acked ${r.readings.ackedPerS}/s fail ${r.readings.failed + r.readings.unrouted} infl ${r.readings.inFlight} | ` +
-    `${stages} | lag ${lag} | alerts ${r.alerts.received} (${r.alerts.cars} cars)${lat} | cpu ${r.loadgen.cpuPct}% ${r.loadgen.rssMB} MB`
+    `${stages} | lag ${lag} | alerts ${r.alerts.received} (${r.alerts.cars} cars)${lat} | cpu ${r.loadgen.cpuPct}% ${r.loadgen.rssMB} MB` +
+    processesText(r.processes)
   );
+}
+
+/** e.g. ` | ingest 52% 180M kafka 40% 1200M` (services and brokers answering). */
+function processesText(p: SecondRecord['processes']): string {
+  const parts = Object.entries(p ?? {}).flatMap(([name, u]) => (u ? [`${name} ${u.cpuPct ?? '-'}% ${u.rssMB}M`] : []));
+  return parts.length === 0 ? '' : ` | ${parts.join(' ')}`;
 }

@@ -65,7 +65,20 @@ export interface Summary {
     telemetry: { ok: boolean; acked: number; found: number; records: number; duplicates: number; short: { vehicleId: string; acked: number; found: number }[] } | { ok: null; skipped: string };
   };
   loadgen: { processes: number; cpuSeconds: number; cpuPctAvg: number; cpuPctPeak: number; rssMBPeak: number };
+  /**
+   * What each service and local broker cost: % of one core on average over the steady seconds (all
+   * connected, publishing) and at peak, resident MB at peak and at the end. `total` adds up those
+   * that answered. Absent in files of older runs.
+   */
+  processes?: Record<string, ProcessCost>;
   ok: boolean;
+}
+
+export interface ProcessCost {
+  cpuPctAvg: number | null;
+  cpuPctPeak: number | null;
+  rssMBPeak: number | null;
+  rssMBEnd: number | null;
 }
 
 export interface SummaryInput {
@@ -198,10 +211,32 @@ export function buildSummary(i: SummaryInput): Summary {
       cpuPctPeak: max(i.seconds.map((s) => s.loadgen.cpuPct)) ?? 0,
       rssMBPeak: max(i.seconds.map((s) => s.loadgen.rssMB)) ?? 0,
     },
+    processes: processCosts(i.seconds, steady),
     ok: false,
   };
   summary.ok = summary.checks.failuresAlerted.ok && summary.checks.healthyNotAlerted.ok && summary.checks.telemetry.ok !== false;
   return summary;
+}
+
+function processCosts(seconds: readonly SecondRecord[], steady: readonly SecondRecord[]): Record<string, ProcessCost> {
+  const names = [...new Set(seconds.flatMap((x) => Object.keys(x.processes ?? {})))];
+  const out: Record<string, ProcessCost> = {};
+  for (const name of names) {
+    const use = (x: SecondRecord) => x.processes?.[name] ?? null;
+    if (seconds.every((x) => use(x) === null)) continue;
+    out[name] = {
+      cpuPctAvg: mean(steady.map((x) => use(x)?.cpuPct ?? null)),
+      cpuPctPeak: max(seconds.map((x) => use(x)?.cpuPct ?? null)),
+      rssMBPeak: max(seconds.map((x) => use(x)?.rssMB ?? null)),
+      rssMBEnd: [...seconds].reverse().find((x) => use(x) !== null)?.processes?.[name]?.rssMB ?? null,
+    };
+  }
+  const costs = Object.values(out);
+  if (costs.length > 1) {
+    const sum = (f: (c: ProcessCost) => number | null): number | null => (costs.some((c) => f(c) !== null) ? costs.reduce((a, c) => a + (f(c) ?? 0), 0) : null);
+    out.total = { cpuPctAvg: sum((c) => c.cpuPctAvg), cpuPctPeak: null, rssMBPeak: sum((c) => c.rssMBPeak), rssMBEnd: sum((c) => c.rssMBEnd) };
+  }
+  return out;
 }
 
 function ramp(ramps: readonly RampStats[] | undefined, connections: number): Pick<Summary['connections'], 'rampS' | 'ratePerS' | 'connectMs'> {
@@ -256,6 +291,10 @@ export function summaryTable(s: Summary): string {
     ],
     ['detection', `onset -> first alert p50 ${fmt(s.alerts.detectionMs.p50, ' ms')} max ${fmt(s.alerts.detectionMs.max, ' ms')}`],
     ['loadgen', `${s.loadgen.processes} processes, ${s.loadgen.cpuSeconds} CPU s (avg ${s.loadgen.cpuPctAvg}%, peak ${s.loadgen.cpuPctPeak}% of a core), peak RSS ${fmt(s.loadgen.rssMBPeak)} MB`],
+    ...Object.entries(s.processes ?? {}).map(([name, c]): [string, string] => [
+      `cost ${name}`,
+      `CPU avg ${fmt(c.cpuPctAvg, '%')}${c.cpuPctPeak === null ? '' : `, peak ${fmt(c.cpuPctPeak, '%')}`} of a core; RSS peak ${fmt(c.rssMBPeak, ' MB')}, at the end ${fmt(c.rssMBEnd, ' MB')}`,
+    ]),
     ['check failures', s.checks.failuresAlerted.ok ? `ok: ${s.failures.length} of ${s.failures.length} alerted` : `MISSED ${s.checks.failuresAlerted.missed.join(', ')}`],
     ['check healthy', s.checks.healthyNotAlerted.ok ? 'ok: no healthy car alerted' : `ALERTED ${s.checks.healthyNotAlerted.cars.join(', ')}`],
     [

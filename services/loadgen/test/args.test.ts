@@ -110,3 +110,24 @@ test('report and help', () => {
   assert.throws(() => parseArgs(['report', 'x.jsonl', '--cars', '3']), /--cars: not a flag of report/);
   assert.throws(() => parseArgs(['launch']), /launch: unknown command/);
 });
+
+test("process costs: the demo's /metrics endpoints and infra.sh's pid folder by default; flags win", () => {
+  const o = run([], { PITWALL_HOME: '/srv/pw' });
+  assert.deepEqual(
+    o.metrics.map((m) => (m.kind === 'metrics' ? `${m.name}=${m.url}` : m.name)),
+    ['ingest', 'windowing', 'scoring', 'dispatch', 'incidents'].map((n, i) => `${n}=http://127.0.0.1:${[9101, 9102, 9103, 9104, 9106][i]}/metrics`),
+  );
+  assert.equal(o.pidDir, '/srv/pw/run');
+  assert.equal(run([]).pidDir, path.join(REPO, '.pitwall/run'));
+  const custom = run(['--metrics', 'ingest=http://10.0.0.5:9101/metrics, scoring=https://s/metrics', '--pid-dir', 'none']);
+  assert.deepEqual(custom.metrics, [
+    { name: 'ingest', kind: 'metrics', url: 'http://10.0.0.5:9101/metrics' },
+    { name: 'scoring', kind: 'metrics', url: 'https://s/metrics' },
+  ]);
+  assert.equal(custom.pidDir, null);
+  assert.deepEqual(run(['--metrics', 'none']).metrics, []);
+  refused(['--metrics', 'ingest'], '--metrics', /name=url/);
+  refused(['--metrics', 'ingest=ftp://x'], '--metrics', /http\(s\) URL for ingest/);
+  refused(['--metrics', 'a=http://x,a=http://y'], '--metrics', /a given twice/);
+  refused(['--pid-dir', ''], '--pid-dir', /folder or none/);
+});

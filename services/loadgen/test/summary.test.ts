@@ -20,6 +20,15 @@ const totals = (at: number, sent: number): Totals => ({
   latency: { count: 0, p50: null, p99: null, max: null },
   cpuUs: (at - 1_000_000) * 100,
   rss: 100 * 2 ** 20,
+  // ingest: half a core and 200 MB; kafka answers only from the third second on.
+  processes: {
+    at,
+    processes: {
+      ingest: { cpuS: (at - 1_000_000) / 2000, rssBytes: 200 * 2 ** 20 },
+      kafka: at >= 1_003_000 ? { cpuS: (at - 1_000_000) / 4000, rssBytes: 1000 * 2 ** 20 } : null,
+      gone: null,
+    },
+  },
 });
 const seconds = Array.from({ length: 12 }, (_, k) =>
   secondRecord(k + 1, k + 1 > 10 ? 'drain' : 'run', totals(1_000_000 + (k + 1) * 1000, Math.min(k + 1, 10) * 4), totals(1_000_000 + k * 1000, Math.min(k, 10) * 4)),
@@ -32,6 +41,25 @@ const alert = (vehicleId: string, receivedAt: number): AlertEvent => ({
   area: 'cooling',
   openedAt: clock.eventStart + 5000,
   receivedAt,
+});
+
+test('per-second record: the CPU of each process between samples, and its memory', () => {
+  assert.deepEqual(seconds[1]!.processes, { ingest: { cpuPct: 50, rssMB: 200 }, kafka: null, gone: null });
+  // kafka's first sample has nothing to compare with
+  assert.deepEqual(seconds[2]!.processes!.kafka, { cpuPct: null, rssMB: 1000 });
+  assert.deepEqual(seconds[3]!.processes!.kafka, { cpuPct: 25, rssMB: 1000 });
+  assert.match(formatLine(seconds[3]!), /\| ingest 50% 200M kafka 25% 1000M$/);
+});
+
+test('summary: cost per process over the steady seconds, and their total', () => {
+  const s = buildSummary({ options: o, clock, failures, seconds, baseline: offsets(0), alerts: [], counters: zeroCounters(), ackedByCar: {}, telemetry: { skipped: 'x' }, cpuUs: 0, processes: 1 });
+  assert.deepEqual(s.processes, {
+    ingest: { cpuPctAvg: 50, cpuPctPeak: 50, rssMBPeak: 200, rssMBEnd: 200 },
+    kafka: { cpuPctAvg: 25, cpuPctPeak: 25, rssMBPeak: 1000, rssMBEnd: 1000 },
+    total: { cpuPctAvg: 75, cpuPctPeak: null, rssMBPeak: 1200, rssMBEnd: 1200 },
+  });
+  assert.match(summaryTable(s), /cost ingest +CPU avg 50%, peak 50% of a core; RSS peak 200 MB, at the end 200 MB/);
+  assert.match(summaryTable(s), /cost total +CPU avg 75% of a core; RSS peak 1,200 MB/);
 });
 
 test('per-second record: rates from the totals, printed on one line', () => {
