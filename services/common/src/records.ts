@@ -41,6 +41,8 @@ export interface ScoreRecord {
 
 export const INCIDENT_STATUSES = ['OPEN', 'ACKNOWLEDGED', 'CLEARED', 'RESOLVED'] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
+/** An incident still needs someone while OPEN or ACKNOWLEDGED; CLEARED and RESOLVED are closed. */
+export const isIncidentOpen = (i: Pick<IncidentRecord, 'status'>): boolean => i.status === 'OPEN' || i.status === 'ACKNOWLEDGED';
 export const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 export const INCIDENT_CHANGES = ['OPENED', 'ESCALATED', 'UPDATED', 'DELIVERED', 'ACKNOWLEDGED', 'RESOLVED', 'CLEARED', 'REOPENED'] as const;

@@ -42,6 +42,7 @@ import {
   runFromPositions,
   SENSORS,
   serveMetrics,
+  isIncidentOpen,
   startTopicReader,
   VEHICLE_ID_RULE,
   watchConsumer,
@@ -80,7 +81,7 @@ import {
   type Session,
 } from './session.js';
 import { createEventLog, formatSse, sseComment } from './sse.js';
-import { createFleetView, createIncidentStore, isOpen, type VehicleSummary } from './state.js';
+import { createFleetView, createIncidentStore, type VehicleSummary } from './state.js';
 import { isFresh, loadDir, type StaticFile } from './static.js';
 import { createTelemetryReader, type TelemetrySeries } from './telemetry.js';
 
@@ -321,7 +322,7 @@ export function createConsole(deps: ConsoleDeps): Console {
     if (action === 'ACKNOWLEDGE' && incident.status !== 'OPEN') {
       throw new HttpError(409, 'conflict', `incident ${incidentId} is ${incident.status}; only an OPEN incident can be acknowledged`);
     }
-    if (action === 'RESOLVE' && !isOpen(incident)) throw new HttpError(409, 'conflict', `incident ${incidentId} is already ${incident.status}`);
+    if (action === 'RESOLVE' && !isIncidentOpen(incident)) throw new HttpError(409, 'conflict', `incident ${incidentId} is already ${incident.status}`);
     if (!producer || !producerUp) throw new HttpError(503, 'unavailable', 'not connected to Kafka yet; try again shortly');
     const command: IncidentCommandRecord = {
       command_id: randomUUID(),

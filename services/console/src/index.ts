@@ -8,6 +8,6 @@ export { createSignInLimiter, DEFAULT_SIGN_IN_LIMITS, type SignInLimiter, type S
 export { AUDIT_ACTIONS, type AuditRecord } from './audit.js';
 export { createEventLog, formatSse, sseComment, type SseEvent } from './sse.js';
 export { murmur2, partitionForKey } from './partition.js';
-export { createFleetView, createIncidentStore, vehicleHealth, isOpen, type Health, type VehicleSummary } from './state.js';
+export { createFleetView, createIncidentStore, vehicleHealth, type Health, type VehicleSummary } from './state.js';
 export { createTelemetryReader, offsetRange, toSeries, type TelemetrySeries } from './telemetry.js';
 export { METRICS } from './metrics.js';

@@ -5,10 +5,7 @@
  * - vehicles: latest scored window per vehicle from vehicle.scores, combined with the vehicle's
  *   open incidents into a health: critical > attention > ok, and unknown without any score.
  */
-import type { IncidentRecord, ScoreRecord, Severity } from '@pitwall/common';
-
-export const OPEN_STATUSES: ReadonlySet<string> = new Set(['OPEN', 'ACKNOWLEDGED']);
-export const isOpen = (i: Pick<IncidentRecord, 'status'>): boolean => OPEN_STATUSES.has(i.status);
+import { isIncidentOpen, type IncidentRecord, type ScoreRecord, type Severity } from '@pitwall/common';
 
 /** Severities that make a vehicle "critical" while an incident of theirs is open. */
 export const CRITICAL_SEVERITIES: ReadonlySet<Severity> = new Set(['HIGH', 'CRITICAL']);
@@ -65,9 +62,9 @@ export function createIncidentStore(): IncidentStore {
     list(now, closedWithinMs, limit) {
       const out: IncidentRecord[] = [];
       for (const i of byId.values()) {
-        if (isOpen(i) || (i.closed_at ?? i.updated_at) >= now - closedWithinMs) out.push(i);
+        if (isIncidentOpen(i) || (i.closed_at ?? i.updated_at) >= now - closedWithinMs) out.push(i);
       }
-      out.sort((a, b) => Number(isOpen(b)) - Number(isOpen(a)) || b.updated_at - a.updated_at);
+      out.sort((a, b) => Number(isIncidentOpen(b)) - Number(isIncidentOpen(a)) || b.updated_at - a.updated_at);
       return out.slice(0, limit);
     },
     size: () => byId.size,
@@ -91,7 +88,7 @@ export function vehicleHealth(scored: boolean, open: readonly Pick<IncidentRecor
 export function createFleetView(incidents: IncidentStore): FleetView {
   const latest = new Map<string, ScoreRecord>();
   const summary = (vehicleId: string): VehicleSummary => {
-    const open = incidents.forVehicle(vehicleId).filter(isOpen);
+    const open = incidents.forVehicle(vehicleId).filter(isIncidentOpen);
     const s = latest.get(vehicleId);
     let top: Severity | null = null;
     for (const i of open) if (top === null || SEVERITY_RANK[i.severity] > SEVERITY_RANK[top]) top = i.severity;

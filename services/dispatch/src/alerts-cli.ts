@@ -6,7 +6,7 @@
  */
 import { configReader, createKafka, createLogger, createSchemaStore, createTopicCodec, readCommonConfig, runMain, startTopicReader, type IncidentRecord } from '@pitwall/common';
 import { ANSI, PLAIN, USAGE, applyLatest, formatIncidentChange, formatIncidentTable, parseCliArgs, selectIncidents, type CliOptions } from './cli/format.js';
-import { isOpen } from './view.js';
+import { isIncidentOpen } from '@pitwall/common';
 
 const CLEAR = '\x1b[H\x1b[2J';
 
@@ -37,7 +37,7 @@ runMain('alerts-cli', async () => {
     redraw = undefined;
     const now = Date.now();
     const shown = selectIncidents(known.values(), opts.all);
-    const open = [...known.values()].filter(isOpen).length;
+    const open = [...known.values()].filter(isIncidentOpen).length;
     const header = `${style.bold('Pitwall incidents')}  ${topic}  ${open} open, ${known.size} known  ${style.dim(new Date(now).toISOString().slice(11, 19))}  ${style.dim('Ctrl-C to stop')}`;
     process.stdout.write(`${CLEAR}${header}\n\n${formatIncidentTable(shown, now, style)}\n`);
   };

@@ -11,7 +11,7 @@ export {
   type IncidentOutcome,
   type Publication,
 } from './handlers/incident.js';
-export { createIncidentView, isOpen, type IncidentView } from './view.js';
+export { createIncidentView, type IncidentView } from './view.js';
 export { readDispatchConfig } from './config.js';
 export { createRecentSet } from './recent.js';
 export { METRICS } from './metrics.js';

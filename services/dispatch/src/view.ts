@@ -10,13 +10,7 @@
  * Closed incidents (CLEARED, RESOLVED) are kept as a small stub (vehicle, revision, status, time):
  * without it a replayed OPEN revision of an incident closed since would look open again.
  */
-import type { IncidentRecord } from '@pitwall/common';
-
-export const OPEN_STATUSES: ReadonlySet<string> = new Set(['OPEN', 'ACKNOWLEDGED']);
-
-export function isOpen(i: Pick<IncidentRecord, 'status'>): boolean {
-  return OPEN_STATUSES.has(i.status);
-}
+import { isIncidentOpen, type IncidentRecord } from '@pitwall/common';
 
 interface Entry {
   vehicleId: string;
@@ -55,7 +49,7 @@ export function createIncidentView(): IncidentView {
         vehicleId: incident.vehicle_id,
         revision: incident.revision,
         updatedAt: incident.updated_at,
-        open: isOpen(incident) ? incident : null,
+        open: isIncidentOpen(incident) ? incident : null,
       });
       let ids = byVehicle.get(incident.vehicle_id);
       if (!ids) byVehicle.set(incident.vehicle_id, (ids = new Set()));

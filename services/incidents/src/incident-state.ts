@@ -33,6 +33,7 @@
 import { createHash } from 'node:crypto';
 import {
   GROUP_ACTIONS,
+  isIncidentOpen,
   SENSOR_BY_NAME,
   SEVERITIES,
   type Contributor,
@@ -87,8 +88,6 @@ export function createIncidentState(opts: { clearAfterWindows: number }): Incide
   if (!Number.isInteger(opts.clearAfterWindows) || opts.clearAfterWindows < 1) throw new RangeError('clearAfterWindows must be an integer >= 1');
   return { clearAfterWindows: opts.clearAfterWindows, vehicles: new Map(), byId: new Map(), commandIds: new Set() };
 }
-
-export const isOpen = (i: Pick<IncidentRecord, 'status'>): boolean => i.status === 'OPEN' || i.status === 'ACKNOWLEDGED';
 
 /** Deterministic id: the same opening window always gives the same incident id (16 hex chars). */
 export function incidentId(vehicleId: string, area: string, windowStart: number): string {
@@ -200,7 +199,7 @@ function applyScore(state: IncidentState, s: ScoreRecord, now: number): ApplyRes
   // Every open incident of the vehicle in another area (or all, for a normal window): one more
   // normal window, cleared at the limit.
   for (const inc of areas?.values() ?? []) {
-    if (inc.area === area || !isOpen(inc)) continue;
+    if (inc.area === area || !isIncidentOpen(inc)) continue;
     if (s.window_end <= inc.last_window_end) {
       stale = true;
       continue;
@@ -217,7 +216,7 @@ function applyScore(state: IncidentState, s: ScoreRecord, now: number): ApplyRes
     const latest = areas?.get(area);
     if (latest && s.window_end <= latest.last_window_end) {
       stale = true;
-    } else if (latest && isOpen(latest)) {
+    } else if (latest && isIncidentOpen(latest)) {
       const anomalousWindows = latest.anomalous_windows + 1;
       const severity = maxSeverity(latest.severity, severityFor(ratioOf(s.score, s.threshold), anomalousWindows));
       const next = change(
@@ -299,7 +298,7 @@ function applyCommand(state: IncidentState, c: IncidentCommandRecord, now: numbe
   const inc = state.byId.get(c.incident_id);
   if (!inc) return none('command.unknown_incident');
   if (inc.vehicle_id !== c.vehicle_id) return none('command.vehicle_mismatch');
-  if (!isOpen(inc)) return none('command.closed');
+  if (!isIncidentOpen(inc)) return none('command.closed');
   let next: IncidentRecord;
   const event = { by: c.operator, note: c.note };
   if (c.action === 'ACKNOWLEDGE') {
@@ -327,6 +326,6 @@ function applyReceipt(state: IncidentState, r: ReceiptRecord, now: number): Appl
 /** Incidents in the state, for stats. */
 export function counts(state: IncidentState): { incidents: number; open: number; vehicles: number } {
   let open = 0;
-  for (const i of state.byId.values()) if (isOpen(i)) open++;
+  for (const i of state.byId.values()) if (isIncidentOpen(i)) open++;
   return { incidents: state.byId.size, open, vehicles: state.vehicles.size };
 }

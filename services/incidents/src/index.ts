@@ -5,7 +5,6 @@ export {
   counts,
   createIncidentState,
   incidentId,
-  isOpen,
   load,
   maxSeverity,
   ratioOf,

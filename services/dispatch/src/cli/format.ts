@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { IncidentRecord } from '@pitwall/common';
-import { isOpen } from '../view.js';
+import { isIncidentOpen } from '@pitwall/common';
 
 export interface CliOptions {
   follow: boolean;
@@ -66,10 +66,10 @@ const SEVERITY_RANK: Readonly<Record<string, number>> = { CRITICAL: 0, HIGH: 1, 
 /** What the table shows: open incidents (or all), most severe first, then oldest first. */
 export function selectIncidents(incidents: Iterable<IncidentRecord>, all: boolean): IncidentRecord[] {
   return [...incidents]
-    .filter((i) => all || isOpen(i))
+    .filter((i) => all || isIncidentOpen(i))
     .sort(
       (a, b) =>
-        Number(isOpen(b)) - Number(isOpen(a)) ||
+        Number(isIncidentOpen(b)) - Number(isIncidentOpen(a)) ||
         (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9) ||
         a.opened_at - b.opened_at ||
         (a.incident_id < b.incident_id ? -1 : a.incident_id > b.incident_id ? 1 : 0),
@@ -111,7 +111,7 @@ export function formatIncidentTable(incidents: readonly IncidentRecord[], now: n
   const out = [style.bold(line(COLUMNS))];
   incidents.forEach((i, k) => {
     const text = line(rows[k]!, i.severity);
-    out.push(isOpen(i) ? text : style.dim(text));
+    out.push(isIncidentOpen(i) ? text : style.dim(text));
   });
   if (incidents.length === 0) out.push(style.dim('(no incidents)'));
   return out.join('\n');
