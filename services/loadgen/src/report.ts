@@ -2,7 +2,8 @@
  * `npm run loadtest -- report <file.jsonl>`: a picture of a run from its JSON lines. Writes a
  * self-contained HTML page (inline SVG, no scripts, no external resources) with the summary, and
  * the same charts as a standalone .svg (for the README). Panels: readings/s sent vs acknowledged vs
- * each stage's records/s; consumer lag per group; alert latency over time; connections up.
+ * each stage's records/s; consumer lag per group; alert latency over time; connections up; and,
+ * when the run sampled them, the CPU of each service, broker and the load generator itself.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { STAGES } from './kafka-probe.js';
@@ -73,6 +74,17 @@ export function renderCharts(log: RunLog): string {
       series: [{ name: 'connections up', color: COLORS[0]!, points: pts((r) => r.connections.up) }],
     },
   ];
+  const processes = [...new Set(s.flatMap((r) => Object.keys(r.processes ?? {})))];
+  if (processes.length > 0) {
+    panels.push({
+      title: 'CPU, % of one core: each service and local broker, and the load generator',
+      yLabel: '% of a core',
+      series: [
+        ...processes.map((name, i): Series => ({ name, color: COLORS[i % COLORS.length]!, points: pts((r) => r.processes?.[name]?.cpuPct ?? null), dashed: i >= COLORS.length })),
+        { name: 'load generator', color: '#000000', points: pts((r) => r.loadgen.cpuPct) },
+      ],
+    });
+  }
   const height = 260;
   const body = panels.map((p, i) => lineChart({ ...p, markers, height }, i * height)).join('\n');
   const total = panels.length * height;

@@ -27,6 +27,15 @@ test('a small run renders to a self-contained page with every series', () => {
   assert.equal(acked.split(' ').length, 12);
 });
 
+test('a run that sampled its processes gets a CPU panel; older files do not', () => {
+  const log = parseRunLog(readFileSync(FIXTURE, 'utf8'));
+  assert.doesNotMatch(renderCharts(log), /CPU, % of one core/);
+  const seconds = log.seconds.map((r, i) => ({ ...r, processes: { ingest: { cpuPct: 10 + i, rssMB: 100 }, kafka: i < 2 ? null : { cpuPct: 40, rssMB: 600 } } }));
+  const svg = renderCharts({ ...log, seconds });
+  assert.match(svg, /CPU, % of one core/);
+  for (const series of ['ingest', 'kafka', 'load generator']) assert.match(svg, new RegExp(`<polyline data-series="${series}"`), `series ${series}`);
+});
+
 test('writeReport writes the page and the standalone SVG next to the input', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'loadgen-report-'));
   const input = path.join(dir, 'run.jsonl');
