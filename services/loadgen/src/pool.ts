@@ -130,6 +130,9 @@ export function startPool(slices: readonly Range[], specs: readonly ConnectionSp
       for (const child of children) if (child.connected) child.send({ type: 'close' } satisfies CoordinatorMessage);
       const deadline = Date.now() + timeoutMs;
       while (!children.every((_, w) => finals.has(w) || exited.has(w)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      // A worker exits by itself after its final counts; give it a moment (it may be writing a --cpu-prof profile).
+      const exitBy = Math.min(deadline, Date.now() + 5_000);
+      while (!children.every((_, w) => exited.has(w)) && Date.now() < exitBy) await new Promise((r) => setTimeout(r, 50));
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       return [...finals.values()];
     },
