@@ -18,6 +18,10 @@ export function readWindowingConfig(env: Env) {
     transactionalIdPrefix: c.str('WINDOWING_TRANSACTIONAL_ID_PREFIX', 'pitwall-windowing'),
     lateTopic: c.str('TOPIC_TELEMETRY_LATE', 'vehicle.telemetry.late'),
     maxBytesPerPartition: c.int('WINDOWING_FETCH_MAX_BYTES', 1_048_576, { min: 1024 }),
+    // Each fetched batch is one transaction: a fetch waits (up to the wait) for this many bytes, so
+    // that a light load does not commit dozens of tiny transactions per second.
+    fetchMinBytes: c.int('WINDOWING_FETCH_MIN_BYTES', 65_536, { min: 1, max: 52_428_800 }),
+    fetchMaxWaitMs: c.int('WINDOWING_FETCH_MAX_WAIT_MS', 250, { min: 1, max: 30_000 }),
     sizeMs,
     advanceMs,
     graceMs,

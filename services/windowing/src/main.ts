@@ -40,6 +40,8 @@ runMain('windowing', async () => {
       window: config.window,
       partitions: config.partitions,
       maxBytesPerPartition: config.maxBytesPerPartition,
+      fetchMinBytes: config.fetchMinBytes,
+      fetchMaxWaitMs: config.fetchMaxWaitMs,
       transactionalIdPrefix: config.transactionalIdPrefix,
       maxBatchBytes: config.kafka.maxBatchBytes,
       idleMs: config.idleMs,

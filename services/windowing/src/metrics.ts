@@ -12,6 +12,7 @@ export const METRICS = Object.freeze({
   emitted: 'pitwall_windowing_windows_emitted_total',
   deadLettered: 'pitwall_windowing_dead_lettered_total',
   transactionsAborted: 'pitwall_windowing_transactions_aborted_total',
+  transactionsCommitted: 'pitwall_windowing_transactions_committed_total',
 });
 
 /** HELP texts of the counters (counted when processed; a batch whose transaction aborts is processed again). */
@@ -26,6 +27,7 @@ export const COUNTERS: CounterSpecs = Object.freeze({
   [METRICS.emitted]: { help: 'Feature records (closed windows) committed to the features topic.' },
   [METRICS.deadLettered]: { help: 'Undecodable telemetry records sent to the dead-letter topic.' },
   [METRICS.transactionsAborted]: { help: 'Batch transactions aborted; the partition resumes from its last commit.' },
+  [METRICS.transactionsCommitted]: { help: 'Batch transactions committed (one per fetched batch of a partition).' },
 });
 
 export const HISTOGRAMS = Object.freeze({

@@ -63,6 +63,13 @@ export interface WindowingConfig {
   partitions: number;
   /** Fetch size per partition; small values make batches small (tests use it to stress resumption). */
   maxBytesPerPartition: number;
+  /**
+   * A fetch returns once it has this many bytes over its partitions or after fetchMaxWaitMs. Every
+   * fetched batch is a transaction, so this bounds their rate at light load (default 1: at once).
+   */
+  fetchMinBytes?: number;
+  /** Longest wait of a fetch for fetchMinBytes (default 250 ms): added to a window's emit latency at light load. */
+  fetchMaxWaitMs?: number;
   /** Close a partition's open windows after this long without records (wall clock); 0: never. */
   idleMs: number;
   /** Close a vehicle's windows once it has sent nothing for this long (partition arrival time); 0: never. */
@@ -313,6 +320,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       return;
     }
     committed.set(partition, commit);
+    counters.inc(METRICS.transactionsCommitted);
     const floors = committedFloors.get(partition)!;
     for (const c of floorChanges) {
       if (c.floor === null) floors.delete(c.vehicleId);
@@ -352,7 +360,8 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       consumer = deps.kafka.consumer({
         groupId: config.groupId,
         allowAutoTopicCreation: false,
-        maxWaitTimeInMs: 250,
+        maxWaitTimeInMs: config.fetchMaxWaitMs ?? 250,
+        minBytes: config.fetchMinBytes ?? 1,
         maxBytesPerPartition: config.maxBytesPerPartition,
         readUncommitted: false,
       });
