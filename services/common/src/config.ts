@@ -192,7 +192,7 @@ export const KAFKA_SASL_MECHANISMS = ['scram-sha-512', 'scram-sha-256', 'plain']
 export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
 
 /**
- * How a service authenticates to Kafka and verifies the broker (README: Configuration).
+ * How a service authenticates to Kafka and verifies the broker (docs/configuration.md).
  * `sasl` is set exactly for SASL_PLAINTEXT and SASL_SSL; `tls` exactly for SSL and SASL_SSL
  * (`ca`: PEM text of KAFKA_SSL_CA_FILE; without it the system's trusted CAs).
  */

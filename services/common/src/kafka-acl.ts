@@ -1,6 +1,6 @@
 /**
  * Who may do what on Kafka: one SASL/SCRAM identity per service, and the ACLs that identity needs
- * (README: Kafka security). The broker denies everything without an ACL
+ * (docs/guarantees.md, Kafka security). The broker denies everything without an ACL
  * (allow.everyone.if.no.acl.found=false), so this table is the whole of a service's rights.
  *
  * Names come from the same variables, with the same defaults, as the services' own configuration

@@ -27,7 +27,7 @@ export function localInfraDirs(home: string): LocalInfraDirs {
   };
 }
 
-/** The environment that makes a service or command line sign in to the local Kafka as `user` (README: Configuration). */
+/** The environment that makes a service or command line sign in to the local Kafka as `user` (docs/configuration.md). */
 export function kafkaIdentityEnv(dirs: Pick<LocalInfraDirs, 'kafkaSecrets' | 'kafkaPki'>, user: string): Record<string, string> {
   return {
     KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',

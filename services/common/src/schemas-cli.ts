@@ -14,7 +14,7 @@ const USAGE = `usage: npm run schemas -- deploy|check
   deploy   register every schema version under its topic's subject (needs SCHEMA_REGISTRY_USERNAME
            and SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_PASSWORD_FILE: a write identity)
   check    look every schema version up; exit 1 if one is missing
-Topics: TOPIC_TELEMETRY, TOPIC_FEATURES, ... (README: Configuration); registry: SCHEMA_REGISTRY_URL.`;
+Topics: TOPIC_TELEMETRY, TOPIC_FEATURES, ... (docs/configuration.md); registry: SCHEMA_REGISTRY_URL.`;
 
 runCliIfMain(import.meta.url, 'schemas', async (argv) => {
   const command = argv[0];

@@ -32,5 +32,5 @@ test('the $SYS handler: 0 once the broker is seen, then its count; an error per 
   assert.equal(handle(BROKER_DROPS_TOPIC, Buffer.from('garbage')), true);
   assert.equal(handle(BROKER_DROPS_TOPIC, Buffer.from('5')), true);
   assert.deepEqual(values, [0, 5]);
-  assert.deepEqual(errors, [{ dropped: 5, droppedSinceBrokerStart: 5, fix: 'raise max_queued_messages / max_queued_bytes, or add ingest capacity (README: Overload)' }]);
+  assert.deepEqual(errors, [{ dropped: 5, droppedSinceBrokerStart: 5, fix: 'raise max_queued_messages / max_queued_bytes, or add ingest capacity (docs/guarantees.md, Overload)' }]);
 });

@@ -53,7 +53,7 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
   const specs = connectionSpecs(o.prefix, o.cars, o.connections);
   const slices = workerSlices(o.connections, o.workers);
 
-  // KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*: as the services (README: Configuration); it reads every pipeline topic, so an admin identity.
+  // KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*: as the services (docs/configuration.md); it reads every pipeline topic, so an admin identity.
   const c = configReader(env);
   const security = c.done(readKafkaSecurity(c));
   const kafka = new Kafka({ clientId: `pitwall-loadgen-${o.prefix}`, brokers: o.brokers, ...kafkaSecurityOptions(security), logLevel: logLevel.NOTHING, retry: { retries: 3 } });

@@ -1,7 +1,7 @@
 /**
  * `npm run loadtest -- report <file.jsonl>`: a picture of a run from its JSON lines. Writes a
  * self-contained HTML page (inline SVG, no scripts, no external resources) with the summary, and
- * the same charts as a standalone .svg (for the README). Panels: readings/s sent vs acknowledged vs
+ * the same charts as a standalone .svg (for docs/performance.md). Panels: readings/s sent vs acknowledged vs
  * each stage's records/s; consumer lag per group; alert latency over time; connections up; and,
  * when the run sampled them, the CPU of each service, broker and the load generator itself.
  */

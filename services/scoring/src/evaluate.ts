@@ -40,7 +40,7 @@ Output:
   --no-png              skip the picture
   --help
 
-What counts (details in evaluation.json "definitions" and the README):
+What counts (details in evaluation.json "definitions" and docs/models.md):
   alert = window score > threshold. True alert: failing car, window ends after onset. False alert:
   healthy car, or failing car's window ending at/before onset. Per mode (healthy cars + that mode's
   cars): recall = cars with a true alert / cars; precision = true alert windows / all alert windows

@@ -361,7 +361,7 @@ export function evaluateFleet(
 const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
 const secs = (x: number | null): string => (x === null ? '-' : `${Math.round(x)} s`);
 
-/** The readable table (also evaluation.txt and the README). */
+/** The readable table (also evaluation.txt and docs/models.md). */
 export function formatReport(r: EvaluationReport): string {
   const f = r.fleet;
   const head = ['mode', 'cars', 'recall', 'precision', 'false/veh-h', 'lead p50', 'lead p90', 'sev@1st', 'full-sev win'];

@@ -62,7 +62,7 @@ export function createBrokerDropsHandler(deps: {
       deps.log.error('the MQTT broker dropped messages on its queue limits: readings it acknowledged to cars may be lost', {
         dropped: seen.increase,
         droppedSinceBrokerStart: seen.total,
-        fix: 'raise max_queued_messages / max_queued_bytes, or add ingest capacity (README: Overload)',
+        fix: 'raise max_queued_messages / max_queued_bytes, or add ingest capacity (docs/guarantees.md, Overload)',
       });
     }
     return true;
