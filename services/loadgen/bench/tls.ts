@@ -317,6 +317,8 @@ async function runPhase(phase: Phase, consumer: Consumer, broker: { pid: number;
           ...(phase === 'tls' ? ingestTls : {}),
           HEALTH_PORT: String(healthPort),
           LOG_LEVEL: 'warn',
+          // Tuning under test (INGEST_LINGER_MS, INGEST_BATCH_MAX, INGEST_RECEIVE_MAXIMUM, ...) passes through.
+          ...Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('INGEST_') && e[1] !== undefined)),
           ...topicEnv,
           INGEST_CLIENT_ID: `bench-${ID}-${phase}-ingest`,
           INGEST_SUBSCRIPTION: `$share/bench-${ID}-${phase}/vehicles/+/telemetry`,
