@@ -243,6 +243,29 @@ export async function runFromPositions(consumer: Consumer, positions: () => read
   await consumer.run(config);
 }
 
+/**
+ * Whether a consumer crash that kafkajs will not restart is a lost connection in disguise. kafkajs's
+ * SCRAM and PLAIN authenticators turn any error during the handshake into a non-retriable
+ * KafkaJSSASLAuthenticationError ("SASL SCRAM SHA512 authentication failed: Connection error: read
+ * ECONNRESET"), so a broker that goes down while a connection signs in stopped windowing for good
+ * (seen in the Kafka outage test). Wrong credentials say something else and stay fatal.
+ */
+export function isConnectionLostDuringSasl(err: unknown): boolean {
+  for (let e = err as { name?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 10; e = e.cause as typeof e, depth++) {
+    const message = typeof e.message === 'string' ? e.message : '';
+    if (!/SASL .*authentication failed/i.test(message) && e.name !== 'KafkaJSSASLAuthenticationError') continue;
+    return /Connection error|Closed connection|Connection timeout|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|socket hang up|Request .* timed out/i.test(message);
+  }
+  return false;
+}
+
+/** connect, subscribe and run: how every stage starts its consumer (and restarts it after a crash kafkajs leaves down). */
+export async function runConsumer(consumer: Consumer, subscription: Parameters<Consumer['subscribe']>[0], config: ConsumerRunConfig): Promise<void> {
+  await consumer.connect();
+  await consumer.subscribe(subscription);
+  await consumer.run(config);
+}
+
 /** Waits between tries of AddOffsetsToTxn answered with CONCURRENT_TRANSACTIONS (ms; about 2.5 s in all). */
 export const CONCURRENT_TXN_WAITS_MS: readonly number[] = [10, 20, 40, 80, 160, 320, 500, 500, 500];
 

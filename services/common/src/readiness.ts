@@ -17,6 +17,7 @@
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Counters, CounterSpecs } from './counters.js';
 import type { Logger } from './log.js';
+import { isConnectionLostDuringSasl } from './kafka.js';
 
 export interface BatchExtent {
   topic: string;
@@ -266,9 +267,26 @@ export function createReadiness(opts: ReadinessOptions): Readiness {
  * Consumer health from kafkajs events: condition `name` holds from a group join until a crash,
  * fetches and finished batches are progress, and the fetch loop is always pending work while the
  * consumer runs (so a loop stuck in a batch or unable to fetch shows as a stall). A crash kafkajs
- * will not restart is fatal. Attach before consumer.run().
+ * will not restart is fatal, unless it is a lost connection kafkajs mistook for an authentication
+ * failure and `restart` is given: then the consumer is started again by `restart` (connect,
+ * subscribe, run) after 1, 2, 4 ... 30 s, the condition failing meanwhile. Attach before consumer.run().
  */
-export function watchConsumer(readiness: Readiness, consumer: Consumer, name = 'consumer'): void {
+export function watchConsumer(readiness: Readiness, consumer: Consumer, name = 'consumer', opts: { restart?: () => Promise<void>; log?: Logger; waitsMs?: readonly number[] } = {}): void {
+  const waits = opts.waitsMs ?? [1_000, 2_000, 4_000, 8_000, 16_000, 30_000];
+  let attempt = 0;
+  const restart = (error: unknown): void => {
+    const wait = waits[Math.min(attempt, waits.length - 1)]!;
+    attempt++;
+    readiness.set(name, false, `crashed: ${message(error)} (restarting in ${wait / 1000} s)`);
+    opts.log?.error(`${name} lost its connection while signing in to Kafka; restarting it`, { attempt, waitMs: wait, err: error });
+    setTimeout(() => {
+      opts.restart!().catch((err: unknown) => {
+        // kafkajs rejects run() itself when connect fails; a crash after it comes as another CRASH.
+        if (isConnectionLostDuringSasl(err) || (err as { retriable?: unknown }).retriable === true) restart(err);
+        else readiness.fatal(`${name} could not be restarted`, err);
+      });
+    }, wait).unref?.();
+  };
   let running = false;
   readiness.set(name, false, 'not yet in its consumer group');
   readiness.pending(name, () => (running ? 1 : 0));
@@ -278,6 +296,7 @@ export function watchConsumer(readiness: Readiness, consumer: Consumer, name = '
   };
   consumer.on(consumer.events.GROUP_JOIN, () => {
     running = true;
+    attempt = 0;
     readiness.resetBatches();
     alive();
   });
@@ -287,7 +306,8 @@ export function watchConsumer(readiness: Readiness, consumer: Consumer, name = '
     readiness.set(name, false, `crashed: ${message(payload.error)}${payload.restart ? ' (kafkajs restarts it)' : ''}`);
     if (!payload.restart) {
       running = false;
-      readiness.fatal(`${name} crashed and kafkajs will not restart it`, payload.error);
+      if (opts.restart && isConnectionLostDuringSasl(payload.error)) restart(payload.error);
+      else readiness.fatal(`${name} crashed and kafkajs will not restart it`, payload.error);
     }
   });
   consumer.on(consumer.events.STOP, () => (running = false));

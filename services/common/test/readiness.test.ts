@@ -7,6 +7,7 @@ import { ConfigError, TransientError } from '../src/errors.js';
 import { startHealthServer } from '../src/health.js';
 import { silentLogger } from '../src/log.js';
 import { createReadiness, isPermanentError, probeKafka, watchConsumer } from '../src/readiness.js';
+import { isConnectionLostDuringSasl } from '../src/kafka.js';
 
 function tracker(opts: { stallMs?: number; limit?: number } = {}) {
   let t = 1_000_000;
@@ -162,6 +163,54 @@ test('watchConsumer: in the group until a crash; fetching is progress; a crash w
   c.emit('STOP');
   advance(60_000);
   assert.equal(r.failing().progress, undefined, 'a stopped consumer has no pending work');
+});
+
+// The error kafkajs raised when Kafka went down while a consumer's connection signed in (CI, 2026-12-03).
+const saslConnectionLost = Object.assign(new Error('SASL SCRAM SHA512 authentication failed: Connection error: read ECONNRESET'), { name: 'KafkaJSNonRetriableError', retriable: false });
+
+test('a lost connection during SASL is told apart from wrong credentials', () => {
+  const table: [unknown, boolean][] = [
+    [saslConnectionLost, true],
+    [Object.assign(new Error('SASL SCRAM SHA512 authentication failed: Closed connection'), { name: 'KafkaJSSASLAuthenticationError' }), true],
+    [Object.assign(new Error('crashed'), { cause: Object.assign(new Error('SASL PLAIN authentication failed: Connection timeout'), {}) }), true],
+    [new Error('SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512'), false],
+    [Object.assign(new Error('SASL SCRAM SHA512 authentication failed: Invalid username or password'), { name: 'KafkaJSSASLAuthenticationError' }), false],
+    [Object.assign(new Error('Connection error: read ECONNRESET'), { name: 'KafkaJSConnectionError', retriable: true }), false], // kafkajs restarts these itself
+    [new Error('boom'), false],
+    [undefined, false],
+  ];
+  for (const [err, expected] of table) assert.equal(isConnectionLostDuringSasl(err), expected, String((err as Error | undefined)?.message));
+});
+
+test('watchConsumer restarts a consumer that lost its connection while signing in; other crashes stay fatal', async () => {
+  const { r, fatal } = tracker({ stallMs: 10_000 });
+  const c = fakeConsumer();
+  let restarts = 0;
+  let failNext = 1;
+  const restart = async (): Promise<void> => {
+    restarts++;
+    if (failNext-- > 0) throw Object.assign(new Error('Connection error: connect ECONNREFUSED'), { retriable: true });
+  };
+  watchConsumer(r, c.consumer, 'consumer', { restart, waitsMs: [5, 10] });
+  c.emit('GROUP_JOIN');
+  c.emit('CRASH', { error: saslConnectionLost, restart: false });
+  assert.match(r.failing().consumer ?? '', /crashed: SASL SCRAM SHA512 authentication failed: Connection error: read ECONNRESET \(restarting in 0.005 s\)/);
+  assert.equal(fatal.length, 0);
+  // the first restart fails (Kafka still down) and is tried again; the second one runs
+  await new Promise((done) => setTimeout(done, 100));
+  assert.equal(restarts, 2);
+  c.emit('GROUP_JOIN');
+  assert.deepEqual(r.failing(), {});
+  c.emit('CRASH', { error: new Error('SASL SCRAM SHA512 authentication failed: Authentication failed due to invalid credentials'), restart: false });
+  assert.equal(fatal.length, 1, 'wrong credentials stay fatal');
+  assert.equal(restarts, 2);
+
+  // Without a restart function the old rule holds: fatal.
+  const t2 = tracker();
+  const c2 = fakeConsumer();
+  watchConsumer(t2.r, c2.consumer, 'consumer');
+  c2.emit('CRASH', { error: saslConnectionLost, restart: false });
+  assert.equal(t2.fatal.length, 1);
 });
 
 test('/readyz lists the failing checks with why; 200 when none fail', async (t) => {

@@ -24,6 +24,7 @@ import {
   connectMqtt,
   createBoundedSender,
   createProducerSession,
+  runConsumer,
   type ProducerSession,
   createMetricsRegistry,
   createReadiness,
@@ -198,12 +199,12 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
       await producer.connect();
       await rebuildView();
       consumer = deps.kafka.consumer({ groupId: config.groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
-      watchConsumer(readiness, consumer);
-      watchConsumerLag(metrics.registry, consumer, config.groupId);
-      await consumer.connect();
-      await consumer.subscribe({ topic: config.topics.incidents, fromBeginning: true });
       // Offsets are committed by us after each batch (commitOffsetsIfNecessary with autoCommitThreshold 1).
-      await consumer.run({ eachBatchAutoResolve: false, autoCommitThreshold: 1, eachBatch: readiness.eachBatch(eachBatch) });
+      const run = (): Promise<void> =>
+        runConsumer(consumer!, { topic: config.topics.incidents, fromBeginning: true }, { eachBatchAutoResolve: false, autoCommitThreshold: 1, eachBatch: readiness.eachBatch(eachBatch) });
+      watchConsumer(readiness, consumer, 'consumer', { restart: run, log });
+      watchConsumerLag(metrics.registry, consumer, config.groupId);
+      await run();
       running = true;
       readiness.set('dispatch', true);
       log.info('dispatch started', { incidents: config.topics.incidents, fleetTopic: config.fleetTopic, alertExpirySeconds: config.alertExpirySeconds });

@@ -30,6 +30,7 @@ import {
   createBoundedSender,
   createMetricsRegistry,
   createPartitionProducers,
+  runConsumer,
   sendOffsetsInTransaction,
   createReadiness,
   secondsSince,
@@ -365,11 +366,15 @@ export function createIncidents(deps: IncidentsDeps): Incidents {
         log.error('consumer crashed and will not restart', { err: payload.error });
         deps.onFatal?.(payload.error);
       });
-      watchConsumer(readiness, consumer);
+      const run = (): Promise<void> =>
+        runConsumer(
+          consumer!,
+          { topics: inputs, fromBeginning: true },
+          { autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) },
+        );
+      watchConsumer(readiness, consumer, 'consumer', { restart: run, log });
       watchConsumerLag(metrics.registry, consumer, config.groupId);
-      await consumer.connect();
-      await consumer.subscribe({ topics: inputs, fromBeginning: true });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });
+      await run();
       running = true;
       readiness.set('incidents', true);
       log.info('incidents started', { topics: config.topics, inputPartitions, clearAfterWindows: config.clearAfterWindows });

@@ -26,6 +26,7 @@ import {
   createReadiness,
   DEFAULT_MAX_BATCH_BYTES,
   provisionTopics,
+  runConsumer,
   readSendBudget,
   secondsSince,
   watchConsumer,
@@ -124,7 +125,13 @@ export function createScoring(deps: ScoringDeps): Scoring {
   });
   const readiness = deps.readiness ?? createReadiness({ log });
   readiness.set('scoring', false, 'starting');
-  watchConsumer(readiness, consumer);
+  const runConsumerLoop = (): Promise<void> =>
+    runConsumer(
+      consumer,
+      { topics: [config.topics.features], fromBeginning: config.fromBeginning },
+      { autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) },
+    );
+  watchConsumer(readiness, consumer, 'consumer', { restart: runConsumerLoop, log });
   watchConsumerLag(registry, consumer, config.groupId);
 
   const processChunk = createChunkScorer({
@@ -191,9 +198,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
       const { alerts, scores, featuresDlq } = config.topics;
       sender.setBudget(await readSendBudget(kafka, [alerts, scores, featuresDlq], config.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, log));
       await producer.connect();
-      await consumer.connect();
-      await consumer.subscribe({ topics: [config.topics.features], fromBeginning: config.fromBeginning });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });
+      await runConsumerLoop();
       readiness.set('scoring', true);
       log.info('scoring started', {
         topics: config.topics,

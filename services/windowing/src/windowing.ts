@@ -28,6 +28,7 @@ import {
   createBoundedSender,
   createMetricsRegistry,
   createPartitionProducers,
+  runConsumer,
   sendOffsetsInTransaction,
   createReadiness,
   secondsSince,
@@ -382,11 +383,15 @@ export function createWindowing(deps: WindowingDeps): Windowing {
         floorsLoad = partitions.length === 0 ? undefined : loadFloors(partitions, gen);
         floorsLoad?.catch((err: unknown) => log.warn('loading floors after joining failed; retried on the next batch', { err }));
       });
-      watchConsumer(readiness, consumer);
+      const run = (): Promise<void> =>
+        runConsumer(
+          consumer!,
+          { topic: config.topics.telemetry, fromBeginning: true },
+          { autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) },
+        );
+      watchConsumer(readiness, consumer, 'consumer', { restart: run, log });
       watchConsumerLag(metrics.registry, consumer, config.groupId);
-      await consumer.connect();
-      await consumer.subscribe({ topic: config.topics.telemetry, fromBeginning: true });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: readiness.eachBatch(eachBatch) });
+      await run();
       readiness.set('windowing', true);
       if (config.idleMs > 0) {
         idleTimer = setInterval(
