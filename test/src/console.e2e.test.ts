@@ -11,8 +11,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import { createAvroCodec, defaultSchemasDir, ensureTopics, loadSchemaFile, SENSORS, type AvroCodec, type IncidentCommandRecord, type IncidentRecord, type TelemetryRecord } from '@pitwall/common';
-import { partitionForKey } from '@pitwall/console';
+import {
+  createAvroCodec,
+  defaultSchemasDir,
+  ensureTopics,
+  keyPartition,
+  loadSchemaFile,
+  SENSORS,
+  type AvroCodec,
+  type IncidentCommandRecord,
+  type IncidentRecord,
+  type TelemetryRecord,
+} from '@pitwall/common';
 import { consoleUsers } from './support/console-users.js';
 import { adminSchemaStore, freePort, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
 
@@ -289,7 +299,7 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
     const res = await fetch(`${base}/api/vehicles/${encodeURIComponent(CAR)}/telemetry?incident=${encodeURIComponent(`inc-${id}-1`)}`, { headers: { cookie } });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { partition: number; ts: number[]; sensors: Record<string, (number | null)[]>; truncated: string | null; from: number; to: number };
-    assert.equal(body.partition, partitionForKey(CAR, PARTITIONS));
+    assert.equal(body.partition, keyPartition(CAR, PARTITIONS));
     assert.equal(body.from, T0 - 5 * 60_000);
     assert.equal(body.to, T0 + 2 * 60_000);
     // 1 Hz over [from, to] inclusive.

@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './features.js';
 export * from './kafka.js';
 export * from './kafka-acl.js';
+export * from './partitioner.js';
 export * from './log.js';
 export * from './mqtt.js';
 export * from './registry.js';

@@ -15,6 +15,7 @@ import {
 } from 'kafkajs';
 import type { CommonConfig, KafkaSecurity } from './config.js';
 import type { Logger } from './log.js';
+import { javaCompatiblePartitioner } from './partitioner.js';
 
 // kafkajs's ConfigResourceTypes.TOPIC; its CommonJS build does not expose the enum as an ES named export.
 const TOPIC_RESOURCE = 2;
@@ -36,7 +37,7 @@ export function kafkaSecurityOptions(security: KafkaSecurity | undefined): Pick<
 
 export function createKafka(config: { kafka: Pick<CommonConfig['kafka'], 'brokers' | 'clientId'> & { security?: KafkaSecurity | undefined } }, log: Logger): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
-  return new Kafka({
+  const kafka = new Kafka({
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
     ...kafkaSecurityOptions(config.kafka.security),
@@ -51,6 +52,11 @@ export function createKafka(config: { kafka: Pick<CommonConfig['kafka'], 'broker
         else kafkaLog.debug(message, rest);
       },
   });
+  // Every producer partitions as kafkajs's default does, without its per-record Long arithmetic
+  // (partitioner.ts); a producer given its own partitioner keeps it.
+  const producer = kafka.producer.bind(kafka);
+  kafka.producer = (options) => producer({ createPartitioner: javaCompatiblePartitioner, ...options });
+  return kafka;
 }
 
 /**

@@ -7,7 +7,6 @@ export { defaultAllowedOrigins, parseAllowedOrigins, requestOriginAllowed } from
 export { createSignInLimiter, DEFAULT_SIGN_IN_LIMITS, type SignInLimiter, type SignInLimits } from './rate-limit.js';
 export { AUDIT_ACTIONS, type AuditRecord } from './audit.js';
 export { createEventLog, formatSse, sseComment, type SseEvent } from './sse.js';
-export { murmur2, partitionForKey } from './partition.js';
 export { createFleetView, createIncidentStore, vehicleHealth, type Health, type VehicleSummary } from './state.js';
 export { createTelemetryReader, offsetRange, toSeries, type TelemetrySeries } from './telemetry.js';
 export { METRICS } from './metrics.js';

@@ -1,7 +1,7 @@
 /**
  * Reads one vehicle's telemetry for a time range straight from vehicle.telemetry, for the charts
  * of the vehicle page. The topic is keyed by vehicle_id, so only the vehicle's partition is read
- * (computed like the producers' partitioner, see partition.ts). The range of offsets comes from the
+ * (computed like the producers' partitioner: keyPartition in common). The range of offsets comes from the
  * record timestamps (admin.fetchTopicOffsetsByTimestamp), widened by `skewMs` on both sides because
  * those are produce times while the charts are in event time; records are filtered by key and by
  * event time. A short-lived consumer (own throw-away group, nothing committed) reads that range
@@ -10,8 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { runFromPositions, SENSOR_NAMES, type AvroCodec, type Logger, type TelemetryRecord } from '@pitwall/common';
-import { partitionForKey } from './partition.js';
+import { keyPartition, runFromPositions, SENSOR_NAMES, type AvroCodec, type Logger, type TelemetryRecord } from '@pitwall/common';
 
 export interface TelemetryQuery {
   vehicleId: string;
@@ -90,7 +89,7 @@ export function createTelemetryReader(kafka: Kafka, codec: AvroCodec<TelemetryRe
       const topics = await admin.listTopics();
       if (!topics.includes(opts.topic)) return emptySeries(q, null);
       const offsets = await admin.fetchTopicOffsets(opts.topic);
-      partition = partitionForKey(q.vehicleId, offsets.length);
+      partition = keyPartition(q.vehicleId, offsets.length);
       const p = offsets.find((o) => o.partition === partition);
       if (!p) return emptySeries(q, partition);
       const byTs = async (ts: number): Promise<bigint> => {

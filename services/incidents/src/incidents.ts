@@ -23,8 +23,7 @@
  * the new owner fetched its offsets, the replayed inputs are ignored by the rules themselves
  * (stale windows, forward-only statuses, delivered_at set once: see incident-state.ts).
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, PartitionMetadata, Producer } from 'kafkajs';
-import { Partitioners } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import {
   batchExtent,
   createBoundedSender,
@@ -41,6 +40,7 @@ import {
   DEFAULT_MAX_BATCH_BYTES,
   dispose,
   ensureTopics,
+  keyPartition,
   startTopicReader,
   InvalidInputError,
   PitwallError,
@@ -101,25 +101,9 @@ export type Incidents = Service;
 /** Changes caused by an anomalous window (the ones cars are alerted about). */
 const ALERTING: ReadonlySet<string> = new Set(['OPENED', 'ESCALATED', 'REOPENED']);
 
-const defaultPartitioner = Partitioners.DefaultPartitioner();
-const metadataFor = new Map<number, PartitionMetadata[]>();
-
-/** The input partition of a vehicle: what kafkajs's default partitioner picks for key = vehicle_id. */
+/** The input partition of a vehicle: what the producers' default partitioner picks for key = vehicle_id. */
 export function vehiclePartition(vehicleId: string, numPartitions: number): number {
-  let partitionMetadata = metadataFor.get(numPartitions);
-  if (!partitionMetadata) {
-    // Only the count matters for a keyed message (murmur2(key) mod count); leaders are irrelevant.
-    partitionMetadata = Array.from({ length: numPartitions }, (_, partitionId) => ({
-      partitionId,
-      leader: 0,
-      partitionErrorCode: 0,
-      replicas: [0],
-      isr: [0],
-      offlineReplicas: [],
-    }));
-    metadataFor.set(numPartitions, partitionMetadata);
-  }
-  return defaultPartitioner({ topic: '', partitionMetadata, message: { key: vehicleId, value: null } });
+  return keyPartition(vehicleId, numPartitions);
 }
 
 export function createIncidents(deps: IncidentsDeps): Incidents {
