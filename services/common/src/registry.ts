@@ -175,6 +175,7 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
   }
   const readers = new Map<number, Promise<avro.Type | avro.Resolver>>();
   readers.set(schemaId, Promise.resolve(type));
+  let scratch = Buffer.allocUnsafe(4096);
   const readerFor = (id: number): Promise<avro.Type | avro.Resolver> => {
     let r = readers.get(id);
     if (!r) {
@@ -187,12 +188,16 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
   return {
     schemaId,
     encode(value) {
-      const body = type.toBuffer(value);
-      const out = Buffer.allocUnsafe(5 + body.length);
-      out.writeUInt8(MAGIC, 0);
-      out.writeUInt32BE(schemaId, 1);
-      body.copy(out, 5);
-      return out;
+      // Encoded after the header in a reused buffer, then copied out once (toBuffer and a framed
+      // copy allocated twice per record).
+      let end = type.encode(value, scratch, 5);
+      if (end < 0) {
+        scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
+        end = type.encode(value, scratch, 5);
+      }
+      scratch.writeUInt8(MAGIC, 0);
+      scratch.writeUInt32BE(schemaId, 1);
+      return Buffer.from(scratch.subarray(0, end));
     },
     async decode(buf) {
       if (buf.length < 5 || buf.readUInt8(0) !== MAGIC) {

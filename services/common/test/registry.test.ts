@@ -70,6 +70,20 @@ test('decode refuses a message without the Confluent framing', async () => {
   await assert.rejects(codec.decode(Buffer.from([1, 2])), (e: unknown) => e instanceof InvalidInputError && e.reason === 'avro.framing');
 });
 
+test('encoded records are framed, independent of each other, and of any size', async () => {
+  const codec = await createAvroCodec<{ s: string }>(memoryStore(), 's', { type: 'record', name: 'R', fields: [{ name: 's', type: 'string' }] });
+  const small = codec.encode({ s: 'a' });
+  const next = codec.encode({ s: 'b' });
+  const large = codec.encode({ s: 'x'.repeat(100_000) }); // larger than the reused encode buffer
+  const after = codec.encode({ s: 'c' });
+  assert.equal(small[0], 0);
+  assert.equal(small.readUInt32BE(1), codec.schemaId);
+  assert.equal((await codec.decode(small)).s, 'a', 'a later encode must not overwrite an earlier record');
+  assert.equal((await codec.decode(next)).s, 'b');
+  assert.equal((await codec.decode(large)).s.length, 100_000);
+  assert.equal((await codec.decode(after)).s, 'c');
+});
+
 test('a reader decodes an older writer version (schema evolution)', async () => {
   const store = memoryStore();
   const v1 = { type: 'record', name: 'R', fields: [{ name: 'a', type: 'int' }] } as avro.Schema;

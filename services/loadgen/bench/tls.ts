@@ -305,7 +305,8 @@ async function runPhase(phase: Phase, consumer: Consumer, broker: { pid: number;
   const healthPort = await freePort();
   const ingest = subscriber
     ? undefined
-    : start(process.execPath, [path.join(REPO, 'services/ingest/dist/src/main.js')], {
+    : // BENCH_INGEST_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles ingest under load.
+      start(process.execPath, [...(env.BENCH_INGEST_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(REPO, 'services/ingest/dist/src/main.js')], {
         cwd: path.join(REPO, 'services/ingest'),
         log: path.join(tmp!, `ingest-${phase}.log`),
         env: {
