@@ -65,6 +65,8 @@ export interface RunOptions {
   topics: Topics;
   groups: string[];
   windowMs: number;
+  /** Windowing's grace: a window closes this long (event time) after its end. */
+  graceMs: number;
   verify: boolean;
   /** Services' Prometheus endpoints whose process CPU and memory are sampled. */
   metrics: ProcessSource[];
@@ -133,6 +135,7 @@ Flags (defaults in brackets):
   --groups LIST          consumer groups whose lag is shown [$WINDOWING_GROUP_ID, $SCORING_GROUP_ID,
                          $INCIDENTS_GROUP_ID, $DISPATCH_GROUP_ID or pitwall-windowing, -scoring, -incidents, -dispatch]
   --window-ms N          window size, to date an alert's window end [$WINDOW_SIZE_MS or 10000]
+  --grace-ms N           windowing's grace: latency counts from window end + grace [$WINDOW_GRACE_MS or 2000]
   --metrics LIST         name=url of Prometheus endpoints whose process CPU and memory are sampled, or
                          none [the demo's: ingest, windowing, scoring, dispatch, incidents on
                          http://127.0.0.1:9101-9106/metrics]
@@ -167,6 +170,7 @@ const FLAGS = new Set([
   'registry-url',
   'groups',
   'window-ms',
+  'grace-ms',
   'metrics',
   'pid-dir',
   'no-verify',
@@ -332,6 +336,7 @@ function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
       env.DISPATCH_GROUP_ID ?? 'pitwall-dispatch',
     ]),
     windowMs: number('window-ms', envNumber('WINDOW_SIZE_MS', 10_000), 100, 86_400_000, true),
+    graceMs: number('grace-ms', envNumber('WINDOW_GRACE_MS', 2_000), 0, 86_400_000, true),
     verify: !flags.has('no-verify'),
     metrics: metricsSources(flags.get('metrics')),
     pidDir: pidDirOf(flags.get('pid-dir'), env),

@@ -110,7 +110,7 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
       lag: sample.lag,
       probeAt: sample.at,
       alertedCars: new Set(pool.alerts.map((a) => a.vehicleId)).size,
-      latency: summarize(alertLatencies(pool.alerts, clock, o.windowMs).map(Math.round)),
+      latency: summarize(alertLatencies(pool.alerts, clock, o.windowMs, o.graceMs).map(Math.round)),
       cpuUs: cpuUs(),
       rss: process.memoryUsage().rss + pool.usage().rss,
       processes: processSampler.latest(),

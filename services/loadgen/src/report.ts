@@ -60,7 +60,7 @@ export function renderCharts(log: RunLog): string {
       series: groups.map((g, i): Series => ({ name: g, color: COLORS[i % COLORS.length]!, points: pts((r) => r.lag[g] ?? null) })),
     },
     {
-      title: 'Alert latency: end of the first anomalous window -> alert on the car (over the run so far)',
+      title: 'Alert latency: end of the first anomalous window + grace -> alert on the car (over the run so far)',
       yLabel: 'ms',
       series: [
         { name: 'p50', color: COLORS[0]!, points: pts((r) => r.latencyMs.p50) },

@@ -59,6 +59,7 @@ test("topics, groups and window size come from the services' variables; flags wi
     TOPIC_INCIDENTS: 'e2e.x.maintenance.incidents',
     WINDOWING_GROUP_ID: 'e2e.x.windowing',
     WINDOW_SIZE_MS: '5000',
+    WINDOW_GRACE_MS: '500',
     MQTT_URL: 'mqtt://127.0.0.1:18830',
   };
   const o = run([], env);
@@ -66,6 +67,9 @@ test("topics, groups and window size come from the services' variables; flags wi
   assert.equal(o.topics.incidents, 'e2e.x.maintenance.incidents');
   assert.equal(o.groups[0], 'e2e.x.windowing');
   assert.equal(o.windowMs, 5000);
+  assert.equal(o.graceMs, 500);
+  assert.equal(run(['--grace-ms', '0'], env).graceMs, 0);
+  assert.equal(run([], {}).graceMs, 2000);
   assert.equal(o.mqttUrl, 'mqtt://127.0.0.1:18830');
   assert.deepEqual(run(['--groups', 'a,b'], env).groups, ['a', 'b']);
 });

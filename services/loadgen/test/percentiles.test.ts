@@ -33,4 +33,6 @@ test('alert latency: window end (opened_at + window) in wall time -> arrival, fi
     { vehicleId: 'b', incidentId: 'i2', revision: 1, severity: 'LOW', area: null, openedAt: null, receivedAt: 1_000_000 },
   ];
   assert.deepEqual(alertLatencies(alerts, clock, 10_000), [2500]);
+  // The grace is event time: 2 s of it is 0.2 s of wall time at 10x.
+  assert.deepEqual(alertLatencies(alerts, clock, 10_000, 2_000), [2300]);
 });

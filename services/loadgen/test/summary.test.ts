@@ -102,7 +102,7 @@ test('summary checks: a missed failure, an alerted healthy car and a car short o
   assert.equal(s.checks.telemetry.ok, false);
   assert.deepEqual('short' in s.checks.telemetry && s.checks.telemetry.short, [{ vehicleId: 'p-00004-0001', acked: 10, found: 9 }]);
   assert.equal(s.failures[0]!.detectionMs, 12_000, 'onset at +5 s, alert at +17 s');
-  assert.deepEqual(s.alerts.latencyMs, { count: 2, p50: 2000, p99: 3000, max: 3000 }, 'window [5 s, 15 s) ends at +15 s');
+  assert.deepEqual(s.alerts.latencyMs, { count: 2, p50: 0, p99: 1000, max: 1000 }, 'window [5 s, 15 s) ends at +15 s and closes at +17 s (grace 2 s)');
   assert.equal(s.stages.telemetry.records, 40);
   assert.equal(s.stages.telemetry.perS, 4);
   assert.equal(s.readings.ackedPerS, 4);
