@@ -23,6 +23,7 @@ test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout:
 
   const publisher = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-pub-${id}`, ...(await asGateway(INFRA.mqtt)) }, silentLogger);
   const t0 = Date.now() - 3_600_000;
+  let published = 0;
   const publishAll = (async () => {
     for (let i = 0; i < PER_VEHICLE; i++) {
       const batch: Promise<unknown>[] = [];
@@ -32,14 +33,20 @@ test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout:
         batch.push(publisher.publishAsync(`vehicles/k${id}-${v}/telemetry`, JSON.stringify(reading), { qos: 1 }));
       }
       await Promise.all(batch);
+      published += VEHICLES;
       if (i % 20 === 0) await new Promise((r) => setTimeout(r, 5));
     }
   })();
 
-  // Kill ingest hard while the stream is flowing, then start it again with the same session.
-  await new Promise((r) => setTimeout(r, 400));
+  // Kill ingest hard while the stream is flowing (it has forwarded some readings to Kafka and the
+  // cars are still publishing), then start it again with the same session.
+  const producedSoFar = async (): Promise<number> =>
+    Number(/^pitwall_ingest_records_produced_total (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${ingest.healthPort}/metrics`)).text())?.[1] ?? 0);
+  const producedAtKill = await waitFor('ingest to forward the first readings', async () => (await producedSoFar()) || undefined, 30_000, 20);
+  const publishedAtKill = published;
   await ingest.kill();
-  t.diagnostic(`ingest killed with SIGKILL`);
+  t.diagnostic(`ingest killed with SIGKILL after forwarding ${producedAtKill} readings, with ${publishedAtKill} of ${total} acknowledged by the broker`);
+  assert.ok(publishedAtKill < total, 'the kill came while the cars were still publishing');
   await new Promise((r) => setTimeout(r, 500));
   ingest = await startService('ingest', env, `ingest-kill-${id}-restart`);
   await waitReady([ingest]);

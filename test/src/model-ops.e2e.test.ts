@@ -19,7 +19,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord, type ScoreRecord } from '@pitwall/common';
-import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, kafkaIdentityEnv, REPO, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, kafkaIdentityEnv, REPO, runId, type ServiceProcess, startService, waitFor, waitForCaughtUp, waitReady } from './support/stack.js';
 
 const run = promisify(execFile);
 const GRAPH_FIXTURE = path.join(REPO, 'services/scoring/test/fixtures/tfjs-graph/pitwall-ae/model.json');
@@ -42,6 +42,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     normalization: { mean: number[]; std: number[] };
   };
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
   const cliEnv = { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, ...kafkaIdentityEnv('admin'), TOPIC_MODEL_UPDATES: env.TOPIC_MODEL_UPDATES, LOG_LEVEL: 'error' };
   const cli = async (...args: string[]): Promise<string> => {
     const { stdout } = await run(process.execPath, [path.join(REPO, 'services/scoring/dist/src/model-cli.js'), ...args, '--models-dir', modelsDir, '--by', 'e2e'], {
@@ -88,6 +89,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     replicas.push(await startService('scoring', { ...serviceEnv, SCORING_INSTANCE_ID: `${id}-b` }, `model-ops-${id}-b`));
     await waitReady(replicas, 120_000);
 
+    await admin.connect();
     const store = adminSchemaStore();
     const schemas = defaultSchemasDir();
     const features = await createAvroCodec<Record<string, unknown>>(store, `${env.TOPIC_FEATURES}-value`, await loadSchemaFile(schemas, 'features', 1));
@@ -131,8 +133,9 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
       }
       const inPhase = (r: { window_start: number }): boolean => starts.includes(r.window_start);
       await waitFor(`scores of phase ${p}`, () => new Set(scores.filter(inPhase).map(keyOf)).size === ROUNDS * VEHICLES || undefined, 90_000);
-      // Alerts are produced in the same send as the scores; give the reader a moment to catch up.
-      await new Promise((r) => setTimeout(r, 1500));
+      // Alerts are committed in the same transaction as the scores: once the alerts reader has
+      // read to the topic's end, every alert of these scores is in `alerts`.
+      await waitForCaughtUp(admin, [{ group: `e2e.${id}.reader.${env.TOPIC_ALERTS}`, topic: env.TOPIC_ALERTS }], 60_000);
       const out = scores.filter(inPhase);
       const versions = [...new Set(out.map((s) => s.model_version))].join(',');
       t.diagnostic(`phase ${p}: ${out.length} scores for ${ROUNDS * VEHICLES} windows, versions ${versions}, ${out.filter((s) => s.anomalous).length} anomalous`);
@@ -222,6 +225,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     await producer.disconnect();
   } finally {
     await Promise.all(consumers.map((c) => c.disconnect()));
+    await admin.disconnect();
     await Promise.all(replicas.map((r) => r.stop()));
     await rm(modelsDir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord } from '@pitwall/common';
-import { adminSchemaStore, kafkaClientConfig, REPO, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { adminSchemaStore, kafkaClientConfig, REPO, runId, startService, waitFor, waitForCaughtUp, waitReady } from './support/stack.js';
 
 test('a new model version is swapped in between batches; a broken one is refused', { timeout: 180_000 }, async (t) => {
   const id = runId();
@@ -87,8 +87,19 @@ test('a new model version is swapped in between batches; a broken one is refused
   const total = ROUNDS * VEHICLES;
   try {
     await waitFor(`${total} alerts`, () => (alerts.length >= total ? true : undefined), 60_000);
-    await new Promise((res) => setTimeout(res, 1500));
+    // A window scored twice would come after the first: judge once scoring has committed every
+    // window and the reader every alert, not after a fixed wait.
+    await admin.connect();
+    await waitForCaughtUp(
+      admin,
+      [
+        { group: `e2e.${id}.swap`, topic: topics.features },
+        { group: `e2e.${id}.swap.reader`, topic: topics.alerts },
+      ],
+      60_000,
+    );
   } finally {
+    await admin.disconnect();
     await consumer.disconnect();
     assert.equal(await scoring.stop(), 0);
   }

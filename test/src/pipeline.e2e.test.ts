@@ -18,7 +18,7 @@ import type { IPublishPacket } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import { createCarInbox, createFleet, createSimulator, type CarAlert } from '@pitwall/simulator';
 import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
-import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, topicRecords, waitFor, waitForCaughtUp, waitReady } from './support/stack.js';
 import { asGateway, clearRetained, connectTestCars, observe, type Observer } from './support/identities.js';
 import { BROKERS, type BrokerImplementation, type PrivateBroker } from './support/brokers.js';
 
@@ -138,8 +138,26 @@ function pipelineSuite(impl: BrokerImplementation): void {
       );
       assert.equal(state.body.status, 'attention');
 
-      // Let the last closed windows flow through before judging the healthy cars.
-      await new Promise((r) => setTimeout(r, 5_000));
+      // Judge the healthy cars once the stream went through, not after a fixed wait: windowing
+      // emitted the windows the run could close (10 s windows over 240 s of event time: at least 22
+      // per car), and scoring, incidents and dispatch consumed everything upstream of them.
+      const kafka = new Kafka({ clientId: `e2e-${id}-gate`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await waitFor('windowing to emit the closable windows of every car', async () => (await topicRecords(admin, env.TOPIC_FEATURES)) >= CARS * 22, 60_000);
+        await waitForCaughtUp(
+          admin,
+          [
+            { group: env.SCORING_GROUP_ID, topic: env.TOPIC_FEATURES },
+            { group: env.INCIDENTS_GROUP_ID, topic: env.TOPIC_SCORES },
+            { group: env.DISPATCH_GROUP_ID, topic: env.TOPIC_INCIDENTS },
+          ],
+          60_000,
+        );
+      } finally {
+        await admin.disconnect();
+      }
       const healthy = alerts().filter((a) => String(a.body.vehicle_id).startsWith(prefix) && a.body.vehicle_id !== FAILING);
       assert.deepEqual(
         healthy.map((a) => `${a.body.vehicle_id} ${a.body.area} score ${a.body.score} opened ${a.body.opened_at}`),

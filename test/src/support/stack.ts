@@ -29,7 +29,7 @@ import {
   type LocalInfraDirs,
   type SchemaStore,
 } from '@pitwall/common';
-import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type KafkaConfig } from 'kafkajs';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const ARTIFACTS = path.join(REPO, 'test-artifacts');
@@ -308,4 +308,39 @@ export function isolatedEnv(id: string) {
     // Test sessions must not outlive the run: an offline persistent session queues every message.
     INGEST_SESSION_EXPIRY_S: '30',
   };
+}
+
+/** Records in `topic` (end minus start offsets, control records included), over all partitions. */
+export async function topicRecords(admin: Admin, topic: string): Promise<number> {
+  return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+}
+
+/** What `group` has not yet committed of `topic`, over all partitions (a partition it never committed counts whole). */
+export async function groupLag(admin: Admin, group: string, topic: string): Promise<number> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  return ends.reduce((n, p) => {
+    const c = at.get(p.partition) ?? -1;
+    return n + Math.max(0, Number(p.high) - (c < 0 ? Number(p.low) : c));
+  }, 0);
+}
+
+/**
+ * A positive gate for negative assertions ("nothing else arrived"): resolves once every group has
+ * committed everything of its topic, at two checks a second apart, so that whatever the stream would
+ * produce from its input has gone through. Fails after `timeoutMs` naming the groups still behind.
+ */
+export async function waitForCaughtUp(admin: Admin, pairs: readonly { group: string; topic: string }[], timeoutMs: number): Promise<void> {
+  let behind: string[] = [];
+  let streak = 0;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const lags = await Promise.all(pairs.map(async (p) => ({ ...p, lag: await groupLag(admin, p.group, p.topic) })));
+    behind = lags.filter((l) => l.lag > 0).map((l) => `${l.group} ${l.lag} behind on ${l.topic}`);
+    streak = behind.length === 0 ? streak + 1 : 0;
+    if (streak >= 2) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for the consumers to catch up: ${behind.join('; ') || 'caught up only once'}`);
 }
