@@ -213,7 +213,10 @@ function buildFunctional(file: string, modelName: string, cfg: Json): tf.LayersM
       if (width === undefined) throw new ModelImportError(file, `input layer ${name} has no batch_input_shape`);
       out = tf.input({ shape: [width], name });
     } else {
-      const nodes = l.inbound_nodes;
+      // tf.keras of TensorFlow 1.x (keras_version "2.2.4-tf") writes a single-input call one level
+      // flatter: [[name, 0, 0, {}]] instead of [[[name, 0, 0, {}]]]. A node that is itself a
+      // connection is read as a call with that one input.
+      const nodes = Array.isArray(l.inbound_nodes) ? l.inbound_nodes.map((n: unknown) => (Array.isArray(n) && typeof n[0] === 'string' ? [n] : n)) : l.inbound_nodes;
       if (!Array.isArray(nodes) || nodes.length !== 1 || !Array.isArray(nodes[0])) {
         throw new ModelImportError(
           file,

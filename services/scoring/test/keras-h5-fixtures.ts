@@ -25,11 +25,14 @@ export interface FixtureLayer {
 }
 
 /** Keras 2.13+ decorations of a layer config entry (ignored by the importer, present in real files). */
-function entry(l: FixtureLayer, functional: boolean): Record<string, unknown> {
-  const e: Record<string, unknown> = { module: 'keras.layers', class_name: l.class_name, config: { trainable: true, dtype: 'float32', ...l.config }, registered_name: null };
+function entry(l: FixtureLayer, functional: boolean, tf1: boolean): Record<string, unknown> {
+  const config = { trainable: true, dtype: 'float32', ...l.config };
+  const e: Record<string, unknown> = tf1 ? { class_name: l.class_name, config } : { module: 'keras.layers', class_name: l.class_name, config, registered_name: null };
   if (functional) {
     e.name = l.config.name;
-    e.inbound_nodes = l.class_name === 'InputLayer' ? [] : [(l.inbound ?? []).map((n) => [n, 0, 0, {}])];
+    const refs = (l.inbound ?? []).map((n) => [n, 0, 0, {}]);
+    // tf.keras 2.2.4-tf writes a single-input call without the list of its inputs.
+    e.inbound_nodes = l.class_name === 'InputLayer' ? [] : tf1 && refs.length === 1 ? refs : [refs];
   }
   return e;
 }
@@ -59,6 +62,11 @@ export interface FixtureModel {
   inputs?: string[];
   outputs?: string[];
   kerasVersion?: string;
+  /**
+   * Write model_config as tf.keras of TensorFlow 1.x did (keras_version "2.2.4-tf"): class "Model",
+   * no module/registered_name, single-input connections and single endpoints one level flatter.
+   */
+  tf1?: boolean;
   /** Layer names whose weights are left out of model_weights (to test incomplete files). */
   dropWeightsOf?: string[];
   /** Datasets to leave out although weight_names lists them, as "layer/role". */
@@ -68,12 +76,14 @@ export interface FixtureModel {
 /** The model_config JSON Keras 2 writes for `m` (Sequential layers include the InputLayer). */
 export function kerasModelConfig(m: FixtureModel): Record<string, unknown> {
   const functional = m.kind === 'Functional';
-  const config: Record<string, unknown> = { name: m.name, layers: m.layers.map((l) => entry(l, functional)) };
+  const tf1 = m.tf1 === true;
+  const config: Record<string, unknown> = { name: m.name, layers: m.layers.map((l) => entry(l, functional, tf1)) };
   if (functional) {
-    config.input_layers = (m.inputs ?? []).map((n) => [n, 0, 0]);
-    config.output_layers = (m.outputs ?? []).map((n) => [n, 0, 0]);
+    const endpoints = (names: string[] = []): unknown[] => (tf1 && names.length === 1 ? [names[0], 0, 0] : names.map((n) => [n, 0, 0]));
+    config.input_layers = endpoints(m.inputs);
+    config.output_layers = endpoints(m.outputs);
   }
-  return { class_name: m.kind, config, keras_version: m.kerasVersion ?? KERAS_VERSION, backend: 'tensorflow' };
+  return { class_name: functional && tf1 ? 'Model' : m.kind, config, keras_version: m.kerasVersion ?? KERAS_VERSION, backend: 'tensorflow' };
 }
 
 /** Fixed-length string dtype wide enough for every item, as numpy gives a list of bytes. */

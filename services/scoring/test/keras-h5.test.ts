@@ -8,7 +8,7 @@ import { loadKerasH5, ModelImportError, weightRole } from '../src/keras-h5.js';
 import { completeMetadata, importModel, type ImportModelOptions } from '../src/model-import.js';
 import { loadModelDir } from '../src/model-dir.js';
 import { D, predictRows, rejection, withTmpDir } from './helpers.js';
-import { ACT, batchNorm, dense, denseConfig, f32, pseudoRandom, writeKerasH5, type FixtureLayer, type FixtureModel } from './keras-h5-fixtures.js';
+import { ACT, batchNorm, dense, denseConfig, f32, kerasModelConfig, pseudoRandom, writeKerasH5, type FixtureLayer, type FixtureModel } from './keras-h5-fixtures.js';
 
 before(async () => {
   tf.enableProdMode();
@@ -234,6 +234,53 @@ describe('loadKerasH5', () => {
           return dense([...x, ...h2], k3, b3, 2).map(ACT.sigmoid!);
         });
         assertClose(predictRows(model, INPUTS), expected);
+      } finally {
+        model.dispose();
+      }
+    });
+  });
+
+  it('reads a tf.keras 2.2.4-tf functional model, single-input connections one level flatter', async () => {
+    // The shape of the reference demo's autoencoder (kaiwaehner/hivemq-mqtt-tensorflow-kafka-...,
+    // models/autoencoder_sensor_anomaly_detection.h5): 30 -> 14 tanh (with an L1 activity
+    // regulariser, which does not change inference) -> 7 relu -> 7 tanh -> 30 relu, saved by
+    // TensorFlow 1.x's tf.keras. Before the fix: 'connection "dense_2" is not in the Keras 2 format'.
+    const sizes = [30, 14, 7, 7, 30];
+    const acts = ['tanh', 'relu', 'tanh', 'relu'];
+    const ws = acts.map((_, i) => ({ k: f32(pseudoRandom(sizes[i]! * sizes[i + 1]!, 40 + i, 0.3)), b: f32(pseudoRandom(sizes[i + 1]!, 50 + i, 0.1)) }));
+    const names = ['dense', 'dense_1', 'dense_2', 'dense_3'];
+    const fixture: FixtureModel = {
+      kind: 'Functional',
+      tf1: true,
+      kerasVersion: '2.2.4-tf',
+      name: 'model',
+      inputs: ['input_1'],
+      outputs: ['dense_3'],
+      layers: [
+        { class_name: 'InputLayer', config: { name: 'input_1', batch_input_shape: [null, 30], sparse: false } },
+        ...names.map((name, i) => ({
+          class_name: 'Dense',
+          config: denseConfig(name, sizes[i + 1]!, acts[i]!, i === 0 ? { activity_regularizer: { class_name: 'L1L2', config: { l1: 1e-7, l2: 0 } } } : {}),
+          inbound: [i === 0 ? 'input_1' : names[i - 1]!],
+          weights: [
+            { role: 'kernel', shape: [sizes[i]!, sizes[i + 1]!], values: ws[i]!.k },
+            { role: 'bias', shape: [sizes[i + 1]!], values: ws[i]!.b },
+          ],
+        })),
+      ],
+    };
+    const config = kerasModelConfig(fixture) as { config: { layers: { inbound_nodes: unknown }[]; input_layers: unknown } };
+    assert.deepEqual(config.config.layers[2]!.inbound_nodes, [['dense', 0, 0, {}]], 'the fixture writes the flat form');
+    assert.deepEqual(config.config.input_layers, ['input_1', 0, 0]);
+    const rows = [pseudoRandom(30, 60), pseudoRandom(30, 61), new Array<number>(30).fill(0)];
+    await withTmpDir(async (dir) => {
+      const file = path.join(dir, 'tf1.h5');
+      await writeKerasH5(file, fixture);
+      const { model, kerasVersion } = await loadKerasH5(file);
+      try {
+        assert.equal(kerasVersion, '2.2.4-tf');
+        const expected = rows.map((x) => ws.reduce((h, w, i) => dense(h, w.k, w.b, sizes[i + 1]!).map(ACT[acts[i]!]!), x));
+        assertClose(predictRows(model, rows), expected);
       } finally {
         model.dispose();
       }
