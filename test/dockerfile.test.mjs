@@ -531,7 +531,10 @@ export function configDefaults(service) {
   return out;
 }
 
-/** Directories the code of a workspace reads next to itself: new URL('<dir>/', import.meta.url). */
+/**
+ * Directories the code of a workspace reads next to itself: new URL('<dir>/', import.meta.url), and
+ * repoDir(import.meta.url, '<dir>') (common/paths.ts: <dir> below the root, /app in the image).
+ */
 function dirsReadAtRuntime(ws) {
   const out = [];
   const walk = (rel) => {
@@ -544,6 +547,7 @@ function dirsReadAtRuntime(ws) {
           const compiled = posix.join(ws.dir, 'dist', posix.relative(ws.dir, r));
           out.push({ from: r, dir: posix.normalize(posix.join(posix.dirname(compiled), m[1])).replace(/\/$/, '') });
         }
+      if (r.endsWith('.ts')) for (const m of fs.readFileSync(path.join(REPO, r), 'utf8').matchAll(/\brepoDir\(import\.meta\.url, '([^']+)'\)/g)) out.push({ from: r, dir: m[1] });
     }
   };
   walk(`${ws.dir}/src`);
@@ -867,7 +871,7 @@ test("rules: what a service reads next to its code must ship (the console's publ
   );
   problems = await problemsOf(mutate(DOCKERFILE, 'ENV HEALTH_PORT=9103 \\\n    MODEL_DIR=/models', 'ENV HEALTH_PORT=9103'), 'scoring');
   assert.ok(
-    problems.some((p) => /config\.ts reads models\/ \(mounted, not shipped\): the image must set MODEL_DIR/.test(p)),
+    problems.some((p) => /model-dir\.ts reads models\/ \(mounted, not shipped\): the image must set MODEL_DIR/.test(p)),
     problems.join('\n'),
   );
 });

@@ -22,7 +22,7 @@ import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type
 import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, kafkaIdentityEnv, REPO, runId, type ServiceProcess, startService, waitFor, waitForCaughtUp, waitReady } from './support/stack.js';
 
 const run = promisify(execFile);
-const GRAPH_FIXTURE = path.join(REPO, 'services/scoring/test/fixtures/tfjs-graph/pitwall-ae/model.json');
+const GRAPH_FIXTURE = path.join(REPO, 'services/model-lab/test/fixtures/tfjs-graph/pitwall-ae/model.json');
 
 interface ShadowReport {
   schema: string;
@@ -45,7 +45,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
   const admin = kafka.admin();
   const cliEnv = { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, ...kafkaIdentityEnv('admin'), TOPIC_MODEL_UPDATES: env.TOPIC_MODEL_UPDATES, LOG_LEVEL: 'error' };
   const cli = async (...args: string[]): Promise<string> => {
-    const { stdout } = await run(process.execPath, [path.join(REPO, 'services/scoring/dist/src/model-cli.js'), ...args, '--models-dir', modelsDir, '--by', 'e2e'], {
+    const { stdout } = await run(process.execPath, [path.join(REPO, 'services/model-lab/dist/bin/model.js'), ...args, '--models-dir', modelsDir, '--by', 'e2e'], {
       env: cliEnv,
       timeout: 90_000,
     });
@@ -62,7 +62,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     await writeFile(metaFile, JSON.stringify({ ...rest, threshold, description: 'pitwall-ae weights as a converted SavedModel' }));
     const { stdout } = await run(
       process.execPath,
-      [path.join(REPO, 'services/scoring/dist/src/import-model.js'), '--tfjs', GRAPH_FIXTURE, '--name', 'pitwall-ae', '--version', v, '--metadata', metaFile, '--models-dir', modelsDir, '--force'],
+      [path.join(REPO, 'services/model-lab/dist/bin/model-import.js'), '--tfjs', GRAPH_FIXTURE, '--name', 'pitwall-ae', '--version', v, '--metadata', metaFile, '--models-dir', modelsDir, '--force'],
       { env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 },
     );
     t.diagnostic(stdout.trim());

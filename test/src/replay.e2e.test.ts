@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import * as tf from '@tensorflow/tfjs';
 import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, featureVector, loadSchemaFile, type AlertRecord } from '@pitwall/common';
-import { buildAlert, loadModelDir, scoreBatch } from '@pitwall/scoring';
+import { buildAlert, loadModelDir, scoreBatch } from '@pitwall/model';
 import { adminSchemaStore, INFRA, kafkaClientConfig, kafkaIdentityEnv, REPO, runId } from './support/stack.js';
 
 const run = promisify(execFile);
@@ -27,7 +27,7 @@ interface Produced {
 }
 
 async function replay(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [path.join(REPO, 'services/scoring/dist/src/replay.js'), '--model-dir', MODEL_DIR, '--json', ...args], {
+  return run(process.execPath, [path.join(REPO, 'services/model-lab/dist/bin/replay.js'), '--model-dir', MODEL_DIR, '--json', ...args], {
     cwd: REPO,
     env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry, ...kafkaIdentityEnv('admin') },
     timeout: 150_000,

@@ -15,7 +15,8 @@ import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import * as tf from '@tensorflow/tfjs';
 import { createAvroCodec, defaultSchemasDir, loadSchemaFile, windowDef } from '@pitwall/common';
-import { createWindower, loadModelDir } from '@pitwall/scoring';
+import { loadModelDir } from '@pitwall/model';
+import { createWindower } from '@pitwall/model-lab';
 import { createFleet, type Reading } from '@pitwall/simulator';
 import { adminSchemaStore, INFRA, kafkaClientConfig, kafkaIdentityEnv, REPO, runId } from './support/stack.js';
 
@@ -70,7 +71,7 @@ test('training from a Kafka telemetry range records the range and is reproducibl
     run(
       process.execPath,
       [
-        path.join(REPO, 'services/scoring/dist/src/train.js'),
+        path.join(REPO, 'services/model-lab/dist/bin/training.js'),
         '--from-kafka',
         '--topic',
         topic,

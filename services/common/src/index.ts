@@ -5,6 +5,7 @@ export * from './features.js';
 export * from './kafka.js';
 export * from './kafka-acl.js';
 export * from './partitioner.js';
+export * from './paths.js';
 export * from './log.js';
 export * from './mqtt.js';
 export * from './registry.js';

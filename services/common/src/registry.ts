@@ -7,13 +7,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 import { InvalidInputError, PitwallError, TransientError } from './errors.js';
+import { repoDir } from './paths.js';
 
-/** The repository's schemas/ folder, relative to this module (dist/src/ -> ../../../../schemas). */
+/** The repository's schemas/ folder. */
 export function defaultSchemasDir(): string {
-  return fileURLToPath(new URL('../../../../schemas/', import.meta.url));
+  return repoDir(import.meta.url, 'schemas');
 }
 
 export async function loadSchemaFile(schemasDir: string, record: string, version: number): Promise<avro.Schema> {

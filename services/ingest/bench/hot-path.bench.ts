@@ -16,12 +16,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Partitioners } from 'kafkajs';
-import { createAvroCodec, defaultSchemasDir, javaCompatiblePartitioner, loadSchemaFile, SENSORS, type SchemaStore, type TelemetryRecord } from '@pitwall/common';
+import { createAvroCodec, defaultSchemasDir, javaCompatiblePartitioner, loadSchemaFile, SENSORS, type SchemaStore, type TelemetryRecord, repoRoot } from '@pitwall/common';
 import { handleTelemetry } from '../src/handlers/telemetry.js';
 
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const REPO = repoRoot(import.meta.url);
 const int = (name: string, fallback: number): number => {
   const raw = process.env[name];
   const n = raw === undefined || raw === '' ? fallback : Number(raw);

@@ -39,14 +39,24 @@ import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
-import { configReader, createSchemaStore, defaultSchemasDir, deploySchemas, kafkaSecurityOptions, localAdminEnv, readCommonConfig, readKafkaSecurity, readRegistryCredentials } from '@pitwall/common';
+import {
+  configReader,
+  createSchemaStore,
+  defaultSchemasDir,
+  deploySchemas,
+  kafkaSecurityOptions,
+  localAdminEnv,
+  readCommonConfig,
+  readKafkaSecurity,
+  readRegistryCredentials,
+  repoRoot,
+} from '@pitwall/common';
 import { defaultPkiDir } from '../src/args.js';
 import type { SecondRecord } from '../src/second.js';
 import type { Summary } from '../src/summary.js';
 
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const REPO = repoRoot(import.meta.url);
 const env = process.env;
 const int = (name: string, fallback: number, min: number, max: number): number => {
   const raw = env[name];

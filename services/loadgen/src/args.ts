@@ -4,8 +4,8 @@
  * names the flag and says what was expected. Defaults that the services also read (topic names,
  * consumer groups, window size, broker addresses) come from the same environment variables.
  */
+import { repoRoot } from '@pitwall/common';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FAILURE_MODES, type FailureMode } from '@pitwall/simulator';
 import type { ProcessSource } from './process-probe.js';
 
@@ -94,7 +94,7 @@ export const CONNECTIONS_PER_WORKER = 5_000;
 export const CARS_PER_GATEWAY = 50;
 const MAX_CARS = 1_000_000;
 const MAX_CARS_PER_CONNECTION = 99_999;
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const REPO = repoRoot(import.meta.url);
 
 /** The fleet CA's folder as scripts/infra.sh finds it: $PITWALL_PKI_DIR, else $PITWALL_HOME/pki, else <repo>/.pitwall/pki. */
 export function defaultPkiDir(env: Env = {}): string {

@@ -9,8 +9,7 @@
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { configReader, kafkaSecurityOptions, readKafkaSecurity } from '@pitwall/common';
+import { configReader, kafkaSecurityOptions, readKafkaSecurity, repoRoot } from '@pitwall/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { isTlsUrl, type RunOptions } from './args.js';
 import { clearRetainedAsDispatch } from './identities.js';
@@ -25,7 +24,7 @@ import { formatLine, secondRecord, type Phase, type SecondRecord, type Totals } 
 import { alertLatencies, buildSummary, summaryTable, type Summary } from './summary.js';
 import { countRunReadings, type TelemetryCount } from './verify.js';
 
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const REPO = repoRoot(import.meta.url);
 /** Time the workers get to start before publishing begins. */
 const STARTUP_MS = 2000;
 /** The telemetry topic must not grow for this many samples before the drain ends early. */

@@ -4,14 +4,13 @@
  * 2 bad arguments (or, over TLS, no usable fleet CA in --pki), 130 interrupted (Ctrl-C; the summary is still written).
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { localAdminEnv } from '@pitwall/common';
+import { localAdminEnv, repoRoot } from '@pitwall/common';
 import { ArgError, isTlsUrl, parseArgs, USAGE } from './args.js';
 import { runLoadTest } from './coordinator.js';
 import { checkCa } from './identities.js';
 import { writeReport } from './report.js';
 
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const REPO = repoRoot(import.meta.url);
 
 async function main(argv: string[]): Promise<number> {
   // It reads every pipeline topic and group: beside scripts/infra.sh it signs in to Kafka as the local

@@ -10,7 +10,7 @@ import { deadLetterHeaders, dispose, featureVector, InvalidInputError, PitwallEr
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { METRICS } from './metrics.js';
 import type { ShadowScorer, ShadowTally } from './shadow.js';
-import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord, type ScoreRecord } from './score.js';
+import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord, type ScoreRecord } from '@pitwall/model';
 
 export const SERVICE = 'scoring';
 

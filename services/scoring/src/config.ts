@@ -3,15 +3,9 @@
  * reported at once, naming its variable; the result is frozen.
  */
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { configReader, readCommonConfig, type CommonConfig, type Env } from '@pitwall/common';
-import { BACKENDS, type BackendName } from './backend.js';
+import { BACKENDS, defaultModelsDir, type BackendName } from '@pitwall/model';
 import { SERVICE } from './scoring.js';
-
-/** The repository's models/ folder, relative to this module (dist/src/ -> ../../../../models). */
-export function defaultModelsDir(): string {
-  return fileURLToPath(new URL('../../../../models/', import.meta.url));
-}
 
 export interface ScoringServiceConfig extends CommonConfig {
   model: { dir: string; name: string; version: string };

@@ -17,18 +17,24 @@ import {
   startHealthServer,
   type ConsumerLagPoller,
 } from '@pitwall/common';
-import { selectBackend } from './backend.js';
+import {
+  type AlertRecord,
+  createModelUpdatesFollower,
+  formatOf,
+  type LoadedModel,
+  loadModelDir,
+  resolveModelUpdates,
+  resolveVersion,
+  type ScoreRecord,
+  selectBackend,
+  uniqueGroupId,
+} from '@pitwall/model';
 import { readScoringConfig } from './config.js';
-import { formatOf } from './servable.js';
-import { loadModelDir, resolveVersion, type LoadedModel } from './model-dir.js';
 import { createModelControl, startupShadow, startupVersion, type ModelControl } from './model-control.js';
 import { createModelHolder } from './model-holder.js';
-import { resolveModelUpdates } from './model-updates.js';
-import { createModelUpdatesFollower, uniqueGroupId } from './model-updates-log.js';
 import { createModelWatcher } from './model-watcher.js';
 import { COUNTERS, METRICS } from './metrics.js';
 import { createScoring, SERVICE, type FeatureRecord } from './scoring.js';
-import type { AlertRecord, ScoreRecord } from './score.js';
 import { createShadowReporter, createShadowScorer } from './shadow.js';
 
 runMain(SERVICE, async () => {

@@ -5,9 +5,8 @@
  * the checks is refused with a log line and a counter, and what served before keeps serving.
  */
 import type { Counters, Logger } from '@pitwall/common';
-import { loadModelDir, resolveVersion, type LoadedModel } from './model-dir.js';
+import { type LoadedModel, loadModelDir, type ModelUpdateEvent, type ModelUpdateState, resolveVersion } from '@pitwall/model';
 import type { ModelHolder } from './model-holder.js';
-import type { ModelUpdateEvent, ModelUpdateState } from './model-updates.js';
 import { METRICS } from './metrics.js';
 import type { ShadowScorer } from './shadow.js';
 

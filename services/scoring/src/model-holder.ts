@@ -8,9 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Logger } from '@pitwall/common';
-import type { LoadedModel } from './model-dir.js';
-import { scoreBatch } from './score.js';
-import { formatOf } from './servable.js';
+import { formatOf, type LoadedModel, scoreBatch } from '@pitwall/model';
 
 export interface ModelSource {
   current(): LoadedModel;

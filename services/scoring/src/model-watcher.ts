@@ -8,7 +8,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Counters, Logger } from '@pitwall/common';
-import { loadModelDir, METADATA_JSON, MODEL_JSON, resolveVersion, type LoadedModel } from './model-dir.js';
+import { loadModelDir, METADATA_JSON, MODEL_JSON, resolveVersion, type LoadedModel } from '@pitwall/model';
 import type { ModelHolder } from './model-holder.js';
 import { METRICS } from './metrics.js';
 

@@ -39,11 +39,10 @@ import {
   type Service,
 } from '@pitwall/common';
 import { createChunkScorer, SERVICE, type FeatureRecord } from './chunk.js';
-import type { LoadedModel } from './model-dir.js';
+import { type AlertRecord, type LoadedModel, type ScoreRecord } from '@pitwall/model';
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { COUNTERS, createCounters, createScoringHistograms, METRICS } from './metrics.js';
 import type { ShadowScorer } from './shadow.js';
-import type { AlertRecord, ScoreRecord } from './score.js';
 
 export { SERVICE, type FeatureRecord } from './chunk.js';
 

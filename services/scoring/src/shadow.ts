@@ -7,12 +7,20 @@
  */
 import type { Kafka, Producer } from 'kafkajs';
 import { provisionTopics, type Logger } from '@pitwall/common';
-import { buildShadowReport, createAgreementBook, tallyAgreement, type AgreementCounts, type ShadowReport } from './agreement.js';
-import type { LoadedModel, ModelMetadata } from './model-dir.js';
+import {
+  type AgreementCounts,
+  buildShadowReport,
+  createAgreementBook,
+  formatOf,
+  isAnomalous,
+  type LoadedModel,
+  type ModelMetadata,
+  scoreBatch,
+  type ShadowReport,
+  tallyAgreement,
+} from '@pitwall/model';
 import type { Offer } from './model-holder.js';
 import { labelled, METRICS } from './metrics.js';
-import { isAnomalous, scoreBatch } from './score.js';
-import { formatOf } from './servable.js';
 
 type CounterSink = { inc(name: string, by?: number): void };
 

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '@pitwall/common';
-import { defaultModelsDir, readScoringConfig } from '../src/config.js';
+import { defaultModelsDir } from '@pitwall/model';
+import { readScoringConfig } from '../src/config.js';
 
 describe('readScoringConfig', () => {
   it('defaults', () => {

@@ -5,12 +5,11 @@ import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { createCounters, silentLogger } from '@pitwall/common';
 import { createModelControl, startupShadow, startupVersion } from '../src/model-control.js';
-import { ModelDirError, type LoadedModel } from '../src/model-dir.js';
+import { type LoadedModel, MODEL_UPDATE_SCHEMA, ModelDirError, type ModelUpdateAction, type ModelUpdateEvent } from '@pitwall/model';
 import { createModelHolder } from '../src/model-holder.js';
-import { MODEL_UPDATE_SCHEMA, type ModelUpdateAction, type ModelUpdateEvent } from '../src/model-updates.js';
 import { METRICS } from '../src/metrics.js';
 import { createShadowScorer } from '../src/shadow.js';
-import { linearModel, metadataFor, withTmpDir } from './helpers.js';
+import { linearModel, metadataFor, withTmpDir } from '@pitwall/model/testing';
 
 before(async () => {
   await tf.setBackend('cpu');

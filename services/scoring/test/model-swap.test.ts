@@ -6,10 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { createCounters, silentLogger } from '@pitwall/common';
 import { createModelHolder, liveTensors } from '../src/model-holder.js';
 import { createModelWatcher } from '../src/model-watcher.js';
-import { METADATA_JSON, saveModelDir, type LoadedModel } from '../src/model-dir.js';
+import { type LoadedModel, METADATA_JSON, saveModelDir, scoreBatch } from '@pitwall/model';
 import { METRICS } from '../src/metrics.js';
-import { scoreBatch } from '../src/score.js';
-import { linearModel, metadataFor, vectorWith, withTmpDir } from './helpers.js';
+import { linearModel, metadataFor, vectorWith, withTmpDir } from '@pitwall/model/testing';
 
 await tf.setBackend('cpu');
 
@@ -68,7 +67,7 @@ describe('model watcher', () => {
     await withTmpDir(async (root) => {
       const dirOf = (v: string): string => path.join(root, 'test-ae', v);
       await saveModelDir(dirOf('1'), linearModel(1, 0), metadataFor({ version: '1' }));
-      const first = await (await import('../src/model-dir.js')).loadModelDir(dirOf('1'));
+      const first = await (await import('@pitwall/model')).loadModelDir(dirOf('1'));
       const holder = createModelHolder(first, { log: silentLogger });
       const counters = createCounters(Object.values(METRICS));
       const watcher = createModelWatcher({ modelsDir: root, name: 'test-ae', holder, pollMs: 1000, log: silentLogger, counters });

@@ -8,10 +8,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { ConsumerRunConfig, EachBatchPayload, Kafka, KafkaMessage, ProducerBatch } from 'kafkajs';
 import { createAvroCodec, createCounters, defaultSchemasDir, DLQ_HEADER, featureFields, loadSchemaFile, silentLogger, TransientError, type AvroCodec, type SchemaStore } from '@pitwall/common';
 import { METRICS } from '../src/metrics.js';
-import { alertId, type AlertRecord, type ScoreRecord } from '../src/score.js';
+import { alertId, type AlertRecord, type ScoreRecord } from '@pitwall/model';
 import { createScoring, type FeatureRecord, type ScoringConfig } from '../src/scoring.js';
 import { createShadowScorer, type ShadowScorer } from '../src/shadow.js';
-import { linearModel, metadataFor, vectorWith } from './helpers.js';
+import { linearModel, metadataFor, vectorWith } from '@pitwall/model/testing';
 
 before(async () => {
   tf.enableProdMode();

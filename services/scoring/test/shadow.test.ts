@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { createCounters, silentLogger } from '@pitwall/common';
-import type { LoadedModel } from '../src/model-dir.js';
+import type { LoadedModel } from '@pitwall/model';
 import { labelled, METRICS } from '../src/metrics.js';
 import { createShadowScorer } from '../src/shadow.js';
-import { linearModel, metadataFor, vectorWith } from './helpers.js';
+import { linearModel, metadataFor, vectorWith } from '@pitwall/model/testing';
 
 before(async () => {
   await tf.setBackend('cpu');

@@ -28,7 +28,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import {
   configReader,
@@ -48,6 +47,7 @@ import {
   type AvroCodec,
   type Logger,
   type TelemetryRecord,
+  repoRoot,
 } from '@pitwall/common';
 import { decodeResume } from '../src/commit-metadata.js';
 import { createPartitionState } from '../src/partition-state.js';
@@ -55,7 +55,7 @@ import { createWindowing, type FeatureRecord, type WindowingConfig } from '../sr
 import { METRICS } from '../src/metrics.js';
 
 /** dist/bench/ -> repository root. */
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const REPO = repoRoot(import.meta.url);
 const RESULTS_FILE = path.join(REPO, 'bench-results', 'windowing.json');
 /** The service's defaults: 10 s tumbling windows, 2 s grace, 1 MiB fetches per partition. */
 const WINDOW = windowDef(10_000, 10_000, 2_000);

@@ -1,0 +1,76 @@
+/**
+ * Command line for importing a model trained elsewhere:
+ * `npm run import-model -- --h5 model.h5 --name pitwall-ae --version 3 --metadata meta.json`.
+ * See model-import.ts for what is checked and written.
+ */
+import { runCliIfMain } from '@pitwall/common';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { defaultModelsDir } from '@pitwall/model';
+import { importModel } from '../src/model-import.js';
+
+const HELP = `Import a Keras 2 .h5 model or a tensorflowjs_converter output as a Pitwall model version.
+
+Usage: npm run import-model -- (--h5 FILE | --tfjs MODEL_JSON) --name NAME --version N --metadata FILE [options]
+
+  --h5 FILE          Keras 2 whole-model HDF5 file (model.save("model.h5"))
+  --tfjs FILE        model.json of a tensorflowjs_converter output (weight shards next to it):
+                     layers format (a converted Keras model) or graph format (a converted
+                     SavedModel: one float32 input [-1, 108], one output of the same shape;
+                     graphs that need executeAsync, i.e. control flow, are refused)
+  --name NAME        model name (directory under the models folder)
+  --version N        version directory, a positive integer
+  --metadata FILE    JSON: features, normalization {mean, std}, threshold (required);
+                     description, thresholdMethod, window, trainingData, ... (optional)
+  --models-dir DIR   models folder (default: the repository's models/)
+  --force            replace an existing version directory
+  --help
+`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      h5: { type: 'string' },
+      tfjs: { type: 'string' },
+      name: { type: 'string' },
+      version: { type: 'string' },
+      metadata: { type: 'string' },
+      'models-dir': { type: 'string' },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if ((values.h5 === undefined) === (values.tfjs === undefined)) throw new RangeError('give exactly one of --h5 FILE or --tfjs MODEL_JSON (see --help)');
+  const missing = (['name', 'version', 'metadata'] as const).filter((k) => values[k] === undefined).map((k) => `--${k}`);
+  if (missing.length) throw new RangeError(`missing ${missing.join(', ')} (see --help)`);
+  let metadata: unknown;
+  try {
+    metadata = JSON.parse(await readFile(values.metadata!, 'utf8'));
+  } catch (cause) {
+    throw new Error(`--metadata ${values.metadata}: ${(cause as Error).message}`, { cause });
+  }
+  // The pure-JS backend needs nothing native; importing is not performance sensitive.
+  tf.enableProdMode();
+  await tf.setBackend('cpu');
+  const result = await importModel({
+    format: values.h5 !== undefined ? 'keras-h5' : 'tfjs',
+    file: path.resolve(values.h5 ?? values.tfjs!),
+    name: values.name!,
+    version: values.version!,
+    metadata,
+    metadataSource: values.metadata!,
+    modelsDir: path.resolve(values['models-dir'] ?? defaultModelsDir()),
+    force: values.force,
+  });
+  process.stdout.write(`imported ${result.metadata.name}/${result.metadata.version} into ${result.dir} ` + `(${result.metadata.features.length} features, threshold ${result.metadata.threshold})\n`);
+  return 0;
+}
+
+runCliIfMain(import.meta.url, 'import-model', main);

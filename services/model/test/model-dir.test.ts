@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it, before } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { FEATURE_NAMES } from '@pitwall/common';
+import { describeFeatureMismatch, loadModelDir, METADATA_JSON, ModelDirError, MODEL_JSON, resolveVersion, saveModelDir, WEIGHTS_BIN } from '../src/model-dir.js';
+import { D, linearModel, metadataFor, withTmpDir } from '@pitwall/model/testing';
+
+before(async () => {
+  tf.enableProdMode();
+  await tf.setBackend('cpu');
+});
+
+/** Writes a valid directory, then lets `mutate` break it, and returns loadModelDir's rejection. */
+async function refusal(mutate: (dir: string) => Promise<void>, model: tf.LayersModel = linearModel(1, 0)): Promise<ModelDirError> {
+  return withTmpDir(async (dir) => {
+    await saveModelDir(dir, model, metadataFor());
+    model.dispose();
+    await mutate(dir);
+    try {
+      const loaded = await loadModelDir(dir);
+      loaded.model.dispose();
+    } catch (err) {
+      assert.ok(err instanceof ModelDirError, `expected ModelDirError, got ${String(err)}`);
+      assert.equal(err.reason, 'model.invalid');
+      assert.equal(err.retriable, false);
+      return err;
+    }
+    assert.fail('loadModelDir accepted a broken directory');
+  });
+}
+
+const rewriteJson = async (file: string, edit: (json: Record<string, unknown>) => void): Promise<void> => {
+  const json = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  edit(json);
+  await writeFile(file, JSON.stringify(json));
+};
+
+describe('model directory save -> load', () => {
+  it('round-trips topology, weights and metadata: predictions are equal', async () => {
+    await withTmpDir(async (dir) => {
+      const model = tf.sequential();
+      model.add(tf.layers.dense({ units: 5, inputShape: [D], activation: 'relu', name: 'enc' }));
+      model.add(tf.layers.dense({ units: D, name: 'dec' }));
+      // Known, distinct weights: a ramp over each tensor.
+      model.setWeights(model.getWeights().map((w, k) => tf.tidy(() => tf.linspace(-1 - k, 1 + k, w.size).reshape(w.shape))));
+      const meta = metadataFor({ version: '3', threshold: 0.25 });
+      await saveModelDir(dir, model, meta);
+      const files = JSON.parse(await readFile(path.join(dir, MODEL_JSON), 'utf8')) as { weightsManifest: { paths: string[] }[] };
+      assert.deepEqual(files.weightsManifest[0]!.paths, [WEIGHTS_BIN]);
+      assert.equal((await readFile(path.join(dir, WEIGHTS_BIN))).length, (D * 5 + 5 + 5 * D + D) * 4);
+
+      const loaded = await loadModelDir(dir);
+      assert.deepEqual(loaded.metadata, meta);
+      const x = tf.randomUniform([4, D], -3, 3, 'float32', 11);
+      const want = (model.predict(x) as tf.Tensor).arraySync();
+      const got = (loaded.model.predict(x) as tf.Tensor).arraySync();
+      assert.deepEqual(got, want);
+      const expectedWeights = model.getWeights().map((w) => w.arraySync());
+      assert.deepEqual(
+        (loaded.model as tf.LayersModel).getWeights().map((w) => w.arraySync()),
+        expectedWeights,
+      );
+      tf.dispose([x, model, loaded.model] as unknown as tf.Tensor[]);
+    });
+  });
+});
+
+describe('loadModelDir refusals', () => {
+  it('metadata.json missing', async () => {
+    const err = await refusal((dir) => rm(path.join(dir, METADATA_JSON)));
+    assert.match(err.message, /metadata\.json is missing or unreadable/);
+  });
+
+  it('metadata.json not JSON', async () => {
+    const err = await refusal((dir) => writeFile(path.join(dir, METADATA_JSON), '{"name": "x",'));
+    assert.match(err.message, /metadata\.json is not valid JSON/);
+  });
+
+  it('features in another order: names the first differing position', async () => {
+    const swapped = [...FEATURE_NAMES];
+    [swapped[6], swapped[7]] = [swapped[7]!, swapped[6]!];
+    const err = await refusal((dir) => rewriteJson(path.join(dir, METADATA_JSON), (m) => void (m.features = swapped)));
+    assert.match(err.message, /features do not match pitwall-features-v1/);
+    assert.match(err.message, /position 6: "intake_air_temp_std" where "intake_air_temp_mean" was expected/);
+  });
+
+  it('a feature missing: names it', async () => {
+    const fewer = FEATURE_NAMES.filter((f) => f !== 'speed_slope');
+    const err = await refusal((dir) => rewriteJson(path.join(dir, METADATA_JSON), (m) => void (m.features = fewer)));
+    assert.match(err.message, /has 107 features, expected 108/);
+    assert.match(err.message, /missing speed_slope/);
+  });
+
+  it('another feature spec id', async () => {
+    const err = await refusal((dir) => rewriteJson(path.join(dir, METADATA_JSON), (m) => void (m.featureSpec = 'pitwall-features-v0')));
+    assert.match(err.message, /featureSpec is "pitwall-features-v0"/);
+  });
+
+  it('normalization std of 0', async () => {
+    const err = await refusal((dir) => rewriteJson(path.join(dir, METADATA_JSON), (m) => void ((m.normalization as { std: number[] }).std[2] = 0)));
+    assert.match(err.message, /normalization\.std of coolant_temp_min must be a positive number/);
+  });
+
+  it('a NaN weight', async () => {
+    const err = await refusal(async (dir) => {
+      const file = path.join(dir, WEIGHTS_BIN);
+      const buf = await readFile(file);
+      buf.writeFloatLE(Number.NaN, 4 * 17);
+      await writeFile(file, buf);
+    });
+    assert.match(err.message, /weight dense_0\/kernel holds a non-finite value \(NaN\) at index 17/);
+  });
+
+  it('input width differs from the feature count', async () => {
+    const err = await refusal(async () => {}, linearModel(1, 0, D - 1));
+    assert.match(err.message, /model input shape is \[null,107\], the metadata lists 108 features/);
+  });
+
+  it('truncated weight file', async () => {
+    const err = await refusal(async (dir) => {
+      const file = path.join(dir, WEIGHTS_BIN);
+      await writeFile(file, (await readFile(file)).subarray(0, 100));
+    });
+    assert.match(err.message, /weight files hold 100 bytes, the manifest describes/);
+  });
+
+  it('weight path escaping the directory', async () => {
+    const err = await refusal((dir) => rewriteJson(path.join(dir, MODEL_JSON), (m) => void ((m.weightsManifest as { paths: string[] }[])[0]!.paths = ['../weights.bin'])));
+    assert.match(err.message, /points outside the directory/);
+  });
+});
+
+describe('describeFeatureMismatch', () => {
+  const table: Array<{ name: string; actual: string[]; expected: string[]; want: RegExp | undefined }> = [
+    { name: 'equal', actual: ['a', 'b'], expected: ['a', 'b'], want: undefined },
+    { name: 'swapped', actual: ['b', 'a'], expected: ['a', 'b'], want: /position 0: "b" where "a"/ },
+    { name: 'extra', actual: ['a', 'b', 'c'], expected: ['a', 'b'], want: /has 3 features, expected 2; unknown c/ },
+    { name: 'renamed', actual: ['a', 'x'], expected: ['a', 'b'], want: /missing b; unknown x/ },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const got = describeFeatureMismatch(t.actual, t.expected);
+      if (t.want === undefined) assert.equal(got, undefined);
+      else assert.match(got ?? '', t.want);
+    });
+  }
+});
+
+describe('resolveVersion', () => {
+  it('latest is the highest numeric directory, in numeric order', async () => {
+    await withTmpDir(async (root) => {
+      for (const v of ['1', '2', '10', 'draft']) await mkdir(path.join(root, 'm', v), { recursive: true });
+      await writeFile(path.join(root, 'm', '11'), 'a file, not a version');
+      assert.deepEqual(await resolveVersion(root, 'm', 'latest'), { version: '10', dir: path.join(root, 'm', '10') });
+      assert.deepEqual(await resolveVersion(root, 'm', '2'), { version: '2', dir: path.join(root, 'm', '2') });
+    });
+  });
+
+  it('refuses unknown versions, names and non-numeric versions', async () => {
+    await withTmpDir(async (root) => {
+      await mkdir(path.join(root, 'm', 'draft'), { recursive: true });
+      await assert.rejects(resolveVersion(root, 'm', 'latest'), /model m has no numeric version directories/);
+      await assert.rejects(resolveVersion(root, 'm', '4'), /model m has no version 4/);
+      await assert.rejects(resolveVersion(root, 'nope', 'latest'), /no model named nope/);
+      await assert.rejects(resolveVersion(root, 'm', 'v1'), /version must be a number or "latest"/);
+    });
+  });
+});
