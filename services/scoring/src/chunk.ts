@@ -9,6 +9,7 @@ import type { KafkaMessage, Message } from 'kafkajs';
 import { deadLetterHeaders, dispose, featureVector, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { METRICS } from './metrics.js';
+import { createSparseWindowNotice } from './sparse-windows.js';
 import type { ShadowScorer, ShadowTally } from './shadow.js';
 import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord, type ScoreRecord } from '@pitwall/model';
 
@@ -54,6 +55,7 @@ export type ChunkScorer = (partition: number, messages: readonly KafkaMessage[])
 
 export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
   const { featuresCodec, alertsCodec, scoresCodec, source, counters, log, now, shadow } = deps;
+  const sparse = createSparseWindowNotice(log, now);
 
   const deadLetter = (msg: KafkaMessage, partition: number, reason: string, message: string): Message => {
     log.warn('record dead-lettered', { reason, message, partition, offset: msg.offset });
@@ -92,6 +94,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
     const minEvents = minEventsFor(meta, deps.minCoverage ?? DEFAULT_MIN_COVERAGE);
     const records: FeatureRecord[] = [];
     const vectors: Float32Array[] = [];
+    const skipped: number[] = [];
     for (const { msg, record } of decoded) {
       let vector: Float32Array;
       try {
@@ -104,6 +107,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
         // A car that just started or stopped fills only part of a window; its aggregates are not
         // comparable to the full windows the model was trained on, so it is not scored.
         counters.inc(METRICS.windowsPartial);
+        skipped.push(record.event_count);
         continue;
       }
       const bad = vector.findIndex((v) => !Number.isFinite(v));
@@ -115,6 +119,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       vectors.push(vector);
     }
     const scored = scoreBatch(served.model, meta, vectors);
+    sparse.observe({ skipped, scored: scored.length, minEvents, window: meta.window });
     if ('remember' in source) source.remember(vectors);
     deadLetters.sort((a, b) => Number(BigInt(String(a.headers!['pitwall.source.offset'])) - BigInt(String(b.headers!['pitwall.source.offset']))));
     const createdAt = now();
