@@ -14,8 +14,12 @@
  * Below full severity, a faulty sensor misbehaves on a fraction `severity` of readings.
  */
 import { SENSOR_BY_NAME } from '@pitwall/common';
-import type { FailureMode } from './fleet.js';
 import type { Rng } from './random.js';
+
+/** The failures the simulator can inject (fleet.ts plans them, this module shapes their signals). */
+export type FailureMode = 'tire_leak' | 'coolant_overheat' | 'engine_vibration' | 'battery_degradation' | 'faulty_sensor';
+
+export const FAILURE_MODES: readonly FailureMode[] = Object.freeze(['tire_leak', 'coolant_overheat', 'engine_vibration', 'battery_degradation', 'faulty_sensor']);
 
 export interface FaultContext {
   ts: number;

@@ -8,12 +8,10 @@
  */
 import { SENSORS, SENSOR_BY_NAME } from '@pitwall/common';
 import { TIRES, createCarModel, type CarModel } from './car.js';
-import { createFaultEffect, severityAt, type FaultEffect } from './faults.js';
+import { createFaultEffect, FAILURE_MODES, severityAt, type FailureMode, type FaultEffect } from './faults.js';
 import { createRng, hashSeed } from './random.js';
 
-export type FailureMode = 'tire_leak' | 'coolant_overheat' | 'engine_vibration' | 'battery_degradation' | 'faulty_sensor';
-
-export const FAILURE_MODES: readonly FailureMode[] = Object.freeze(['tire_leak', 'coolant_overheat', 'engine_vibration', 'battery_degradation', 'faulty_sensor']);
+export { FAILURE_MODES, type FailureMode };
 
 export interface FailureSpec {
   vehicleId: string;
