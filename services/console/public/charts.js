@@ -36,6 +36,7 @@ function bandPlugin(band) {
 }
 
 function chartFor(el, data, sensor, spec, color, band, width) {
+  /** @type {uPlot.Options} */
   const opts = {
     width,
     height: CHART_HEIGHT,

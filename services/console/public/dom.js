@@ -1,6 +1,15 @@
 // Small DOM and formatting helpers. Every text goes through textContent: no HTML from data.
 
 /** h('div.cls#id', {attr}, ...children) */
+/**
+ * An element from a spec ("tag.class#id"), attributes and children (nodes, strings, arrays, null).
+ * Typed loosely on purpose: the spec decides the element, so its own properties (open, disabled,
+ * value) are allowed without a cast.
+ * @param {string} spec
+ * @param {any} [attrs]
+ * @param {...any} children
+ * @returns {HTMLElement & Record<string, any>}
+ */
 export function h(spec, attrs, ...children) {
   const m = /^([a-z0-9]+)((?:[.#][\w-]+)*)$/i.exec(spec);
   const el = document.createElement(m ? m[1] : 'div');
@@ -66,6 +75,7 @@ export function timeEl(ts) {
 export function refreshRelativeTimes(root = document) {
   const now = Date.now();
   for (const el of root.querySelectorAll('time[data-ts]')) {
+    if (!(el instanceof HTMLElement)) continue;
     const text = relativeTime(Number(el.dataset.ts), now);
     if (el.textContent !== text) el.textContent = text;
   }
@@ -74,7 +84,7 @@ export function refreshRelativeTimes(root = document) {
 export const fmtScore = (x) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toPrecision(2));
 
 export function toast(text, kind = 'info', ms = 5000) {
-  const box = document.getElementById('toasts');
+  const box = /** @type {HTMLElement} */ (document.getElementById('toasts'));
   const t = h(`div.toast${kind === 'error' ? '.toast-error' : ''}`, { role: kind === 'error' ? 'alert' : 'status' }, text);
   box.append(t);
   setTimeout(() => t.remove(), ms);

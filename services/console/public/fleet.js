@@ -1,6 +1,7 @@
 // The fleet view: health counts, the live incident list with filters kept in the URL query, and
 // every known vehicle as a tile.
-import { store, navigate } from './app.js';
+import { navigate } from './router.js';
+import { store } from './store.js';
 import { SEVERITIES, STATUSES, fmtScore, h, isOpen, sevBadge, sevRank, statusBadge, timeEl } from './dom.js';
 
 const HEALTHS = [
@@ -149,10 +150,7 @@ export function renderFleet(root, params) {
     const modelsKey = models.join('\u0000');
     if (modelSelect.dataset.models !== modelsKey || modelSelect.options.length === 0) {
       modelSelect.dataset.models = modelsKey;
-      modelSelect.replaceChildren(
-        h('option', { value: '' }, 'All versions'),
-        models.map((m) => h('option', { value: m, selected: m === filters.model }, m)),
-      );
+      modelSelect.replaceChildren(h('option', { value: '' }, 'All versions'), ...models.map((m) => h('option', { value: m, selected: m === filters.model }, m)));
     }
     const shown = all
       .filter((i) => filters.severity.includes(i.severity) && filters.status.includes(i.status) && (!filters.model || i.model_version === filters.model))

@@ -6,7 +6,7 @@ const messages = {
   unavailable: 'Sign-in cannot be recorded right now. Try again in a moment.',
   busy: 'Too many sign-ins at once. Try again in a moment.',
 };
-const box = document.getElementById('login-message');
+const box = /** @type {HTMLElement} */ (document.getElementById('login-message'));
 const error = params.get('error');
 if (error || params.has('signed_out')) {
   box.textContent = error ? (messages[error] ?? 'Sign-in failed.') : 'You are signed out.';
@@ -14,4 +14,4 @@ if (error || params.has('signed_out')) {
   box.hidden = false;
 }
 const next = params.get('next');
-if (next && next.startsWith('/') && !next.startsWith('//')) document.getElementById('next').value = next;
+if (next && next.startsWith('/') && !next.startsWith('//')) /** @type {HTMLInputElement} */ (document.getElementById('next')).value = next;

@@ -1,6 +1,7 @@
 // A vehicle's page: its health, its incidents (one selected), the selected incident's facts,
 // actions and history, and the sensor charts around the incident's first window.
-import { canAct, store, navigate, sendAction } from './app.js';
+import { navigate } from './router.js';
+import { canAct, sendAction, store } from './store.js';
 import { renderCharts } from './charts.js';
 import { absoluteTime, fmtScore, h, isOpen, sevBadge, statusBadge, timeEl, toast } from './dom.js';
 
@@ -63,7 +64,7 @@ export function renderVehicle(root, vehicleId, params) {
 
   // ---------------------------------------------------------------- incident side
   const renderTabs = (list) => {
-    document.getElementById('incident-count').textContent = list.length ? String(list.length) : '';
+    /** @type {HTMLElement} */ (document.getElementById('incident-count')).textContent = list.length ? String(list.length) : '';
     if (list.length === 0) {
       tabs.replaceChildren(h('div.empty', h('strong', store.ready ? 'No incidents' : 'Loading…'), store.ready ? 'Nothing has been opened for this vehicle recently.' : ''));
       return;
@@ -90,7 +91,7 @@ export function renderVehicle(root, vehicleId, params) {
     }
     detailPanel.hidden = false;
     historyPanel.hidden = false;
-    document.getElementById('incident-rev').textContent = `revision ${i.revision}`;
+    /** @type {HTMLElement} */ (document.getElementById('incident-rev')).textContent = `revision ${i.revision}`;
     facts.replaceChildren(
       h(
         'dl.facts',
@@ -128,7 +129,7 @@ export function renderVehicle(root, vehicleId, params) {
     const allowed = canAct();
     actionBox.hidden = false;
     // A read-only role gets no buttons (the server would refuse them with 403 anyway).
-    for (const el of [note, ackBtn, resolveBtn, actionBox.querySelector('label[for="note"]')]) el.hidden = allowed === false;
+    for (const el of [note, ackBtn, resolveBtn, actionBox.querySelector('label[for="note"]')]) if (el instanceof HTMLElement) el.hidden = allowed === false;
     note.disabled = !open || Boolean(pending) || !allowed;
     ackBtn.disabled = i.status !== 'OPEN' || Boolean(pending) || !allowed;
     resolveBtn.disabled = !open || Boolean(pending) || !allowed;
@@ -161,7 +162,7 @@ export function renderVehicle(root, vehicleId, params) {
       await sendAction(i, action, note.value.trim());
       note.value = '';
     } catch (err) {
-      toast(`Could not ${action === 'ACKNOWLEDGE' ? 'acknowledge' : 'resolve'}: ${err.message}`, 'error', 8000);
+      toast(`Could not ${action === 'ACKNOWLEDGE' ? 'acknowledge' : 'resolve'}: ${/** @type {Error} */ (err).message}`, 'error', 8000);
     }
     renderActions(store.incidents.get(selected) ?? i);
   };
@@ -190,7 +191,7 @@ export function renderVehicle(root, vehicleId, params) {
       data = await res.json();
       if (!res.ok) throw new Error(data.message ?? `HTTP ${res.status}`);
     } catch (err) {
-      if (seq === loadSeq) charts.replaceChildren(h('div.charts-placeholder', `Telemetry could not be read: ${err.message}`));
+      if (seq === loadSeq) charts.replaceChildren(h('div.charts-placeholder', `Telemetry could not be read: ${/** @type {Error} */ (err).message}`));
       return;
     }
     if (seq !== loadSeq) return;

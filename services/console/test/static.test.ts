@@ -28,7 +28,7 @@ test('ETag revalidation', () => {
 
 test('the UI files are all there and typed', async () => {
   const files = await loadDir(defaultPublicDir(), '/static/', 'no-cache');
-  for (const name of ['app.html', 'login.html', 'app.js', 'login.js', 'dom.js', 'fleet.js', 'vehicle.js', 'charts.js', 'app.css', 'favicon.svg']) {
+  for (const name of ['app.html', 'login.html', 'app.js', 'store.js', 'live.js', 'router.js', 'login.js', 'dom.js', 'fleet.js', 'vehicle.js', 'charts.js', 'app.css', 'favicon.svg']) {
     assert.ok(files.has(`/static/${name}`), name);
   }
   assert.equal(files.get('/static/app.js')?.contentType, 'text/javascript; charset=utf-8');
