@@ -18,8 +18,9 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { computeFeatures, FEATURE_NAMES, FEATURE_SPEC_ID, GROUP_ACTIONS, SENSOR_NAMES, SENSORS, windowDef, windowStartsFor, type SensorGroup, type WindowDef } from '@pitwall/common';
+import { FEATURE_NAMES, FEATURE_SPEC_ID, GROUP_ACTIONS, SENSOR_NAMES, SENSORS, windowDef, type SensorGroup, type WindowDef } from '@pitwall/common';
 import { createFleet, mulberry32, type FailureMode, type FailureSpec, type Reading } from '@pitwall/simulator';
+import { createPartitionState } from '@pitwall/windowing';
 import { type ModelMetadata, saveModelDir, scoreBatch, type ServableModel } from '@pitwall/model';
 
 export const WINDOW_SIZE_MS = 10_000;
@@ -41,40 +42,36 @@ export interface WindowSample {
 }
 
 /**
- * Cuts readings into tumbling windows per vehicle. Readings must arrive in non-decreasing event time
- * per vehicle (the simulator guarantees it; CSV input is sorted first). A window is emitted when the
- * vehicle's next window starts or on flush, if it lies within [fromTs, toTs) and has at least
- * `minEvents` readings.
+ * Cuts readings into windows per vehicle with the windowing service's own core
+ * (createPartitionState: the same window ranges, closing rule, deduplication and feature math as
+ * serving, so training and serving windows cannot drift apart). Readings must arrive in
+ * non-decreasing event time per vehicle (the simulator guarantees it; CSV input is sorted first):
+ * one behind a closed window is refused. A window is kept if it lies within [fromTs, toTs) and has
+ * at least `minEvents` readings.
  */
 export function createWindower(def: WindowDef, opts: { fromTs?: number; toTs?: number; minEvents: number }) {
-  const open = new Map<string, { start: number; events: { ts: number; values: number[] }[] }>();
+  const state = createPartitionState(def);
   const out: WindowSample[] = [];
   const fromTs = opts.fromTs ?? Number.NEGATIVE_INFINITY;
   const toTs = opts.toTs ?? Number.POSITIVE_INFINITY;
-  const emit = (vehicleId: string, w: { start: number; events: { ts: number; values: number[] }[] }): void => {
-    if (w.start < fromTs || w.start + def.sizeMs > toTs || w.events.length < opts.minEvents) return;
-    out.push({ vehicleId, windowStart: w.start, events: w.events.length, vector: Float32Array.from(computeFeatures(w.events)) });
+  let offset = 0n;
+  const values = new Float64Array(SENSOR_NAMES.length);
+  const drain = (): void => {
+    for (const w of state.drainClosed()) {
+      if (w.start < fromTs || w.end > toTs || w.eventCount < opts.minEvents) continue;
+      out.push({ vehicleId: w.vehicleId, windowStart: w.start, events: w.eventCount, vector: Float32Array.from(w.features) });
+    }
   };
   return {
     push(r: Reading): void {
-      const start = windowStartsFor(def, r.ts)[0]!;
-      const values = SENSOR_NAMES.map((n) => r.values[n] ?? Number.NaN);
-      let w = open.get(r.vehicleId);
-      if (w && w.start !== start) {
-        if (start < w.start) throw new RangeError(`readings of ${r.vehicleId} go back in time (${r.ts})`);
-        emit(r.vehicleId, w);
-        w = undefined;
-      }
-      if (!w) {
-        w = { start, events: [] };
-        open.set(r.vehicleId, w);
-      }
-      w.events.push({ ts: r.ts, values });
+      SENSOR_NAMES.forEach((n, i) => (values[i] = r.values[n] ?? Number.NaN));
+      if (state.add(r.vehicleId, r.ts, values, offset++) === 'late') throw new RangeError(`readings of ${r.vehicleId} go back in time (${r.ts})`);
+      drain();
     },
     /** Emits every open window and returns all windows emitted so far. */
     flush(): WindowSample[] {
-      for (const [id, w] of open) emit(id, w);
-      open.clear();
+      state.closeAll(offset);
+      drain();
       return out;
     },
   };
