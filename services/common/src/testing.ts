@@ -41,3 +41,16 @@ export function incident(over: Partial<IncidentRecord> = {}): IncidentRecord {
     ...over,
   };
 }
+
+/**
+ * Resolves once `check` returns true, polling every `everyMs`; rejects naming `what` after
+ * `timeoutMs`. For unit tests that wait on timers: a fixed sleep passes or fails with the machine's
+ * load (unit tests run in parallel), a gate only waits as long as needed.
+ */
+export async function eventually(what: string, check: () => boolean, timeoutMs = 5_000, everyMs = 5): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -8,6 +8,7 @@ import { startHealthServer } from '../src/health.js';
 import { silentLogger } from '../src/log.js';
 import { createReadiness, isPermanentError, probeKafka, watchConsumer } from '../src/readiness.js';
 import { isConnectionLostDuringSasl } from '../src/kafka.js';
+import { eventually } from '../src/testing.js';
 
 function tracker(opts: { stallMs?: number; limit?: number } = {}) {
   let t = 1_000_000;
@@ -197,8 +198,7 @@ test('watchConsumer restarts a consumer that lost its connection while signing i
   assert.match(r.failing().consumer ?? '', /crashed: SASL SCRAM SHA512 authentication failed: Connection error: read ECONNRESET \(restarting in 0.005 s\)/);
   assert.equal(fatal.length, 0);
   // the first restart fails (Kafka still down) and is tried again; the second one runs
-  await new Promise((done) => setTimeout(done, 100));
-  assert.equal(restarts, 2);
+  await eventually('the second restart', () => restarts === 2);
   c.emit('GROUP_JOIN');
   assert.deepEqual(r.failing(), {});
   c.emit('CRASH', { error: new Error('SASL SCRAM SHA512 authentication failed: Authentication failed due to invalid credentials'), restart: false });
@@ -259,17 +259,14 @@ test('probeKafka: the kafka check follows a periodic cluster request; a hung one
     },
   } as unknown as Pick<Kafka, 'admin'>;
   const probe = probeKafka(kafka, r, { intervalMs: 20, timeoutMs: 30 });
-  const settle = (): Promise<void> => new Promise((res) => setTimeout(res, 120));
-  await settle();
-  assert.deepEqual(r.failing(), {});
+  const kafkaCheck = (): string | undefined => r.failing().kafka;
+  await eventually('a first probe', () => admins >= 1 && kafkaCheck() === undefined);
   mode = 'down';
-  await settle();
-  assert.match(r.failing().kafka ?? '', /cluster unreachable: ECONNREFUSED/);
+  await eventually('the probe to see the cluster down', () => /cluster unreachable: ECONNREFUSED/.test(kafkaCheck() ?? ''));
   mode = 'hang';
-  await settle();
-  assert.match(r.failing().kafka ?? '', /no answer within 30 ms/);
+  await eventually('the probe to time out', () => /no answer within 30 ms/.test(kafkaCheck() ?? ''));
   mode = 'ok';
-  await settle();
+  await eventually('the probe to pass again', () => kafkaCheck() === undefined);
   assert.deepEqual(r.failing(), {});
   assert.ok(admins >= 3, 'a new admin client after each failure');
   await probe.stop();

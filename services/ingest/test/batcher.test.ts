@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { eventually } from '@pitwall/common/testing';
 import { createBatcher } from '../src/batcher.js';
 
 test('items added during an in-flight send go out together in the next send', async () => {
@@ -21,7 +22,7 @@ test('items added during an in-flight send go out together in the next send', as
     onError: () => assert.fail('no errors expected'),
   });
   b.add(1);
-  await new Promise((r) => setTimeout(r, 10));
+  await eventually('the first send to start', () => sends.length === 1);
   for (let i = 2; i <= 5; i++) b.add(i);
   assert.deepEqual(acked, [], 'nothing is acknowledged before Kafka acknowledges');
   release();
