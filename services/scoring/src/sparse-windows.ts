@@ -2,8 +2,9 @@
  * Says when windows are too sparse to score. A window with fewer readings than the model's window
  * needs (size × rate × coverage) is skipped; a fleet that reports slower than the model's rate
  * (the reference demo's cars send one reading every ~10 s) would otherwise score nothing, with only
- * a counter to show for it. At most once per `everyMs`: a warning with how many windows were
- * skipped, how full they were and what the model needs; an error when nothing at all was scored.
+ * a counter to show for it. Judged over periods of `everyMs`: a warning when a period skipped more
+ * windows than it scored, an error when it scored none. A car's first and last windows are
+ * partial by nature; they stay below that bar and are only counted.
  */
 import type { Logger } from '@pitwall/common';
 
@@ -17,27 +18,31 @@ export function createSparseWindowNotice(log: Pick<Logger, 'warn' | 'error'>, no
   let scored = 0;
   let fewest = Number.POSITIVE_INFINITY;
   let most = 0;
-  let lastAt: number | undefined;
+  let periodStart: number | undefined;
   return {
     observe(chunk) {
+      const at = now();
+      periodStart ??= at;
       skipped += chunk.skipped.length;
       scored += chunk.scored;
       for (const n of chunk.skipped) {
         fewest = Math.min(fewest, n);
         most = Math.max(most, n);
       }
-      const at = now();
-      if (skipped === 0 || (lastAt !== undefined && at - lastAt < everyMs)) return;
-      const level = scored === 0 ? 'error' : 'warn';
-      log[level](scored === 0 ? 'no window had enough readings to score: nothing is scored' : 'windows skipped: too few readings to score', {
-        skipped,
-        scored,
-        readingsPerWindow: { min: fewest, max: most },
-        minReadings: chunk.minEvents,
-        modelWindow: chunk.window,
-        hint: `the model needs ${chunk.minEvents} readings per ${chunk.window.sizeMs / 1000} s window (trained at ${chunk.window.rateHz} Hz); cars reporting less often need a model trained for their rate (docs/models.md)`,
-      });
-      lastAt = at;
+      if (at - periodStart < everyMs) return;
+      if (skipped > scored) {
+        const none = scored === 0;
+        log[none ? 'error' : 'warn'](none ? 'no window had enough readings to score: nothing is scored' : 'most windows skipped: too few readings to score', {
+          skipped,
+          scored,
+          seconds: Math.round((at - periodStart) / 1000),
+          readingsPerWindow: { min: fewest, max: most },
+          minReadings: chunk.minEvents,
+          modelWindow: chunk.window,
+          hint: `the model needs ${chunk.minEvents} readings per ${chunk.window.sizeMs / 1000} s window (trained at ${chunk.window.rateHz} Hz); cars reporting less often need a model trained for their rate (docs/models.md)`,
+        });
+      }
+      periodStart = at;
       skipped = 0;
       scored = 0;
       fewest = Number.POSITIVE_INFINITY;
