@@ -341,3 +341,14 @@ export function createPartitionProducers(kafka: Pick<Kafka, 'producer'>, transac
     },
   };
 }
+
+/**
+ * What a consumer group has still to read of one partition: its committed offset up to the end
+ * (high watermark). A group that never committed (offset -1) counts from the start (low).
+ */
+export function partitionLag(committed: string | bigint, end: { high: string | bigint; low: string | bigint }): bigint {
+  const high = BigInt(end.high);
+  const c = BigInt(committed);
+  const from = c >= 0n ? c : BigInt(end.low);
+  return high > from ? high - from : 0n;
+}

@@ -19,6 +19,7 @@ import type { ServerResponse } from 'node:http';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './log.js';
+import { partitionLag } from './kafka.js';
 
 export { Registry } from 'prom-client';
 export type { Gauge, Histogram } from 'prom-client';
@@ -191,8 +192,7 @@ export function startConsumerLagPoller(opts: {
           for (const { partition, offset } of partitions) {
             const end = ends.get(topic)?.get(partition);
             if (!end || stopped) continue;
-            const from = BigInt(offset) >= 0n ? BigInt(offset) : end.low;
-            lag.set({ group: groupId, topic, partition: String(partition) }, Math.max(0, Number(end.high - from)));
+            lag.set({ group: groupId, topic, partition: String(partition) }, Number(partitionLag(offset, end)));
           }
         }
       }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { creationMayComplete } from '../src/kafka.js';
+import { creationMayComplete, partitionLag } from '../src/kafka.js';
 
 // kafkajs's own error classes (its typings omit some), and protocol errors made from the broker's
 // error codes as its decoder makes them.
@@ -30,4 +30,14 @@ test('createTopics failures after which the topics may still all exist: wait for
     ['a plain error', new Error('boom'), false],
   ];
   for (const [what, err, expected] of cases) assert.equal(creationMayComplete(err), expected, what);
+});
+
+test('partitionLag: committed offset up to the high watermark; never committed counts from the start', () => {
+  const table: Array<[string, { high: string; low: string }, bigint]> = [
+    ['40', { high: '50', low: '0' }, 10n],
+    ['50', { high: '50', low: '0' }, 0n],
+    ['60', { high: '50', low: '0' }, 0n], // ahead of a stale end: no negative lag
+    ['-1', { high: '50', low: '20' }, 30n],
+  ];
+  for (const [committed, end, lag] of table) assert.equal(partitionLag(committed, end), lag, `${committed} of ${end.low}..${end.high}`);
 });

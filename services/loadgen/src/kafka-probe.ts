@@ -12,6 +12,7 @@
  */
 import type { Admin, Kafka } from 'kafkajs';
 import type { Topics } from './args.js';
+import { partitionLag } from '@pitwall/common';
 
 export type Stage = keyof Topics;
 export const STAGES: readonly Stage[] = ['telemetry', 'features', 'scores', 'alerts', 'incidents'];
@@ -65,8 +66,7 @@ export async function createProbe(kafka: Kafka, topics: Topics, groups: readonly
       for (const p of t.partitions) {
         const e = end.get(p.partition);
         if (!e) continue;
-        const from = BigInt(p.offset) >= 0n ? BigInt(p.offset) : e.low;
-        if (e.high > from) lag += e.high - from;
+        lag += partitionLag(p.offset, e);
       }
     }
     return Number(lag);

@@ -21,6 +21,7 @@ import {
   kafkaIdentityEnv as localKafkaIdentityEnv,
   kafkaSecurityOptions,
   localInfraDirs,
+  partitionLag,
   readCommonConfig,
   readKafkaSecurity,
   registryAdminCredentials,
@@ -319,11 +320,8 @@ export async function topicRecords(admin: Admin, topic: string): Promise<number>
 export async function groupLag(admin: Admin, group: string, topic: string): Promise<number> {
   const ends = await admin.fetchTopicOffsets(topic);
   const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-  const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-  return ends.reduce((n, p) => {
-    const c = at.get(p.partition) ?? -1;
-    return n + Math.max(0, Number(p.high) - (c < 0 ? Number(p.low) : c));
-  }, 0);
+  const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, p.offset]));
+  return ends.reduce((n, p) => n + Number(partitionLag(at.get(p.partition) ?? '-1', p)), 0);
 }
 
 /**
