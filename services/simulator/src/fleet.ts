@@ -157,10 +157,7 @@ export function createFleet(opts: FleetOptions): Fleet {
 /** SENSORS order, int sensors rounded, floats to a fixed number of decimals (2 unless listed). */
 function quantize(raw: Readonly<Record<string, number>>): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const spec of SENSORS) {
-    const v = raw[spec.name]!;
-    const f = 10 ** (spec.kind === 'int' ? 0 : (DECIMALS[spec.name] ?? 2));
-    out[spec.name] = Math.round(v * f) / f;
-  }
+  for (const [name, f] of SCALES) out[name] = Math.round(raw[name]! * f) / f;
   return out;
 }
+const SCALES: readonly (readonly [string, number])[] = SENSORS.map((spec) => [spec.name, 10 ** (spec.kind === 'int' ? 0 : (DECIMALS[spec.name] ?? 2))]);

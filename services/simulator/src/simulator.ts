@@ -22,7 +22,7 @@
 import { NO_MATCHING_SUBSCRIBERS, publishPacketSize, type Logger, type Registry } from '@pitwall/common';
 import type { Fleet, Reading, ResolvedFailure } from './fleet.js';
 import type { GroundTruthEvent } from './failures.js';
-import { telemetryTopic, toPayload } from './payload.js';
+import { payloadJson, telemetryTopic } from './payload.js';
 import { COUNTERS, METRICS, createCounters } from './metrics.js';
 
 /**
@@ -147,7 +147,7 @@ export function createSimulator(deps: SimulatorDeps): Simulator {
   };
   const publish = (r: Reading): void => {
     inFlight += 1;
-    send(telemetryTopic(r.vehicleId), JSON.stringify(toPayload(r)), 0);
+    send(telemetryTopic(r.vehicleId), payloadJson(r), 0);
   };
 
   const sleep = (ms: number): Promise<void> =>
