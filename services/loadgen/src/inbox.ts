@@ -6,7 +6,7 @@
  * answers each first-seen alert (incident id + revision) with a receipt on
  * `vehicles/<id>/alerts/receipt`. The alert payload's opened_at is kept for the latency.
  */
-import type { IPublishPacket } from 'mqtt';
+import type { IPublishPacket } from 'mqtt-packet';
 import { carTopic, parseAlert, parseMaintenance, receiptFor } from '@pitwall/simulator';
 import type { AlertEvent } from './messages.js';
 

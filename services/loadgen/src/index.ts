@@ -1,4 +1,5 @@
 export * from './args.js';
+export * from './car-client.js';
 export * from './coordinator.js';
 export * from './partition.js';
 export * from './percentiles.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IPublishPacket } from 'mqtt';
+import type { IPublishPacket } from 'mqtt-packet';
 import { createInbox, subscriptionBatches } from '../src/inbox.js';
 import type { AlertEvent } from '../src/messages.js';
 
