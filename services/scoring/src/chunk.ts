@@ -9,7 +9,7 @@ import type { KafkaMessage, Message } from 'kafkajs';
 import { deadLetterHeaders, dispose, featureVector, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { METRICS } from './metrics.js';
-import { createSparseWindowNotice } from './sparse-windows.js';
+import { createSparseWindowNotice, type SkippedWindow } from './sparse-windows.js';
 import type { ShadowScorer, ShadowTally } from './shadow.js';
 import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord, type ScoreRecord } from '@pitwall/model';
 
@@ -94,7 +94,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
     const minEvents = minEventsFor(meta, deps.minCoverage ?? DEFAULT_MIN_COVERAGE);
     const records: FeatureRecord[] = [];
     const vectors: Float32Array[] = [];
-    const skipped: number[] = [];
+    const skipped: SkippedWindow[] = [];
     for (const { msg, record } of decoded) {
       let vector: Float32Array;
       try {
@@ -107,7 +107,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
         // A car that just started or stopped fills only part of a window; its aggregates are not
         // comparable to the full windows the model was trained on, so it is not scored.
         counters.inc(METRICS.windowsPartial);
-        skipped.push(record.event_count);
+        skipped.push({ vehicleId: record.vehicle_id, events: record.event_count });
         continue;
       }
       const bad = vector.findIndex((v) => !Number.isFinite(v));

@@ -3,21 +3,31 @@
  * needs (size × rate × coverage) is skipped; a fleet that reports slower than the model's rate
  * (the reference demo's cars send one reading every ~10 s) would otherwise score nothing, with only
  * a counter to show for it. Judged over periods of `everyMs`: a warning when a period skipped more
- * windows than it scored, an error when it scored none. A car's first and last windows are
- * partial by nature; they stay below that bar and are only counted.
+ * windows than it scored, an error when it scored none, naming how many cars and the ten with the
+ * most skipped windows. A car's first and last windows are partial by nature; they stay below that
+ * bar and are only counted.
  */
 import type { Logger } from '@pitwall/common';
 
 export interface SparseWindowNotice {
-  /** One chunk: the event counts of the windows it skipped, how many it scored, what the model needs. */
-  observe(chunk: { skipped: readonly number[]; scored: number; minEvents: number; window: { sizeMs: number; rateHz: number } }): void;
+  /** One chunk: the windows it skipped (car, readings), how many it scored, what the model needs. */
+  observe(chunk: { skipped: readonly SkippedWindow[]; scored: number; minEvents: number; window: { sizeMs: number; rateHz: number } }): void;
 }
+
+export interface SkippedWindow {
+  vehicleId: string;
+  events: number;
+}
+
+/** Cars named in one line. */
+const NAMED_CARS = 10;
 
 export function createSparseWindowNotice(log: Pick<Logger, 'warn' | 'error'>, now: () => number, everyMs = 60_000): SparseWindowNotice {
   let skipped = 0;
   let scored = 0;
   let fewest = Number.POSITIVE_INFINITY;
   let most = 0;
+  const byCar = new Map<string, number>();
   let periodStart: number | undefined;
   return {
     observe(chunk) {
@@ -25,9 +35,10 @@ export function createSparseWindowNotice(log: Pick<Logger, 'warn' | 'error'>, no
       periodStart ??= at;
       skipped += chunk.skipped.length;
       scored += chunk.scored;
-      for (const n of chunk.skipped) {
-        fewest = Math.min(fewest, n);
-        most = Math.max(most, n);
+      for (const { vehicleId, events } of chunk.skipped) {
+        fewest = Math.min(fewest, events);
+        most = Math.max(most, events);
+        byCar.set(vehicleId, (byCar.get(vehicleId) ?? 0) + 1);
       }
       if (at - periodStart < everyMs) return;
       if (skipped > scored) {
@@ -37,6 +48,11 @@ export function createSparseWindowNotice(log: Pick<Logger, 'warn' | 'error'>, no
           scored,
           seconds: Math.round((at - periodStart) / 1000),
           readingsPerWindow: { min: fewest, max: most },
+          cars: byCar.size,
+          mostSkipped: [...byCar]
+            .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+            .slice(0, NAMED_CARS)
+            .map(([car, n]) => `${car}: ${n}`),
           minReadings: chunk.minEvents,
           modelWindow: chunk.window,
           hint: `the model needs ${chunk.minEvents} readings per ${chunk.window.sizeMs / 1000} s window (trained at ${chunk.window.rateHz} Hz); cars reporting less often need a model trained for their rate (docs/models.md)`,
@@ -47,6 +63,7 @@ export function createSparseWindowNotice(log: Pick<Logger, 'warn' | 'error'>, no
       scored = 0;
       fewest = Number.POSITIVE_INFINITY;
       most = 0;
+      byCar.clear();
     },
   };
 }
