@@ -1,8 +1,15 @@
 /**
  * Test helpers shared by the workspaces' tests (@pitwall/common/testing; never imported by a service's src).
  * Fixtures: records as the services write them, to override what a test is about.
+ * Kafka: `collect` a topic while a test runs (in the style of kafkajs's own testHelpers), `readAll`
+ * of a topic as it is now.
  */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { silentLogger } from './log.js';
 import type { IncidentRecord } from './records.js';
+import { startTopicReader } from './topic-reader.js';
 
 /** An incident as the incidents service writes it; override what a test is about. */
 export function incident(over: Partial<IncidentRecord> = {}): IncidentRecord {
@@ -53,4 +60,180 @@ export async function eventually(what: string, check: () => boolean, timeoutMs =
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+// ------------------------------------------------------------------ Kafka
+// Here rather than in test/src/support: it needs only kafkajs's types (common's own dependency) and
+// a Kafka the caller built (any broker, any identity), so any workspace's tests can use it.
+
+/** A record as a test sees it: the decoded value, the key and headers as strings, where it was. */
+export interface Collected<T> {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** The record's timestamp (ms since the epoch, as kafkajs gives it). */
+  timestamp: string;
+  key: string | null;
+  /** Header values as strings (a repeated header's values joined by commas). */
+  headers: Record<string, string>;
+  value: T;
+}
+
+/** Turns a record's value into what the test reads: a function, or anything with `decode` (an AvroCodec). */
+export type Decode<T> = ((value: Buffer) => T | Promise<T>) | { decode(value: Buffer): T | Promise<T> };
+
+export interface ReadOptions<T> {
+  topic: string;
+  /** Without it, values are the raw bytes (null for a record without a value). */
+  decode?: Decode<T>;
+  /**
+   * Records to keep, looked at before decoding (default: all). With `decode`, a record without a
+   * value that is kept fails the read: leave tombstones and windowing's idle markers out here.
+   */
+  filter?: (record: Collected<Buffer | null>) => boolean;
+}
+
+export interface CollectOptions<T> extends ReadOptions<T> {
+  /** Default: a group of its own. Give one when the test gates on the reader's committed lag. */
+  groupId?: string;
+  /** Default true: everything the topic holds, then what comes. */
+  fromBeginning?: boolean;
+  /** Default false: read_committed, records of aborted or open transactions are never seen. */
+  readUncommitted?: boolean;
+  maxWaitTimeInMs?: number;
+  maxBytesPerPartition?: number;
+}
+
+export interface Collector<T> {
+  readonly topic: string;
+  readonly groupId: string;
+  /** Every record kept so far, in the order they arrived (per partition: offset order). */
+  readonly records: readonly Collected<T>[];
+  values(): T[];
+  /** Milliseconds since the last record arrived (or since the collector started). */
+  quietFor(): number;
+  /** Resolves with the records once there are at least `n` (checked every `everyMs`, default 50). */
+  waitFor(n: number, timeoutMs?: number, what?: string, everyMs?: number): Promise<readonly Collected<T>[]>;
+  /**
+   * Resolves with what `until` returns once it is neither undefined, null nor false, checked every
+   * `everyMs`. Rejects at once when a record could not be decoded or the consumer crashed for good,
+   * and after `timeoutMs` naming `what`, the topic and how many records had arrived.
+   */
+  waitFor<R>(until: (records: readonly Collected<T>[]) => R | undefined | null | false, timeoutMs?: number, what?: string, everyMs?: number): Promise<R>;
+  /** Leaves the group; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const headersOf = (m: KafkaMessage): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {})) if (v !== undefined) out[k] = String(v);
+  return out;
+};
+
+/** Reads one record as ReadOptions say: undefined when the filter leaves it out. */
+async function toRecord<T>(topic: string, partition: number, m: KafkaMessage, opts: ReadOptions<T>): Promise<Collected<T> | undefined> {
+  const raw: Collected<Buffer | null> = { topic, partition, offset: m.offset, timestamp: m.timestamp, key: m.key?.toString() ?? null, headers: headersOf(m), value: m.value };
+  if (opts.filter && !opts.filter(raw)) return undefined;
+  const { decode } = opts;
+  if (!decode) return raw as Collected<T>;
+  if (m.value === null) throw new Error(`${topic}[${partition}]@${m.offset} has no value to decode (a tombstone or a control record); leave it out with a filter if the test expects it`);
+  const value = typeof decode === 'function' ? await decode(m.value) : await decode.decode(m.value);
+  return { ...raw, value };
+}
+
+const describeFailure = (topic: string, err: unknown): Error => new Error(`reading ${topic}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+
+/**
+ * Collects `topic` from its beginning (read_committed) while the test runs, with a consumer of its
+ * own; the test waits on what arrived with `waitFor` and calls `stop` when done. A record that
+ * cannot be decoded is not skipped: the next `waitFor` rejects with it.
+ */
+export async function collect(kafka: Kafka, opts: CollectOptions<Buffer | null> & { decode?: undefined }): Promise<Collector<Buffer | null>>;
+export async function collect<T>(kafka: Kafka, opts: CollectOptions<T> & { decode: Decode<T> }): Promise<Collector<T>>;
+export async function collect<T>(kafka: Kafka, opts: CollectOptions<T>): Promise<Collector<T>> {
+  const { topic } = opts;
+  const groupId = opts.groupId ?? `collect.${topic}.${randomUUID()}`;
+  const records: Collected<T>[] = [];
+  let lastAt = Date.now();
+  let failure: Error | undefined;
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    readUncommitted: opts.readUncommitted ?? false,
+    ...(opts.maxWaitTimeInMs === undefined ? {} : { maxWaitTimeInMs: opts.maxWaitTimeInMs }),
+    ...(opts.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: opts.maxBytesPerPartition }),
+  });
+  // kafkajs restarts a consumer after a retriable crash by itself; any other crash ends the collection.
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) failure ??= describeFailure(topic, payload.error);
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true });
+  await consumer.run({
+    eachMessage: async ({ topic: from, partition, message }) => {
+      try {
+        const record = await toRecord(from, partition, message, opts);
+        if (record) records.push(record);
+        lastAt = Date.now();
+      } catch (err) {
+        failure ??= describeFailure(topic, err);
+      }
+    },
+  });
+  let stopped: Promise<void> | undefined;
+  const waitFor = async <R>(until: number | ((records: readonly Collected<T>[]) => R | undefined | null | false), timeoutMs = 60_000, what?: string, everyMs = 50): Promise<unknown> => {
+    const check = typeof until === 'number' ? (rs: readonly Collected<T>[]) => (rs.length >= until ? rs : undefined) : until;
+    const label = what ?? (typeof until === 'number' ? `${until} records` : 'the records awaited');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (failure) throw failure;
+      const got = check(records);
+      if (got !== undefined && got !== null && got !== false) return got;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${label} on ${topic} (${records.length} records collected)`);
+      await sleep(everyMs);
+    }
+  };
+  return {
+    topic,
+    groupId,
+    records,
+    values: () => records.map((r) => r.value),
+    quietFor: () => Date.now() - lastAt,
+    waitFor: waitFor as Collector<T>['waitFor'],
+    stop: () => (stopped ??= consumer.disconnect()),
+  };
+}
+
+/**
+ * Every record of `topic` up to its end as of the call (read_committed; transaction markers and
+ * aborted records count as read), with a throw-away group. Rejects when a record cannot be decoded
+ * or the end is not reached within `timeoutMs`.
+ */
+export async function readAll(kafka: Kafka, opts: ReadOptions<Buffer | null> & { decode?: undefined; timeoutMs?: number }): Promise<Collected<Buffer | null>[]>;
+export async function readAll<T>(kafka: Kafka, opts: ReadOptions<T> & { decode: Decode<T>; timeoutMs?: number }): Promise<Collected<T>[]>;
+export async function readAll<T>(kafka: Kafka, opts: ReadOptions<T> & { timeoutMs?: number }): Promise<Collected<T>[]> {
+  const records: Collected<T>[] = [];
+  let failure: Error | undefined;
+  const reader = await startTopicReader(kafka, {
+    topic: opts.topic,
+    groupIdPrefix: 'read-all',
+    log: silentLogger,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    onBatch: async (batch) => {
+      for (const m of batch.messages) {
+        try {
+          const record = await toRecord(batch.topic, batch.partition, m, opts);
+          if (record) records.push(record);
+        } catch (err) {
+          failure ??= describeFailure(opts.topic, err);
+        }
+      }
+    },
+  });
+  try {
+    await reader.caughtUp;
+  } finally {
+    await reader.stop();
+  }
+  if (failure) throw failure;
+  return records;
 }

@@ -264,6 +264,19 @@ export async function logTail(file: string, lines: number): Promise<string> {
   }
 }
 
+/**
+ * Resolves with the first line of a service's log that matches `pattern`, read again every 250 ms;
+ * fails after `timeoutMs` with the log's last lines. (Here, not in @pitwall/common/testing: the log
+ * files are startService's.)
+ */
+export async function waitForLog(service: Pick<ServiceProcess, 'name' | 'logFile'>, pattern: RegExp, timeoutMs: number): Promise<string> {
+  try {
+    return await waitFor(`${pattern} in the log of ${service.name}`, async () => (await readFile(service.logFile, 'utf8')).split('\n').find((line) => pattern.test(line)), timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; see ${service.logFile}; its last lines:\n${await logTail(service.logFile, 10)}`, { cause: err });
+  }
+}
+
 export async function waitReady(services: ServiceProcess[], timeoutMs = 60_000): Promise<void> {
   await Promise.all(
     services.map((s) =>
