@@ -19,7 +19,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import {
   connectMqtt,
   createAvroCodec,
@@ -35,6 +35,7 @@ import {
   type ScoreRecord,
   type TelemetryRecord,
 } from '@pitwall/common';
+import { collect as collectTopic } from '@pitwall/common/testing';
 import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 import { asGateway } from './support/identities.js';
 
@@ -53,31 +54,8 @@ async function createTopics(specs: { topic: string; configEntries?: Record<strin
   }
 }
 
-interface Collected {
-  key: string | null;
-  value: Buffer;
-  headers: Record<string, string>;
-}
-
-/** Reads a topic read_committed from the beginning while the test runs. */
-async function collect(groupId: string, topic: string) {
-  const records: Collected[] = [];
-  let lastAt = Date.now();
-  const consumer: Consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 200 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }: { message: KafkaMessage }) => {
-      records.push({
-        key: message.key?.toString() ?? null,
-        value: message.value ?? Buffer.alloc(0),
-        headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
-      });
-      lastAt = Date.now();
-    },
-  });
-  return { records, quietFor: () => Date.now() - lastAt, stop: () => consumer.disconnect() };
-}
+/** Reads a topic's raw records read_committed from the beginning while the test runs. */
+const collect = (topic: string) => collectTopic(kafka, { topic, decode: (value: Buffer) => value, readUncommitted: false, maxWaitTimeInMs: 200 });
 
 /** JSON log lines of a service whose `msg` is `msg`. */
 function logLines(svc: ServiceProcess, msg: string): Record<string, unknown>[] {
@@ -111,8 +89,8 @@ test('ingest: a burst of 400 oversized payloads all reach the DLQ, the readings 
   try {
     ingest = await startService('ingest', env, `bounded-ingest-${id}`);
     await waitReady([ingest]);
-    const telemetry = await collect(`e2e.${id}.telemetry-reader`, env.TOPIC_TELEMETRY);
-    const dlq = await collect(`e2e.${id}.dlq-reader`, env.TOPIC_TELEMETRY_DLQ);
+    const telemetry = await collect(env.TOPIC_TELEMETRY);
+    const dlq = await collect(env.TOPIC_TELEMETRY_DLQ);
     try {
       const topic = `vehicles/${vehicle}/telemetry`;
       const t0 = Date.now() - 60_000;
@@ -128,7 +106,7 @@ test('ingest: a burst of 400 oversized payloads all reach the DLQ, the readings 
       assert.ok(burstMs < 1000, 'the burst is published within one second');
 
       const tooLarge = () => dlq.records.filter((r) => r.headers[DLQ_HEADER.reason] === 'payload.too_large');
-      await waitFor('400 dead letters and 20 readings', () => (tooLarge().length >= 400 && telemetry.records.length >= 20 ? true : undefined), 45_000).catch((err: Error) => {
+      await Promise.all([dlq.waitFor(() => tooLarge().length >= 400, 45_000, '400 dead letters'), telemetry.waitFor(20, 45_000, '20 readings')]).catch((err: Error) => {
         throw new Error(`${err.message}: ${tooLarge().length} dead letters, ${telemetry.records.length} readings (log: ${ingest!.logFile})`);
       });
       const payloads = new Set(tooLarge().map((r) => r.value.toString()));
@@ -176,15 +154,17 @@ test('windowing: 5,000 cars closing their windows at the same boundary, every wi
 
   const featuresCodec = await createAvroCodec<Record<string, unknown>>(store, `${env.TOPIC_FEATURES}-value`, await loadSchemaFile(SCHEMAS, 'features', 1));
   await createTopics([{ topic: env.TOPIC_FEATURES }]);
-  const features = await collect(`e2e.${id}.features-reader`, env.TOPIC_FEATURES);
+  const features = await collect(env.TOPIC_FEATURES);
   let windowing: ServiceProcess | undefined;
   try {
     const started = Date.now();
     windowing = await startService('windowing', env, `bounded-windowing-${id}`);
     await waitReady([windowing]);
-    await waitFor(`${2 * VEHICLES} feature records`, () => (features.records.length >= 2 * VEHICLES && features.quietFor() > 3000 ? true : undefined), 150_000).catch((err: Error) => {
-      throw new Error(`${err.message}: got ${features.records.length} (log: ${windowing!.logFile})`);
-    });
+    await features
+      .waitFor((rs) => rs.length >= 2 * VEHICLES && features.quietFor() > 3000, 150_000, `${2 * VEHICLES} feature records`)
+      .catch((err: Error) => {
+        throw new Error(`${err.message}: got ${features.records.length} (log: ${windowing!.logFile})`);
+      });
     const tookMs = Date.now() - started - 3000;
     const seen = new Map<string, number>();
     const perWindow = new Map<number, number>();
@@ -267,14 +247,16 @@ test('incidents: max.message.bytes 16384 on its topic is read from the broker; 1
   await producer.connect();
   await producer.send({ topic: env.TOPIC_SCORES, acks: -1, messages: Array.from({ length: VEHICLES }, (_, v) => ({ key: `car-${id}-${v}`, value: codecs.score.encode(score(`car-${id}-${v}`, 0)) })) });
   await producer.disconnect();
-  const out = await collect(`e2e.${id}.incidents-reader`, env.TOPIC_INCIDENTS);
+  const out = await collect(env.TOPIC_INCIDENTS);
   let svc: ServiceProcess | undefined;
   try {
     svc = await startService('incidents', env, `bounded-incidents-${id}`);
     await waitReady([svc]);
-    await waitFor(`${VEHICLES} incidents`, () => (out.records.length >= VEHICLES && out.quietFor() > 2000 ? true : undefined), 90_000).catch((err: Error) => {
-      throw new Error(`${err.message}: got ${out.records.length} (log: ${svc!.logFile})`);
-    });
+    await out
+      .waitFor((rs) => rs.length >= VEHICLES && out.quietFor() > 2000, 90_000, `${VEHICLES} incidents`)
+      .catch((err: Error) => {
+        throw new Error(`${err.message}: got ${out.records.length} (log: ${svc!.logFile})`);
+      });
     const incidents = await Promise.all(out.records.map((r) => codecs.incident.decode(r.value)));
     const budget = logLines(svc, 'send budget')[0]!;
     const splits = logLines(svc, 'send split to stay under the byte budget');
@@ -300,8 +282,8 @@ test('incidents: max.message.bytes 16384 on its topic is read from the broker; 1
 test('a single record over the limit: dead-lettered as record.too_large, truncated, with its original size; the service keeps going', { timeout: 180_000 }, async (t) => {
   const id = runId();
   const { env, dlqTopic, codecs } = await incidentsWithSmallLimit(id);
-  const out = await collect(`e2e.${id}.incidents-reader`, env.TOPIC_INCIDENTS);
-  const dlq = await collect(`e2e.${id}.dlq-reader`, dlqTopic);
+  const out = await collect(env.TOPIC_INCIDENTS);
+  const dlq = await collect(dlqTopic);
   const producer = kafka.producer();
   await producer.connect();
   let svc: ServiceProcess | undefined;
@@ -310,14 +292,16 @@ test('a single record over the limit: dead-lettered as record.too_large, truncat
     await waitReady([svc]);
     const car = `car-${id}-a`;
     await producer.send({ topic: env.TOPIC_SCORES, acks: -1, messages: [{ key: car, value: codecs.score.encode(score(car, 0)) }] });
-    const opened = await waitFor('the incident', async () => (out.records[0] ? codecs.incident.decode(out.records[0].value) : undefined), 60_000);
+    const opened = await codecs.incident.decode((await out.waitFor(1, 60_000, 'the incident'))[0]!.value);
     // An operator's 40,000-character note makes the acknowledged incident record ~40 KB.
     const note = 'n'.repeat(40_000);
     const command = { command_id: `${id}-ack`, incident_id: opened.incident_id, vehicle_id: car, action: 'ACKNOWLEDGE', operator: 'e2e', note, issued_at: Date.now() };
     await producer.send({ topic: env.TOPIC_INCIDENT_COMMANDS, acks: -1, messages: [{ key: car, value: codecs.command.encode(command) }] });
-    const dead = await waitFor('the dead letter', () => dlq.records.find((r) => r.headers[DLQ_HEADER.reason] === 'record.too_large'), 60_000).catch((err: Error) => {
-      throw new Error(`${err.message} (log: ${svc!.logFile})`);
-    });
+    const dead = await dlq
+      .waitFor((rs) => rs.find((r) => r.headers[DLQ_HEADER.reason] === 'record.too_large'), 60_000, 'the dead letter')
+      .catch((err: Error) => {
+        throw new Error(`${err.message} (log: ${svc!.logFile})`);
+      });
     const originalSize = Number(dead.headers[TOO_LARGE_HEADER.originalSize]);
     t.diagnostic(`dead letter: ${dead.value.length} bytes of an original ${originalSize}, truncated=${dead.headers[TOO_LARGE_HEADER.truncated]}, meant for ${dead.headers[TOO_LARGE_HEADER.topic]}`);
     assert.ok(originalSize > 40_000, 'the original size is recorded');
@@ -362,15 +346,15 @@ test('a dead letter larger than the DLQ topic allows is truncated further; inges
   try {
     ingest = await startService('ingest', env, `bounded-ingest-huge-${id}`);
     await waitReady([ingest]);
-    const telemetry = await collect(`e2e.${id}.telemetry-reader`, env.TOPIC_TELEMETRY);
-    const dlq = await collect(`e2e.${id}.dlq-reader`, env.TOPIC_TELEMETRY_DLQ);
+    const telemetry = await collect(env.TOPIC_TELEMETRY);
+    const dlq = await collect(env.TOPIC_TELEMETRY_DLQ);
     try {
       const topic = `vehicles/${vehicle}/telemetry`;
       const t0 = Date.now() - 30_000;
       const huge = JSON.stringify(reading(t0, { note: 'h'.repeat(40_000) }));
       await publisher.publishAsync(topic, huge, { qos: 1 });
       for (let i = 0; i < 5; i++) await publisher.publishAsync(topic, JSON.stringify(reading(t0 + 1000 + i * 1000)), { qos: 1 });
-      await waitFor('the dead letter and 5 readings', () => (dlq.records.length >= 1 && telemetry.records.length >= 5 ? true : undefined), 45_000).catch((err: Error) => {
+      await Promise.all([dlq.waitFor(1, 45_000, 'the dead letter'), telemetry.waitFor(5, 45_000, '5 readings')]).catch((err: Error) => {
         throw new Error(`${err.message}: ${dlq.records.length} dead letters, ${telemetry.records.length} readings (log: ${ingest!.logFile})`);
       });
       const [dead] = dlq.records;
@@ -415,16 +399,18 @@ test('a limit lowered while ingest runs: refused sends are halved and re-split o
     await waitReady([ingest]);
     // Read at start: ~1 MB. Now the DLQ takes 16 KiB per batch.
     await setTopicConfig(env.TOPIC_TELEMETRY_DLQ, { 'max.message.bytes': '16384' });
-    const dlq = await collect(`e2e.${id}.dlq-reader`, env.TOPIC_TELEMETRY_DLQ);
+    const dlq = await collect(env.TOPIC_TELEMETRY_DLQ);
     try {
       const t0 = Date.now() - 60_000;
       // 40 cars on all partitions: a refused request can have written some partitions and not others.
       const big = Array.from({ length: 400 }, (_, i) => ({ topic: `vehicles/low-${id}-${i % 40}/telemetry`, payload: JSON.stringify(reading(t0 + i, { note: `${i}:`.padEnd(9_000, 'x') })) }));
       await Promise.all(big.map((b) => publisher.publishAsync(b.topic, b.payload, { qos: 1 })));
       const distinct = () => new Set(dlq.records.map((r) => r.value.toString()));
-      await waitFor('400 distinct dead letters', () => (distinct().size >= 400 ? true : undefined), 60_000).catch((err: Error) => {
-        throw new Error(`${err.message}: ${distinct().size} (log: ${ingest!.logFile})`);
-      });
+      await dlq
+        .waitFor(() => distinct().size >= 400, 60_000, '400 distinct dead letters')
+        .catch((err: Error) => {
+          throw new Error(`${err.message}: ${distinct().size} (log: ${ingest!.logFile})`);
+        });
       const refused = logLines(ingest, 'broker refused a send as too large: budget halved');
       t.diagnostic(`400 payloads: ${dlq.records.length} DLQ records, ${distinct().size} distinct; ${refused.length} refused sends, budget ${refused.map((r) => r.budget).join(' -> ')}`);
       assert.ok(refused.length > 0, 'the broker did refuse');
@@ -459,7 +445,7 @@ test('a limit lowered while incidents runs: the transaction is aborted and redon
   ]);
   const scoreCodec = await createAvroCodec<ScoreRecord>(store, `${env.TOPIC_SCORES}-value`, await loadSchemaFile(SCHEMAS, 'score', 1));
   const incidentCodec = await createAvroCodec<IncidentRecord>(store, `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(SCHEMAS, 'incident', 1));
-  const out = await collect(`e2e.${id}.incidents-reader`, env.TOPIC_INCIDENTS);
+  const out = await collect(env.TOPIC_INCIDENTS);
   let svc: ServiceProcess | undefined;
   try {
     svc = await startService('incidents', env, `bounded-incidents-lowered-${id}`);
@@ -470,9 +456,11 @@ test('a limit lowered while incidents runs: the transaction is aborted and redon
     await producer.connect();
     await producer.send({ topic: env.TOPIC_SCORES, acks: -1, messages: Array.from({ length: VEHICLES }, (_, v) => ({ key: `low-${id}-${v}`, value: scoreCodec.encode(score(`low-${id}-${v}`, 0)) })) });
     await producer.disconnect();
-    await waitFor(`${VEHICLES} incidents`, () => (out.records.length >= VEHICLES && out.quietFor() > 3000 ? true : undefined), 120_000).catch((err: Error) => {
-      throw new Error(`${err.message}: got ${out.records.length} (log: ${svc!.logFile})`);
-    });
+    await out
+      .waitFor((rs) => rs.length >= VEHICLES && out.quietFor() > 3000, 120_000, `${VEHICLES} incidents`)
+      .catch((err: Error) => {
+        throw new Error(`${err.message}: got ${out.records.length} (log: ${svc!.logFile})`);
+      });
     const incidents = await Promise.all(out.records.map((r) => incidentCodec.decode(r.value)));
     const refused = logLines(svc, 'broker refused a send as too large: budget halved');
     const aborted = logLines(svc, 'transaction aborted; partition resumes from its last commit');

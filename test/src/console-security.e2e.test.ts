@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, defaultSchemasDir, ensureTopics, loadSchemaFile, type AvroCodec, type IncidentCommandRecord, type IncidentRecord } from '@pitwall/common';
+import { readAll } from '@pitwall/common/testing';
 import type { AuditRecord } from '@pitwall/console';
 import { consoleUsers } from './support/console-users.js';
 import { adminSchemaStore, freePort, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
@@ -66,25 +67,7 @@ function incident(): IncidentRecord {
 }
 
 /** Every record of a topic up to its current end, with a throw-away group. */
-async function readTopic<T>(topic: string, decode: (value: Buffer) => Promise<T> | T): Promise<{ key: string; value: T }[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-  const out: { key: string; value: T }[] = [];
-  if (total === 0) return out;
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.reader.${Math.random()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void out.push({ key: message.key!.toString(), value: await decode(message.value!) }) });
-  try {
-    await waitFor(`${total} records on ${topic}`, () => out.length >= total, 60_000);
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
-}
+const readTopic = <T>(topic: string, decode: (value: Buffer) => T | Promise<T>) => readAll(kafka, { topic, decode });
 
 interface Replica {
   svc: ServiceProcess;

@@ -15,6 +15,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { Kafka, logLevel } from 'kafkajs';
 import { createCarInbox, createFleet, createSimulator, type CarInbox, type FleetClient, type Simulator } from '@pitwall/simulator';
 import { createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
+import { collect } from '@pitwall/common/testing';
 import { consoleUsers } from './support/console-users.js';
 import { adminSchemaStore, ARTIFACTS, freePort, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 import { clearRetained, connectTestCars } from './support/identities.js';
@@ -209,20 +210,11 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
 async function acknowledgedRecord(incidentId: string): Promise<IncidentRecord> {
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const codec = await createAvroCodec<IncidentRecord>(adminSchemaStore(), `${env.TOPIC_INCIDENTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.console-check`, readUncommitted: false });
-  let found: IncidentRecord | undefined;
-  await consumer.connect();
-  await consumer.subscribe({ topic: env.TOPIC_INCIDENTS, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      if (!message.value) return;
-      const incident = await codec.decode(message.value);
-      if (incident.incident_id === incidentId && incident.status === 'ACKNOWLEDGED') found ??= incident;
-    },
-  });
+  // A tombstone (no value) is no revision of the incident.
+  const incidents = await collect(kafka, { topic: env.TOPIC_INCIDENTS, decode: codec, filter: (r) => r.value !== null, readUncommitted: false });
   try {
-    return await waitFor(`ACKNOWLEDGED revision of ${incidentId} on ${env.TOPIC_INCIDENTS}`, () => found, 60_000);
+    return await incidents.waitFor(() => incidents.values().find((i) => i.incident_id === incidentId && i.status === 'ACKNOWLEDGED'), 60_000, `ACKNOWLEDGED revision of ${incidentId}`);
   } finally {
-    await consumer.disconnect();
+    await incidents.stop();
   }
 }

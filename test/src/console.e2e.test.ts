@@ -23,6 +23,7 @@ import {
   type IncidentRecord,
   type TelemetryRecord,
 } from '@pitwall/common';
+import { readAll } from '@pitwall/common/testing';
 import { consoleUsers } from './support/console-users.js';
 import { adminSchemaStore, freePort, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
 
@@ -75,27 +76,6 @@ function reading(vehicle: string, ts: number): TelemetryRecord {
   const offset = vehicle === CAR ? 0 : 1000;
   SENSORS.forEach((s, i) => (r[s.name] = s.kind === 'int' ? offset + i : offset + i + (ts - T0) / 1000));
   return r;
-}
-
-/** Reads a whole topic up to its current end with a throw-away group. */
-async function readAll<T>(topic: string, codec: AvroCodec<T>): Promise<{ key: string; value: T }[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-  const out: { key: string; value: T }[] = [];
-  if (total === 0) return out;
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.reader.${Math.random()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void out.push({ key: message.key!.toString(), value: await codec.decode(message.value!) }) });
-  try {
-    await waitFor(`${total} records on ${topic}`, () => out.length >= total, 60_000);
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
 }
 
 describe('console over HTTP', { timeout: 240_000 }, () => {
@@ -277,7 +257,7 @@ describe('console over HTTP', { timeout: 240_000 }, () => {
     assert.equal(res.status, 202);
     const { command_id } = (await res.json()) as { command_id: string };
 
-    const written = await readAll(env.TOPIC_INCIDENT_COMMANDS, commands);
+    const written = await readAll(kafka, { topic: env.TOPIC_INCIDENT_COMMANDS, decode: commands });
     assert.equal(written.length, 1, 'only the authenticated same-origin POST wrote a command');
     const [cmd] = written;
     assert.equal(cmd!.key, CAR, 'keyed by vehicle_id');

@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type AvroCodec, type IncidentRecord } from '@pitwall/common';
+import { collect } from '@pitwall/common/testing';
 import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 import { asGateway, clearRetained, observe, type Observer } from './support/identities.js';
 import { BROKERS, type BrokerImplementation, type PrivateBroker } from './support/brokers.js';
@@ -219,19 +220,16 @@ function dispatchSuite(impl: BrokerImplementation): void {
       ]);
       assert.equal(late.body.updated_at, T0 + 70_000);
 
-      const consumer = kafka.consumer({ groupId: `e2e.${id}.dlq-reader` });
-      const dead: Record<string, string>[] = [];
-      await consumer.connect();
-      await consumer.subscribe({ topic: env.TOPIC_INCIDENTS_DLQ!, fromBeginning: true });
-      await consumer.run({ eachMessage: async ({ message }) => void dead.push(Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))) });
+      const dlq = await collect(kafka, { topic: env.TOPIC_INCIDENTS_DLQ! });
+      let dead: Record<string, string>;
       try {
-        await waitFor('the undecodable record in the dead-letter topic', () => dead[0], 60_000);
+        dead = (await dlq.waitFor(1, 60_000, 'the undecodable record'))[0]!.headers;
       } finally {
-        await consumer.disconnect();
+        await dlq.stop();
       }
-      assert.equal(dead[0]!['pitwall.dlq.service'], 'dispatch');
-      assert.equal(dead[0]!['pitwall.source.topic'], env.TOPIC_INCIDENTS);
-      assert.ok(dead[0]!['pitwall.dlq.reason']!.length > 0);
+      assert.equal(dead['pitwall.dlq.service'], 'dispatch');
+      assert.equal(dead['pitwall.source.topic'], env.TOPIC_INCIDENTS);
+      assert.ok(dead['pitwall.dlq.reason']!.length > 0);
     });
 
     test('after a restart the retained state still lists every open incident; closing them turns it ok', async () => {

@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import {
   createAvroCodec,
   defaultSchemasDir,
@@ -23,6 +23,7 @@ import {
   type ReceiptRecord,
   type ScoreRecord,
 } from '@pitwall/common';
+import { collect as collectTopic, type Collector } from '@pitwall/common/testing';
 import { adminSchemaStore, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 
 const PARTITIONS = 3;
@@ -94,19 +95,7 @@ async function createTopics(env: ReturnType<typeof isolatedEnv>): Promise<void> 
 }
 
 /** Reads a topic read_committed from the beginning for as long as the test needs it. */
-async function collect<T>(groupId: string, topic: string, decode: (value: Buffer) => Promise<T>) {
-  const records: { value: T; headers: Record<string, string> }[] = [];
-  const consumer: Consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 200 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-      records.push({ value: await decode(message.value!), headers });
-    },
-  });
-  return { records, stop: () => consumer.disconnect() };
-}
+const collect = <T>(topic: string, decode: (value: Buffer) => T | Promise<T>) => collectTopic(kafka, { topic, decode, readUncommitted: false, maxWaitTimeInMs: 200 });
 
 /** Fields that depend on when the service ran (wall clock), not on its inputs. */
 function withoutWallClock(r: IncidentRecord): Record<string, unknown> {
@@ -133,8 +122,8 @@ test('incident lifecycle of one vehicle: open, duplicate, acknowledge, receipt, 
   const env = { ...isolatedEnv(id), TOPIC_PARTITIONS: String(PARTITIONS), INCIDENTS_CLEAR_AFTER_WINDOWS: '6' };
   await createTopics(env);
   const codecs = await codecsFor(env);
-  const out = await collect(`e2e.${id}.reader`, env.TOPIC_INCIDENTS, (v) => codecs.incident.decode(v));
-  const dlq = await collect(`e2e.${id}.dlq-reader`, `${env.TOPIC_INCIDENTS}.dlq`, async (v) => v.toString('utf8'));
+  const out = await collect(env.TOPIC_INCIDENTS, (v) => codecs.incident.decode(v));
+  const dlq = await collect(`${env.TOPIC_INCIDENTS}.dlq`, (v) => v.toString('utf8'));
   const producer = kafka.producer();
   await producer.connect();
   let svc: ServiceProcess | undefined;
@@ -145,7 +134,7 @@ test('incident lifecycle of one vehicle: open, duplicate, acknowledge, receipt, 
     const sendScores = (...records: ScoreRecord[]) => producer.send({ topic: env.TOPIC_SCORES, messages: records.map((r) => ({ key: r.vehicle_id, value: codecs.score.encode(r) })) });
     const mine = () => out.records.map((r) => r.value).filter((r) => r.vehicle_id === vehicle);
     const revisionReached = (incident: string | undefined, revision: number) =>
-      waitFor(`revision ${revision} of incident ${incident ?? '(first)'}`, () => mine().find((r) => (incident === undefined || r.incident_id === incident) && r.revision === revision), 90_000);
+      out.waitFor(() => mine().find((r) => (incident === undefined || r.incident_id === incident) && r.revision === revision), 90_000, `revision ${revision} of incident ${incident ?? '(first)'}`);
 
     await sendScores(scoreRecord(vehicle, 0, true), scoreRecord(vehicle, 1, true), scoreRecord(vehicle, 2, true));
     const third = await revisionReached(undefined, 3);
@@ -224,7 +213,7 @@ test('incident lifecycle of one vehicle: open, duplicate, acknowledge, receipt, 
     );
 
     await sendScores(scoreRecord(vehicle, 10, true, { ratio: 5 }));
-    const reopened = await waitFor('a new incident', () => mine().find((r) => r.incident_id !== incident), 90_000);
+    const reopened = await out.waitFor(() => mine().find((r) => r.incident_id !== incident), 90_000, 'a new incident');
     assert.equal(reopened.status, 'OPEN');
     assert.equal(reopened.last_change, 'OPENED');
     assert.equal(reopened.revision, 1);
@@ -232,10 +221,10 @@ test('incident lifecycle of one vehicle: open, duplicate, acknowledge, receipt, 
     assert.equal(reopened.opened_at, T0 + 10 * W);
 
     await producer.send({ topic: env.TOPIC_SCORES, messages: [{ key: vehicle, value: Buffer.from('not avro') }] });
-    const dead = await waitFor('the dead letter', () => dlq.records[0], 90_000);
-    assert.equal(dead.value, 'not avro');
-    assert.equal(dead.headers[DLQ_HEADER.reason], 'avro.framing');
-    assert.equal(dead.headers['pitwall.source.topic'], env.TOPIC_SCORES);
+    const [dead] = await dlq.waitFor(1, 90_000, 'the dead letter');
+    assert.equal(dead!.value, 'not avro');
+    assert.equal(dead!.headers[DLQ_HEADER.reason], 'avro.framing');
+    assert.equal(dead!.headers['pitwall.source.topic'], env.TOPIC_SCORES);
 
     const all = mine();
     assertRevisionsGapless(all, 'lifecycle');
@@ -298,7 +287,7 @@ test('exactly once: kill -9 mid-stream gives the same incidents and revisions as
     for (let i = 0; i < log.length; i += 50) {
       await producer.send({ topic: env.TOPIC_SCORES, messages: log.slice(i, i + 50).map((r) => ({ key: r.vehicle_id, value: codecs.score.encode(r) })) });
     }
-    const reader = await collect(`e2e.${id}.reader.${env.INCIDENTS_GROUP_ID}`, env.TOPIC_INCIDENTS, (v) => codecs.incident.decode(v));
+    const reader = await collect(env.TOPIC_INCIDENTS, (v) => codecs.incident.decode(v));
     readers.push(reader);
     return reader;
   };
@@ -308,22 +297,22 @@ test('exactly once: kill -9 mid-stream gives the same incidents and revisions as
     const [committed] = await admin.fetchOffsets({ groupId: env.INCIDENTS_GROUP_ID, topics: [env.TOPIC_SCORES] });
     return ends.every((e) => committed?.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
   };
-  const settle = async (env: ReturnType<typeof envFor>, reader: { records: { value: IncidentRecord }[] }) => {
+  const settle = async (env: ReturnType<typeof envFor>, reader: Collector<IncidentRecord>) => {
     await waitFor('every score committed', () => consumedAll(env), 240_000, 500);
     // The reader catches up with what is committed: wait until it stops growing.
     let seen = -1;
-    await waitFor(
-      'the reader to catch up',
-      () => {
-        const now = reader.records.length;
+    await reader.waitFor(
+      (records) => {
+        const now = records.length;
         const stable = now === seen;
         seen = now;
-        return stable && now > 0 ? true : undefined;
+        return stable && now > 0;
       },
       60_000,
+      'the reader to catch up',
       2000,
     );
-    return reader.records.map((r) => r.value);
+    return reader.values();
   };
 
   try {
@@ -345,7 +334,7 @@ test('exactly once: kill -9 mid-stream gives the same incidents and revisions as
       running.push(s);
       return s;
     };
-    const reached = (share: number) => waitFor(`${Math.round(share * 100)}% of the records`, () => (outB.records.length >= recordsA.length * share ? true : undefined), 240_000, 20);
+    const reached = (share: number) => outB.waitFor(Math.ceil(recordsA.length * share), 240_000, `${Math.round(share * 100)}% of the records`, 20);
     const b1 = await start('b1');
     await reached(0.2);
     await b1.kill();

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, SENSORS, silentLogger, type TelemetryRecord } from '@pitwall/common';
+import { collect } from '@pitwall/common/testing';
 import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
 import { asGateway } from './support/identities.js';
 
@@ -55,25 +56,17 @@ test('kill -9 of ingest mid-stream loses no reading (at-least-once)', { timeout:
 
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const codec = await createAvroCodec<TelemetryRecord>(adminSchemaStore(), `${env.TOPIC_TELEMETRY!}-value`, await loadSchemaFile(defaultSchemasDir(), 'telemetry', 1));
-  const seen = new Set<string>();
-  let records = 0;
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.reader` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: env.TOPIC_TELEMETRY!, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const r = await codec.decode(message.value!);
-      records++;
-      seen.add(`${r.vehicle_id}@${r.ts}`);
-    },
-  });
+  const telemetry = await collect(kafka, { topic: env.TOPIC_TELEMETRY!, decode: codec });
+  const distinct = (): Set<string> => new Set(telemetry.values().map((r) => `${r.vehicle_id}@${r.ts}`));
   try {
-    await waitFor(`${total} distinct readings in Kafka`, () => (seen.size >= total ? true : undefined), 60_000);
+    await telemetry.waitFor(() => distinct().size >= total, 60_000, `${total} distinct readings`);
   } catch (err) {
-    throw new Error(`${(err as Error).message}; got ${seen.size} distinct readings in ${records} records`, { cause: err });
+    throw new Error(`${(err as Error).message}; got ${distinct().size} distinct readings in ${telemetry.records.length} records`, { cause: err });
   } finally {
-    await consumer.disconnect();
+    await telemetry.stop();
   }
+  const seen = distinct();
+  const records = telemetry.records.length;
   // The broker's drop counter reaches ingest (its ACL allows it), so broker-side loss would show.
   const dropped = await waitFor(
     'pitwall_mqtt_broker_dropped_messages on /metrics',

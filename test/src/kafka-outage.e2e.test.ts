@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import { createTopicCodec, SENSORS, type TelemetryRecord } from '@pitwall/common';
+import { collect } from '@pitwall/common/testing';
 import { adminSchemaStore, INFRA, isolatedEnv, runId, startService, waitFor, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 import { startPrivateKafka } from './support/kafka.js';
 import { asGateway } from './support/identities.js';
@@ -114,30 +115,20 @@ test('a 20 s Kafka outage: /readyz 503 naming the check while it lasts, 200 afte
   for (const s of SENSORS) reading[s.name] = s.kind === 'int' ? 230 : 12.5;
   await client.publishAsync(`vehicles/${car}/telemetry`, JSON.stringify(reading), { qos: 1 });
   const reader = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(kafka.brokers), logLevel: logLevel.NOTHING });
-  const consumer = reader.consumer({ groupId: `e2e.${id}.reader` });
-  let found = false;
   const codec = await createTopicCodec<TelemetryRecord>(adminSchemaStore(), env.TOPIC_TELEMETRY!, 'telemetry', 2);
-  const burstSeen = new Set<string>();
-  let burstRecords = 0;
-  await consumer.connect();
-  await consumer.subscribe({ topic: env.TOPIC_TELEMETRY!, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const key = message.key?.toString() ?? '';
-      found ||= key === car;
-      if (key.startsWith(`burst-${id}-`)) {
-        burstRecords++;
-        burstSeen.add(`${key}@${(await codec.decode(message.value!)).ts}`);
-      }
-    },
-  });
+  // The burst's readings and the one after the outage; windowing's idle markers (no value, no key) left out.
+  const telemetry = await collect(reader, { topic: env.TOPIC_TELEMETRY!, decode: codec, filter: (r) => r.key === car || r.key?.startsWith(`burst-${id}-`) === true });
+  const burstRecords = () => telemetry.records.filter((r) => r.key !== car);
+  const burstDistinct = (): Set<string> => new Set(burstRecords().map((r) => `${r.key}@${r.value.ts}`));
   try {
-    await waitFor('the reading published after the outage in Kafka', () => (found ? true : undefined), 60_000);
-    await waitFor(`all ${BURST} readings of the burst in Kafka`, () => (burstSeen.size >= BURST ? true : undefined), 120_000);
+    await telemetry.waitFor((rs) => rs.some((r) => r.key === car), 60_000, 'the reading published after the outage');
+    await telemetry.waitFor(() => burstDistinct().size >= BURST, 120_000, `all ${BURST} readings of the burst`);
   } finally {
-    await consumer.disconnect();
+    await telemetry.stop();
   }
-  t.diagnostic(`burst: ${burstSeen.size} of ${BURST} distinct readings in Kafka, ${burstRecords - burstSeen.size} duplicates`);
+  const burstSeen = burstDistinct();
+  const burstCount = burstRecords().length;
+  t.diagnostic(`burst: ${burstSeen.size} of ${BURST} distinct readings in Kafka, ${burstCount - burstSeen.size} duplicates`);
   assert.equal(burstSeen.size, BURST, 'no acknowledged reading lost');
   for (const s of services) assert.equal(await s.stop(), 0, `${s.name} stops cleanly on SIGTERM`);
 });

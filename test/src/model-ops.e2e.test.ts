@@ -17,9 +17,24 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord, type ScoreRecord } from '@pitwall/common';
-import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, kafkaIdentityEnv, REPO, runId, type ServiceProcess, startService, waitFor, waitForCaughtUp, waitReady } from './support/stack.js';
+import { collect } from '@pitwall/common/testing';
+import {
+  adminSchemaStore,
+  INFRA,
+  isolatedEnv,
+  kafkaClientConfig,
+  kafkaIdentityEnv,
+  REPO,
+  runId,
+  type ServiceProcess,
+  startService,
+  waitFor,
+  waitForCaughtUp,
+  waitForLog,
+  waitReady,
+} from './support/stack.js';
 
 const run = promisify(execFile);
 const GRAPH_FIXTURE = path.join(REPO, 'services/model-lab/test/fixtures/tfjs-graph/pitwall-ae/model.json');
@@ -83,7 +98,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     SCORING_SHADOW_REPORT_MS: '1000',
   };
   const replicas: ServiceProcess[] = [];
-  const consumers: Consumer[] = [];
+  const readers: { stop(): Promise<void> }[] = [];
   try {
     replicas.push(await startService('scoring', { ...serviceEnv, SCORING_INSTANCE_ID: `${id}-a` }, `model-ops-${id}-a`));
     replicas.push(await startService('scoring', { ...serviceEnv, SCORING_INSTANCE_ID: `${id}-b` }, `model-ops-${id}-b`));
@@ -95,19 +110,15 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     const features = await createAvroCodec<Record<string, unknown>>(store, `${env.TOPIC_FEATURES}-value`, await loadSchemaFile(schemas, 'features', 1));
     const scoresCodec = await createAvroCodec<ScoreRecord>(store, `${env.TOPIC_SCORES}-value`, await loadSchemaFile(schemas, 'score', 1));
     const alertsCodec = await createAvroCodec<AlertRecord>(store, `${env.TOPIC_ALERTS}-value`, await loadSchemaFile(schemas, 'alert', 1));
-    const scores: ScoreRecord[] = [];
-    const alerts: AlertRecord[] = [];
-    const reports: ShadowReport[] = [];
-    const read = async (topic: string, onValue: (v: Buffer) => Promise<void>): Promise<void> => {
-      const consumer = kafka.consumer({ groupId: `e2e.${id}.reader.${topic}` });
-      consumers.push(consumer);
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({ eachMessage: async ({ message }) => onValue(message.value!) });
-    };
-    await read(env.TOPIC_SCORES, async (v) => void scores.push(await scoresCodec.decode(v)));
-    await read(env.TOPIC_ALERTS, async (v) => void alerts.push(await alertsCodec.decode(v)));
-    await read(env.TOPIC_SHADOW_REPORTS, async (v) => void reports.push(JSON.parse(v.toString()) as ShadowReport));
+    const scoresReader = await collect(kafka, { topic: env.TOPIC_SCORES, decode: scoresCodec });
+    readers.push(scoresReader);
+    const alertsReader = await collect(kafka, { topic: env.TOPIC_ALERTS, decode: alertsCodec });
+    readers.push(alertsReader);
+    const reportsReader = await collect(kafka, { topic: env.TOPIC_SHADOW_REPORTS, decode: (v: Buffer) => JSON.parse(v.toString()) as ShadowReport });
+    readers.push(reportsReader);
+    const scores = (): ScoreRecord[] => scoresReader.values();
+    const alerts = (): AlertRecord[] => alertsReader.values();
+    const reports = (): ShadowReport[] => reportsReader.values();
 
     // Vehicle v runs its coolant at mean + k_v std: scores from normal to far above the threshold.
     const K = [0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 30, 40];
@@ -132,19 +143,18 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
         });
       }
       const inPhase = (r: { window_start: number }): boolean => starts.includes(r.window_start);
-      await waitFor(`scores of phase ${p}`, () => new Set(scores.filter(inPhase).map(keyOf)).size === ROUNDS * VEHICLES || undefined, 90_000);
+      await scoresReader.waitFor(() => new Set(scores().filter(inPhase).map(keyOf)).size === ROUNDS * VEHICLES, 90_000, `scores of phase ${p}`);
       // Alerts are committed in the same transaction as the scores: once the alerts reader has
       // read to the topic's end, every alert of these scores is in `alerts`.
-      await waitForCaughtUp(admin, [{ group: `e2e.${id}.reader.${env.TOPIC_ALERTS}`, topic: env.TOPIC_ALERTS }], 60_000);
-      const out = scores.filter(inPhase);
+      await waitForCaughtUp(admin, [{ group: alertsReader.groupId, topic: env.TOPIC_ALERTS }], 60_000);
+      const out = scores().filter(inPhase);
       const versions = [...new Set(out.map((s) => s.model_version))].join(',');
       t.diagnostic(`phase ${p}: ${out.length} scores for ${ROUNDS * VEHICLES} windows, versions ${versions}, ${out.filter((s) => s.anomalous).length} anomalous`);
       return out;
     };
     const logOf = (r: ServiceProcess): Promise<string> => readFile(r.logFile, 'utf8');
-    const inEveryLog = (what: string, re: RegExp): Promise<unknown> =>
-      waitFor(`${what} in both replicas' logs`, async () => (await Promise.all(replicas.map(logOf))).every((l) => re.test(l)) || undefined, 60_000);
-    const alertsIn = (s: ScoreRecord[]): AlertRecord[] => alerts.filter((a) => s.some((x) => keyOf(x) === keyOf(a)));
+    const inEveryLog = (re: RegExp): Promise<unknown> => Promise.all(replicas.map((r) => waitForLog(r, re, 60_000)));
+    const alertsIn = (s: ScoreRecord[]): AlertRecord[] => alerts().filter((a) => s.some((x) => keyOf(x) === keyOf(a)));
 
     // Phase A: the activation in the log wins over the directory's latest version.
     const a = await phase(0);
@@ -165,7 +175,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
 
     // Phase B: activate 2 everywhere.
     await cli('activate', '2');
-    await inEveryLog('the swap to 2, a graph model', /"msg":"model swapped","active":"pitwall-ae@2",.*"format":"graph-model"/);
+    await inEveryLog(/"msg":"model swapped","active":"pitwall-ae@2",.*"format":"graph-model"/);
     const b = await phase(1);
     assert.deepEqual([...new Set(b.map((s) => s.model_version))], ['2'], 'both replicas score with version 2 after the event');
     assert.ok(b.every((s) => s.threshold === threshold2 && s.anomalous === s.score > threshold2));
@@ -175,20 +185,20 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     const status = await cli('status');
     assert.match(status, /rollback would activate: 1/);
     await cli('rollback');
-    await inEveryLog('the swap back to 1', /"msg":"model swapped","active":"pitwall-ae@1",.*"format":"layers-model"/);
+    await inEveryLog(/"msg":"model swapped","active":"pitwall-ae@1",.*"format":"layers-model"/);
     const c = await phase(2);
     assert.deepEqual([...new Set(c.map((s) => s.model_version))], ['1'], 'rolled back to version 1');
 
     // Phase D: shadow 2 next to active 1.
     await cli('shadow', '2');
-    await inEveryLog('the shadow', /"msg":"shadow model serving"/);
+    await inEveryLog(/"msg":"shadow model serving"/);
     const d = await phase(3);
     assert.deepEqual([...new Set(d.map((s) => s.model_version))], ['1'], 'the shadow never writes vehicle.scores');
     assert.ok(
       alertsIn(d).every((al) => al.model_version === '1'),
       'the shadow never alerts',
     );
-    assert.ok(!alerts.some((al) => al.model_version === '2' && d.some((s) => keyOf(s) === keyOf(al))));
+    assert.ok(!alerts().some((al) => al.model_version === '2' && d.some((s) => keyOf(s) === keyOf(al))));
 
     // Both replicas scored something in every phase (partitions are shared between them).
     for (const r of replicas) assert.match(await logOf(r), /"msg":"(alerts produced|shadow report)"/);
@@ -206,7 +216,7 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
     }
     const sum = (): typeof expected => {
       const out = { both: 0, active_only: 0, shadow_only: 0, neither: 0 };
-      for (const r of reports.filter((x) => x.shadow.version === '2')) for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += r.agreement[k];
+      for (const r of reports().filter((x) => x.shadow.version === '2')) for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += r.agreement[k];
       return out;
     };
     await waitFor(
@@ -217,14 +227,22 @@ test('model.updates: both replicas activate, roll back and shadow the same versi
       },
       30_000,
     ).catch(() => undefined);
-    t.diagnostic(`agreement expected ${JSON.stringify(expected)}, reported ${JSON.stringify(sum())} in ${reports.length} reports`);
+    t.diagnostic(`agreement expected ${JSON.stringify(expected)}, reported ${JSON.stringify(sum())} in ${reports().length} reports`);
     assert.deepEqual(sum(), expected, 'reports equal the agreement computed from the active scores');
     assert.ok(expected.shadow_only > 0 && expected.neither > 0, 'the comparison is not trivial');
-    assert.ok(reports.every((r) => r.schema === 'pitwall.shadow-report.v1' && r.active.version === '1'));
-    assert.deepEqual(new Set(reports.filter((r) => r.active.windows > 0).map((r) => r.instance)), new Set([`${id}-a`, `${id}-b`]), 'both replicas report');
+    assert.ok(reports().every((r) => r.schema === 'pitwall.shadow-report.v1' && r.active.version === '1'));
+    assert.deepEqual(
+      new Set(
+        reports()
+          .filter((r) => r.active.windows > 0)
+          .map((r) => r.instance),
+      ),
+      new Set([`${id}-a`, `${id}-b`]),
+      'both replicas report',
+    );
     await producer.disconnect();
   } finally {
-    await Promise.all(consumers.map((c) => c.disconnect()));
+    await Promise.all(readers.map((r) => r.stop()));
     await admin.disconnect();
     await Promise.all(replicas.map((r) => r.stop()));
     await rm(modelsDir, { recursive: true, force: true });

@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, defaultSchemasDir, FEATURE_NAMES, loadSchemaFile, type AlertRecord } from '@pitwall/common';
-import { adminSchemaStore, kafkaClientConfig, REPO, runId, startService, waitFor, waitForCaughtUp, waitReady } from './support/stack.js';
+import { collect } from '@pitwall/common/testing';
+import { adminSchemaStore, kafkaClientConfig, REPO, runId, startService, waitForCaughtUp, waitReady } from './support/stack.js';
 
 test('a new model version is swapped in between batches; a broken one is refused', { timeout: 180_000 }, async (t) => {
   const id = runId();
@@ -54,11 +55,7 @@ test('a new model version is swapped in between batches; a broken one is refused
     FEATURE_NAMES.forEach((name, i) => (rec[name] = meta.normalization.mean[i]! + (name.startsWith('coolant_temp_') ? 40 * meta.normalization.std[i]! : 0)));
     return features.encode(rec);
   };
-  const alerts: AlertRecord[] = [];
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.swap.reader` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: topics.alerts, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void alerts.push(await alertsCodec.decode(message.value!)) });
+  const reader = await collect(kafka, { topic: topics.alerts, decode: alertsCodec });
 
   const producer = kafka.producer();
   await producer.connect();
@@ -86,7 +83,7 @@ test('a new model version is swapped in between batches; a broken one is refused
   await producer.disconnect();
   const total = ROUNDS * VEHICLES;
   try {
-    await waitFor(`${total} alerts`, () => (alerts.length >= total ? true : undefined), 60_000);
+    await reader.waitFor(total, 60_000, `${total} alerts`);
     // A window scored twice would come after the first: judge once scoring has committed every
     // window and the reader every alert, not after a fixed wait.
     await admin.connect();
@@ -94,15 +91,16 @@ test('a new model version is swapped in between batches; a broken one is refused
       admin,
       [
         { group: `e2e.${id}.swap`, topic: topics.features },
-        { group: `e2e.${id}.swap.reader`, topic: topics.alerts },
+        { group: reader.groupId, topic: topics.alerts },
       ],
       60_000,
     );
   } finally {
     await admin.disconnect();
-    await consumer.disconnect();
+    await reader.stop();
     assert.equal(await scoring.stop(), 0);
   }
+  const alerts: AlertRecord[] = reader.values();
 
   const keys = alerts.map((a) => `${a.vehicle_id}@${a.window_start}`);
   assert.equal(new Set(keys).size, total, 'every window scored');

@@ -12,17 +12,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { DLQ_HEADER, SENSORS, serverMaximumPacketSize, silentLogger } from '@pitwall/common';
+import { collect } from '@pitwall/common/testing';
 import { createFleet, createSimulator } from '@pitwall/simulator';
-import { isolatedEnv, runId, startService, waitFor, waitReady, kafkaClientConfig } from './support/stack.js';
+import { isolatedEnv, runId, startService, waitReady, kafkaClientConfig } from './support/stack.js';
 import { startPrivateMosquitto } from './support/mosquitto.js';
 import { asGateway } from './support/identities.js';
-
-const header = (headers: IHeaders | undefined, name: string): string | undefined => {
-  const v = headers?.[name];
-  return v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v);
-};
 
 /** Resolves with the publish callback's error (or null); rejects if there is none within `ms`. */
 function publishOutcome(client: MqttClient, topic: string, payload: Buffer | string, ms: number): Promise<Error | null> {
@@ -79,23 +75,17 @@ test('a 1 MB payload from MQTT 3.1.1 and MQTT 5 publishers is dead-lettered as p
   }
 
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-  const dlq = new Map<string, { reason: string | undefined; bytes: number; originalSize: string | undefined }>();
-  const telemetry = new Set<string>();
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.reader`, maxBytesPerPartition: 4 * 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [env.TOPIC_TELEMETRY_DLQ!, env.TOPIC_TELEMETRY!], fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ topic, message }) => {
-      const key = message.key?.toString() ?? '';
-      if (topic === env.TOPIC_TELEMETRY) telemetry.add(key);
-      else dlq.set(key, { reason: header(message.headers, DLQ_HEADER.reason), bytes: message.value?.length ?? 0, originalSize: header(message.headers, 'pitwall.dlq.original_size') });
-    },
-  });
+  const dlqReader = await collect(kafka, { topic: env.TOPIC_TELEMETRY_DLQ!, maxBytesPerPartition: 4 * 1024 * 1024 });
+  const telemetryReader = await collect(kafka, { topic: env.TOPIC_TELEMETRY!, maxBytesPerPartition: 4 * 1024 * 1024 });
+  const byKey = (records: readonly { key: string | null }[]): Set<string> => new Set(records.map((r) => r.key ?? ''));
   try {
-    await waitFor('both dead letters and both readings', () => (dlq.size >= 2 && telemetry.size >= 2 ? true : undefined), 60_000, 250);
+    await Promise.all([dlqReader.waitFor((rs) => byKey(rs).size >= 2, 60_000, 'both dead letters', 250), telemetryReader.waitFor((rs) => byKey(rs).size >= 2, 60_000, 'both readings', 250)]);
   } finally {
-    await consumer.disconnect();
+    await dlqReader.stop();
+    await telemetryReader.stop();
   }
+  const dlq = new Map(dlqReader.records.map((r) => [r.key ?? '', { reason: r.headers[DLQ_HEADER.reason], bytes: r.value?.length ?? 0, originalSize: r.headers['pitwall.dlq.original_size'] }]));
+  const telemetry = byKey(telemetryReader.records);
   t.diagnostic(`publish of 1 MB acknowledged after ${outcomes.v4!.ms} ms (MQTT 3.1.1) and ${outcomes.v5!.ms} ms (MQTT 5); dead letters ${JSON.stringify([...dlq])}`);
   for (const v of [4, 5]) {
     assert.equal(dlq.get(`big-v${v}-${id}`)?.reason, 'payload.too_large', `v${v}: dead-lettered as payload.too_large`);

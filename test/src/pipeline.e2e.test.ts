@@ -18,6 +18,7 @@ import type { IPublishPacket } from 'mqtt';
 import { Kafka, logLevel } from 'kafkajs';
 import { createCarInbox, createFleet, createSimulator, type CarAlert } from '@pitwall/simulator';
 import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type IncidentRecord } from '@pitwall/common';
+import { collect } from '@pitwall/common/testing';
 import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, topicRecords, waitFor, waitForCaughtUp, waitReady } from './support/stack.js';
 import { asGateway, clearRetained, connectTestCars, observe, type Observer } from './support/identities.js';
 import { BROKERS, type BrokerImplementation, type PrivateBroker } from './support/brokers.js';
@@ -177,21 +178,14 @@ function pipelineSuite(impl: BrokerImplementation): void {
       await client.endAsync();
 
       const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-      const consumer = kafka.consumer({ groupId: `e2e.${id}.dlq-reader` });
-      await consumer.connect();
-      await consumer.subscribe({ topic: env.TOPIC_TELEMETRY_DLQ, fromBeginning: true });
-      const seen = new Map<string, { value: Buffer; headers: Record<string, string> }>();
-      await consumer.run({
-        eachMessage: async ({ message }) => {
-          const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-          seen.set(headers['pitwall.source.mqtt.topic']!, { value: message.value!, headers });
-        },
-      });
+      const dlq = await collect(kafka, { topic: env.TOPIC_TELEMETRY_DLQ });
+      const bySource = (): Map<string, { value: Buffer | null; headers: Record<string, string> }> => new Map(dlq.records.map((r) => [r.headers['pitwall.source.mqtt.topic']!, r]));
       try {
-        await waitFor('three dead letters', () => (seen.size >= cases.length ? true : undefined), 60_000);
+        await dlq.waitFor(() => bySource().size >= cases.length, 60_000, 'three dead letters');
       } finally {
-        await consumer.disconnect();
+        await dlq.stop();
       }
+      const seen = bySource();
       for (const [topic, payload, reason] of cases) {
         const dl = seen.get(topic);
         assert.ok(dl, `dead letter for ${topic}`);
@@ -208,20 +202,19 @@ function pipelineSuite(impl: BrokerImplementation): void {
 async function deliveredIncident(incidentId: string, id: string, topic: string): Promise<IncidentRecord> {
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const codec = await createAvroCodec<IncidentRecord>(adminSchemaStore(), `${topic}-value`, await loadSchemaFile(defaultSchemasDir(), 'incident', 1));
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.incidents-reader` });
-  let found: IncidentRecord | undefined;
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      if (!message.value) return;
-      const incident = await codec.decode(message.value);
-      if (incident.incident_id === incidentId && incident.delivered_at !== null) found = incident;
-    },
-  });
+  // A tombstone (no value) is no revision of the incident.
+  const incidents = await collect(kafka, { topic, decode: codec, filter: (r) => r.value !== null });
   try {
-    return await waitFor(`delivered_at on incident ${incidentId} in ${topic}`, () => found, 60_000);
+    return await incidents.waitFor(
+      () =>
+        incidents
+          .values()
+          .filter((incident) => incident.incident_id === incidentId && incident.delivered_at !== null)
+          .at(-1),
+      60_000,
+      `delivered_at on incident ${incidentId}`,
+    );
   } finally {
-    await consumer.disconnect();
+    await incidents.stop();
   }
 }

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type ReceiptRecord } from '@pitwall/common';
-import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { collect, type Collector } from '@pitwall/common/testing';
+import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, startService, waitReady } from './support/stack.js';
 import { tlsAs } from './support/identities.js';
 
 test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { timeout: 180_000 }, async () => {
@@ -17,7 +18,7 @@ test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { 
   const car = `r${id}-1`;
   const ingest = await startService('ingest', env, `receipts-${id}`);
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.reader` });
+  const readers: Collector<unknown>[] = [];
   try {
     await waitReady([ingest]);
     const client = await connectMqtt(INFRA.mqtt, { protocolVersion: 5, clientId: `e2e-car-${id}`, ...(await tlsAs(INFRA.mqtt, 'car', car)) }, silentLogger);
@@ -31,20 +32,11 @@ test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { 
     await client.endAsync();
 
     const codec = await createAvroCodec<ReceiptRecord>(adminSchemaStore(), `${env.TOPIC_RECEIPTS}-value`, await loadSchemaFile(defaultSchemasDir(), 'receipt', 1));
-    const receipts: { key: string; value: ReceiptRecord }[] = [];
-    const dead: { key: string; value: Buffer; headers: Record<string, string> }[] = [];
-    await consumer.connect();
-    await consumer.subscribe({ topics: [env.TOPIC_RECEIPTS, env.TOPIC_TELEMETRY_DLQ], fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ topic, message }) => {
-        if (topic === env.TOPIC_RECEIPTS) receipts.push({ key: message.key!.toString(), value: await codec.decode(message.value!) });
-        else {
-          const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-          dead.push({ key: message.key!.toString(), value: message.value!, headers });
-        }
-      },
-    });
-    await waitFor('two receipts and one dead letter', () => (receipts.length >= 2 && dead.length >= 1 ? true : undefined), 60_000);
+    const receiptReader = await collect(kafka, { topic: env.TOPIC_RECEIPTS, decode: codec });
+    readers.push(receiptReader);
+    const deadReader = await collect(kafka, { topic: env.TOPIC_TELEMETRY_DLQ });
+    readers.push(deadReader);
+    const [receipts, dead] = await Promise.all([receiptReader.waitFor(2, 60_000, 'two receipts'), deadReader.waitFor(1, 60_000, 'one dead letter')]);
 
     const full = receipts.find((r) => r.value.incident_id === good.incident_id)!;
     assert.equal(full.key, car, 'keyed by the vehicle of the topic');
@@ -63,7 +55,7 @@ test('receipts reach vehicle.receipts; malformed ones the dead-letter topic', { 
     assert.equal(dead[0]!.headers['pitwall.dlq.service'], 'ingest');
     assert.equal(dead[0]!.headers['pitwall.source.mqtt.topic'], `vehicles/${car}/alerts/receipt`);
   } finally {
-    await consumer.disconnect();
+    await Promise.all(readers.map((r) => r.stop()));
     assert.equal(await ingest.stop(), 0, 'ingest stops cleanly');
   }
 });

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { computeFeatures, createAvroCodec, defaultSchemasDir, featureFields, loadSchemaFile, SENSORS, type TelemetryRecord } from '@pitwall/common';
-import { adminSchemaStore, kafkaClientConfig, runId, startService, waitFor, waitReady } from './support/stack.js';
+import { collect } from '@pitwall/common/testing';
+import { adminSchemaStore, kafkaClientConfig, runId, startService, waitReady } from './support/stack.js';
 
 test('out of order, duplicates, late events, ignition off, and v1 + v2 producers side by side', { timeout: 180_000 }, async (t) => {
   const id = runId();
@@ -61,20 +62,10 @@ test('out of order, duplicates, late events, ignition off, and v1 + v2 producers
   await waitReady([ws]);
 
   const featuresCodec = await createAvroCodec<Record<string, unknown>>(store, `${topics.features}-value`, await loadSchemaFile(defaultSchemasDir(), 'features', 1));
-  const features: Record<string, unknown>[] = [];
-  const late: { ts: number; headers: Record<string, string> }[] = [];
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.sem.reader` });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topics.features, topics.late], fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ topic, message }) => {
-      if (topic === topics.features) features.push({ ...(await featuresCodec.decode(message.value!)) });
-      else {
-        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-        late.push({ ts: (await v2.decode(message.value!)).ts, headers });
-      }
-    },
-  });
+  // Plain objects: deepEqual compares prototypes, and avsc decodes to instances of its own classes.
+  const featuresReader = await collect(kafka, { topic: topics.features, decode: async (v: Buffer) => ({ ...(await featuresCodec.decode(v)) }) });
+  const lateReader = await collect(kafka, { topic: topics.late, decode: v2 });
+  const features = (): Record<string, unknown>[] => featuresReader.values();
 
   // Phase 1: window [T, T+10s). car-v1 (v1 writer) out of order with a redelivered duplicate;
   // car-v2 (v2 writer) reports ignition on, then off at T+6s.
@@ -84,30 +75,31 @@ test('out of order, duplicates, late events, ignition off, and v1 + v2 producers
     ...[0, 1, 2, 3, 4, 5].map((s) => v2.encode(rec('car-v2', T + s * 1000 + 500, true))),
     v2.encode(rec('car-v2', T + 6_500, false)),
   ]);
-  const v2Window = await waitFor('car-v2 window closed by ignition off', () => features.find((f) => f.vehicle_id === 'car-v2'), 30_000);
+  const v2Window = await featuresReader.waitFor(() => features().find((f) => f.vehicle_id === 'car-v2'), 30_000, 'car-v2 window closed by ignition off');
   assert.equal(v2Window.event_count, 7);
   assert.equal(v2Window.window_start, T);
-  assert.equal(features.filter((f) => f.vehicle_id === 'car-v1').length, 0, 'car-v1 waits for the watermark (T+9s < end + grace)');
+  assert.equal(features().filter((f) => f.vehicle_id === 'car-v1').length, 0, 'car-v1 waits for the watermark (T+9s < end + grace)');
 
   // Phase 2: the watermark passes T+12s: car-v1's window closes. Then a late event, then more.
   await send([v1.encode(rec('car-v1', T + 12_500))]);
-  const v1Window = await waitFor('car-v1 window', () => features.find((f) => f.vehicle_id === 'car-v1' && f.window_start === T), 30_000);
+  const v1Window = await featuresReader.waitFor(() => features().find((f) => f.vehicle_id === 'car-v1' && f.window_start === T), 30_000, 'car-v1 window');
   await send([v1.encode(rec('car-v1', T + 1_500)), v2.encode(rec('car-v2', T + 7_000, true))]);
-  await waitFor('two late events', () => (late.length >= 2 ? true : undefined), 30_000);
-  await consumer.disconnect();
+  const late = await lateReader.waitFor(2, 30_000, 'two late events');
+  await featuresReader.stop();
+  await lateReader.stop();
   await producer.disconnect();
   assert.equal(await ws.stop(), 0);
 
   const expectV1 = computeFeatures([...new Set(v1Order)].map((s) => ({ ts: T + s * 1000, values: values(T + s * 1000) })));
   assert.deepEqual(v1Window, { vehicle_id: 'car-v1', window_start: T, window_end: T + 10_000, event_count: 10, ...featureFields(expectV1) }, 'duplicates counted once; order irrelevant');
-  assert.equal(features.filter((f) => f.vehicle_id === 'car-v1' && f.window_start === T).length, 1, 'emitted once');
-  const byTs = new Map(late.map((l) => [l.ts, l.headers]));
+  assert.equal(features().filter((f) => f.vehicle_id === 'car-v1' && f.window_start === T).length, 1, 'emitted once');
+  const byTs = new Map(late.map((l) => [l.value.ts, l.headers]));
   const l1 = byTs.get(T + 1_500)!;
   assert.equal(l1['pitwall.late.reason'], 'window_closed');
   assert.equal(l1['pitwall.late.window_start'], String(T));
   assert.equal(l1['pitwall.late.window_end'], String(T + 10_000));
   assert.ok(byTs.has(T + 7_000), 'an event for a window closed by ignition off is late too');
-  t.diagnostic(`features ${features.length}, late ${late.length}`);
+  t.diagnostic(`features ${features().length}, late ${late.length}`);
 });
 
 test('a partition that goes quiet closes its open windows after the idle time', { timeout: 120_000 }, async (t) => {
@@ -151,22 +143,19 @@ test('a partition that goes quiet closes its open windows after the idle time', 
   const sentAt = Date.now();
 
   const featuresCodec = await createAvroCodec<Record<string, unknown>>(store, `${featuresTopic}-value`, await loadSchemaFile(defaultSchemasDir(), 'features', 1));
-  const features: Record<string, unknown>[] = [];
-  const controls: string[] = [];
-  const consumer = kafka.consumer({ groupId: `e2e.${id}.idle.reader` });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [featuresTopic, input], fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ topic, message }) => {
-      if (topic === featuresTopic) features.push({ ...(await featuresCodec.decode(message.value!)) });
-      else if (message.headers?.['pitwall.control'] !== undefined) controls.push(String(message.headers['pitwall.control']));
-    },
-  });
-  const w = await waitFor('the parked car window, closed by idleness', () => features[0], 30_000);
+  const features = await collect(kafka, { topic: featuresTopic, decode: featuresCodec });
+  // The input topic's control records (windowing's idle markers), raw: they carry no value.
+  const controls = await collect(kafka, { topic: input, filter: (r) => r.headers['pitwall.control'] !== undefined });
+  const [w] = await features.waitFor(1, 30_000, 'the parked car window, closed by idleness');
   t.diagnostic(`window emitted ${Date.now() - sentAt} ms after the last event (idle time 1500 ms)`);
-  await waitFor('the idle marker in the log', () => (controls.length > 0 ? true : undefined), 10_000);
-  await consumer.disconnect();
+  await controls.waitFor(1, 10_000, 'the idle marker in the log');
+  await features.stop();
+  await controls.stop();
   assert.equal(await ws.stop(), 0);
-  assert.deepEqual([w.vehicle_id, w.window_start, w.event_count], ['parked', T, 5]);
-  assert.deepEqual(controls, ['idle'], 'one marker: afterwards nothing is open');
+  assert.deepEqual([w!.value.vehicle_id, w!.value.window_start, w!.value.event_count], ['parked', T, 5]);
+  assert.deepEqual(
+    controls.records.map((r) => r.headers['pitwall.control']),
+    ['idle'],
+    'one marker: afterwards nothing is open',
+  );
 });

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { computeFeatures, createAvroCodec, defaultSchemasDir, featureFields, loadSchemaFile, SENSORS, windowDef, windowStartsFor, type TelemetryRecord } from '@pitwall/common';
-import { adminSchemaStore, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
+import { collect } from '@pitwall/common/testing';
+import { adminSchemaStore, kafkaClientConfig, runId, type ServiceProcess, startService, waitReady } from './support/stack.js';
 
 const PARTITIONS = 3;
 const VEHICLES = 48;
@@ -116,40 +117,30 @@ test('kill -9, restarts and a rebalance yield exactly the records of an uninterr
     WINDOWING_FETCH_MAX_BYTES: '1024',
   });
 
-  /** Collects a topic with a read_committed consumer until `until` holds for the collected records. */
-  const collect = async (topic: string) => {
+  /** Collects a features topic read_committed, as plain objects (deepEqual compares prototypes). */
+  const features = async (topic: string) => {
     const codec = await createAvroCodec<Record<string, unknown>>(store, `${topic}-value`, await loadSchemaFile(defaultSchemasDir(), 'features', 1));
-    const records: Record<string, unknown>[] = [];
-    let lastAt = Date.now();
-    const consumer = kafka.consumer({ groupId: `e2e.${id}.reader.${topic}`, readUncommitted: false });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        records.push({ ...(await codec.decode(message.value!)) });
-        lastAt = Date.now();
-      },
-    });
+    const reader = await collect(kafka, { topic, decode: async (v: Buffer) => ({ ...(await codec.decode(v)) }), readUncommitted: false });
     return {
-      records,
-      reached: (n: number) => waitFor(`${n} records on ${topic}`, () => (records.length >= n ? true : undefined), 150_000, 20),
+      records: reader.records,
+      reached: (n: number) => reader.waitFor(n, 150_000, `${n} records`, 20),
       async complete(quietMs: number) {
-        await waitFor(`all ${expected.size} windows on ${topic}`, () => (records.length >= expected.size && Date.now() - lastAt > quietMs ? true : undefined), 150_000);
-        await consumer.disconnect();
-        return records;
+        await reader.waitFor((rs) => rs.length >= expected.size && reader.quietFor() > quietMs, 150_000, `all ${expected.size} windows`);
+        await reader.stop();
+        return reader.values();
       },
     };
   };
 
   // Run A: uninterrupted.
-  const outA = await collect(envFor('a').TOPIC_FEATURES!);
+  const outA = await features(envFor('a').TOPIC_FEATURES!);
   const a = await startService('windowing', envFor('a'), `eos-${id}-a`);
   await waitReady([a]);
   const recordsA = await outA.complete(3000);
   assert.equal(await a.stop(), 0);
 
   // Run B: kill -9 mid-stream, restart, a second instance joins, kill -9 again.
-  const outB = await collect(envFor('b').TOPIC_FEATURES!);
+  const outB = await features(envFor('b').TOPIC_FEATURES!);
   const running: ServiceProcess[] = [];
   const start = async (tag: string): Promise<ServiceProcess> => {
     const s = await startService('windowing', envFor('b'), `eos-${id}-b-${tag}`);
