@@ -30,12 +30,11 @@ import {
   SENSORS,
   silentLogger,
   TOO_LARGE_HEADER,
-  type Contributor,
   type IncidentRecord,
   type ScoreRecord,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { collect as collectTopic } from '@pitwall/common/testing';
+import { collect as collectTopic, windowScore } from '@pitwall/common/testing';
 import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 import { asGateway } from './support/identities.js';
 
@@ -198,26 +197,8 @@ test('windowing: 5,000 cars closing their windows at the same boundary, every wi
   }
 });
 
-const T0 = Date.UTC(2026, 0, 1);
-const contributors: Contributor[] = [
-  { sensor: 'tire_pressure_2_1', share: 0.7, component: 'tire', action: 'inspect' },
-  { sensor: 'speed', share: 0.2, component: 'x', action: 'y' },
-];
-function score(vehicle: string, i: number): ScoreRecord {
-  return {
-    vehicle_id: vehicle,
-    window_start: T0 + i * 10_000,
-    window_end: T0 + (i + 1) * 10_000,
-    score: 1.2,
-    threshold: 0.8,
-    anomalous: true,
-    alert_id: `alert-${vehicle}-${i}`,
-    model_name: 'autoencoder',
-    model_version: '3',
-    contributors,
-    scored_at: T0 + (i + 1) * 10_000 + 100,
-  };
-}
+/** An anomalous score (1.5 times the threshold) of window i of a vehicle. */
+const score = (vehicle: string, i: number): ScoreRecord => windowScore(vehicle, i, { ratio: 1.5 });
 
 /** The incidents service on topics whose incidents topic takes at most 16 KiB per batch. */
 async function incidentsWithSmallLimit(id: string) {

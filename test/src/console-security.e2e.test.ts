@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { createAvroCodec, defaultSchemasDir, ensureTopics, loadSchemaFile, type AvroCodec, type IncidentCommandRecord, type IncidentRecord } from '@pitwall/common';
-import { readAll } from '@pitwall/common/testing';
+import { incident as incidentFixture, readAll } from '@pitwall/common/testing';
 import type { AuditRecord } from '@pitwall/console';
 import { consoleUsers } from './support/console-users.js';
 import { adminSchemaStore, freePort, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
@@ -33,38 +33,8 @@ const PW = Object.fromEntries(USERS.map((u) => [u.name, u.password])) as Record<
 const kafka = new Kafka({ clientId: `e2e-console-security-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
 const store = adminSchemaStore();
 
-function incident(): IncidentRecord {
-  return {
-    incident_id: INCIDENT,
-    vehicle_id: CAR,
-    area: 'cooling',
-    component: 'cooling system',
-    action: 'Check coolant level, thermostat and radiator fan.',
-    status: 'OPEN',
-    severity: 'HIGH',
-    revision: 1,
-    last_change: 'OPENED',
-    opened_at: T0,
-    updated_at: T0 + 10_000,
-    first_window_start: T0,
-    last_anomalous_window_end: T0 + 10_000,
-    last_window_end: T0 + 10_000,
-    anomalous_windows: 1,
-    consecutive_normal: 0,
-    last_score: 2.4,
-    peak_score: 2.4,
-    threshold: 0.8,
-    model_name: 'pitwall-ae',
-    model_version: '7',
-    contributors: [{ sensor: 'coolant_temp', share: 0.7, component: 'cooling system', action: 'Check coolant.' }],
-    delivered_at: null,
-    acknowledged_by: null,
-    acknowledged_at: null,
-    resolved_by: null,
-    closed_at: null,
-    history: [{ at: T0 + 10_000, change: 'OPENED', severity: 'HIGH', by: null, note: null, score: 2.4 }],
-  };
-}
+/** The incident the operators act on, opened at T0. */
+const incident = (): IncidentRecord => incidentFixture({ incident_id: INCIDENT, vehicle_id: CAR }, T0);
 
 /** Every record of a topic up to its current end, with a throw-away group. */
 const readTopic = <T>(topic: string, decode: (value: Buffer) => T | Promise<T>) => readAll(kafka, { topic, decode });

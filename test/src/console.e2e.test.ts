@@ -23,7 +23,7 @@ import {
   type IncidentRecord,
   type TelemetryRecord,
 } from '@pitwall/common';
-import { readAll } from '@pitwall/common/testing';
+import { incident as incidentFixture, readAll } from '@pitwall/common/testing';
 import { consoleUsers } from './support/console-users.js';
 import { adminSchemaStore, freePort, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor } from './support/stack.js';
 
@@ -37,39 +37,8 @@ const SCHEMAS = defaultSchemasDir();
 const kafka = new Kafka({ clientId: `e2e-console-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
 const store = adminSchemaStore();
 
-function incident(over: Partial<IncidentRecord>): IncidentRecord {
-  return {
-    incident_id: `inc-${id}-1`,
-    vehicle_id: CAR,
-    area: 'cooling',
-    component: 'cooling system',
-    action: 'Check coolant level, thermostat and radiator fan.',
-    status: 'OPEN',
-    severity: 'HIGH',
-    revision: 1,
-    last_change: 'OPENED',
-    opened_at: T0,
-    updated_at: T0 + 10_000,
-    first_window_start: T0,
-    last_anomalous_window_end: T0 + 10_000,
-    last_window_end: T0 + 10_000,
-    anomalous_windows: 1,
-    consecutive_normal: 0,
-    last_score: 2.4,
-    peak_score: 2.4,
-    threshold: 0.8,
-    model_name: 'pitwall-ae',
-    model_version: '7',
-    contributors: [{ sensor: 'coolant_temp', share: 0.7, component: 'cooling system', action: 'Check coolant.' }],
-    delivered_at: null,
-    acknowledged_by: null,
-    acknowledged_at: null,
-    resolved_by: null,
-    closed_at: null,
-    history: [{ at: T0 + 10_000, change: 'OPENED', severity: 'HIGH', by: null, note: null, score: 2.4 }],
-    ...over,
-  };
-}
+/** CAR's incident opened at T0; override what a test is about. */
+const incident = (over: Partial<IncidentRecord>): IncidentRecord => incidentFixture({ incident_id: `inc-${id}-1`, vehicle_id: CAR, ...over }, T0);
 
 function reading(vehicle: string, ts: number): TelemetryRecord {
   const r: TelemetryRecord = { vehicle_id: vehicle, ts, out_of_range: [], ignition_on: true, received_at: ts + 50 };

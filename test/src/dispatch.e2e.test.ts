@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { connectMqtt, createAvroCodec, defaultSchemasDir, loadSchemaFile, silentLogger, type AvroCodec, type IncidentRecord } from '@pitwall/common';
-import { collect } from '@pitwall/common/testing';
+import { collect, incident as incidentFixture } from '@pitwall/common/testing';
 import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 import { asGateway, clearRetained, observe, type Observer } from './support/identities.js';
 import { BROKERS, type BrokerImplementation, type PrivateBroker } from './support/brokers.js';
@@ -37,37 +37,8 @@ function dispatchSuite(impl: BrokerImplementation): void {
   const V2 = `d${id}-2`;
   const T0 = Date.now() - 3_600_000;
 
-  function incident(over: Partial<IncidentRecord> & Pick<IncidentRecord, 'incident_id' | 'vehicle_id'>): IncidentRecord {
-    return {
-      area: 'cooling',
-      component: 'cooling system',
-      action: 'Check coolant level, thermostat and radiator fan.',
-      status: 'OPEN',
-      severity: 'HIGH',
-      revision: 1,
-      last_change: 'OPENED',
-      opened_at: T0,
-      updated_at: T0 + 60_000,
-      first_window_start: T0,
-      last_anomalous_window_end: T0 + 60_000,
-      last_window_end: T0 + 60_000,
-      anomalous_windows: 1,
-      consecutive_normal: 0,
-      last_score: 9.5,
-      peak_score: 9.5,
-      threshold: 3.25,
-      model_name: 'pitwall-ae',
-      model_version: '1',
-      contributors: [{ sensor: 'coolant_temp', share: 0.8, component: 'cooling system', action: 'Check coolant level, thermostat and radiator fan.' }],
-      delivered_at: null,
-      acknowledged_by: null,
-      acknowledged_at: null,
-      resolved_by: null,
-      closed_at: null,
-      history: [{ at: T0 + 60_000, change: 'OPENED', severity: 'HIGH', by: null, note: null, score: 9.5 }],
-      ...over,
-    };
-  }
+  /** An incident opened at T0 (updated a minute later): the shared fixture with its timestamps near the test's clock. */
+  const incident = (over: Partial<IncidentRecord> & Pick<IncidentRecord, 'incident_id' | 'vehicle_id'>): IncidentRecord => incidentFixture(over, T0);
 
   const A = `inc-${id}-a`;
   const B = `inc-${id}-b`;
@@ -190,7 +161,7 @@ function dispatchSuite(impl: BrokerImplementation): void {
         area: 'cooling',
         component: 'cooling system',
         action: A1.action,
-        score: 9.5,
+        score: 12.5,
         threshold: 3.25,
         model: { name: 'pitwall-ae', version: '1' },
         contributors: A1.contributors,

@@ -23,7 +23,7 @@ import {
   type ReceiptRecord,
   type ScoreRecord,
 } from '@pitwall/common';
-import { collect as collectTopic, type Collector } from '@pitwall/common/testing';
+import { collect as collectTopic, TIRE_CONTRIBUTORS, windowScore, type Collector } from '@pitwall/common/testing';
 import { adminSchemaStore, isolatedEnv, kafkaClientConfig, runId, type ServiceProcess, startService, waitFor, waitReady } from './support/stack.js';
 
 const PARTITIONS = 3;
@@ -35,27 +35,15 @@ const kafka = new Kafka({ clientId: 'e2e-incidents', ...kafkaClientConfig(), log
 const store = adminSchemaStore();
 
 const c = (sensor: string, share: number): Contributor => ({ sensor, share, component: 'x', action: 'y' });
-const AREAS: Record<string, Contributor[]> = {
-  tires: [c('tire_pressure_2_1', 0.7), c('speed', 0.2)],
+const AREAS: Record<string, readonly Contributor[]> = {
+  tires: TIRE_CONTRIBUTORS,
   cooling: [c('coolant_temp', 0.6), c('intake_air_temp', 0.3)],
   battery: [c('battery_voltage', 0.5), c('current_draw', 0.4)],
 };
 
+/** Window i (10 s windows from T0) of a vehicle, scored; anomalous ones at `ratio` times the threshold (default 1.2). */
 function scoreRecord(vehicle: string, i: number, anomalous: boolean, opts: { area?: string; ratio?: number } = {}): ScoreRecord {
-  const threshold = 0.8;
-  return {
-    vehicle_id: vehicle,
-    window_start: T0 + i * W,
-    window_end: T0 + (i + 1) * W,
-    score: anomalous ? threshold * (opts.ratio ?? 1.2) : threshold * 0.5,
-    threshold,
-    anomalous,
-    alert_id: anomalous ? `alert-${vehicle}-${i}` : null,
-    model_name: 'autoencoder',
-    model_version: '3',
-    contributors: AREAS[opts.area ?? 'tires']!,
-    scored_at: T0 + (i + 1) * W + 100,
-  };
+  return windowScore(vehicle, i, { anomalous, contributors: AREAS[opts.area ?? 'tires']!, t0: T0, ...(opts.ratio === undefined ? {} : { ratio: opts.ratio }) });
 }
 
 interface Codecs {

@@ -8,11 +8,16 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { silentLogger } from './log.js';
-import type { IncidentRecord } from './records.js';
+import type { Contributor, IncidentRecord, ScoreRecord } from './records.js';
 import { startTopicReader } from './topic-reader.js';
 
-/** An incident as the incidents service writes it; override what a test is about. */
-export function incident(over: Partial<IncidentRecord> = {}): IncidentRecord {
+/**
+ * An incident as the incidents service writes it; override what a test is about. Its timestamps
+ * are relative to `openedAt` (opened then, one window of 60 s later updated), so a test that needs
+ * them near its own clock gives that and keeps the rest.
+ */
+export function incident(over: Partial<IncidentRecord> = {}, openedAt = 1_700_000_000_000): IncidentRecord {
+  const updatedAt = openedAt + 60_000;
   return {
     incident_id: 'inc-1',
     vehicle_id: 'car-0007',
@@ -23,11 +28,11 @@ export function incident(over: Partial<IncidentRecord> = {}): IncidentRecord {
     severity: 'HIGH',
     revision: 1,
     last_change: 'OPENED',
-    opened_at: 1_700_000_000_000,
-    updated_at: 1_700_000_060_000,
-    first_window_start: 1_700_000_000_000,
-    last_anomalous_window_end: 1_700_000_060_000,
-    last_window_end: 1_700_000_060_000,
+    opened_at: openedAt,
+    updated_at: updatedAt,
+    first_window_start: openedAt,
+    last_anomalous_window_end: updatedAt,
+    last_window_end: updatedAt,
     anomalous_windows: 1,
     consecutive_normal: 0,
     last_score: 12.5,
@@ -44,8 +49,37 @@ export function incident(over: Partial<IncidentRecord> = {}): IncidentRecord {
     acknowledged_at: null,
     resolved_by: null,
     closed_at: null,
-    history: [{ at: 1_700_000_060_000, change: 'OPENED', severity: 'HIGH', by: null, note: null, score: 12.5 }],
+    history: [{ at: updatedAt, change: 'OPENED', severity: 'HIGH', by: null, note: null, score: 12.5 }],
     ...over,
+  };
+}
+
+/** Contributors of a tire-pressure anomaly, the default of `windowScore`. */
+export const TIRE_CONTRIBUTORS: readonly Contributor[] = Object.freeze([
+  { sensor: 'tire_pressure_2_1', share: 0.7, component: 'x', action: 'y' },
+  { sensor: 'speed', share: 0.2, component: 'x', action: 'y' },
+]);
+
+/**
+ * The score of window `i` of `vehicle` (10 s windows from `t0`), as scoring writes it: an anomalous
+ * window scores `ratio` times the threshold (0.8) and names an alert, a normal one half of it.
+ */
+export function windowScore(vehicle: string, i: number, opts: { anomalous?: boolean; ratio?: number; contributors?: readonly Contributor[]; t0?: number } = {}): ScoreRecord {
+  const t0 = opts.t0 ?? Date.UTC(2026, 0, 1);
+  const anomalous = opts.anomalous ?? true;
+  const threshold = 0.8;
+  return {
+    vehicle_id: vehicle,
+    window_start: t0 + i * 10_000,
+    window_end: t0 + (i + 1) * 10_000,
+    score: anomalous ? threshold * (opts.ratio ?? 1.2) : threshold * 0.5,
+    threshold,
+    anomalous,
+    alert_id: anomalous ? `alert-${vehicle}-${i}` : null,
+    model_name: 'autoencoder',
+    model_version: '3',
+    contributors: [...(opts.contributors ?? TIRE_CONTRIBUTORS)],
+    scored_at: t0 + (i + 1) * 10_000 + 100,
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { EachMessagePayload, Kafka, KafkaMessage } from 'kafkajs';
-import { collect } from '../src/testing.js';
+import { collect, incident } from '../src/testing.js';
 
 /** A Kafka whose one consumer the test feeds by hand: what `collect` sees of kafkajs. */
 function fakeKafka() {
@@ -87,4 +87,12 @@ test('a wait times out naming what, the topic and how many records came; a crash
   await c.waitFor(1, 100);
   fake.crash(new Error('SASL authentication failed'), false);
   await assert.rejects(c.waitFor(1, 100), /reading t: SASL authentication failed/);
+});
+
+test('the incident fixture keeps its timestamps relative to when it opened', () => {
+  const at = 1_800_000_000_000;
+  const i = incident({ vehicle_id: 'car-9' }, at);
+  assert.deepEqual([i.opened_at, i.first_window_start, i.updated_at, i.last_window_end, i.last_anomalous_window_end, i.history[0]!.at], [at, at, at + 60_000, at + 60_000, at + 60_000, at + 60_000]);
+  assert.equal(i.vehicle_id, 'car-9');
+  assert.equal(incident().opened_at, 1_700_000_000_000);
 });
