@@ -27,10 +27,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import {
   createCounters,
@@ -60,7 +57,8 @@ import {
   type TelemetryRecord,
   type TopicReader,
 } from '@pitwall/common';
-import { clip, type AuditRecord } from './audit.js';
+import { clip, createAuditTrail, type AuditRecord, type WriteRecord } from './audit.js';
+import { HttpError, SECURITY_HEADERS, formOrJson, json, notFoundText, redirect, requestListener } from './http.js';
 import { COUNTERS, METRICS } from './metrics.js';
 import { requestOriginAllowed } from './origins.js';
 import { can, verifyPassword, type Role, type Users } from './passwords.js';
@@ -82,8 +80,8 @@ import {
 } from './session.js';
 import { createEventLog, formatSse, sseComment } from './sse.js';
 import { createFleetView, createIncidentStore, type VehicleSummary } from './state.js';
-import { isFresh, loadDir, type StaticFile } from './static.js';
-import { createTelemetryReader, type TelemetrySeries } from './telemetry.js';
+import { createStaticFiles, defaultPublicDir } from './static.js';
+import { cacheReads, createTelemetryReader } from './telemetry.js';
 
 export interface ConsoleSettings {
   service: string;
@@ -125,11 +123,8 @@ export interface ConsoleDeps {
   log: Logger;
   config: ConsoleSettings;
   now?: () => number;
-  /**
-   * Writes one JSON record (acks=all) and resolves once Kafka has it: revocations and audit
-   * records. Default: the console's producer. Tests without Kafka pass their own.
-   */
-  writeRecord?: (topic: string, key: string, value: unknown) => Promise<void>;
+  /** Revocations and audit records. Default: the console's producer. Tests without Kafka pass their own. */
+  writeRecord?: WriteRecord;
   /** Readiness checks besides the console's own (main.ts adds the Kafka probe); one of its own when absent. */
   readiness?: Readiness;
   /** Served on GET /metrics, with the counters and readiness (main.ts adds the process metrics); a private one when absent. */
@@ -144,7 +139,6 @@ export interface Console extends Service {
 }
 
 const LIST_LIMIT = 1000;
-const BODY_LIMIT = 16 * 1024;
 const NOTE_LIMIT = 500;
 /** Password checks running at once (32 MiB of scrypt memory each) and waiting at most. */
 const VERIFY_CONCURRENCY = 2;
@@ -152,32 +146,6 @@ const VERIFY_QUEUE = 64;
 /** Revocations outlive the longest session (CONSOLE_SESSION_TTL_S is at most 30 days). */
 const SESSIONS_RETENTION_MS = 31 * 86_400_000;
 const AUDIT_RETENTION_MS = 400 * 86_400_000;
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export function defaultPublicDir(): string {
-  return fileURLToPath(new URL('../../public/', import.meta.url));
-}
-
-function uplotDir(): string {
-  return path.join(path.dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
-}
-
-const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'same-origin',
-  'x-frame-options': 'DENY',
-  // uPlot sets element styles from script (CSSOM), which style-src does not restrict.
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-});
 
 export function createConsole(deps: ConsoleDeps): Console {
   const { config, log, kafka } = deps;
@@ -190,8 +158,6 @@ export function createConsole(deps: ConsoleDeps): Console {
   const revocations = createRevocations(config.sessionTtlMs);
   const trusted = config.trustedProxies ?? NO_TRUSTED_PROXIES;
   const limiter = createSignInLimiter(config.signInLimits ?? DEFAULT_SIGN_IN_LIMITS, now);
-  /** Names this replica in audit records. */
-  const replica = randomUUID().slice(0, 8);
   const incidents = createIncidentStore();
   const fleet = createFleetView(incidents);
   const events = createEventLog<unknown>(2000);
@@ -200,14 +166,13 @@ export function createConsole(deps: ConsoleDeps): Console {
   const streamSessions = new Map<ServerResponse, Session>();
   const dirtyVehicles = new Set<string>();
   const closedRetentionMs = config.closedRetentionMs ?? 86_400_000;
-  const telemetryCache = new Map<string, { at: number; value: Promise<TelemetrySeries> }>();
   const telemetry = createTelemetryReader(kafka, deps.codecs.telemetry, log, {
     topic: config.topics.telemetry,
     groupIdPrefix: config.groupIdPrefix,
     maxScan: config.telemetry.maxScan,
     maxPoints: config.telemetry.maxPoints,
   });
-  let files = new Map<string, StaticFile>();
+  const files = createStaticFiles();
   let server: http.Server | undefined;
   let producer: Producer | undefined;
   let incidentsReader: TopicReader | undefined;
@@ -343,18 +308,10 @@ export function createConsole(deps: ConsoleDeps): Console {
     return { status: 202, body: { command_id: command.command_id, incident_id: incidentId, action, revision: incident.revision } };
   };
 
-  const readTelemetry = (vehicleId: string, from: number, to: number): Promise<TelemetrySeries> => {
-    const key = `${vehicleId}\u0000${from}\u0000${to}`;
-    const t = now();
-    for (const [k, v] of telemetryCache) if (t - v.at > 15_000) telemetryCache.delete(k);
-    const cached = telemetryCache.get(key);
-    if (cached) return cached.value;
+  const readTelemetry = cacheReads((q) => {
     counters.inc(METRICS.telemetryReads);
-    const value = telemetry.read({ vehicleId, from, to });
-    telemetryCache.set(key, { at: t, value });
-    value.catch(() => telemetryCache.delete(key));
-    return value;
-  };
+    return telemetry.read(q);
+  }, now);
 
   // ------------------------------------------------------------------ HTTP
 
@@ -374,26 +331,14 @@ export function createConsole(deps: ConsoleDeps): Console {
     config.cookieSecure || isHttps(Boolean((req.socket as TLSSocket).encrypted), req.socket.remoteAddress, req.headers['x-forwarded-proto'], trusted);
   const originOk = (req: IncomingMessage): boolean => requestOriginAllowed(req.headers.origin, req.headers.referer, config.allowedOrigins);
 
-  const writeRecord =
+  const writeRecord: WriteRecord =
     deps.writeRecord ??
-    (async (topic: string, key: string, value: unknown): Promise<void> => {
+    (async (topic, key, value) => {
       if (!producer || !producerUp) throw new HttpError(503, 'unavailable', 'not connected to Kafka yet; try again shortly');
       await producer.send({ topic, acks: -1, messages: [{ key, value: JSON.stringify(value), headers: { 'pitwall.source': 'console' } }] });
     });
 
-  /** Writes an audit record; the caller's response waits for it (and fails with 503 without it). */
-  const audit = async (r: Omit<AuditRecord, 'at' | 'console'>): Promise<void> => {
-    const record: AuditRecord = { at: now(), ...r, console: replica };
-    try {
-      await writeRecord(config.consoleTopics.audit, record.user, record);
-    } catch (err) {
-      log.error('audit record not written', { record, err });
-      throw err instanceof HttpError ? err : new HttpError(503, 'unavailable', 'the audit trail cannot be written; try again shortly');
-    }
-    counters.inc(METRICS.auditRecords, 1, r.action);
-  };
-  /** For refusals: the response does not depend on it (the log keeps the record when Kafka does not). */
-  const auditQuietly = (r: Omit<AuditRecord, 'at' | 'console'>): Promise<void> => audit(r).catch(() => {});
+  const audit = createAuditTrail({ topic: config.consoleTopics.audit, writeRecord, now, log, counters });
 
   const applyRevocation = (r: RevocationRecord): void => {
     revocations.apply(r);
@@ -421,51 +366,6 @@ export function createConsole(deps: ConsoleDeps): Console {
     }
   };
 
-  const send = (res: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string | string[]> = {}): void => {
-    res.writeHead(status, { ...SECURITY_HEADERS, ...headers });
-    res.end(body);
-  };
-  const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void =>
-    send(res, status, JSON.stringify(body), { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-  const redirect = (res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}): void => send(res, 303, '', { location, 'cache-control': 'no-store', ...headers });
-
-  const serveFile = (req: IncomingMessage, res: ServerResponse, key: string, extra: Record<string, string> = {}): boolean => {
-    const f = files.get(key);
-    if (!f) return false;
-    const headers = { 'content-type': f.contentType, 'cache-control': f.cacheControl, etag: f.etag, ...extra };
-    if (isFresh(req.headers['if-none-match'], f.etag)) send(res, 304, '', headers);
-    else send(res, 200, req.method === 'HEAD' ? '' : f.body, headers);
-    return true;
-  };
-
-  const readBody = async (req: IncomingMessage): Promise<string> => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > BODY_LIMIT) throw new HttpError(413, 'too_large', `request body over ${BODY_LIMIT} bytes`);
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks).toString('utf8');
-  };
-
-  const formOrJson = async (req: IncomingMessage): Promise<Record<string, unknown>> => {
-    const text = await readBody(req);
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (text.trim() === '') return {};
-    if (type === 'application/json') {
-      try {
-        const v: unknown = JSON.parse(text);
-        if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-      } catch {
-        // reported below
-      }
-      throw new HttpError(400, 'bad_request', 'body must be a JSON object');
-    }
-    if (type === 'application/x-www-form-urlencoded') return Object.fromEntries(new URLSearchParams(text));
-    throw new HttpError(415, 'unsupported_media_type', 'send application/json or application/x-www-form-urlencoded');
-  };
-
   /** Only a local path: never `//host` or a full URL, so sign-in cannot redirect elsewhere. */
   const safeNext = (next: unknown): string => (typeof next === 'string' && /^\/(?![/\\])[^\s]*$/.test(next) && !next.startsWith('/login') ? next : '/');
 
@@ -490,7 +390,7 @@ export function createConsole(deps: ConsoleDeps): Console {
     if (!limit.allowed) {
       counters.inc(METRICS.signInsRefused, 1, 'rate-limited');
       log.warn('sign-in rate-limited', { user: typed, client: client.address, scope: limit.scope });
-      if (limit.first) await auditQuietly({ user: typed, role: null, action: 'sign-in', outcome: 'rate-limited', client, session: null });
+      if (limit.first) await audit.quietly({ user: typed, role: null, action: 'sign-in', outcome: 'rate-limited', client, session: null });
       return fail(429, 'rate_limited', 'too many failed sign-ins; wait a minute', next, { 'retry-after': String(Math.ceil(limit.retryAfterMs / 1000)) });
     }
     let entry;
@@ -504,14 +404,14 @@ export function createConsole(deps: ConsoleDeps): Console {
       limiter.failed(client.address, limitKey);
       counters.inc(METRICS.signInsRefused, 1, 'bad-credentials');
       log.warn('sign-in refused', { user: typed, client: client.address });
-      await auditQuietly({ user: typed, role: null, action: 'sign-in', outcome: 'bad-credentials', client, session: null });
+      await audit.quietly({ user: typed, role: null, action: 'sign-in', outcome: 'bad-credentials', client, session: null });
       return fail(401, 'bad_credentials', 'unknown user or wrong password', next);
     }
     limiter.succeeded(client.address, limitKey);
     const session = newSession(entry.name, now(), config.sessionTtlMs);
     try {
       // No record, no session.
-      await audit({ user: entry.name, role: entry.role, action: 'sign-in', outcome: 'ok', client, session: session.sid });
+      await audit.record({ user: entry.name, role: entry.role, action: 'sign-in', outcome: 'ok', client, session: session.sid });
     } catch (err) {
       if (err instanceof HttpError) return fail(err.status, 'unavailable', err.message, next, { 'retry-after': '5' });
       throw err;
@@ -575,8 +475,8 @@ export function createConsole(deps: ConsoleDeps): Console {
       return json(res, failing.length ? 503 : 200, { status: failing.length ? 'not-ready' : 'ready', failing, reasons });
     }
     if (isRead && (p.startsWith('/static/') || p.startsWith('/vendor/') || p === '/favicon.svg')) {
-      if (serveFile(req, res, p === '/favicon.svg' ? '/static/favicon.svg' : p)) return;
-      return send(res, 404, 'not found', { 'content-type': 'text/plain; charset=utf-8' });
+      if (files.serve(req, res, p === '/favicon.svg' ? '/static/favicon.svg' : p)) return;
+      return notFoundText(res);
     }
     const principal = principalOf(req);
     const session = principal?.session ?? null;
@@ -584,7 +484,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       if (method === 'POST') return handleLogin(req, res);
       if (!isRead) throw new HttpError(405, 'method_not_allowed', 'GET or POST');
       if (session) return redirect(res, safeNext(url.searchParams.get('next')));
-      serveFile(req, res, '/static/login.html', { 'cache-control': 'no-store' });
+      files.serve(req, res, '/static/login.html', { 'cache-control': 'no-store' });
       return;
     }
     if (p === '/logout') {
@@ -597,7 +497,7 @@ export function createConsole(deps: ConsoleDeps): Console {
         const { session: s, role } = principal;
         // Revoked here at once, and for every replica (and restart) once the record is in Kafka.
         await publishRevocation({ type: 'session', sid: s.sid, user: s.user, exp: s.exp, at: now(), by: s.user });
-        await auditQuietly({ user: s.user, role, action: 'sign-out', outcome: 'ok', client: clientOf(req), session: s.sid });
+        await audit.quietly({ user: s.user, role, action: 'sign-out', outcome: 'ok', client: clientOf(req), session: s.sid });
         log.info('signed out', { user: s.user });
       }
       return redirect(res, '/login?signed_out=1', { 'set-cookie': clearedSessionCookie(secureFor(req)) });
@@ -616,10 +516,10 @@ export function createConsole(deps: ConsoleDeps): Console {
 
     if (!isApi) {
       if (isRead && (p === '/' || /^\/vehicles\/[^/]+$/.test(p))) {
-        serveFile(req, res, '/static/app.html', { 'cache-control': 'no-store' });
+        files.serve(req, res, '/static/app.html', { 'cache-control': 'no-store' });
         return;
       }
-      return send(res, 404, 'not found', { 'content-type': 'text/plain; charset=utf-8' });
+      return notFoundText(res);
     }
 
     const seg = p
@@ -660,7 +560,7 @@ export function createConsole(deps: ConsoleDeps): Console {
           if (!Number.isFinite(from) || !Number.isFinite(to) || to <= from) throw new HttpError(400, 'bad_request', 'give ?incident=<id> or ?from=&to= (epoch ms, from < to)');
           if (to - from > 3_600_000) throw new HttpError(400, 'bad_request', 'at most one hour per request');
         }
-        const series = await readTelemetry(vehicleId, from, to);
+        const series = await readTelemetry({ vehicleId, from, to });
         return json(res, 200, {
           ...series,
           incident: incident ? { incident_id: incident.incident_id, first_window_start: incident.first_window_start, last_anomalous_window_end: incident.last_anomalous_window_end } : null,
@@ -676,7 +576,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       const subject = { incident_id: seg[1]!, ...(incident ? { vehicle_id: incident.vehicle_id } : {}) };
       if (!can(principal.role, 'act')) {
         counters.inc(METRICS.requestsRefused, 1, 'forbidden');
-        await auditQuietly({ user: session.user, role: principal.role, action, outcome: 'forbidden', client: clientOf(req), session: session.sid, ...subject });
+        await audit.quietly({ user: session.user, role: principal.role, action, outcome: 'forbidden', client: clientOf(req), session: session.sid, ...subject });
         return json(res, 403, { error: 'forbidden', message: `the ${principal.role} role may not ${action} incidents (operator or admin only)` });
       }
       const body = await formOrJson(req);
@@ -688,7 +588,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       }
       const { status, body: out } = await writeCommand(seg[1]!, seg[2] === 'ack' ? 'ACKNOWLEDGE' : 'RESOLVE', session.user, note);
       const commandId = (out as { command_id: string }).command_id;
-      await audit({ user: session.user, role: principal.role, action, outcome: 'ok', client: clientOf(req), session: session.sid, ...subject, command_id: commandId, note });
+      await audit.record({ user: session.user, role: principal.role, action, outcome: 'ok', client: clientOf(req), session: session.sid, ...subject, command_id: commandId, note });
       return json(res, status, out);
     }
     if (method === 'POST' && seg[0] === 'sessions' && seg[1] === 'revoke' && seg.length === 2) {
@@ -698,36 +598,26 @@ export function createConsole(deps: ConsoleDeps): Console {
       const client = clientOf(req);
       if (target !== session.user && !can(principal.role, 'revokeOthers')) {
         counters.inc(METRICS.requestsRefused, 1, 'forbidden');
-        await auditQuietly({ user: session.user, role: principal.role, action: 'revoke-sessions', outcome: 'forbidden', client, session: session.sid, target_user: clip(target, 64) ?? '' });
+        await audit.quietly({ user: session.user, role: principal.role, action: 'revoke-sessions', outcome: 'forbidden', client, session: session.sid, target_user: clip(target, 64) ?? '' });
         return json(res, 403, { error: 'forbidden', message: `the ${principal.role} role may only revoke its own sessions (admin for others)` });
       }
       if (!config.users.has(target)) throw new HttpError(404, 'not_found', `no user ${clip(target, 64)}`);
       const before = now();
       await publishRevocation({ type: 'user', user: target, before, at: before, by: session.user });
-      await audit({ user: session.user, role: principal.role, action: 'revoke-sessions', outcome: 'ok', client, session: session.sid, target_user: target });
+      await audit.record({ user: session.user, role: principal.role, action: 'revoke-sessions', outcome: 'ok', client, session: session.sid, target_user: target });
       const self = target === session.user;
       return json(res, 200, { user: target, revoked_before: before }, self ? { 'set-cookie': clearedSessionCookie(secureFor(req)) } : {});
     }
     throw new HttpError(isRead ? 404 : 405, isRead ? 'not_found' : 'method_not_allowed', `no route ${method} ${p}`);
   };
 
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    route(req, res).catch((err: unknown) => {
-      const e = err instanceof HttpError ? err : undefined;
-      if (!e) log.error('request failed', { method: req.method, url: req.url, err });
-      if (res.headersSent) return void res.end();
-      json(res, e?.status ?? 500, { error: e?.code ?? 'internal', message: e?.message ?? 'internal error; see the console log' });
-    });
-  };
+  const handler = requestListener(route, log);
 
   const readiness = (): Record<string, boolean> => ({ incidents: caughtUp, producer: producerUp, scores: scoresUp, http: Boolean(server?.listening) });
 
   return {
     async start() {
-      files = new Map([
-        ...(await loadDir(config.publicDir ?? defaultPublicDir(), '/static/', 'no-cache')),
-        ...(await loadDir(uplotDir(), '/vendor/', 'public, max-age=86400', ['uPlot.esm.js', 'uPlot.min.css'])),
-      ]);
+      await files.load(config.publicDir ?? defaultPublicDir());
       await provisionTopics(
         kafka,
         [

@@ -1,4 +1,6 @@
-export { createConsole, defaultPublicDir, HttpError, type Console, type ConsoleDeps, type ConsoleSettings } from './console.js';
+export { createConsole, type Console, type ConsoleDeps, type ConsoleSettings } from './console.js';
+export { HttpError } from './http.js';
+export { defaultPublicDir } from './static.js';
 export { readConsoleConfig, type ConsoleConfig } from './config.js';
 export { createRevocations, newSession, parseCookies, parseRevocation, revocationKey, signSession, verifySession, SESSION_COOKIE, type RevocationRecord, type Session } from './session.js';
 export { can, hashPassword, makeUserEntry, parseHash, parseUsers, verifyPassword, DEFAULT_SCRYPT, PERMISSIONS, ROLES, type Role, type UserEntry, type Users } from './passwords.js';

@@ -6,7 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { send } from './http.js';
 
 export const CONTENT_TYPES: Readonly<Record<string, string>> = Object.freeze({
   '.html': 'text/html; charset=utf-8',
@@ -49,3 +53,32 @@ export function isFresh(ifNoneMatch: string | undefined, etag: string): boolean 
   if (!ifNoneMatch) return false;
   return ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*');
 }
+
+export function defaultPublicDir(): string {
+  return fileURLToPath(new URL('../../public/', import.meta.url));
+}
+
+function uplotDir(): string {
+  return path.join(path.dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
+}
+
+/** The console's files: `publicDir` as /static/, uPlot as /vendor/ (loaded by `load`, at start). */
+export function createStaticFiles() {
+  let files = new Map<string, StaticFile>();
+  return {
+    async load(publicDir: string): Promise<void> {
+      files = new Map([...(await loadDir(publicDir, '/static/', 'no-cache')), ...(await loadDir(uplotDir(), '/vendor/', 'public, max-age=86400', ['uPlot.esm.js', 'uPlot.min.css']))]);
+    },
+    /** Sends the file (200, or 304 when fresh; no body for HEAD); false, and nothing sent, when there is none. */
+    serve(req: IncomingMessage, res: ServerResponse, key: string, extra: Record<string, string> = {}): boolean {
+      const f = files.get(key);
+      if (!f) return false;
+      const headers = { 'content-type': f.contentType, 'cache-control': f.cacheControl, etag: f.etag, ...extra };
+      if (isFresh(req.headers['if-none-match'], f.etag)) send(res, 304, '', headers);
+      else send(res, 200, req.method === 'HEAD' ? '' : f.body, headers);
+      return true;
+    },
+  };
+}
+
+export type StaticFiles = ReturnType<typeof createStaticFiles>;

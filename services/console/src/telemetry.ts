@@ -162,3 +162,22 @@ export function createTelemetryReader(kafka: Kafka, codec: AvroCodec<TelemetryRe
     },
   };
 }
+
+/**
+ * `read` with its results kept `ttlMs` by (vehicle, from, to): a vehicle page and its reloads cost
+ * one Kafka read. A read that fails is forgotten, so the next asks again.
+ */
+export function cacheReads(read: (q: TelemetryQuery) => Promise<TelemetrySeries>, now: () => number, ttlMs = 15_000): (q: TelemetryQuery) => Promise<TelemetrySeries> {
+  const cache = new Map<string, { at: number; value: Promise<TelemetrySeries> }>();
+  return (q) => {
+    const key = `${q.vehicleId}\u0000${q.from}\u0000${q.to}`;
+    const t = now();
+    for (const [k, v] of cache) if (t - v.at > ttlMs) cache.delete(k);
+    const cached = cache.get(key);
+    if (cached) return cached.value;
+    const value = read(q);
+    cache.set(key, { at: t, value });
+    value.catch(() => cache.delete(key));
+    return value;
+  };
+}

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { contentTypeFor, isFresh, loadDir, staticFile } from '../src/static.js';
-import { defaultPublicDir } from '../src/console.js';
+import { contentTypeFor, defaultPublicDir, isFresh, loadDir, staticFile } from '../src/static.js';
 
 test('content types', () => {
   const cases: [string, string][] = [

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TelemetryRecord } from '@pitwall/common';
-import { offsetRange, toSeries } from '../src/telemetry.js';
+import { cacheReads, emptySeries, offsetRange, toSeries } from '../src/telemetry.js';
 
 test('offsetRange', () => {
   const cases: [[bigint, bigint, bigint, bigint, number], { start: bigint; end: bigint }][] = [
@@ -29,4 +29,33 @@ test('toSeries sorts by event time, columns per sensor, nulls for missing values
   assert.deepEqual(s.out_of_range, { coolant_temp: [0] });
   assert.equal(Object.keys(s.sensors).length, 18);
   assert.deepEqual([s.partition, s.scanned, s.truncated], [2, 7, 'scan-limit']);
+});
+
+test('cacheReads: one read per query while fresh; failed reads are not kept', async () => {
+  let t = 0;
+  const reads: number[] = [];
+  let fail = false;
+  const read = cacheReads(
+    async (q) => {
+      reads.push(q.from);
+      if (fail) throw new Error('kafka down');
+      return emptySeries(q, 0);
+    },
+    () => t,
+    100,
+  );
+  const q = { vehicleId: 'v', from: 1, to: 2 };
+  assert.equal(await read(q), await read(q));
+  assert.deepEqual(reads, [1]);
+  await read({ ...q, from: 0 });
+  assert.deepEqual(reads, [1, 0], 'another range is another read');
+  t = 101;
+  await read(q);
+  assert.deepEqual(reads, [1, 0, 1], 'read again once older than the ttl');
+  fail = true;
+  const r = { ...q, to: 3 };
+  await assert.rejects(read(r), /kafka down/);
+  fail = false;
+  await read(r);
+  assert.deepEqual(reads, [1, 0, 1, 1, 1], 'a failed read is asked again');
 });
