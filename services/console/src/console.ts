@@ -58,7 +58,8 @@ import {
   type TopicReader,
 } from '@pitwall/common';
 import { clip, createAuditTrail, type AuditRecord, type WriteRecord } from './audit.js';
-import { HttpError, SECURITY_HEADERS, formOrJson, json, notFoundText, redirect, requestListener } from './http.js';
+import { HttpError, formOrJson, json, notFoundText, redirect, requestListener } from './http.js';
+import { createLive } from './live.js';
 import { COUNTERS, METRICS } from './metrics.js';
 import { requestOriginAllowed } from './origins.js';
 import { can, verifyPassword, type Role, type Users } from './passwords.js';
@@ -78,8 +79,7 @@ import {
   type RevocationRecord,
   type Session,
 } from './session.js';
-import { createEventLog, formatSse, sseComment } from './sse.js';
-import { createFleetView, createIncidentStore, type VehicleSummary } from './state.js';
+import { createFleetView, createIncidentStore } from './state.js';
 import { createStaticFiles, defaultPublicDir } from './static.js';
 import { cacheReads, createTelemetryReader } from './telemetry.js';
 
@@ -160,12 +160,9 @@ export function createConsole(deps: ConsoleDeps): Console {
   const limiter = createSignInLimiter(config.signInLimits ?? DEFAULT_SIGN_IN_LIMITS, now);
   const incidents = createIncidentStore();
   const fleet = createFleetView(incidents);
-  const events = createEventLog<unknown>(2000);
-  const streams = new Set<ServerResponse>();
-  /** The session each open stream was opened with: revoking it ends the stream. */
-  const streamSessions = new Map<ServerResponse, Session>();
-  const dirtyVehicles = new Set<string>();
   const closedRetentionMs = config.closedRetentionMs ?? 86_400_000;
+  const listIncidents = () => incidents.list(now(), closedRetentionMs, LIST_LIMIT);
+  const live = createLive({ now, counters, fleet, listIncidents, heartbeatMs: config.heartbeatMs });
   const telemetry = createTelemetryReader(kafka, deps.codecs.telemetry, log, {
     topic: config.topics.telemetry,
     groupIdPrefix: config.groupIdPrefix,
@@ -178,37 +175,8 @@ export function createConsole(deps: ConsoleDeps): Console {
   let incidentsReader: TopicReader | undefined;
   let sessionsReader: TopicReader | undefined;
   let scoresConsumer: Consumer | undefined;
-  let caughtUp = false;
-  let markCaughtUp!: () => void;
-  // Streams opened during the rebuild wait for it: their snapshot must hold every incident.
-  const whenCaughtUp = new Promise<void>((r) => (markCaughtUp = r));
   let producerUp = false;
   let scoresUp = false;
-  let heartbeat: NodeJS.Timeout | undefined;
-  let flusher: NodeJS.Timeout | undefined;
-
-  // ------------------------------------------------------------------ live stream
-
-  const broadcast = (event: string, data: unknown): void => {
-    if (!caughtUp) return; // snapshots taken after the rebuild include it
-    const e = events.append(event, data);
-    const text = formatSse(e);
-    for (const res of streams) res.write(text);
-  };
-
-  const flushVehicles = (): void => {
-    if (dirtyVehicles.size === 0 || !caughtUp) return;
-    const changed: VehicleSummary[] = [...dirtyVehicles].map((v) => fleet.summary(v));
-    dirtyVehicles.clear();
-    broadcast('vehicles', changed);
-  };
-
-  const snapshot = (user: string): Record<string, unknown> => ({
-    user,
-    server_time: now(),
-    incidents: incidents.list(now(), closedRetentionMs, LIST_LIMIT),
-    vehicles: fleet.all(),
-  });
 
   // ------------------------------------------------------------------ Kafka
 
@@ -218,8 +186,8 @@ export function createConsole(deps: ConsoleDeps): Console {
       if (m.value === null) {
         const gone = incidents.remove(m.key?.toString() ?? '');
         if (gone) {
-          broadcast('removed', { incident_id: gone.incident_id, vehicle_id: gone.vehicle_id });
-          dirtyVehicles.add(gone.vehicle_id);
+          live.broadcast('removed', { incident_id: gone.incident_id, vehicle_id: gone.vehicle_id });
+          live.vehicleChanged(gone.vehicle_id);
         }
         continue;
       }
@@ -232,8 +200,8 @@ export function createConsole(deps: ConsoleDeps): Console {
         continue;
       }
       if (incidents.apply(incident)) {
-        broadcast('incident', incident);
-        dirtyVehicles.add(incident.vehicle_id);
+        live.broadcast('incident', incident);
+        live.vehicleChanged(incident.vehicle_id);
       }
     }
   };
@@ -268,7 +236,7 @@ export function createConsole(deps: ConsoleDeps): Console {
           counters.inc(METRICS.scoresRead);
           try {
             const score = await deps.codecs.scores.decode(m.value);
-            if (fleet.applyScore(score)) dirtyVehicles.add(score.vehicle_id);
+            if (fleet.applyScore(score)) live.vehicleChanged(score.vehicle_id);
           } catch (err) {
             counters.inc(METRICS.undecodable, 1, 'score');
             log.debug('undecodable score record skipped', { offset: m.offset, err });
@@ -342,7 +310,7 @@ export function createConsole(deps: ConsoleDeps): Console {
 
   const applyRevocation = (r: RevocationRecord): void => {
     revocations.apply(r);
-    for (const [res, s] of streamSessions) if (revocations.isRevoked(s, now())) res.end();
+    live.endRevoked((s) => revocations.isRevoked(s, now()));
   };
   const publishRevocation = async (r: RevocationRecord): Promise<void> => {
     applyRevocation(r);
@@ -423,37 +391,6 @@ export function createConsole(deps: ConsoleDeps): Console {
     else redirect(res, next, { 'set-cookie': cookie });
   };
 
-  const handleStream = async (req: IncomingMessage, res: ServerResponse, session: Session, url: URL): Promise<void> => {
-    if (!caughtUp) {
-      let gone = false;
-      req.once('close', () => (gone = true));
-      await whenCaughtUp;
-      if (gone) return;
-    }
-    res.writeHead(200, {
-      ...SECURITY_HEADERS,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    res.write(formatSse({ event: 'hello', data: { user: session.user, role: config.users.get(session.user)?.role ?? null }, retry: 3000 }));
-    counters.inc(METRICS.sseConnections);
-    const lastId = (req.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('lastEventId') ?? undefined;
-    const missed = events.since(lastId);
-    if (missed) for (const e of missed) res.write(formatSse(e));
-    else res.write(formatSse({ id: events.lastId(), event: 'snapshot', data: snapshot(session.user) }));
-    streams.add(res);
-    streamSessions.set(res, session);
-    // A session that expires (or is revoked) while connected is cut off; the browser's reconnect then gets a 401.
-    const expiry = setTimeout(() => res.end(), Math.max(0, session.exp - now()));
-    req.on('close', () => {
-      clearTimeout(expiry);
-      streams.delete(res);
-      streamSessions.delete(res);
-    });
-  };
-
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://console.invalid');
     const p = url.pathname;
@@ -531,8 +468,8 @@ export function createConsole(deps: ConsoleDeps): Console {
         const { role } = principal;
         return json(res, 200, { user: session.user, role, can: { act: can(role, 'act'), revoke_others: can(role, 'revokeOthers') }, expires_at: session.exp });
       }
-      if (seg[0] === 'stream' && seg.length === 1) return handleStream(req, res, session, url);
-      if (seg[0] === 'incidents' && seg.length === 1) return json(res, 200, { incidents: incidents.list(now(), closedRetentionMs, LIST_LIMIT) });
+      if (seg[0] === 'stream' && seg.length === 1) return live.stream({ req, res, url, principal });
+      if (seg[0] === 'incidents' && seg.length === 1) return json(res, 200, { incidents: listIncidents() });
       if (seg[0] === 'incidents' && seg.length === 2) {
         const i = incidents.get(seg[1]!);
         if (!i) throw new HttpError(404, 'not_found', `no incident ${seg[1]}`);
@@ -613,7 +550,7 @@ export function createConsole(deps: ConsoleDeps): Console {
 
   const handler = requestListener(route, log);
 
-  const readiness = (): Record<string, boolean> => ({ incidents: caughtUp, producer: producerUp, scores: scoresUp, http: Boolean(server?.listening) });
+  const readiness = (): Record<string, boolean> => ({ incidents: live.started(), producer: producerUp, scores: scoresUp, http: Boolean(server?.listening) });
 
   return {
     async start() {
@@ -672,21 +609,11 @@ export function createConsole(deps: ConsoleDeps): Console {
         onBatch: (batch) => onIncidentBatch(batch),
       });
       await incidentsReader.caughtUp;
-      caughtUp = true;
-      markCaughtUp();
-      flusher = setInterval(flushVehicles, 1000);
-      heartbeat = setInterval(() => {
-        const text = sseComment(`heartbeat ${now()}`);
-        for (const res of streams) res.write(text);
-      }, config.heartbeatMs ?? 15_000);
+      live.start();
       log.info('console started', { port: (server.address() as AddressInfo).port, incidents: incidents.size(), rebuildMs: now() - startedAt });
     },
     async close() {
-      caughtUp = false;
-      if (heartbeat) clearInterval(heartbeat);
-      if (flusher) clearInterval(flusher);
-      for (const res of streams) res.end();
-      streams.clear();
+      live.close();
       const closed = new Promise<void>((r) => (server ? server.close(() => r()) : r()));
       server?.closeAllConnections();
       await closed;
@@ -697,7 +624,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       producerUp = false;
     },
     ready: () => Object.values(readiness()).every(Boolean) && tracker.ready(),
-    stats: () => ({ ...counters.snapshot(), incidents: incidents.size(), streams: streams.size }),
+    stats: () => ({ ...counters.snapshot(), incidents: incidents.size(), streams: live.size() }),
     port: () => (server?.address() as AddressInfo | null)?.port ?? config.port,
     handler,
   };
