@@ -28,7 +28,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import {
   createCounters,
   createMetricsRegistry,
@@ -36,14 +36,10 @@ import {
   exportReadiness,
   isVehicleId,
   provisionTopics,
-  runFromPositions,
   SENSORS,
   serveMetrics,
   isIncidentOpen,
-  startTopicReader,
   VEHICLE_ID_RULE,
-  watchConsumer,
-  watchConsumerLag,
   type AvroCodec,
   type IncidentAction,
   type IncidentCommandRecord,
@@ -52,7 +48,6 @@ import {
   type Readiness,
   type Registry,
   type ScoreRecord,
-  type SeekTarget,
   type Service,
   type TelemetryRecord,
   type TopicReader,
@@ -65,13 +60,15 @@ import { requestOriginAllowed } from './origins.js';
 import { can, verifyPassword, type Role, type Users } from './passwords.js';
 import { NO_TRUSTED_PROXIES, clientAddress, isHttps, type TrustedProxies } from './proxy.js';
 import { DEFAULT_SIGN_IN_LIMITS, createSignInLimiter, type SignInLimits } from './rate-limit.js';
+import { startIncidentReader } from './readers/incidents.js';
+import { createScoreReader } from './readers/scores.js';
+import { startRevocationReader } from './readers/sessions.js';
 import {
   SESSION_COOKIE,
   clearedSessionCookie,
   createRevocations,
   newSession,
   parseCookies,
-  parseRevocation,
   revocationKey,
   sessionCookie,
   signSession,
@@ -174,80 +171,21 @@ export function createConsole(deps: ConsoleDeps): Console {
   let producer: Producer | undefined;
   let incidentsReader: TopicReader | undefined;
   let sessionsReader: TopicReader | undefined;
-  let scoresConsumer: Consumer | undefined;
   let producerUp = false;
-  let scoresUp = false;
 
-  // ------------------------------------------------------------------ Kafka
-
-  const onIncidentBatch = async (batch: { messages: { key: Buffer | null; value: Buffer | null; offset: string }[] }): Promise<void> => {
-    for (const m of batch.messages) {
-      counters.inc(METRICS.incidentsRead);
-      if (m.value === null) {
-        const gone = incidents.remove(m.key?.toString() ?? '');
-        if (gone) {
-          live.broadcast('removed', { incident_id: gone.incident_id, vehicle_id: gone.vehicle_id });
-          live.vehicleChanged(gone.vehicle_id);
-        }
-        continue;
-      }
-      let incident: IncidentRecord;
-      try {
-        incident = await deps.codecs.incidents.decode(m.value);
-      } catch (err) {
-        counters.inc(METRICS.undecodable, 1, 'incident');
-        log.warn('undecodable incident record skipped', { offset: m.offset, err });
-        continue;
-      }
-      if (incidents.apply(incident)) {
-        live.broadcast('incident', incident);
-        live.vehicleChanged(incident.vehicle_id);
-      }
-    }
-  };
-
-  const startScores = async (): Promise<void> => {
-    const consumer = kafka.consumer({ groupId: `${config.groupIdPrefix}-scores-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
-    scoresConsumer = consumer;
-    watchConsumer(tracker, consumer, 'scores consumer');
-    watchConsumerLag(registry, consumer);
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) scoresUp = false;
-      log.warn('scores consumer crashed', { err: payload.error, restart: payload.restart });
-    });
-    const admin = kafka.admin();
-    await admin.connect();
-    let start: { partition: number; offset: string }[];
-    try {
-      start = await admin.fetchTopicOffsetsByTimestamp(config.topics.scores, now() - config.scoresLookbackMs);
-    } finally {
-      await admin.disconnect();
-    }
-    await consumer.connect();
-    await consumer.subscribe({ topic: config.topics.scores, fromBeginning: false });
-    // Next offset per partition: the lookback start, then past what was read (so a restart resumes).
-    const next = new Map(start.map(({ partition, offset }) => [partition, offset]));
-    const positions = (): SeekTarget[] => [...next].map(([partition, offset]) => ({ topic: config.topics.scores, partition, offset }));
-    await runFromPositions(consumer, positions, {
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          if (!m.value) continue;
-          counters.inc(METRICS.scoresRead);
-          try {
-            const score = await deps.codecs.scores.decode(m.value);
-            if (fleet.applyScore(score)) live.vehicleChanged(score.vehicle_id);
-          } catch (err) {
-            counters.inc(METRICS.undecodable, 1, 'score');
-            log.debug('undecodable score record skipped', { offset: m.offset, err });
-          }
-        }
-        const last = batch.messages.at(-1);
-        if (last) next.set(batch.partition, (BigInt(last.offset) + 1n).toString());
-      },
-    });
-    scoresUp = true;
-  };
+  const scores = createScoreReader(kafka, {
+    topic: config.topics.scores,
+    groupIdPrefix: config.groupIdPrefix,
+    lookbackMs: config.scoresLookbackMs,
+    codec: deps.codecs.scores,
+    fleet,
+    live,
+    now,
+    counters,
+    log,
+    readiness: tracker,
+    metrics: registry,
+  });
 
   const writeCommand = async (incidentId: string, action: IncidentAction, operator: string, note: string | null): Promise<{ status: number; body: unknown }> => {
     const incident = incidents.get(incidentId);
@@ -550,7 +488,7 @@ export function createConsole(deps: ConsoleDeps): Console {
 
   const handler = requestListener(route, log);
 
-  const readiness = (): Record<string, boolean> => ({ incidents: live.started(), producer: producerUp, scores: scoresUp, http: Boolean(server?.listening) });
+  const readiness = (): Record<string, boolean> => ({ incidents: live.started(), producer: producerUp, scores: scores.up(), http: Boolean(server?.listening) });
 
   return {
     async start() {
@@ -569,20 +507,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       );
       // Every revocation there is, before the first request: a restarted replica must not
       // accept a cookie that was signed out before it started.
-      sessionsReader = await startTopicReader(kafka, {
-        topic: config.consoleTopics.sessions,
-        groupIdPrefix: `${config.groupIdPrefix}-sessions`,
-        follow: true,
-        log,
-        timeoutMs: 60_000,
-        onBatch: (batch) => {
-          for (const m of batch.messages) {
-            const r = parseRevocation(m.value);
-            if (r) applyRevocation(r);
-            else if (m.value !== null) log.warn('unreadable session revocation skipped', { offset: m.offset });
-          }
-        },
-      });
+      sessionsReader = await startRevocationReader(kafka, { topic: config.consoleTopics.sessions, groupIdPrefix: config.groupIdPrefix, log, apply: applyRevocation });
       await sessionsReader.caughtUp;
       server = http.createServer(handler);
       server.keepAliveTimeout = 65_000;
@@ -595,18 +520,18 @@ export function createConsole(deps: ConsoleDeps): Console {
       producerUp = true;
       producer.on(producer.events.DISCONNECT, () => (producerUp = false));
       producer.on(producer.events.CONNECT, () => (producerUp = true));
-      await startScores();
+      await scores.start();
       const startedAt = now();
-      incidentsReader = await startTopicReader(kafka, {
+      incidentsReader = await startIncidentReader(kafka, {
         topic: config.topics.incidents,
-        groupIdPrefix: `${config.groupIdPrefix}-incidents`,
-        follow: true,
+        groupIdPrefix: config.groupIdPrefix,
+        codec: deps.codecs.incidents,
+        incidents,
+        live,
+        counters,
         log,
-        onConsumer: (c) => {
-          watchConsumer(tracker, c, 'incidents consumer');
-          watchConsumerLag(registry, c);
-        },
-        onBatch: (batch) => onIncidentBatch(batch),
+        readiness: tracker,
+        metrics: registry,
       });
       await incidentsReader.caughtUp;
       live.start();
@@ -619,7 +544,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       await closed;
       await incidentsReader?.stop();
       await sessionsReader?.stop();
-      await scoresConsumer?.disconnect();
+      await scores.stop();
       await producer?.disconnect();
       producerUp = false;
     },
