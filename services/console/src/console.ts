@@ -24,9 +24,8 @@
  * by every replica and after restarts), and an audit record of every operator action on the audit
  * topic, written before the action's response.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Kafka, Producer } from 'kafkajs';
 import {
@@ -52,50 +51,25 @@ import {
   type TelemetryRecord,
   type TopicReader,
 } from '@pitwall/common';
-import { clip, createAuditTrail, type AuditRecord, type WriteRecord } from './audit.js';
+import { clip, createAuditTrail, type WriteRecord } from './audit.js';
+import { createAuth, safeNext, type AuthSettings } from './auth.js';
 import { HttpError, formOrJson, json, notFoundText, redirect, requestListener } from './http.js';
 import { createLive } from './live.js';
 import { COUNTERS, METRICS } from './metrics.js';
-import { requestOriginAllowed } from './origins.js';
-import { can, verifyPassword, type Role, type Users } from './passwords.js';
-import { NO_TRUSTED_PROXIES, clientAddress, isHttps, type TrustedProxies } from './proxy.js';
-import { DEFAULT_SIGN_IN_LIMITS, createSignInLimiter, type SignInLimits } from './rate-limit.js';
+import { can } from './passwords.js';
 import { startIncidentReader } from './readers/incidents.js';
 import { createScoreReader } from './readers/scores.js';
 import { startRevocationReader } from './readers/sessions.js';
-import {
-  SESSION_COOKIE,
-  clearedSessionCookie,
-  createRevocations,
-  newSession,
-  parseCookies,
-  revocationKey,
-  sessionCookie,
-  signSession,
-  verifySession,
-  type RevocationRecord,
-  type Session,
-} from './session.js';
+import { clearedSessionCookie } from './session.js';
 import { createFleetView, createIncidentStore } from './state.js';
 import { createStaticFiles, defaultPublicDir } from './static.js';
 import { cacheReads, createTelemetryReader } from './telemetry.js';
 
-export interface ConsoleSettings {
+/** Accounts, sessions and the origins allowed to write are AuthSettings. */
+export interface ConsoleSettings extends AuthSettings {
   service: string;
   port: number;
   host?: string;
-  /** Accounts from CONSOLE_USERS (password hashes and roles). */
-  users: Users;
-  /** HMAC key of session cookies; random per start when undefined. */
-  sessionSecret: string | undefined;
-  sessionTtlMs: number;
-  /** Always mark the cookie Secure (otherwise only for requests that came over HTTPS). */
-  cookieSecure: boolean;
-  /** Proxies whose X-Forwarded-For/-Proto are believed (default none). */
-  trustedProxies?: TrustedProxies;
-  /** Origins allowed to send state-changing requests. */
-  allowedOrigins: ReadonlySet<string>;
-  signInLimits?: SignInLimits;
   groupIdPrefix: string;
   partitions: number;
   scoresLookbackMs: number;
@@ -137,9 +111,6 @@ export interface Console extends Service {
 
 const LIST_LIMIT = 1000;
 const NOTE_LIMIT = 500;
-/** Password checks running at once (32 MiB of scrypt memory each) and waiting at most. */
-const VERIFY_CONCURRENCY = 2;
-const VERIFY_QUEUE = 64;
 /** Revocations outlive the longest session (CONSOLE_SESSION_TTL_S is at most 30 days). */
 const SESSIONS_RETENTION_MS = 31 * 86_400_000;
 const AUDIT_RETENTION_MS = 400 * 86_400_000;
@@ -151,10 +122,6 @@ export function createConsole(deps: ConsoleDeps): Console {
   const counters = createCounters(COUNTERS, registry);
   const tracker = deps.readiness ?? createReadiness({ log });
   exportReadiness(registry, () => ({ ...readiness(), ...tracker.checks() }));
-  const secret = config.sessionSecret ?? randomBytes(32);
-  const revocations = createRevocations(config.sessionTtlMs);
-  const trusted = config.trustedProxies ?? NO_TRUSTED_PROXIES;
-  const limiter = createSignInLimiter(config.signInLimits ?? DEFAULT_SIGN_IN_LIMITS, now);
   const incidents = createIncidentStore();
   const fleet = createFleetView(incidents);
   const closedRetentionMs = config.closedRetentionMs ?? 86_400_000;
@@ -221,22 +188,6 @@ export function createConsole(deps: ConsoleDeps): Console {
 
   // ------------------------------------------------------------------ HTTP
 
-  /** The request's session and the user's current role; null when signed out, revoked or no longer a user. */
-  const principalOf = (req: IncomingMessage): { session: Session; role: Role } | null => {
-    const s = verifySession(parseCookies(req.headers.cookie)[SESSION_COOKIE], secret, now());
-    const user = s ? config.users.get(s.user) : undefined;
-    return s && user && !revocations.isRevoked(s, now()) ? { session: s, role: user.role } : null;
-  };
-
-  const clientOf = (req: IncomingMessage): AuditRecord['client'] => ({
-    address: clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trusted),
-    user_agent: clip(req.headers['user-agent'], 256),
-  });
-  /** Secure cookie: always when configured, else when the browser reached us over HTTPS. */
-  const secureFor = (req: IncomingMessage): boolean =>
-    config.cookieSecure || isHttps(Boolean((req.socket as TLSSocket).encrypted), req.socket.remoteAddress, req.headers['x-forwarded-proto'], trusted);
-  const originOk = (req: IncomingMessage): boolean => requestOriginAllowed(req.headers.origin, req.headers.referer, config.allowedOrigins);
-
   const writeRecord: WriteRecord =
     deps.writeRecord ??
     (async (topic, key, value) => {
@@ -246,88 +197,7 @@ export function createConsole(deps: ConsoleDeps): Console {
 
   const audit = createAuditTrail({ topic: config.consoleTopics.audit, writeRecord, now, log, counters });
 
-  const applyRevocation = (r: RevocationRecord): void => {
-    revocations.apply(r);
-    live.endRevoked((s) => revocations.isRevoked(s, now()));
-  };
-  const publishRevocation = async (r: RevocationRecord): Promise<void> => {
-    applyRevocation(r);
-    await writeRecord(config.consoleTopics.sessions, revocationKey(r), r);
-    log.info('sessions revoked', { ...r });
-  };
-
-  // Password checks are scrypt runs on the thread pool: a few at a time, a bounded queue.
-  let verifying = 0;
-  const verifyQueue: (() => void)[] = [];
-  const withVerifySlot = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (verifying < VERIFY_CONCURRENCY) verifying++;
-    else if (verifyQueue.length >= VERIFY_QUEUE) throw new HttpError(503, 'busy', 'too many sign-ins at once; try again shortly');
-    else await new Promise<void>((r) => verifyQueue.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = verifyQueue.shift();
-      if (next) next();
-      else verifying--;
-    }
-  };
-
-  /** Only a local path: never `//host` or a full URL, so sign-in cannot redirect elsewhere. */
-  const safeNext = (next: unknown): string => (typeof next === 'string' && /^\/(?![/\\])[^\s]*$/.test(next) && !next.startsWith('/login') ? next : '/');
-
-  const handleLogin = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const wantsJson = (req.headers.accept ?? '').includes('application/json') && !(req.headers.accept ?? '').includes('text/html');
-    const fail = (status: number, code: string, message: string, next: string, headers: Record<string, string> = {}): void => {
-      if (wantsJson) json(res, status, { error: code, message }, headers);
-      else redirect(res, `/login?error=${code}${next !== '/' ? `&next=${encodeURIComponent(next)}` : ''}`, headers);
-    };
-    if (!originOk(req)) {
-      counters.inc(METRICS.requestsRefused, 1, 'bad-origin');
-      return json(res, 403, { error: 'bad_origin', message: 'the Origin header must be an allowed origin of this console' });
-    }
-    const body = await formOrJson(req);
-    const next = safeNext(body.next);
-    const client = clientOf(req);
-    const user = typeof body.user === 'string' ? body.user.trim() : '';
-    const password = typeof body.password === 'string' ? body.password : '';
-    const typed = clip(user, 64) ?? '';
-    const limitKey = user.slice(0, 128);
-    const limit = limiter.check(client.address, limitKey);
-    if (!limit.allowed) {
-      counters.inc(METRICS.signInsRefused, 1, 'rate-limited');
-      log.warn('sign-in rate-limited', { user: typed, client: client.address, scope: limit.scope });
-      if (limit.first) await audit.quietly({ user: typed, role: null, action: 'sign-in', outcome: 'rate-limited', client, session: null });
-      return fail(429, 'rate_limited', 'too many failed sign-ins; wait a minute', next, { 'retry-after': String(Math.ceil(limit.retryAfterMs / 1000)) });
-    }
-    let entry;
-    try {
-      entry = await withVerifySlot(() => verifyPassword(config.users, user, password));
-    } catch (err) {
-      if (err instanceof HttpError) return fail(err.status, err.code, err.message, next, { 'retry-after': '2' });
-      throw err;
-    }
-    if (!entry) {
-      limiter.failed(client.address, limitKey);
-      counters.inc(METRICS.signInsRefused, 1, 'bad-credentials');
-      log.warn('sign-in refused', { user: typed, client: client.address });
-      await audit.quietly({ user: typed, role: null, action: 'sign-in', outcome: 'bad-credentials', client, session: null });
-      return fail(401, 'bad_credentials', 'unknown user or wrong password', next);
-    }
-    limiter.succeeded(client.address, limitKey);
-    const session = newSession(entry.name, now(), config.sessionTtlMs);
-    try {
-      // No record, no session.
-      await audit.record({ user: entry.name, role: entry.role, action: 'sign-in', outcome: 'ok', client, session: session.sid });
-    } catch (err) {
-      if (err instanceof HttpError) return fail(err.status, 'unavailable', err.message, next, { 'retry-after': '5' });
-      throw err;
-    }
-    const cookie = sessionCookie(signSession(session, secret), { maxAgeS: Math.floor(config.sessionTtlMs / 1000), secure: secureFor(req) });
-    counters.inc(METRICS.signIns);
-    log.info('signed in', { user: entry.name, role: entry.role, client: client.address });
-    if (wantsJson) json(res, 200, { user: entry.name, role: entry.role }, { 'set-cookie': cookie });
-    else redirect(res, next, { 'set-cookie': cookie });
-  };
+  const auth = createAuth({ config, now, log, counters, audit, writeRecord, onRevoked: (isRevoked) => live.endRevoked(isRevoked) });
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://console.invalid');
@@ -353,10 +223,10 @@ export function createConsole(deps: ConsoleDeps): Console {
       if (files.serve(req, res, p === '/favicon.svg' ? '/static/favicon.svg' : p)) return;
       return notFoundText(res);
     }
-    const principal = principalOf(req);
+    const principal = auth.principalOf(req);
     const session = principal?.session ?? null;
     if (p === '/login') {
-      if (method === 'POST') return handleLogin(req, res);
+      if (method === 'POST') return auth.signIn(req, res);
       if (!isRead) throw new HttpError(405, 'method_not_allowed', 'GET or POST');
       if (session) return redirect(res, safeNext(url.searchParams.get('next')));
       files.serve(req, res, '/static/login.html', { 'cache-control': 'no-store' });
@@ -364,18 +234,14 @@ export function createConsole(deps: ConsoleDeps): Console {
     }
     if (p === '/logout') {
       if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'sign out with POST');
-      if (!originOk(req)) {
-        counters.inc(METRICS.requestsRefused, 1, 'bad-origin');
-        return json(res, 403, { error: 'bad_origin', message: 'the Origin header must be an allowed origin of this console' });
-      }
+      if (auth.refuseOrigin(req, res)) return;
       if (principal) {
         const { session: s, role } = principal;
-        // Revoked here at once, and for every replica (and restart) once the record is in Kafka.
-        await publishRevocation({ type: 'session', sid: s.sid, user: s.user, exp: s.exp, at: now(), by: s.user });
-        await audit.quietly({ user: s.user, role, action: 'sign-out', outcome: 'ok', client: clientOf(req), session: s.sid });
+        await auth.publishRevocation({ type: 'session', sid: s.sid, user: s.user, exp: s.exp, at: now(), by: s.user });
+        await audit.quietly({ user: s.user, role, action: 'sign-out', outcome: 'ok', client: auth.clientOf(req), session: s.sid });
         log.info('signed out', { user: s.user });
       }
-      return redirect(res, '/login?signed_out=1', { 'set-cookie': clearedSessionCookie(secureFor(req)) });
+      return redirect(res, '/login?signed_out=1', { 'set-cookie': clearedSessionCookie(auth.secureFor(req)) });
     }
 
     const isApi = p === '/api' || p.startsWith('/api/');
@@ -384,10 +250,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       if (isApi || !isRead) return json(res, 401, { error: 'unauthenticated', message: 'sign in first (POST /login)' });
       return redirect(res, `/login${p === '/' ? '' : `?next=${encodeURIComponent(p + url.search)}`}`);
     }
-    if (!isRead && !originOk(req)) {
-      counters.inc(METRICS.requestsRefused, 1, 'bad-origin');
-      return json(res, 403, { error: 'bad_origin', message: 'cross-origin or Origin-less writes are refused' });
-    }
+    if (!isRead && auth.refuseOrigin(req, res, 'cross-origin or Origin-less writes are refused')) return;
 
     if (!isApi) {
       if (isRead && (p === '/' || /^\/vehicles\/[^/]+$/.test(p))) {
@@ -450,9 +313,8 @@ export function createConsole(deps: ConsoleDeps): Console {
       const incident = incidents.get(seg[1]!);
       const subject = { incident_id: seg[1]!, ...(incident ? { vehicle_id: incident.vehicle_id } : {}) };
       if (!can(principal.role, 'act')) {
-        counters.inc(METRICS.requestsRefused, 1, 'forbidden');
-        await audit.quietly({ user: session.user, role: principal.role, action, outcome: 'forbidden', client: clientOf(req), session: session.sid, ...subject });
-        return json(res, 403, { error: 'forbidden', message: `the ${principal.role} role may not ${action} incidents (operator or admin only)` });
+        const entry = { user: session.user, role: principal.role, action, outcome: 'forbidden', client: auth.clientOf(req), session: session.sid, ...subject } as const;
+        return auth.forbid(res, entry, `the ${principal.role} role may not ${action} incidents (operator or admin only)`);
       }
       const body = await formOrJson(req);
       let note: string | null = null;
@@ -463,25 +325,24 @@ export function createConsole(deps: ConsoleDeps): Console {
       }
       const { status, body: out } = await writeCommand(seg[1]!, seg[2] === 'ack' ? 'ACKNOWLEDGE' : 'RESOLVE', session.user, note);
       const commandId = (out as { command_id: string }).command_id;
-      await audit.record({ user: session.user, role: principal.role, action, outcome: 'ok', client: clientOf(req), session: session.sid, ...subject, command_id: commandId, note });
+      await audit.record({ user: session.user, role: principal.role, action, outcome: 'ok', client: auth.clientOf(req), session: session.sid, ...subject, command_id: commandId, note });
       return json(res, status, out);
     }
     if (method === 'POST' && seg[0] === 'sessions' && seg[1] === 'revoke' && seg.length === 2) {
       const body = await formOrJson(req);
       if (body.user !== undefined && typeof body.user !== 'string') throw new HttpError(400, 'bad_request', 'user must be a string');
       const target = typeof body.user === 'string' && body.user.trim() !== '' ? body.user.trim() : session.user;
-      const client = clientOf(req);
+      const client = auth.clientOf(req);
       if (target !== session.user && !can(principal.role, 'revokeOthers')) {
-        counters.inc(METRICS.requestsRefused, 1, 'forbidden');
-        await audit.quietly({ user: session.user, role: principal.role, action: 'revoke-sessions', outcome: 'forbidden', client, session: session.sid, target_user: clip(target, 64) ?? '' });
-        return json(res, 403, { error: 'forbidden', message: `the ${principal.role} role may only revoke its own sessions (admin for others)` });
+        const entry = { user: session.user, role: principal.role, action: 'revoke-sessions', outcome: 'forbidden', client, session: session.sid, target_user: clip(target, 64) ?? '' } as const;
+        return auth.forbid(res, entry, `the ${principal.role} role may only revoke its own sessions (admin for others)`);
       }
       if (!config.users.has(target)) throw new HttpError(404, 'not_found', `no user ${clip(target, 64)}`);
       const before = now();
-      await publishRevocation({ type: 'user', user: target, before, at: before, by: session.user });
+      await auth.publishRevocation({ type: 'user', user: target, before, at: before, by: session.user });
       await audit.record({ user: session.user, role: principal.role, action: 'revoke-sessions', outcome: 'ok', client, session: session.sid, target_user: target });
       const self = target === session.user;
-      return json(res, 200, { user: target, revoked_before: before }, self ? { 'set-cookie': clearedSessionCookie(secureFor(req)) } : {});
+      return json(res, 200, { user: target, revoked_before: before }, self ? { 'set-cookie': clearedSessionCookie(auth.secureFor(req)) } : {});
     }
     throw new HttpError(isRead ? 404 : 405, isRead ? 'not_found' : 'method_not_allowed', `no route ${method} ${p}`);
   };
@@ -507,7 +368,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       );
       // Every revocation there is, before the first request: a restarted replica must not
       // accept a cookie that was signed out before it started.
-      sessionsReader = await startRevocationReader(kafka, { topic: config.consoleTopics.sessions, groupIdPrefix: config.groupIdPrefix, log, apply: applyRevocation });
+      sessionsReader = await startRevocationReader(kafka, { topic: config.consoleTopics.sessions, groupIdPrefix: config.groupIdPrefix, log, apply: auth.applyRevocation });
       await sessionsReader.caughtUp;
       server = http.createServer(handler);
       server.keepAliveTimeout = 65_000;
