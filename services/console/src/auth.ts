@@ -15,6 +15,7 @@ import { requestOriginAllowed } from './origins.js';
 import { verifyPassword, type Role, type Users } from './passwords.js';
 import { NO_TRUSTED_PROXIES, clientAddress, isHttps, type TrustedProxies } from './proxy.js';
 import { DEFAULT_SIGN_IN_LIMITS, createSignInLimiter, type SignInLimits } from './rate-limit.js';
+import type { RequestContext } from './router.js';
 import { SESSION_COOKIE, createRevocations, newSession, parseCookies, revocationKey, sessionCookie, signSession, verifySession, type RevocationRecord, type Session } from './session.js';
 
 /** Password checks running at once (32 MiB of scrypt memory each) and waiting at most. */
@@ -25,6 +26,11 @@ const VERIFY_QUEUE = 64;
 export interface Principal {
   session: Session;
   role: Role;
+}
+
+/** The context of a route that needs a session. */
+export interface SignedIn extends RequestContext {
+  principal: Principal;
 }
 
 export interface AuthSettings {
@@ -181,6 +187,24 @@ export function createAuth(deps: AuthDeps) {
       applyRevocation(r);
       await deps.writeRecord(config.consoleTopics.sessions, revocationKey(r), r);
       log.info('sessions revoked', { ...r });
+    },
+
+    /**
+     * The checks before every route but the probes, static files and sign-in: the principal, or
+     * undefined with the refusal sent (401 JSON for the API and for writes, else a redirect to
+     * sign-in; 403 for a write from a foreign origin).
+     */
+    admit(ctx: RequestContext, isApi: boolean): Principal | undefined {
+      const { req, res, url, isRead } = ctx;
+      const principal = principalOf(req);
+      if (!principal) {
+        counters.inc(METRICS.requestsRefused, 1, 'unauthenticated');
+        if (isApi || !isRead) json(res, 401, { error: 'unauthenticated', message: 'sign in first (POST /login)' });
+        else redirect(res, `/login${url.pathname === '/' ? '' : `?next=${encodeURIComponent(url.pathname + url.search)}`}`);
+        return undefined;
+      }
+      if (!isRead && refuseOrigin(req, res, 'cross-origin or Origin-less writes are refused')) return undefined;
+      return principal;
     },
 
     /** A role refused: 403, counted and audited. */
