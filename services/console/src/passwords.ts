@@ -59,7 +59,7 @@ const HASH_SHAPE = /^scrypt\$(\d{1,8})\$(\d{1,3})\$(\d{1,3})\$([A-Za-z0-9_-]+)\$
 
 export const HOW_TO_MAKE_AN_ENTRY = 'make each entry with `npm run console-user -- <name> <role>` (reads the password from stdin, prints name:role:scrypt$...); roles: viewer, operator, admin';
 
-function scrypt(password: string | Buffer, salt: Buffer, keylen: number, params: ScryptParams): Promise<Buffer> {
+export function scrypt(password: string | Buffer, salt: Buffer, keylen: number, params: ScryptParams): Promise<Buffer> {
   const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 1024 * 1024 };
   return new Promise((resolve, reject) => scryptCallback(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))));
 }
@@ -156,12 +156,12 @@ function dummyFor(users: Users): PasswordHash {
  * The user's entry when name and password match, else null. Always runs one scrypt derivation
  * (an unknown name runs it against a dummy hash) and compares in constant time.
  */
-export async function verifyPassword(users: Users, name: string, password: string): Promise<UserEntry | null> {
+export async function verifyPassword(users: Users, name: string, password: string, derive: typeof scrypt = scrypt): Promise<UserEntry | null> {
   const entry = users.get(name);
   const h = entry?.hash ?? dummyFor(users);
   // Over-long input is hashed too (cut), so its refusal costs the same.
   const given = Buffer.from(password, 'utf8').subarray(0, MAX_PASSWORD_BYTES);
-  const derived = await scrypt(given, h.salt, h.key.length, h);
+  const derived = await derive(given, h.salt, h.key.length, h);
   const same = timingSafeEqual(derived, h.key);
   return same && entry !== undefined && password.length > 0 && Buffer.byteLength(password) <= MAX_PASSWORD_BYTES ? entry : null;
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@pitwall/common';
-import { can, DEFAULT_SCRYPT, hashPassword, makeUserEntry, parseHash, parseUsers, verifyPassword } from '../src/passwords.js';
+import { can, DEFAULT_SCRYPT, hashPassword, makeUserEntry, parseHash, parseUsers, scrypt, verifyPassword } from '../src/passwords.js';
 
 /** The cheapest parameters an entry may have: keeps the tests quick. */
 const FAST = { N: 2 ** 14, r: 8, p: 1 };
@@ -34,15 +34,18 @@ test('verifyPassword: the right password of a known user only; unknown users cos
   ] as const) {
     assert.equal(await verifyPassword(users, name, pw), null, `${name}/${pw}`);
   }
-  // An unknown user is not answered faster than a wrong password (it runs the same scrypt).
-  const time = async (name: string): Promise<number> => {
-    const t = process.hrtime.bigint();
-    for (let i = 0; i < 3; i++) await verifyPassword(users, name, 'nope');
-    return Number(process.hrtime.bigint() - t) / 3e6;
+  // An unknown user is not answered faster than a wrong password: it runs one scrypt derivation
+  // of the same cost (N, r, p, key length) against a dummy hash. Counted, not timed.
+  const runs: string[] = [];
+  const counting: typeof scrypt = (pw, salt, keylen, params) => {
+    runs.push(`${params.N}/${params.r}/${params.p}/${keylen}`);
+    return scrypt(pw, salt, keylen, params);
   };
-  const known = await time('alice');
-  const unknown = await time('nobody');
-  assert.ok(unknown > known * 0.5, `unknown user ${unknown.toFixed(1)} ms vs wrong password ${known.toFixed(1)} ms`);
+  assert.equal(await verifyPassword(users, 'alice', 'nope', counting), null);
+  assert.equal(await verifyPassword(users, 'nobody', 'nope', counting), null);
+  assert.equal(await verifyPassword(users, 'nobody', 'x'.repeat(10_000), counting), null);
+  assert.equal(runs.length, 3);
+  assert.equal(new Set(runs).size, 1, `derivations: ${runs.join(', ')}`);
 });
 
 test('CONSOLE_USERS entries: name:role:hash, parsed by name', async () => {
