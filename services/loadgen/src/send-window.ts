@@ -1,8 +1,9 @@
 /**
  * At most `limit` QoS 1 publishes of a connection awaiting their PUBACK; the rest wait here, in
  * order. The limit is the broker's Receive Maximum from its CONNACK (MQTT 5, 3.2.2.3.3): a client
- * that exceeds it may be disconnected (HiveMQ does, with 0x93, at its default of 10), and mqtt.js
- * does not hold publishes to it by itself. Until a CONNACK says otherwise: the protocol's 65,535.
+ * that exceeds it may be disconnected (HiveMQ does, with 0x93, at its default of 10), and neither
+ * mqtt.js nor car-client.ts holds publishes to it by itself. Until a CONNACK says otherwise: the
+ * protocol's 65,535.
  */
 export interface SendWindow {
   /** Runs `send` now if the window has room, else when it has; `send` calls `done` on its PUBACK (or failure). */
