@@ -866,7 +866,7 @@ test('rules: the image must run main.js as node from its workspace, its files ro
 test("rules: what a service reads next to its code must ship (the console's public/, scoring's models mounted)", async () => {
   let problems = await problemsOf(mutate(DOCKERFILE, 'COPY services/console/public/ services/console/public/\n', ''), 'console');
   assert.ok(
-    problems.some((p) => /console\.ts reads services\/console\/public\/: \/app\/services\/console\/public\/\S+ and \d+ more not in the image/.test(p)),
+    problems.some((p) => /static\.ts reads services\/console\/public\/: \/app\/services\/console\/public\/\S+ and \d+ more not in the image/.test(p)),
     problems.join('\n'),
   );
   problems = await problemsOf(mutate(DOCKERFILE, 'ENV HEALTH_PORT=9103 \\\n    MODEL_DIR=/models', 'ENV HEALTH_PORT=9103'), 'scoring');
