@@ -1,4 +1,5 @@
 export * from './config.js';
+export * from './deferred.js';
 export * from './deadletter.js';
 export * from './errors.js';
 export * from './features.js';

@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Batch, Consumer, Kafka } from 'kafkajs';
+import { deferred } from './deferred.js';
 import { TransientError } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -51,12 +52,7 @@ export async function startTopicReader(kafka: Kafka, opts: TopicReaderOptions): 
   } finally {
     await admin.disconnect();
   }
-  let markCaughtUp!: () => void;
-  let fail!: (err: unknown) => void;
-  const caughtUp = new Promise<void>((resolve, reject) => {
-    markCaughtUp = resolve;
-    fail = reject;
-  });
+  const { promise: caughtUp, resolve: markCaughtUp, reject: fail } = deferred();
   caughtUp.catch(() => {}); // a caller that only calls stop() must not see an unhandled rejection
   const remaining = new Map(ends);
   let timer: NodeJS.Timeout | undefined;

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
-import { createSchemaStore, runFromPositions } from '@pitwall/common';
+import { createSchemaStore, deferred, runFromPositions } from '@pitwall/common';
 
 export interface TelemetryCount {
   /** Records of the run's cars. */
@@ -39,8 +39,7 @@ export async function countRunReadings(
   const keyPrefix = `${o.prefix}-`;
   const groupId = `loadgen.verify.${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false });
-  let done!: () => void;
-  const finished = new Promise<void>((resolve) => (done = resolve));
+  const { promise: finished, resolve: done } = deferred();
   await consumer.connect();
   try {
     await consumer.subscribe({ topic: o.topic });

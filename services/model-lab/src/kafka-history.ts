@@ -25,7 +25,19 @@
 import { randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
-import { configReader, createKafka, createLogger, InvalidInputError, readCommonConfig, runFromPositions, type Env, type KafkaSecurity, type SchemaStore, type SeekTarget } from '@pitwall/common';
+import {
+  configReader,
+  createKafka,
+  createLogger,
+  deferred,
+  InvalidInputError,
+  readCommonConfig,
+  runFromPositions,
+  type Env,
+  type KafkaSecurity,
+  type SchemaStore,
+  type SeekTarget,
+} from '@pitwall/common';
 
 export type OffsetBound = { kind: 'earliest' } | { kind: 'latest' } | { kind: 'time'; ts: number } | { kind: 'offset'; offset: bigint } | { kind: 'partitions'; offsets: ReadonlyMap<number, bigint> };
 
@@ -196,8 +208,7 @@ export async function readTopicRange(kafka: Kafka, range: TopicRange, opts: Read
   const want = new Map(pending.map((p) => [p.partition, p]));
   // Next offset expected per partition: records below it were taken already (no duplicates).
   const position = new Map(pending.map((p) => [p.partition, p.fromOffset]));
-  let finish!: () => void;
-  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const { promise: finished, resolve: finish } = deferred();
   const done = (): boolean => pending.every((p) => position.get(p.partition)! >= p.toOffset);
   const advance = (partition: number, next: bigint): void => {
     const cur = position.get(partition);

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Consumer, Kafka } from 'kafkajs';
-import { provisionTopics, type Logger } from '@pitwall/common';
+import { deferred, provisionTopics, type Logger } from '@pitwall/common';
 import { encodeModelUpdate, parseModelUpdate, type ModelUpdateEvent } from './model-updates.js';
 
 /** One partition keeps the events totally ordered; unlimited retention keeps the history rollback needs. */
@@ -58,8 +58,7 @@ export function createModelUpdatesFollower(opts: {
       }
       const caughtUp: ModelUpdateEvent[] = [];
       let live = false;
-      let resolveCatchUp!: () => void;
-      const catchUp = new Promise<void>((resolve) => (resolveCatchUp = resolve));
+      const { promise: catchUp, resolve: resolveCatchUp } = deferred();
       const checkCaughtUp = (): void => {
         if (!live && ends.size === 0) {
           live = true;

@@ -6,6 +6,7 @@ import {
   createLogger,
   createMetricsRegistry,
   createSchemaStore,
+  deferred,
   createTopicCodec,
   exportReadiness,
   onShutdown,
@@ -57,8 +58,7 @@ runMain(SERVICE, async () => {
 
   // model.updates first: the version the fleet was told to serve beats MODEL_VERSION. Live events
   // wait until the model control exists.
-  let controlReady!: (c: ModelControl) => void;
-  const control = new Promise<ModelControl>((resolve) => (controlReady = resolve));
+  const { promise: control, resolve: controlReady } = deferred<ModelControl>();
   const updates = createModelUpdatesFollower({
     kafka,
     topic: config.topics.modelUpdates,

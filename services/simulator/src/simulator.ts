@@ -19,7 +19,7 @@
  * and pacing by the gaps between them. Their timestamps are kept unless startTs is given, which
  * shifts the whole replay to begin there.
  */
-import { NO_MATCHING_SUBSCRIBERS, publishPacketSize, type Logger, type Registry } from '@pitwall/common';
+import { deferred, NO_MATCHING_SUBSCRIBERS, publishPacketSize, type Logger, type Registry } from '@pitwall/common';
 import type { Fleet, Reading, ResolvedFailure } from './fleet.js';
 import type { GroundTruthEvent } from './failures.js';
 import { payloadJson, telemetryTopic } from './payload.js';
@@ -99,12 +99,7 @@ export function createSimulator(deps: SimulatorDeps): Simulator {
   let inFlight = 0;
   let drainWaiters: { limit: number; resolve: () => void }[] = [];
   let cancelSleep: (() => void) | undefined;
-  let resolveDone!: () => void;
-  let rejectDone!: (err: unknown) => void;
-  const done = new Promise<void>((resolve, reject) => {
-    resolveDone = resolve;
-    rejectDone = reject;
-  });
+  const { promise: done, resolve: resolveDone, reject: rejectDone } = deferred();
   done.catch(() => {}); // the caller may only await stop(); the rejection is logged below
 
   const settle = (err?: Error): void => {
