@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { configReader, readCommonConfig, type Env } from '@pitwall/common';
+import { configReader, loadFleetProfile, readCommonConfig, type Env } from '@pitwall/common';
 
 export function readIngestConfig(env: Env) {
   const c = configReader(env);
@@ -23,6 +23,8 @@ export function readIngestConfig(env: Env) {
     maxPayloadBytes: c.int('INGEST_MAX_PAYLOAD_BYTES', 8192, { min: 256, max: 1_048_576 }),
     // A car's clock is untrusted: a reading further ahead of ingest's clock than this is dead-lettered.
     maxFutureSkewMs: c.int('INGEST_MAX_FUTURE_SKEW_MS', 120_000, { min: 0, max: 86_400_000 }),
+    // A name in schemas/fleet-profiles/ or a file path (a slash in it); `pitwall` is the identity.
+    profile: loadFleetProfile(c.str('INGEST_FLEET_PROFILE', 'pitwall'), 'INGEST_FLEET_PROFILE'),
   });
 }
 

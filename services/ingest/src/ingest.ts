@@ -28,6 +28,7 @@ import {
   type AvroCodec,
   type HeldMessage,
   type KeptSubscription,
+  type FleetProfile,
   type Logger,
   type Readiness,
   type ReceiptRecord,
@@ -52,6 +53,8 @@ export interface IngestConfig {
   topics: { telemetry: string; receipts: string; dlq: string };
   partitions: number;
   limits: ValidationLimits;
+  /** What the fleet sends: fields, units, ranges (INGEST_FLEET_PROFILE); default Pitwall's own. */
+  profile?: FleetProfile;
   maxBatch: number;
   lingerMs: number;
   /** Most bytes per Kafka send (KAFKA_MAX_BATCH_BYTES; lowered to the topics' max.message.bytes at start). */
@@ -150,7 +153,12 @@ export function createIngest(deps: IngestDeps): Ingest {
       return;
     }
     counters.inc(METRICS.received);
-    const outcome = handleTelemetry({ service: config.service, codec: deps.codec, topics: config.topics, limits: config.limits }, message.topic, message.payload, now());
+    const outcome = handleTelemetry(
+      { service: config.service, codec: deps.codec, topics: config.topics, limits: config.limits, ...(config.profile ? { profile: config.profile } : {}) },
+      message.topic,
+      message.payload,
+      now(),
+    );
     if (outcome.kind === 'dead-letter') {
       counters.inc(METRICS.deadLettered, 1, outcome.reason);
       log.debug('dead-lettered telemetry', { reason: outcome.reason, topic: message.topic });

@@ -47,6 +47,7 @@ runMain('ingest', async () => {
       topics: { telemetry: config.topics.telemetry, receipts: config.topics.receipts, dlq: config.topics.telemetryDlq },
       partitions: config.partitions,
       limits: { maxPayloadBytes: config.maxPayloadBytes, maxFutureSkewMs: config.maxFutureSkewMs },
+      profile: config.profile,
       maxBatch: config.maxBatch,
       lingerMs: config.lingerMs,
       maxBatchBytes: config.kafka.maxBatchBytes,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidInputError, SENSORS } from '@pitwall/common';
+import { InvalidInputError, loadFleetProfile, parseFleetProfile, SENSORS } from '@pitwall/common';
 import { parseTelemetry } from '../src/validate.js';
 
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -78,3 +78,108 @@ for (const [name, topic, payload, reason] of refusals) {
     );
   });
 }
+
+// The first rows of the reference demo's car-sensor-data.csv for car1 and car2 (its columns are Pitwall's
+// sensor names; values in its units), and a drained, overheating car from later in the file.
+const CARDATA_ROWS: Record<string, number>[] = [
+  {
+    coolant_temp: 39.395103,
+    intake_air_temp: 34.53991,
+    intake_air_flow_speed: 123.317406,
+    battery_percentage: 0.82654595,
+    battery_voltage: 246.12367,
+    current_draw: 0.6586535,
+    speed: 24.934872,
+    engine_vibration_amplitude: 2493.487,
+    throttle_pos: 0.034893095,
+    tire_pressure_1_1: 32,
+    tire_pressure_1_2: 31,
+    tire_pressure_2_1: 34,
+    tire_pressure_2_2: 34,
+    accelerometer_1_1_value: 0.5295712,
+    accelerometer_1_2_value: 0.9600553,
+    accelerometer_2_1_value: 0.88389874,
+    accelerometer_2_2_value: 0.043890715,
+    control_unit_firmware: 2000,
+  },
+  {
+    coolant_temp: 27.261951,
+    intake_air_temp: 23.424862,
+    intake_air_flow_speed: 13.865173,
+    battery_percentage: 0.5625609,
+    battery_voltage: 225.00488,
+    current_draw: 18.777458,
+    speed: 6.424663,
+    engine_vibration_amplitude: 642.4663,
+    throttle_pos: 0.46949375,
+    tire_pressure_1_1: 31,
+    tire_pressure_1_2: 31,
+    tire_pressure_2_1: 31,
+    tire_pressure_2_2: 33,
+    accelerometer_1_1_value: 0.24873829,
+    accelerometer_1_2_value: 0.197083,
+    accelerometer_2_1_value: 0.74912405,
+    accelerometer_2_2_value: 0.2612446,
+    control_unit_firmware: 2000,
+  },
+  {
+    coolant_temp: 1976.527,
+    intake_air_temp: 30,
+    intake_air_flow_speed: 100,
+    battery_percentage: -29.927,
+    battery_voltage: 210,
+    current_draw: 50,
+    speed: 40,
+    engine_vibration_amplitude: 4000,
+    throttle_pos: 0.9,
+    tire_pressure_1_1: 20,
+    tire_pressure_1_2: 20,
+    tire_pressure_2_1: 20,
+    tire_pressure_2_2: 20,
+    accelerometer_1_1_value: 6.9,
+    accelerometer_1_2_value: 0,
+    accelerometer_2_1_value: 0,
+    accelerometer_2_2_value: 0,
+    control_unit_firmware: 1000,
+  },
+];
+
+test('fleet profile cardata-v1: values converted to Pitwall units, only real anomalies flagged', () => {
+  const cardata = loadFleetProfile('cardata-v1', 'INGEST_FLEET_PROFILE');
+  const flags = (profile?: ReturnType<typeof loadFleetProfile>) => CARDATA_ROWS.map((r) => parseTelemetry(TOPIC, json({ ts: NOW - 1000, ...r }), NOW, LIMITS, profile).out_of_range);
+  // Read as Pitwall's own units every row is out of range (a 12 V battery, kPa tires, vibration in mm/s).
+  const tires = ['tire_pressure_1_1', 'tire_pressure_1_2', 'tire_pressure_2_1', 'tire_pressure_2_2'];
+  assert.deepEqual(flags(), [
+    ['battery_voltage', 'engine_vibration_amplitude', ...tires],
+    ['battery_voltage', 'engine_vibration_amplitude', ...tires],
+    ['coolant_temp', 'battery_percentage', 'battery_voltage', 'engine_vibration_amplitude', ...tires],
+  ]);
+  // With its profile: the healthy rows are clean; the sick one shows its boiling coolant and drained battery.
+  assert.deepEqual(flags(cardata), [[], [], ['coolant_temp', 'battery_percentage']]);
+  const rec = parseTelemetry(TOPIC, json({ ts: NOW - 1000, ...CARDATA_ROWS[0] }), NOW, LIMITS, cardata);
+  assert.equal(rec.tire_pressure_1_1, 221); // 32 psi, rounded kPa (an int sensor)
+  assert.equal(rec.tire_pressure_2_1, 234);
+  assert.ok(Math.abs((rec.battery_percentage as number) - 82.654595) < 1e-9);
+  assert.equal(rec.battery_voltage, 246.12367);
+  assert.equal(rec.coolant_temp, 39.395103);
+});
+
+test('fleet profile: renamed fields are read by their payload name, and errors name that field', () => {
+  const profile = parseFleetProfile({ profile: 'upper', sensors: { coolant_temp: { field: 'COOLANT_TEMP', unit: '°F' }, tire_pressure_1_1: { field: 'TIRE_PRESSURE11', unit: 'psi' } } }, 'upper.json');
+  const r = reading();
+  delete r.coolant_temp;
+  delete r.tire_pressure_1_1;
+  const rec = parseTelemetry(TOPIC, json({ ...r, COOLANT_TEMP: 212, TIRE_PRESSURE11: 32.5 }), NOW, LIMITS, profile);
+  assert.ok(Math.abs((rec.coolant_temp as number) - 100) < 1e-9);
+  assert.equal(rec.tire_pressure_1_1, 224); // 32.5 psi: a fraction is fine before conversion
+  assert.equal('COOLANT_TEMP' in rec, false);
+  assert.throws(
+    () => parseTelemetry(TOPIC, json(r), NOW, LIMITS, profile),
+    (err: unknown) => err instanceof InvalidInputError && err.reason === 'field.missing' && /field "COOLANT_TEMP" is missing/.test(err.message),
+  );
+  // A converted integer sensor beyond any integer: dead-lettered, never an Avro encoding failure.
+  assert.throws(
+    () => parseTelemetry(TOPIC, json({ ...r, COOLANT_TEMP: 50, TIRE_PRESSURE11: 1e300 }), NOW, LIMITS, profile),
+    (err: unknown) => err instanceof InvalidInputError && err.reason === 'field.not_integer' && /TIRE_PRESSURE11/.test(err.message),
+  );
+});

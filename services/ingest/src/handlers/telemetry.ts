@@ -3,7 +3,7 @@
  * telemetry topic keyed by vehicle id; anything else becomes a dead letter carrying the raw bytes,
  * the MQTT topic and the reason. Never throws.
  */
-import type { AvroCodec, TelemetryRecord } from '@pitwall/common';
+import type { AvroCodec, FleetProfile, TelemetryRecord } from '@pitwall/common';
 import { parseTelemetry, type ValidationLimits } from '../validate.js';
 import { mqttDeadLetter, type DeadLetter, type OutgoingRecord } from './dead-letter.js';
 
@@ -14,6 +14,7 @@ export interface TelemetryHandlerDeps {
   codec: AvroCodec<TelemetryRecord>;
   topics: { telemetry: string; dlq: string };
   limits: ValidationLimits;
+  profile?: FleetProfile;
 }
 
 /** ts: the reading's event time (for the event-time-to-acknowledgement histogram). */
@@ -21,7 +22,7 @@ export type Outcome = { kind: 'record'; record: OutgoingRecord; outOfRange: numb
 
 export function handleTelemetry(deps: TelemetryHandlerDeps, topic: string, payload: Buffer, receivedAt: number): Outcome {
   try {
-    const reading = parseTelemetry(topic, payload, receivedAt, deps.limits);
+    const reading = parseTelemetry(topic, payload, receivedAt, deps.limits, deps.profile);
     return {
       kind: 'record',
       record: { topic: deps.topics.telemetry, key: reading.vehicle_id, value: deps.codec.encode(reading) },
