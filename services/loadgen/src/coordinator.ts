@@ -35,6 +35,27 @@ export function defaultOutFile(now = new Date()): string {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+/**
+ * Before counting, the telemetry topic must have stopped growing for this long: the drain (--drain)
+ * can end while ingest still writes what the broker queued for it, and counting then would report
+ * readings as missing that are merely late. At most VERIFY_SETTLE_MAX_MS of waiting.
+ */
+const VERIFY_QUIET_MS = 3_000;
+const VERIFY_SETTLE_MAX_MS = 300_000;
+
+/** Resolves once `read` has returned the same value for `quietMs`, or false after `maxMs`. */
+async function untilStill(read: () => Promise<bigint>, quietMs: number, maxMs: number): Promise<boolean> {
+  const deadline = Date.now() + maxMs;
+  let last = await read();
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(500);
+    const now = await read();
+    if (now !== last) [last, since] = [now, Date.now()];
+    else if (Date.now() - since >= quietMs) return true;
+  }
+  return false;
+}
 
 export interface RunResult {
   out: string;
@@ -163,6 +184,11 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
   else if (interrupted) telemetry = { skipped: 'interrupted' };
   else if (pool.fatal.length > 0 || finals.length < pool.size) telemetry = { skipped: 'a worker failed' };
   else {
+    const endOf = async (): Promise<bigint> => (await probe.partitions(o.topics.telemetry)).reduce((sum, p) => sum + BigInt(p.high), 0n);
+    const waitFrom = Date.now();
+    const still = await untilStill(endOf, VERIFY_QUIET_MS, VERIFY_SETTLE_MAX_MS);
+    const waited = Math.round((Date.now() - waitFrom) / 1000);
+    if (waited > VERIFY_QUIET_MS / 1000 + 1) print(`${o.topics.telemetry} grew for ${waited} s after the drain (ingest still writing)${still ? '' : '; counting while it still grows'}`);
     const to = new Map((await probe.partitions(o.topics.telemetry)).map((p) => [p.partition, p.high]));
     print(`counting the run's readings in ${o.topics.telemetry} ...`);
     telemetry = await countRunReadings(kafka, { topic: o.topics.telemetry, registryUrl: o.registryUrl, prefix: o.prefix, from: telemetryFrom, to, timeoutMs: 300_000 }).catch((err: unknown) => ({
