@@ -11,32 +11,12 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectMqtt, createAvroCodec, defaultSchemasDir, DLQ_HEADER, loadSchemaFile, silentLogger, type TelemetryRecord } from '@pitwall/common';
-import { collect } from '@pitwall/common/testing';
+import { CARDATA_FAILING, CARDATA_HEALTHY, collect } from '@pitwall/common/testing';
 import { adminSchemaStore, INFRA, isolatedEnv, kafkaClientConfig, REPO, runId, startService, waitReady } from './support/stack.js';
 import { asGateway } from './support/identities.js';
 
-// Rows of the reference demo's car-sensor-data.csv (car1's first, and a failing car's).
-const HEALTHY = {
-  coolant_temp: 39.395103,
-  intake_air_temp: 34.53991,
-  intake_air_flow_speed: 123.317406,
-  battery_percentage: 0.82654595,
-  battery_voltage: 246.12367,
-  current_draw: 0.6586535,
-  speed: 24.934872,
-  engine_vibration_amplitude: 2493.487,
-  throttle_pos: 0.034893095,
-  tire_pressure_1_1: 32,
-  tire_pressure_1_2: 31,
-  tire_pressure_2_1: 34,
-  tire_pressure_2_2: 34,
-  accelerometer_1_1_value: 0.5295712,
-  accelerometer_1_2_value: 0.9600553,
-  accelerometer_2_1_value: 0.88389874,
-  accelerometer_2_2_value: 0.043890715,
-  control_unit_firmware: 2000,
-};
-const FAILING = { ...HEALTHY, coolant_temp: 1976.527, battery_percentage: -29.927, tire_pressure_2_2: 20 };
+const HEALTHY = CARDATA_HEALTHY;
+const FAILING = CARDATA_FAILING;
 
 test('ingest with the cardata-v1 profile: converted to Pitwall units, real anomalies flagged, missing field dead-lettered', { timeout: 120_000 }, async (t) => {
   const id = runId();

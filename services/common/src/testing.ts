@@ -54,6 +54,33 @@ export function incident(over: Partial<IncidentRecord> = {}, openedAt = 1_700_00
   };
 }
 
+/**
+ * Readings in the reference demo's CarData units (fleet profile cardata-v1): car1's first row of its
+ * car-sensor-data.csv, and a failing car built from it with the file's extremes (coolant at
+ * 1,976 °C, a battery drained to -29.9 %, a tire at its 20 psi minimum).
+ */
+export const CARDATA_HEALTHY: Readonly<Record<string, number>> = Object.freeze({
+  coolant_temp: 39.395103,
+  intake_air_temp: 34.53991,
+  intake_air_flow_speed: 123.317406,
+  battery_percentage: 0.82654595,
+  battery_voltage: 246.12367,
+  current_draw: 0.6586535,
+  speed: 24.934872,
+  engine_vibration_amplitude: 2493.487,
+  throttle_pos: 0.034893095,
+  tire_pressure_1_1: 32,
+  tire_pressure_1_2: 31,
+  tire_pressure_2_1: 34,
+  tire_pressure_2_2: 34,
+  accelerometer_1_1_value: 0.5295712,
+  accelerometer_1_2_value: 0.9600553,
+  accelerometer_2_1_value: 0.88389874,
+  accelerometer_2_2_value: 0.043890715,
+  control_unit_firmware: 2000,
+});
+export const CARDATA_FAILING: Readonly<Record<string, number>> = Object.freeze({ ...CARDATA_HEALTHY, coolant_temp: 1976.527, battery_percentage: -29.927, tire_pressure_2_2: 20 });
+
 /** Contributors of a tire-pressure anomaly, the default of `windowScore`. */
 export const TIRE_CONTRIBUTORS: readonly Contributor[] = Object.freeze([
   { sensor: 'tire_pressure_2_1', share: 0.7, component: 'x', action: 'y' },

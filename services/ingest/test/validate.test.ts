@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidInputError, loadFleetProfile, parseFleetProfile, SENSORS } from '@pitwall/common';
+import { CARDATA_FAILING, CARDATA_HEALTHY } from '@pitwall/common/testing';
 import { parseTelemetry } from '../src/validate.js';
 
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -79,70 +80,8 @@ for (const [name, topic, payload, reason] of refusals) {
   });
 }
 
-// The first rows of the reference demo's car-sensor-data.csv for car1 and car2 (its columns are Pitwall's
-// sensor names; values in its units), and a drained, overheating car from later in the file.
-const CARDATA_ROWS: Record<string, number>[] = [
-  {
-    coolant_temp: 39.395103,
-    intake_air_temp: 34.53991,
-    intake_air_flow_speed: 123.317406,
-    battery_percentage: 0.82654595,
-    battery_voltage: 246.12367,
-    current_draw: 0.6586535,
-    speed: 24.934872,
-    engine_vibration_amplitude: 2493.487,
-    throttle_pos: 0.034893095,
-    tire_pressure_1_1: 32,
-    tire_pressure_1_2: 31,
-    tire_pressure_2_1: 34,
-    tire_pressure_2_2: 34,
-    accelerometer_1_1_value: 0.5295712,
-    accelerometer_1_2_value: 0.9600553,
-    accelerometer_2_1_value: 0.88389874,
-    accelerometer_2_2_value: 0.043890715,
-    control_unit_firmware: 2000,
-  },
-  {
-    coolant_temp: 27.261951,
-    intake_air_temp: 23.424862,
-    intake_air_flow_speed: 13.865173,
-    battery_percentage: 0.5625609,
-    battery_voltage: 225.00488,
-    current_draw: 18.777458,
-    speed: 6.424663,
-    engine_vibration_amplitude: 642.4663,
-    throttle_pos: 0.46949375,
-    tire_pressure_1_1: 31,
-    tire_pressure_1_2: 31,
-    tire_pressure_2_1: 31,
-    tire_pressure_2_2: 33,
-    accelerometer_1_1_value: 0.24873829,
-    accelerometer_1_2_value: 0.197083,
-    accelerometer_2_1_value: 0.74912405,
-    accelerometer_2_2_value: 0.2612446,
-    control_unit_firmware: 2000,
-  },
-  {
-    coolant_temp: 1976.527,
-    intake_air_temp: 30,
-    intake_air_flow_speed: 100,
-    battery_percentage: -29.927,
-    battery_voltage: 210,
-    current_draw: 50,
-    speed: 40,
-    engine_vibration_amplitude: 4000,
-    throttle_pos: 0.9,
-    tire_pressure_1_1: 20,
-    tire_pressure_1_2: 20,
-    tire_pressure_2_1: 20,
-    tire_pressure_2_2: 20,
-    accelerometer_1_1_value: 6.9,
-    accelerometer_1_2_value: 0,
-    accelerometer_2_1_value: 0,
-    accelerometer_2_2_value: 0,
-    control_unit_firmware: 1000,
-  },
-];
+// Two healthy rows of the reference demo's CSV (car1's first, and the same car with car2's tires) and a failing one.
+const CARDATA_ROWS: Readonly<Record<string, number>>[] = [CARDATA_HEALTHY, { ...CARDATA_HEALTHY, tire_pressure_1_1: 31, tire_pressure_2_1: 31, tire_pressure_2_2: 33 }, CARDATA_FAILING];
 
 test('fleet profile cardata-v1: values converted to Pitwall units, only real anomalies flagged', () => {
   const cardata = loadFleetProfile('cardata-v1', 'INGEST_FLEET_PROFILE');
