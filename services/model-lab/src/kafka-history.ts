@@ -220,14 +220,10 @@ export async function readTopicRange(kafka: Kafka, range: TopicRange, opts: Read
   let timer: NodeJS.Timeout | undefined;
   try {
     await consumer.connect();
-    // Batches holding only control records or aborted data never reach eachBatch; their end still counts,
-    // but only for a batch that starts at or before the position: kafkajs also reports batches whose
-    // records all lie below the fetched offset, with the fetched offset (or the high watermark) as
-    // their "last offset", which would skip what was never read.
+    // Batches holding only control records or aborted data never reach eachBatch; their end still counts.
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-      const { topic, partition, firstOffset, lastOffset } = e.payload as { topic: string; partition: number; firstOffset: string | null; lastOffset: string | null };
-      if (topic !== range.topic || lastOffset === null || firstOffset === null || !want.has(partition)) return;
-      if (BigInt(firstOffset) <= position.get(partition)!) advance(partition, BigInt(lastOffset) + 1n);
+      const { topic, partition, lastOffset } = e.payload as { topic: string; partition: number; lastOffset: string | null };
+      if (topic === range.topic && lastOffset !== null && want.has(partition)) advance(partition, BigInt(lastOffset) + 1n);
     });
     await consumer.subscribe({ topics: [range.topic], fromBeginning: false });
     // Every join (a restarted consumer included) resumes each partition at its position.
