@@ -25,7 +25,8 @@ test('a new model version is swapped in between batches; a broken one is refused
   const kafka = new Kafka({ clientId: `e2e-${id}`, ...kafkaClientConfig(), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+  // Past timestamps: no retention, or the broker may delete the segments mid-test (see replay.e2e).
+  await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '-1' }] })), waitForLeaders: true });
   await admin.disconnect();
 
   const scoring = await startService(

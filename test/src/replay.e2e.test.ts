@@ -48,7 +48,9 @@ test('replay lists exactly the alerts of the records in a time range and an offs
   const admin = kafka.admin();
   await admin.connect();
   t.after(() => admin.disconnect());
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+  // The records are stamped in the past (T0): with the broker's default retention (7 days, checked every
+  // 5 minutes) their segments could be deleted mid-test, which replays then see as an empty range.
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '-1' }] }], waitForLeaders: true });
 
   tf.enableProdMode();
   await tf.setBackend('cpu');

@@ -29,7 +29,8 @@ test('training from a Kafka telemetry range records the range and is reproducibl
   const admin = kafka.admin();
   await admin.connect();
   t.after(() => admin.disconnect());
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+  // Past timestamps (T0): no retention, or the broker may delete the segments mid-test (see replay.e2e).
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '-1' }] }], waitForLeaders: true });
   const modelsDir = await mkdtemp(path.join(os.tmpdir(), 'pitwall-train-kafka-'));
   t.after(() => rm(modelsDir, { recursive: true, force: true }));
 
