@@ -2,9 +2,10 @@
  * Importing a model trained elsewhere as a Pitwall model version (models/<name>/<version>/):
  * a Keras 2 whole-model .h5 (keras-h5.ts) or a tensorflowjs_converter output (model.json plus its
  * weight shards), layers or graph format (servable.ts); a graph model keeps its signature and the
- * converter's metadata, its shards are joined into one weights.bin. The model itself carries no
- * normalization or threshold, so the user supplies the metadata (metadata.json fields, see
- * ModelMetadata); what can be defaulted is, the rest is listed in one error.
+ * converter's metadata, its shards are joined into one weights.bin. A model must map Pitwall's 108
+ * features to their reconstruction (checkFeatureWidth). The model itself carries no normalization
+ * or threshold, so the user supplies the metadata (metadata.json fields, see ModelMetadata); what
+ * can be defaulted is, the rest is listed in one error.
  *
  * The version directory is written under a temporary name next to its final place, loaded back
  * with loadModelDir (the same validation the scorer applies) and only then renamed, so a scorer
@@ -15,7 +16,19 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FEATURE_NAMES, FEATURE_SPEC_ID } from '@pitwall/common';
 import { loadKerasH5, ModelImportError } from './keras-h5.js';
-import { formatOf, loadModelDir, type ModelFormat, modelFromJSON, type ModelMetadata, readModelJSON, saveModelDir, type ServableModel, validateMetadata, validateModel } from '@pitwall/model';
+import {
+  formatOf,
+  loadModelDir,
+  type ModelFormat,
+  modelFromJSON,
+  type ModelMetadata,
+  readModelJSON,
+  saveModelDir,
+  type ServableModel,
+  signatureOf,
+  validateMetadata,
+  validateModel,
+} from '@pitwall/model';
 import { groupDescriptions, RATE_HZ, WINDOW_SIZE_MS } from './training.js';
 
 export { ModelImportError } from './keras-h5.js';
@@ -129,6 +142,28 @@ export async function loadTfjsModel(file: string): Promise<TfjsModel> {
   return { model, format: formatOf(model), generatedBy: json.generatedBy ?? null, convertedBy: json.convertedBy ?? null };
 }
 
+/**
+ * A Pitwall model maps the z-scored features of a window, [batch, 108], to their reconstruction of
+ * the same shape. A model made for other data (another set of sensors) is refused here, naming
+ * its widths, before its metadata is looked at (no feature list could make it fit).
+ */
+export function checkFeatureWidth(file: string, model: ServableModel): void {
+  const n = FEATURE_NAMES.length;
+  const { inputs, outputs } = signatureOf(model);
+  // Other signatures (several inputs, other ranks) are refused by validateModel.
+  if (inputs.length !== 1 || outputs.length !== 1 || inputs[0]!.shape?.length !== 2 || outputs[0]!.shape?.length !== 2) return;
+  const [input, output] = [inputs[0]!.shape, outputs[0]!.shape];
+  const fits = (w: number | null | undefined): boolean => w === n || w === null;
+  if (fits(input[1]) && fits(output[1])) return;
+  const shown = (shape: unknown): string => JSON.stringify(shape);
+  throw new ModelImportError(
+    file,
+    `the model takes ${input[1] ?? 'any number of'} values per row (input ${shown(input)}) and returns ${output[1] ?? 'any number of'} (output ${shown(output)}); ` +
+      `a Pitwall model takes the ${n} features of ${FEATURE_SPEC_ID} (input [null,${n}]) and returns their reconstruction (output [null,${n}]). ` +
+      'This model was made for other data: retrain it on Pitwall features',
+  );
+}
+
 /** Imports a model into `<modelsDir>/<name>/<version>/` and returns the written directory and metadata. */
 export async function importModel(o: ImportModelOptions): Promise<ImportResult> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.name)) throw new ModelImportError(o.file, `model name ${quote(o.name)} must be letters, digits, ".", "_" or "-"`);
@@ -157,6 +192,7 @@ export async function importModel(o: ImportModelOptions): Promise<ImportResult> 
   }
   const tmp = path.join(o.modelsDir, o.name, `.import-${o.version}-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
+    checkFeatureWidth(o.file, model);
     const metadata = completeMetadata(o.metadata, { name: o.name, version: o.version, importedFrom, source: o.metadataSource ?? o.file });
     // Same checks as loadModelDir, before anything is written; errors name the target directory.
     validateMetadata(target, metadata);
