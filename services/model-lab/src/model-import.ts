@@ -1,6 +1,6 @@
 /**
  * Importing a model trained elsewhere as a Pitwall model version (models/<name>/<version>/):
- * a Keras 2 whole-model .h5 (keras-h5.ts) or a tensorflowjs_converter output (model.json plus its
+ * a Keras 2 or 3 whole-model .h5 (keras-h5.ts) or a tensorflowjs_converter output (model.json plus its
  * weight shards), layers or graph format (servable.ts); a graph model keeps its signature and the
  * converter's metadata, its shards are joined into one weights.bin. A model must map Pitwall's 108
  * features to their reconstruction (checkFeatureWidth). The model itself carries no normalization
@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FEATURE_NAMES, FEATURE_SPEC_ID } from '@pitwall/common';
-import { loadKerasH5, ModelImportError } from './keras-h5.js';
+import { loadKerasH5 } from './keras-h5.js';
+import { ModelImportError } from './keras-model.js';
 import {
   formatOf,
   loadModelDir,
@@ -31,7 +32,7 @@ import {
 } from '@pitwall/model';
 import { groupDescriptions, RATE_HZ, WINDOW_SIZE_MS } from './training.js';
 
-export { ModelImportError } from './keras-h5.js';
+export { ModelImportError } from './keras-model.js';
 
 export type ImportFormat = 'keras-h5' | 'tfjs';
 
