@@ -1,6 +1,6 @@
 /**
  * Command line for importing a model trained elsewhere:
- * `npm run import-model -- --h5 model.h5 --name pitwall-ae --version 3 --metadata meta.json`.
+ * `npm run import-model -- --keras model.keras --name pitwall-ae --version 3 --metadata meta.json`.
  * See model-import.ts for what is checked and written.
  */
 import { runCliIfMain } from '@pitwall/common';
@@ -11,11 +11,14 @@ import * as tf from '@tensorflow/tfjs';
 import { defaultModelsDir } from '@pitwall/model';
 import { importModel } from '../src/model-import.js';
 
-const HELP = `Import a Keras 2 .h5 model or a tensorflowjs_converter output as a Pitwall model version.
+const HELP = `Import a Keras model (.keras or .h5) or a tensorflowjs_converter output as a Pitwall model version.
 
-Usage: npm run import-model -- (--h5 FILE | --tfjs MODEL_JSON) --name NAME --version N --metadata FILE [options]
+Usage: npm run import-model -- (--keras FILE | --tfjs MODEL_JSON) --name NAME --version N --metadata FILE [options]
 
-  --h5 FILE          Keras 2 whole-model HDF5 file (model.save("model.h5"))
+  --keras FILE       Keras model file, told apart by its content: a .keras archive (Keras 3,
+                     tf_keras 2.12+) or a whole-model HDF5 file (model.save("model.h5"), Keras 2
+                     and tf.keras 2.x, Keras 3)
+  --h5 FILE          the same as --keras
   --tfjs FILE        model.json of a tensorflowjs_converter output (weight shards next to it):
                      layers format (a converted Keras model) or graph format (a converted
                      SavedModel: one float32 input [-1, 108], one output of the same shape;
@@ -32,6 +35,7 @@ Usage: npm run import-model -- (--h5 FILE | --tfjs MODEL_JSON) --name NAME --ver
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
+      keras: { type: 'string' },
       h5: { type: 'string' },
       tfjs: { type: 'string' },
       name: { type: 'string' },
@@ -47,7 +51,8 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  if ((values.h5 === undefined) === (values.tfjs === undefined)) throw new RangeError('give exactly one of --h5 FILE or --tfjs MODEL_JSON (see --help)');
+  const given = (['keras', 'h5', 'tfjs'] as const).filter((k) => values[k] !== undefined);
+  if (given.length !== 1) throw new RangeError('give exactly one of --keras FILE (or --h5 FILE) or --tfjs MODEL_JSON (see --help)');
   const missing = (['name', 'version', 'metadata'] as const).filter((k) => values[k] === undefined).map((k) => `--${k}`);
   if (missing.length) throw new RangeError(`missing ${missing.join(', ')} (see --help)`);
   let metadata: unknown;
@@ -60,8 +65,8 @@ async function main(): Promise<number> {
   tf.enableProdMode();
   await tf.setBackend('cpu');
   const result = await importModel({
-    format: values.h5 !== undefined ? 'keras-h5' : 'tfjs',
-    file: path.resolve(values.h5 ?? values.tfjs!),
+    format: given[0] === 'tfjs' ? 'tfjs' : 'keras',
+    file: path.resolve(values[given[0]!]!),
     name: values.name!,
     version: values.version!,
     metadata,

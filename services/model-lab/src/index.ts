@@ -1,6 +1,7 @@
 export * from './evaluation.js';
 export * from './kafka-history.js';
 export * from './kafka-training.js';
+export * from './keras-archive.js';
 export * from './keras-h5.js';
 export * from './keras-model.js';
 export * from './model-commands.js';

@@ -1,7 +1,7 @@
 /**
- * The part of Keras import that does not depend on the file format (keras-h5.ts reads whole-model
- * HDF5 files of Keras 2 and 3): a tfjs LayersModel rebuilt layer by layer from a Keras model
- * config, and the assignment of stored weights by layer name and role.
+ * The part of Keras import shared by every file format (keras-h5.ts: whole-model HDF5 of Keras 2
+ * and 3; keras-archive.ts: the .keras zip of Keras 2.12+ and 3): a tfjs LayersModel rebuilt layer
+ * by layer from a Keras model config, and the assignment of stored weights by layer name and role.
  *
  * A functional model's config says which tensors feed each layer (`inbound_nodes`). Three layouts
  * are read, each a list with one entry per call of the layer:
@@ -317,6 +317,18 @@ export interface StoredWeights {
   layers: readonly string[];
   /** The weights of one layer (empty or undefined when there are none). */
   of(layer: string): readonly StoredWeight[] | undefined;
+}
+
+/**
+ * The roles of a layer's weights in the order Keras lists them (trainable, then non-trainable):
+ * Dense kernel [in, out], bias [out]; BatchNormalization gamma, beta, moving_mean, moving_variance,
+ * gamma/beta absent when scale/center is false. For formats that store weights by position.
+ */
+export function kerasWeightRoles(l: KerasLayerConfig): string[] {
+  const c = l.config;
+  if (l.class_name === 'Dense') return c.use_bias === false ? ['kernel'] : ['kernel', 'bias'];
+  if (l.class_name === 'BatchNormalization') return [...(c.scale === false ? [] : ['gamma']), ...(c.center === false ? [] : ['beta']), 'moving_mean', 'moving_variance'];
+  return [];
 }
 
 /** Assigns the stored weights to every layer of `model` that has weights, matching layers by name and weights by role. */

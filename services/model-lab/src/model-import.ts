@@ -1,11 +1,12 @@
 /**
  * Importing a model trained elsewhere as a Pitwall model version (models/<name>/<version>/):
- * a Keras 2 or 3 whole-model .h5 (keras-h5.ts) or a tensorflowjs_converter output (model.json plus its
- * weight shards), layers or graph format (servable.ts); a graph model keeps its signature and the
- * converter's metadata, its shards are joined into one weights.bin. A model must map Pitwall's 108
- * features to their reconstruction (checkFeatureWidth). The model itself carries no normalization
- * or threshold, so the user supplies the metadata (metadata.json fields, see ModelMetadata); what
- * can be defaulted is, the rest is listed in one error.
+ * a Keras .keras archive (keras-archive.ts) or whole-model .h5 (keras-h5.ts), or a
+ * tensorflowjs_converter output (model.json plus its weight shards), layers or graph format
+ * (servable.ts); a graph model keeps its signature and the converter's metadata, its shards are
+ * joined into one weights.bin. A model must map Pitwall's 108 features to their reconstruction
+ * (checkFeatureWidth). The model itself carries no normalization or threshold, so the user
+ * supplies the metadata (metadata.json fields, see ModelMetadata); what can be defaulted is, the
+ * rest is listed in one error.
  *
  * The version directory is written under a temporary name next to its final place, loaded back
  * with loadModelDir (the same validation the scorer applies) and only then renamed, so a scorer
@@ -15,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FEATURE_NAMES, FEATURE_SPEC_ID } from '@pitwall/common';
-import { loadKerasH5 } from './keras-h5.js';
+import { loadKerasModel } from './keras-archive.js';
 import { ModelImportError } from './keras-model.js';
 import {
   formatOf,
@@ -34,11 +35,12 @@ import { groupDescriptions, RATE_HZ, WINDOW_SIZE_MS } from './training.js';
 
 export { ModelImportError } from './keras-model.js';
 
-export type ImportFormat = 'keras-h5' | 'tfjs';
+/** keras: a .keras archive or a whole-model .h5, told apart by content; tfjs: a converter's model.json. */
+export type ImportFormat = 'keras' | 'tfjs';
 
 /** Where the imported model came from; stored in metadata.json as imported_from. */
 export interface ImportedFrom {
-  format: 'keras-h5' | 'tfjs-layers' | 'tfjs-graph';
+  format: 'keras-h5' | 'keras' | 'tfjs-layers' | 'tfjs-graph';
   file: string;
   keras_version?: string | null;
   backend?: string | null;
@@ -49,7 +51,7 @@ export interface ImportedFrom {
 
 export interface ImportModelOptions {
   format: ImportFormat;
-  /** The .h5 file, or the model.json of a tensorflowjs_converter output. */
+  /** The .keras or .h5 file, or the model.json of a tensorflowjs_converter output. */
   file: string;
   name: string;
   version: string;
@@ -176,10 +178,10 @@ export async function importModel(o: ImportModelOptions): Promise<ImportResult> 
   let model: ServableModel;
   let importedFrom: ImportedFrom;
   const importedAt = new Date(now()).toISOString();
-  if (o.format === 'keras-h5') {
-    const k = await loadKerasH5(o.file);
+  if (o.format === 'keras') {
+    const k = await loadKerasModel(o.file);
     model = k.model;
-    importedFrom = { format: 'keras-h5', file: path.basename(o.file), keras_version: k.kerasVersion ?? null, backend: k.backend ?? null, imported_at: importedAt };
+    importedFrom = { format: k.format, file: path.basename(o.file), keras_version: k.kerasVersion ?? null, backend: k.backend ?? null, imported_at: importedAt };
   } else {
     const t = await loadTfjsModel(o.file);
     model = t.model;

@@ -1,20 +1,22 @@
 /**
  * Keras files written by the real libraries (test/fixtures/keras/, made by make_fixtures.py there:
- * tf_keras 2.19.0 and keras 3.15.1 on TensorFlow 2.19.1), loaded by the importer and compared with
- * the predictions of the library that wrote them.
+ * tf_keras 2.19.0, keras 3.15.1 and keras 2.12.0 on TensorFlow), loaded by the importer and
+ * compared with the predictions of the library that wrote them.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import h5wasm from 'h5wasm/node';
 import { FEATURE_NAMES } from '@pitwall/common';
+import { loadModelDir } from '@pitwall/model';
 import { predictRows, rejection, withTmpDir } from '@pitwall/model/testing';
-import { loadKerasH5 } from '../src/keras-h5.js';
-import { ModelImportError } from '../src/keras-model.js';
+import { archiveWeightPaths, loadKerasModel, toSnakeCase } from '../src/keras-archive.js';
+import { ModelImportError, type KerasLayerConfig } from '../src/keras-model.js';
 import { importModel } from '../src/model-import.js';
+import { crc32, zipEntries, zipRead } from '../src/zip.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/keras/', import.meta.url));
 const fixture = (name: string): string => path.join(FIXTURES, name);
@@ -53,18 +55,25 @@ before(async () => {
   await tf.setBackend('cpu');
 });
 
-const FIXTURE_FILES: Array<{ name: string; kerasVersion: string; library: string }> = [
-  { name: 'keras2-functional.h5', kerasVersion: '2.19.0', library: 'tf_keras' },
-  { name: 'tf1-flat.h5', kerasVersion: '2.2.4-tf', library: 'tf_keras' },
-  { name: 'keras3-functional.h5', kerasVersion: '3.15.1', library: 'keras' },
+const FIXTURE_FILES: Array<{ name: string; format: 'keras-h5' | 'keras'; kerasVersion: string; library: string }> = [
+  { name: 'keras2-functional.h5', format: 'keras-h5', kerasVersion: '2.19.0', library: 'tf_keras' },
+  { name: 'tf1-flat.h5', format: 'keras-h5', kerasVersion: '2.2.4-tf', library: 'tf_keras' },
+  { name: 'keras3-functional.h5', format: 'keras-h5', kerasVersion: '3.15.1', library: 'keras' },
+  { name: 'keras3-functional.keras', format: 'keras', kerasVersion: '3.15.1', library: 'keras' },
+  { name: 'keras3-sequential.keras', format: 'keras', kerasVersion: '3.15.1', library: 'keras' },
+  { name: 'keras3-sequential-deflated.keras', format: 'keras', kerasVersion: '3.15.1', library: 'keras' },
+  { name: 'tf-keras-functional.keras', format: 'keras', kerasVersion: '2.19.0', library: 'tf_keras' },
+  { name: 'keras212-functional.keras', format: 'keras', kerasVersion: '2.12.0', library: 'keras' },
+  { name: 'keras3-pitwall-ae.keras', format: 'keras', kerasVersion: '3.15.1', library: 'keras' },
 ];
 
 describe('Keras files written by the real libraries', () => {
   for (const f of FIXTURE_FILES) {
     it(`${f.name}: predicts what ${f.library} predicted`, async () => {
       const want = await expected(f.name);
-      const { model, kerasVersion } = await loadKerasH5(fixture(f.name));
+      const { model, format, kerasVersion } = await loadKerasModel(fixture(f.name));
       try {
+        assert.equal(format, f.format);
         assert.equal(kerasVersion, f.kerasVersion);
         assertClose(predictRows(model, want.inputs), want.outputs);
       } finally {
@@ -83,16 +92,158 @@ describe('Keras files written by the real libraries', () => {
     const node = (k3.config.layers[1]!.inbound_nodes as { args: { class_name: string; config: { keras_history: unknown } }[] }[])[0]!;
     assert.equal(node.args[0]!.class_name, '__keras_tensor__');
     assert.deepEqual(node.args[0]!.config.keras_history, ['features', 0, 0]);
+    // The archives' weights: Keras 2.12 under _layer_checkpoint_dependencies, later ones under layers.
+    const roots = async (name: string): Promise<string[]> => {
+      const buf = await readFile(fixture(name));
+      const fail = (m: string): Error => new Error(m);
+      const entries = zipEntries(buf, fail);
+      assert.deepEqual([...entries.keys()].sort(), ['config.json', 'metadata.json', 'model.weights.h5']);
+      return withTmpDir(async (dir) => {
+        const tmp = path.join(dir, 'w.h5');
+        await writeFile(tmp, zipRead(buf, entries.get('model.weights.h5')!, fail));
+        const h5 = new h5wasm.File(tmp, 'r');
+        try {
+          return h5.keys().sort();
+        } finally {
+          h5.close();
+        }
+      });
+    };
+    assert.deepEqual(await roots('keras212-functional.keras'), ['_layer_checkpoint_dependencies', 'vars']);
+    assert.deepEqual(await roots('keras3-functional.keras'), ['layers', 'vars']);
+    assert.deepEqual(await roots('tf-keras-functional.keras'), ['layers', 'vars']);
+  });
+
+  it('tells a .keras archive from an .h5 by content, not by name', async () => {
+    // Keras 2.12 writes HDF5 to a .keras name unless save_format="keras_v3" is given.
+    await withTmpDir(async (dir) => {
+      const h5AsKeras = path.join(dir, 'model.keras');
+      await copyFile(fixture('keras2-functional.h5'), h5AsKeras);
+      const archiveAsH5 = path.join(dir, 'model.h5');
+      await copyFile(fixture('keras3-functional.keras'), archiveAsH5);
+      for (const [file, format] of [
+        [h5AsKeras, 'keras-h5'],
+        [archiveAsH5, 'keras'],
+      ] as const) {
+        const k = await loadKerasModel(file);
+        k.model.dispose();
+        assert.equal(k.format, format);
+      }
+      const text = path.join(dir, 'notes.keras');
+      await writeFile(text, 'not a model');
+      assert.match((await rejection(loadKerasModel(text))).message, /neither a \.keras archive \(zip\) nor a Keras HDF5 file/);
+    });
+  });
+});
+
+describe('.keras weight groups', () => {
+  const layer = (class_name: string, name: string): KerasLayerConfig => ({ class_name, config: { name } });
+  const layers = [layer('InputLayer', 'in'), layer('Dense', 'enc'), layer('BatchNormalization', 'norm'), layer('Dropout', 'drop'), layer('Dense', 'mid'), layer('Dense', 'dec')];
+
+  it('are named after the class, counted in layer order (Keras 2.13+ and 3)', () => {
+    assert.deepEqual(Object.fromEntries(archiveWeightPaths(layers, 'layers', false)), {
+      in: 'layers/input_layer',
+      enc: 'layers/dense',
+      norm: 'layers/batch_normalization',
+      drop: 'layers/dropout',
+      mid: 'layers/dense_1',
+      dec: 'layers/dense_2',
+    });
+  });
+
+  it('count each layer with weights twice in Keras 2.12', () => {
+    const paths = archiveWeightPaths(layers, '_layer_checkpoint_dependencies', true);
+    assert.deepEqual(
+      [paths.get('enc'), paths.get('mid'), paths.get('dec'), paths.get('drop')],
+      ['_layer_checkpoint_dependencies/dense', '_layer_checkpoint_dependencies/dense_2', '_layer_checkpoint_dependencies/dense_4', '_layer_checkpoint_dependencies/dropout'],
+    );
+  });
+
+  it('use Keras snake_case class names', () => {
+    assert.deepEqual(['Dense', 'BatchNormalization', 'LeakyReLU', 'InputLayer', 'Add'].map(toSnakeCase), ['dense', 'batch_normalization', 'leaky_re_lu', 'input_layer', 'add']);
+  });
+});
+
+describe('.keras archives the importer refuses', () => {
+  /**
+   * A copy of a fixture with one stored zip entry's bytes changed in place (same length); its CRC-32
+   * is updated in the local and central headers unless `keepCrc`.
+   */
+  async function edited(dir: string, name: string, entry: string, edit: (text: string) => string, keepCrc = false): Promise<string> {
+    const buf = await readFile(fixture(name));
+    const e = zipEntries(buf, (m) => new Error(m)).get(entry)!;
+    assert.equal(e.method, 0, 'a stored entry');
+    const start = e.offset + 30 + buf.readUInt16LE(e.offset + 26) + buf.readUInt16LE(e.offset + 28);
+    const data = Buffer.from(edit(buf.toString('latin1', start, start + e.size)), 'latin1');
+    assert.equal(data.length, e.size);
+    data.copy(buf, start);
+    if (!keepCrc) {
+      buf.writeUInt32LE(crc32(data), e.offset + 14);
+      const central = Buffer.from('PK\x01\x02', 'latin1');
+      for (let at = buf.indexOf(central); at >= 0; at = buf.indexOf(central, at + 4)) {
+        if (buf.toString('latin1', at + 46, at + 46 + buf.readUInt16LE(at + 28)) === entry) buf.writeUInt32LE(crc32(data), at + 16);
+      }
+    }
+    const out = path.join(dir, name);
+    await writeFile(out, buf);
+    return out;
+  }
+
+  it('a corrupt entry (CRC-32 mismatch)', async () => {
+    await withTmpDir(async (dir) => {
+      const file = await edited(dir, 'keras3-sequential.keras', 'config.json', (t) => t.replace('"relu"', '"ReLU"'), true);
+      const err = await rejection(loadKerasModel(file));
+      assert.ok(err instanceof ModelImportError, String(err));
+      assert.match(err.message, /zip entry config\.json is corrupt/);
+    });
+  });
+
+  it('an archive without model weights, and a truncated file', async () => {
+    await withTmpDir(async (dir) => {
+      const buf = await readFile(fixture('keras3-sequential.keras'));
+      const file = path.join(dir, 'renamed.keras');
+      // The entry's name is in its local header and in the central directory.
+      await writeFile(file, Buffer.from(buf.toString('latin1').replaceAll('model.weights.h5', 'other.weights.h5'), 'latin1'));
+      assert.match((await rejection(loadKerasModel(file))).message, /the archive has no model\.weights\.h5 \(it holds metadata\.json, config\.json, other\.weights\.h5\)/);
+      await writeFile(file, buf.subarray(0, 1000));
+      assert.match((await rejection(loadKerasModel(file))).message, /not a valid zip archive: no end of central directory record/);
+    });
+  });
+
+  it('a config whose layer order does not match the stored weights', async () => {
+    await withTmpDir(async (dir) => {
+      // Swapping the names of two Dense layers of the same shape would go unnoticed by the shapes;
+      // Keras 3 records each weights group's layer name, which the importer checks.
+      const swap = (t: string): string => t.replace('"name": "enc"', '"name": "XXX"').replace('"name": "mid"', '"name": "enc"').replace('"name": "XXX"', '"name": "mid"');
+      const file = await edited(dir, 'keras3-sequential.keras', 'config.json', swap);
+      const err = await rejection(loadKerasModel(file));
+      assert.ok(err instanceof ModelImportError, String(err));
+      assert.match(err.message, /model\.weights\.h5: layers\/dense\/vars holds the weights of layer enc, not of layer mid/);
+    });
   });
 });
 
 describe('importing Keras files as Pitwall model versions', () => {
   const metadata = { features: [...FEATURE_NAMES], normalization: { mean: FEATURE_NAMES.map(() => 0), std: FEATURE_NAMES.map(() => 1) }, threshold: 0.5 };
 
+  it('a .keras archive becomes a version directory that predicts like Keras', async () => {
+    const want = await expected('keras3-pitwall-ae.keras');
+    await withTmpDir(async (dir) => {
+      const r = await importModel({ format: 'keras', file: fixture('keras3-pitwall-ae.keras'), name: 'k3', version: '1', metadata, modelsDir: dir, now: () => Date.UTC(2026, 0, 1) });
+      const loaded = await loadModelDir(r.dir);
+      try {
+        assert.deepEqual(loaded.metadata.imported_from, { format: 'keras', file: 'keras3-pitwall-ae.keras', keras_version: '3.15.1', backend: null, imported_at: '2026-01-01T00:00:00.000Z' });
+        assertClose(predictRows(loaded.model, want.inputs), want.outputs);
+      } finally {
+        loaded.model.dispose();
+      }
+    });
+  });
+
   it('a model made for other data is refused with its width and the width Pitwall needs', async () => {
     await withTmpDir(async (dir) => {
-      for (const name of ['tf1-flat.h5', 'keras3-functional.h5']) {
-        const err = await rejection(importModel({ format: 'keras-h5', file: fixture(name), name: 'other', version: '1', metadata, modelsDir: dir }));
+      for (const name of ['tf1-flat.h5', 'keras3-functional.keras']) {
+        const err = await rejection(importModel({ format: 'keras', file: fixture(name), name: 'other', version: '1', metadata, modelsDir: dir }));
         assert.ok(err instanceof ModelImportError, String(err));
         assert.match(
           err.message,

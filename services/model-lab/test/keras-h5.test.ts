@@ -129,7 +129,7 @@ function userMetadata(overrides: Record<string, unknown> = {}): Record<string, u
 
 async function importInto(dir: string, file: string, o: Partial<ImportModelOptions> = {}) {
   return importModel({
-    format: 'keras-h5',
+    format: 'keras',
     file,
     name: 'keras-ae',
     version: '1',
