@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import net from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { ISubscriptionGrant, ISubscriptionMap, MqttClient } from 'mqtt';
 import { silentLogger } from '../src/log.js';
-import { keepSubscribed, publishPacketSize, withPubackReasons } from '../src/mqtt.js';
+import { connectWithHeldAcks, keepSubscribed, publishPacketSize, withPubackReasons } from '../src/mqtt.js';
 
 /** A client whose SUBSCRIBEs are answered by the test. */
 function fakeClient() {
@@ -106,4 +107,56 @@ test('withPubackReasons hands the PUBACK reason code to the publish callback', a
   const wrapped = withPubackReasons(client);
   const reason = (topic: string): Promise<number | undefined> => new Promise((r) => wrapped.publish(topic, 'x', { qos: 1 }, (_err, ack) => r(ack?.reasonCode)));
   assert.deepEqual(await Promise.all([reason('nobody'), reason('vehicles/a/telemetry'), reason('nobody')]), [16, 0, 16]);
+});
+
+/**
+ * A scripted MQTT 5 peer on a local socket: CONNACK, then a QoS 1 PUBLISH every `everyMs` until
+ * `stopAfterMs`; it never answers PINGREQ, as a broker whose PINGRESP is stuck behind a backlog.
+ */
+async function streamingPeer(everyMs: number, stopAfterMs: number) {
+  const pings: number[] = [];
+  const server = net.createServer((socket) => {
+    const parser = mqttPacket.parser({ protocolVersion: 5 });
+    let timer: NodeJS.Timeout | undefined;
+    parser.on('packet', (p) => {
+      if (p.cmd === 'connect') {
+        socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false, reasonCode: 0 } as mqttPacket.IConnackPacket, { protocolVersion: 5 }));
+        let id = 0;
+        const start = Date.now();
+        timer = setInterval(() => {
+          if (Date.now() - start >= stopAfterMs) return clearInterval(timer);
+          id = (id % 65_535) + 1;
+          socket.write(mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 1, messageId: id, dup: false, retain: false }, { protocolVersion: 5 }));
+        }, everyMs);
+      } else if (p.cmd === 'pingreq') pings.push(Date.now());
+    });
+    socket.on('data', (d) => parser.parse(d));
+    socket.on('error', () => undefined);
+    socket.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, pings, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('connectWithHeldAcks: PUBLISHes arriving keep the connection alive; silence still times out', async () => {
+  const peer = await streamingPeer(100, 3_500);
+  const closes: number[] = [];
+  const start = Date.now();
+  let received = 0;
+  const client = await connectWithHeldAcks(`mqtt://127.0.0.1:${peer.port}`, { protocolVersion: 5, keepalive: 1, reconnectPeriod: 0 }, silentLogger, (m) => {
+    received++;
+    m.ack();
+  });
+  client.on('close', () => closes.push(Date.now() - start));
+  try {
+    await new Promise((r) => setTimeout(r, 3_000));
+    // mqtt.js alone pings after 1 s without acknowledgements and gives up 0.5 s later.
+    assert.deepEqual(closes, [], `the connection stayed up while messages arrived (pings at ${peer.pings.map((t) => t - start).join(', ')} ms)`);
+    assert.ok(received >= 20, `${received} messages`);
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.equal(closes.length, 1, 'once the peer falls silent and ignores PINGREQ, the keepalive times out');
+  } finally {
+    client.end(true);
+    await peer.close();
+  }
 });
