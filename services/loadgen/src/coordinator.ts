@@ -27,8 +27,13 @@ import { countRunReadings, type TelemetryCount } from './verify.js';
 const REPO = repoRoot(import.meta.url);
 /** Time the workers get to start before publishing begins. */
 const STARTUP_MS = 2000;
-/** The telemetry topic must not grow for this many samples before the drain ends early. */
+/**
+ * The telemetry topic must not grow for this many samples before the drain ends early; while it
+ * holds fewer records than were acknowledged (ingest behind, or stalled on a reconnect), for
+ * STALLED_SAMPLES.
+ */
 const STABLE_SAMPLES = 3;
+const STALLED_SAMPLES = 30;
 
 export function defaultOutFile(now = new Date()): string {
   return path.join(REPO, 'bench-results', `loadtest-${now.toISOString().replace(/[:.]/g, '-')}.jsonl`);
@@ -36,23 +41,29 @@ export function defaultOutFile(now = new Date()): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 /**
- * Before counting, the telemetry topic must have stopped growing for this long: the drain (--drain)
- * can end while ingest still writes what the broker queued for it, and counting then would report
- * readings as missing that are merely late. At most VERIFY_SETTLE_MAX_MS of waiting.
+ * Before counting, the telemetry topic must have stopped growing: the drain (--drain) can end while
+ * ingest still writes what the broker queued for it, and counting then would report readings as
+ * missing that are merely late. Quiet for VERIFY_QUIET_MS once it holds at least as many new records
+ * as were acknowledged, else for VERIFY_STALLED_MS (ingest may pause for seconds on a reconnect or a
+ * Kafka hiccup with a backlog still queued); at most VERIFY_SETTLE_MAX_MS of waiting.
  */
 const VERIFY_QUIET_MS = 3_000;
+const VERIFY_STALLED_MS = 30_000;
 const VERIFY_SETTLE_MAX_MS = 300_000;
 
-/** Resolves once `read` has returned the same value for `quietMs`, or false after `maxMs`. */
-async function untilStill(read: () => Promise<bigint>, quietMs: number, maxMs: number): Promise<boolean> {
-  const deadline = Date.now() + maxMs;
+/**
+ * Resolves once `read` has returned the same value for `quietMs` (`stalledMs` while the value is
+ * below `enough`), or false after `maxMs`.
+ */
+export async function untilStill(read: () => Promise<bigint>, o: { enough: bigint; quietMs: number; stalledMs: number; maxMs: number; pollMs?: number }): Promise<boolean> {
+  const deadline = Date.now() + o.maxMs;
   let last = await read();
   let since = Date.now();
   while (Date.now() < deadline) {
-    await sleep(500);
+    await sleep(o.pollMs ?? 500);
     const now = await read();
     if (now !== last) [last, since] = [now, Date.now()];
-    else if (Date.now() - since >= quietMs) return true;
+    else if (Date.now() - since >= (now >= o.enough ? o.quietMs : o.stalledMs)) return true;
   }
   return false;
 }
@@ -79,6 +90,8 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
   const kafka = new Kafka({ clientId: `pitwall-loadgen-${o.prefix}`, brokers: o.brokers, ...kafkaSecurityOptions(security), logLevel: logLevel.NOTHING, retry: { retries: 3 } });
   const probe = await createProbe(kafka, o.topics, o.groups);
   const telemetryFrom = new Map((await probe.partitions(o.topics.telemetry).catch(() => [])).map((p) => [p.partition, p.high]));
+  // Records in the topic before the run: the drain and the count wait for this plus what was acknowledged.
+  const telemetryStart = [...telemetryFrom.values()].reduce((sum, high) => sum + Number(high), 0);
   print(`loadtest ${o.prefix}: ${o.cars} cars on ${o.connections} connections (${o.mode} mode), ${slices.length} workers, ${o.rateHz} Hz x${o.timeScale}, ${o.durationS} s -> ${out}`);
 
   const pool = startPool(slices, specs, {
@@ -164,7 +177,8 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
     prev = now;
     if (pool.fatal.length > 0 || interrupted) break;
     const allAlerted = failures.every((f) => pool.alerts.some((a) => a.vehicleId === f.vehicleId));
-    if (phase === 'drain' && pool.allPublished() && ((allAlerted && stable >= STABLE_SAMPLES) || now.at >= drainUntil)) break;
+    const caughtUp = now.offsets.telemetry !== null && now.offsets.telemetry - telemetryStart >= now.counters.acked;
+    if (phase === 'drain' && pool.allPublished() && ((allAlerted && stable >= (caughtUp ? STABLE_SAMPLES : STALLED_SAMPLES)) || now.at >= drainUntil)) break;
   }
   process.off('SIGINT', onSigint);
 
@@ -186,7 +200,8 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
   else {
     const endOf = async (): Promise<bigint> => (await probe.partitions(o.topics.telemetry)).reduce((sum, p) => sum + BigInt(p.high), 0n);
     const waitFrom = Date.now();
-    const still = await untilStill(endOf, VERIFY_QUIET_MS, VERIFY_SETTLE_MAX_MS);
+    const enough = BigInt(telemetryStart + pool.counters().acked);
+    const still = await untilStill(endOf, { enough, quietMs: VERIFY_QUIET_MS, stalledMs: VERIFY_STALLED_MS, maxMs: VERIFY_SETTLE_MAX_MS });
     const waited = Math.round((Date.now() - waitFrom) / 1000);
     if (waited > VERIFY_QUIET_MS / 1000 + 1) print(`${o.topics.telemetry} grew for ${waited} s after the drain (ingest still writing)${still ? '' : '; counting while it still grows'}`);
     const to = new Map((await probe.partitions(o.topics.telemetry)).map((p) => [p.partition, p.high]));
