@@ -41,7 +41,9 @@ Usage: npm run train -- [options]
   --to B                range end, exclusive        (default latest: the end offset at the start)
                         B: earliest | latest | ISO time (2026-01-01T10:00:00Z) | ts:<epoch ms> |
                            offset:<n> (every partition) | <partition>:<offset>,... (only those)
-  --min-coverage F      keep windows with >= window x rate x F readings, like scoring (default 0.8)
+  --min-coverage F      Kafka: keep windows with >= window x rate x F readings; every source:
+                        declared in the metadata's window as minCoverage and minReadings, which
+                        scoring then requires of a window                            (default 0.8)
   --brokers H:P,...     default $KAFKA_BROKERS or 127.0.0.1:9092
   --registry URL        default $SCHEMA_REGISTRY_URL or http://127.0.0.1:8081/apis/ccompat/v7
   --timeout S           give up reading after S seconds                          (default 300)
@@ -136,8 +138,9 @@ async function main(): Promise<number> {
   };
   if (values.csv && values['from-kafka']) throw new RangeError('--csv and --from-kafka exclude each other');
   if (values.csv) opts.csv = { readings: parseCsv(await readFile(values.csv, 'utf8')), source: values.csv };
+  const minCoverage = num('min-coverage', values['min-coverage'], (n) => n > 0 && n <= 1);
+  opts.minCoverage = minCoverage;
   if (values['from-kafka']) {
-    const minCoverage = num('min-coverage', values['min-coverage'], (n) => n >= 0 && n <= 1);
     const timeoutMs = num('timeout', values.timeout) * 1000;
     opts.windows = await kafkaTrainingWindows({
       env: process.env,

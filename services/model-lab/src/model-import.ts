@@ -19,6 +19,7 @@ import { FEATURE_NAMES, FEATURE_SPEC_ID } from '@pitwall/common';
 import { loadKerasModel } from './keras-archive.js';
 import { ModelImportError } from './keras-model.js';
 import {
+  describeWindowProblem,
   formatOf,
   loadModelDir,
   type ModelFormat,
@@ -101,10 +102,8 @@ export function completeMetadata(raw: unknown, o: { name: string; version: strin
     }
   }
   if (user.window !== undefined) {
-    const w = user.window as Record<string, unknown> | null;
-    if (!w || typeof w.sizeMs !== 'number' || !(w.sizeMs > 0) || typeof w.rateHz !== 'number' || !(w.rateHz > 0)) {
-      throw new ModelImportError(where, 'metadata window must be {"sizeMs": positive number, "rateHz": positive number}');
-    }
+    const problem = describeWindowProblem(user.window);
+    if (problem) throw new ModelImportError(where, `metadata ${problem}`);
   }
   const from = o.importedFrom;
   return {

@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FEATURE_NAMES, FEATURE_SPEC_ID, GROUP_ACTIONS, SENSOR_NAMES, SENSORS, windowDef, type SensorGroup, type WindowDef } from '@pitwall/common';
 import { createFleet, mulberry32, type FailureMode, type FailureSpec, type Reading } from '@pitwall/simulator';
 import { createPartitionState } from '@pitwall/windowing';
-import { type ModelMetadata, saveModelDir, scoreBatch, type ServableModel } from '@pitwall/model';
+import { DEFAULT_MIN_COVERAGE, type ModelMetadata, modelWindow, saveModelDir, scoreBatch, type ServableModel } from '@pitwall/model';
 
 export const WINDOW_SIZE_MS = 10_000;
 export const RATE_HZ = 1;
@@ -104,6 +104,14 @@ export function csvWindows(readings: readonly Reading[], def: WindowDef = window
   const windower = createWindower(def, { minEvents: Math.ceil((def.sizeMs * RATE_HZ) / 1000 / 2) });
   for (const r of sorted) windower.push(r);
   return windower.flush();
+}
+
+/**
+ * The window a model declares (metadata.window): its size, the rate it was trained at, and the
+ * readings scoring must see in a window (size x rate x coverage, rounded up; modelWindow).
+ */
+export function declaredWindow(sizeMs: number, rateHz: number, minCoverage: number): ModelMetadata['window'] {
+  return { sizeMs, rateHz, minReadings: modelWindow({ window: { sizeMs, rateHz, minCoverage } }).minReadings, minCoverage };
 }
 
 /** Standard deviations below this (per sensor: 1e-4 of its plausible span) are raised to it. */
@@ -388,6 +396,16 @@ export interface TrainOptions {
     source: string;
     trainingData?: Record<string, unknown>;
   };
+  /**
+   * Share of a window's expected readings scoring requires, declared in the metadata's window
+   * (default DEFAULT_MIN_COVERAGE, 0.8).
+   */
+  minCoverage?: number;
+  /**
+   * The fleet profile the training readings are in (recorded as metadata.fleetProfile): "pitwall"
+   * for the simulator and Pitwall-unit CSVs; undefined for Kafka history unless the caller knows it.
+   */
+  fleetProfile?: string;
   createdAt?: string;
   onProgress?: (line: string) => void;
 }
@@ -483,6 +501,8 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   }
 
   const features = [...FEATURE_NAMES];
+  // Kafka history is in Pitwall's units whatever fleet sent it (ingest converted it); which fleet that was is only known to the caller.
+  const fleetProfile = o.fleetProfile ?? (o.windows ? undefined : 'pitwall');
   const holdoutScores = scoresOf(model, { features, normalization: norm }, holdout).sort();
   const p50 = percentile(holdoutScores, 50);
   const p99 = percentile(holdoutScores, 99);
@@ -504,7 +524,8 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     normalization: { ...norm, stdFloor: 'per feature max(training std, 1e-4 x the sensor plausible span)' },
     threshold,
     thresholdMethod: `max held-out healthy score x ${o.thresholdFactor} (held-out: ${holdoutDescription}; ` + `p50 ${p50.toPrecision(4)}, p99 ${p99.toPrecision(4)}, max ${max.toPrecision(4)})`,
-    window: { sizeMs: WINDOW_SIZE_MS, rateHz: RATE_HZ },
+    window: declaredWindow(WINDOW_SIZE_MS, RATE_HZ, o.minCoverage ?? DEFAULT_MIN_COVERAGE),
+    ...(fleetProfile !== undefined ? { fleetProfile } : {}),
     trainingData,
     trainingMetrics: {
       finalLoss,

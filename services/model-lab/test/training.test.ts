@@ -146,7 +146,8 @@ describe('trainModel', () => {
       assert.equal(meta.name, 'tiny-ae');
       assert.equal(meta.version, '1');
       assert.deepEqual(meta.features, FEATURE_NAMES);
-      assert.deepEqual(meta.window, { sizeMs: 10_000, rateHz: 1 });
+      assert.deepEqual(meta.window, { sizeMs: 10_000, rateHz: 1, minReadings: 8, minCoverage: 0.8 });
+      assert.equal(meta.fleetProfile, 'pitwall');
       // 4 cars x 3 minutes = 18 complete windows each.
       assert.deepEqual(meta.trainingData, { source: 'simulator', cars: 4, seed: 3, fromTs: TRAINING_EPOCH_TS, toTs: TRAINING_EPOCH_TS + 180_000, windows: 72 });
       assert.ok(meta.threshold > 0 && Number.isFinite(meta.threshold));

@@ -43,7 +43,18 @@ export interface ModelMetadata {
   /** A window alerts when its score (MSE of the normalized reconstruction) is above this. */
   threshold: number;
   thresholdMethod: string;
-  window: { sizeMs: number; rateHz: number };
+  /**
+   * The window the model was trained on: its length, the readings per second it expects, and how
+   * many of them a window needs to be scored (model-window.ts; windowing's WINDOW_SIZES_MS must
+   * include sizeMs for the model to see any window). minReadings and minCoverage are optional:
+   * metadata written before them gets scoring's SCORING_MIN_COVERAGE (default 0.8).
+   */
+  window: { sizeMs: number; rateHz: number; minReadings?: number; minCoverage?: number };
+  /**
+   * The fleet profile (schemas/fleet-profiles/) the training data was converted with: "pitwall"
+   * for Pitwall's own units (the simulator). Absent in metadata written before it was recorded.
+   */
+  fleetProfile?: string;
   trainingData: { source: string; cars: number; seed: number; fromTs: number; toTs: number; windows: number };
   trainingMetrics: {
     finalLoss: number;
@@ -239,7 +250,28 @@ export function validateMetadata(dir: string, raw: unknown, expectedFeatures: re
   const badStd = norm.std.findIndex((v) => !isFiniteNumber(v) || v <= 0);
   if (badStd >= 0) throw new ModelDirError(dir, `${METADATA_JSON}: normalization.std of ${m.features[badStd]} must be a positive number`);
   if (!isFiniteNumber(m.threshold) || m.threshold <= 0) throw new ModelDirError(dir, `${METADATA_JSON}: threshold must be a positive number`);
+  const windowProblem = describeWindowProblem(m.window);
+  if (windowProblem) throw new ModelDirError(dir, `${METADATA_JSON}: ${windowProblem}`);
+  if (m.fleetProfile !== undefined && (typeof m.fleetProfile !== 'string' || m.fleetProfile === '')) {
+    throw new ModelDirError(dir, `${METADATA_JSON}: fleetProfile must be a fleet profile name`);
+  }
   return m as ModelMetadata;
+}
+
+/** What is wrong with a metadata `window`, or undefined. */
+export function describeWindowProblem(raw: unknown): string | undefined {
+  const w = raw as Partial<ModelMetadata['window']> | null | undefined;
+  const shape = 'window must be {"sizeMs": positive integer, "rateHz": positive number, "minReadings"?: positive integer, "minCoverage"?: number in (0, 1]}';
+  if (!w || typeof w !== 'object' || Array.isArray(w)) return shape;
+  if (!isFiniteNumber(w.sizeMs) || !Number.isInteger(w.sizeMs) || w.sizeMs <= 0) return `${shape}; sizeMs is ${JSON.stringify(w.sizeMs)}`;
+  if (!isFiniteNumber(w.rateHz) || w.rateHz <= 0) return `${shape}; rateHz is ${JSON.stringify(w.rateHz)}`;
+  if (w.minReadings !== undefined && (!isFiniteNumber(w.minReadings) || !Number.isInteger(w.minReadings) || w.minReadings < 1)) {
+    return `${shape}; minReadings is ${JSON.stringify(w.minReadings)}`;
+  }
+  if (w.minCoverage !== undefined && (!isFiniteNumber(w.minCoverage) || w.minCoverage <= 0 || w.minCoverage > 1)) {
+    return `${shape}; minCoverage is ${JSON.stringify(w.minCoverage)}`;
+  }
+  return undefined;
 }
 
 const showShape = (shape: readonly Dim[] | undefined): string => (shape ? JSON.stringify(shape) : 'undeclared');

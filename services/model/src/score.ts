@@ -156,13 +156,40 @@ export function buildScore(features: WindowKey, scored: Scored, model: Pick<Mode
   };
 }
 
-/** Share of a window's expected readings below which it is not scored. */
+/** Share of a window's expected readings below which it is not scored (SCORING_MIN_COVERAGE's default). */
 export const DEFAULT_MIN_COVERAGE = 0.8;
 
+/** A model's window with everything scoring needs resolved (what the metadata declares, else the defaults). */
+export interface ModelWindow {
+  sizeMs: number;
+  rateHz: number;
+  /** Readings a full window holds: size x rate. */
+  expectedReadings: number;
+  /** The coverage minReadings was derived from (declared, or the scorer's default). */
+  minCoverage: number;
+  /** Fewest readings a window needs to be scored. */
+  minReadings: number;
+  /** Where minReadings comes from. */
+  source: 'minReadings' | 'minCoverage' | 'default';
+}
+
 /**
- * Fewest events a window needs to be scored: the model's window length times its sampling rate
- * (both from metadata), times the required coverage. Training uses full windows only.
+ * The model's window as scoring applies it. The metadata's own minReadings wins; else its
+ * minCoverage; else `defaultCoverage` (SCORING_MIN_COVERAGE), so metadata written before the window
+ * declared them is scored as it always was: ceil(size x rate x coverage), at least 1.
  */
+export function modelWindow(meta: Pick<ModelMetadata, 'window'>, defaultCoverage = DEFAULT_MIN_COVERAGE): ModelWindow {
+  const { sizeMs, rateHz } = meta.window;
+  // Rounded to 12 digits: 120 s x 0.1 Hz is 12.000000000000002 in binary, and ceil() would make it 13.
+  const exact = (x: number): number => Number(x.toPrecision(12));
+  const expectedReadings = exact((sizeMs / 1000) * rateHz);
+  const minCoverage = meta.window.minCoverage ?? defaultCoverage;
+  const source = meta.window.minReadings !== undefined ? 'minReadings' : meta.window.minCoverage !== undefined ? 'minCoverage' : 'default';
+  const minReadings = meta.window.minReadings ?? Math.max(1, Math.ceil(exact(expectedReadings * minCoverage)));
+  return { sizeMs, rateHz, expectedReadings, minCoverage, minReadings, source };
+}
+
+/** Fewest events a window needs to be scored (modelWindow(...).minReadings). Training uses full windows only. */
 export function minEventsFor(meta: Pick<ModelMetadata, 'window'>, coverage: number): number {
-  return Math.max(1, Math.ceil((meta.window.sizeMs / 1000) * meta.window.rateHz * coverage));
+  return modelWindow(meta, coverage).minReadings;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_NAMES } from '@pitwall/common';
-import { describeFeatureMismatch, loadModelDir, METADATA_JSON, ModelDirError, MODEL_JSON, resolveVersion, saveModelDir, WEIGHTS_BIN } from '../src/model-dir.js';
+import { describeFeatureMismatch, describeWindowProblem, loadModelDir, METADATA_JSON, ModelDirError, MODEL_JSON, resolveVersion, saveModelDir, WEIGHTS_BIN } from '../src/model-dir.js';
 import { D, linearModel, metadataFor, withTmpDir } from '@pitwall/model/testing';
 
 before(async () => {
@@ -129,6 +129,35 @@ describe('loadModelDir refusals', () => {
   it('weight path escaping the directory', async () => {
     const err = await refusal((dir) => rewriteJson(path.join(dir, MODEL_JSON), (m) => void ((m.weightsManifest as { paths: string[] }[])[0]!.paths = ['../weights.bin'])));
     assert.match(err.message, /points outside the directory/);
+  });
+});
+
+describe('metadata window', () => {
+  const table: Array<{ name: string; window: unknown; problem?: RegExp }> = [
+    { name: 'as written before minReadings (size and rate only)', window: { sizeMs: 10_000, rateHz: 1 } },
+    { name: 'declaring minimum readings and coverage', window: { sizeMs: 120_000, rateHz: 0.1, minReadings: 10, minCoverage: 0.8 } },
+    { name: 'missing', window: undefined, problem: /window must be/ },
+    { name: 'size not an integer', window: { sizeMs: 10.5, rateHz: 1 }, problem: /sizeMs is 10\.5/ },
+    { name: 'rate 0', window: { sizeMs: 10_000, rateHz: 0 }, problem: /rateHz is 0/ },
+    { name: 'minReadings 0', window: { sizeMs: 10_000, rateHz: 1, minReadings: 0 }, problem: /minReadings is 0/ },
+    { name: 'minCoverage above 1', window: { sizeMs: 10_000, rateHz: 1, minCoverage: 1.5 }, problem: /minCoverage is 1\.5/ },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const problem = describeWindowProblem(t.window);
+      if (t.problem) assert.match(problem ?? '', t.problem);
+      else assert.equal(problem, undefined);
+    });
+  }
+
+  it('a directory with a bad window is refused, naming it', async () => {
+    const err = await refusal((dir) => rewriteJson(path.join(dir, METADATA_JSON), (m) => void (m.window = { sizeMs: 10_000, rateHz: -1 })));
+    assert.match(err.message, /metadata\.json: window must be .*rateHz is -1/);
+  });
+
+  it('fleetProfile, when present, must be a name', async () => {
+    const err = await refusal((dir) => rewriteJson(path.join(dir, METADATA_JSON), (m) => void (m.fleetProfile = 7)));
+    assert.match(err.message, /fleetProfile must be a fleet profile name/);
   });
 });
 

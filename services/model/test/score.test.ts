@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { createAvroCodec, defaultSchemasDir, GROUP_ACTIONS, loadSchemaFile, SENSOR_NAMES } from '@pitwall/common';
-import { alertId, buildAlert, scoreBatch, topContributors, type AlertRecord } from '../src/score.js';
+import { alertId, buildAlert, minEventsFor, modelWindow, scoreBatch, topContributors, type AlertRecord } from '../src/score.js';
 import { D, linearModel, metadataFor, vectorWith } from '@pitwall/model/testing';
 
 before(async () => {
@@ -156,4 +156,33 @@ describe('buildAlert', () => {
     // Decoded records are instances of avsc's generated classes; compare their plain form.
     assert.deepEqual(JSON.parse(JSON.stringify(await codec.decode(codec.encode(alert)))), alert);
   });
+});
+
+describe('modelWindow: the readings a window needs', () => {
+  const table: Array<{
+    name: string;
+    window: { sizeMs: number; rateHz: number; minReadings?: number; minCoverage?: number };
+    coverage?: number;
+    want: { expectedReadings: number; minReadings: number; source: string };
+  }> = [
+    { name: 'old metadata: 10 s at 1 Hz, default coverage 0.8', window: { sizeMs: 10_000, rateHz: 1 }, want: { expectedReadings: 10, minReadings: 8, source: 'default' } },
+    { name: 'old metadata with SCORING_MIN_COVERAGE 0.5', window: { sizeMs: 10_000, rateHz: 1 }, coverage: 0.5, want: { expectedReadings: 10, minReadings: 5, source: 'default' } },
+    { name: 'coverage 0 still needs one reading', window: { sizeMs: 10_000, rateHz: 1 }, coverage: 0, want: { expectedReadings: 10, minReadings: 1, source: 'default' } },
+    {
+      name: 'declared coverage beats the scorer default',
+      window: { sizeMs: 120_000, rateHz: 0.1, minCoverage: 0.75 },
+      coverage: 0.5,
+      want: { expectedReadings: 12, minReadings: 9, source: 'minCoverage' },
+    },
+    { name: 'declared minReadings beats both', window: { sizeMs: 120_000, rateHz: 0.1, minReadings: 10, minCoverage: 0.5 }, want: { expectedReadings: 12, minReadings: 10, source: 'minReadings' } },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const w = modelWindow({ window: t.window }, t.coverage);
+      assert.equal(w.expectedReadings, t.want.expectedReadings);
+      assert.equal(w.minReadings, t.want.minReadings);
+      assert.equal(w.source, t.want.source);
+      assert.equal(minEventsFor({ window: t.window }, t.coverage ?? 0.8), t.want.minReadings);
+    });
+  }
 });

@@ -36,7 +36,7 @@ export const COUNTERS: CounterSpecs = Object.freeze({
   [METRICS.batches]: { help: 'Chunks of feature records scored and committed (at most SCORING_BATCH_SIZE records each).' },
   [METRICS.recordsIn]: { help: 'Feature records read in committed chunks.' },
   [METRICS.windowsScored]: { help: 'Windows scored by the active model.' },
-  [METRICS.windowsPartial]: { help: 'Windows with fewer readings than SCORING_MIN_COVERAGE of the expected ones: counted, not scored.' },
+  [METRICS.windowsPartial]: { help: 'Windows with fewer readings than their model requires (metadata window.minReadings, else SCORING_MIN_COVERAGE of the expected ones): counted, not scored.' },
   [METRICS.alertsProduced]: { help: 'Alerts produced to the alerts topic (windows over the threshold).' },
   [METRICS.scoresProduced]: { help: 'Score records produced (every scored window).' },
   [METRICS.deadLettered]: { help: 'Feature records that can never be scored, sent to the dead-letter topic.' },
