@@ -65,6 +65,19 @@ test('telemetry v1 records decode with the v2 reader: ignition_on is null (not r
   assert.equal(own.ignition_on, false);
 });
 
+test('features v1 records decode with the v2 reader: no window definition named (null)', async () => {
+  const store = memoryStore();
+  const v1 = await createAvroCodec<Record<string, unknown>>(store, 'f-value', await loadSchemaFile(defaultSchemasDir(), 'features', 1));
+  const v2 = await createAvroCodec<Record<string, unknown>>(store, 'f-value', await loadSchemaFile(defaultSchemasDir(), 'features', 2));
+  const golden = JSON.parse(readFileSync(`${fixturesDir}features.v1.json`, 'utf8'));
+  const decoded = await v2.decode(v1.encode(golden));
+  assert.deepEqual(JSON.parse(JSON.stringify(decoded)), { ...golden, window_size_ms: null, window_advance_ms: null });
+  const own = await v2.decode(v2.encode({ ...golden, window_size_ms: 120_000, window_advance_ms: 120_000 }));
+  assert.equal(own.window_size_ms, 120_000);
+  // And the other way round: a v1 reader (an older scorer) skips the new fields.
+  assert.deepEqual(JSON.parse(JSON.stringify(await v1.decode(v2.encode({ ...golden, window_size_ms: 120_000, window_advance_ms: 120_000 })))), golden);
+});
+
 test('decode refuses a message without the Confluent framing', async () => {
   const codec = await createAvroCodec(memoryStore(), 's', { type: 'record', name: 'R', fields: [{ name: 'a', type: 'int' }] });
   await assert.rejects(codec.decode(Buffer.from([1, 2])), (e: unknown) => e instanceof InvalidInputError && e.reason === 'avro.framing');

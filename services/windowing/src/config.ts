@@ -1,4 +1,4 @@
-import { configReader, readCommonConfig, windowDef, ConfigError, type Env } from '@pitwall/common';
+import { configReader, readCommonConfig, windowDef, ConfigError, type ConfigReader, type Env } from '@pitwall/common';
 
 export function readWindowingConfig(env: Env) {
   const c = configReader(env);
@@ -6,6 +6,7 @@ export function readWindowingConfig(env: Env) {
   const sizeMs = c.int('WINDOW_SIZE_MS', 10_000, { min: 1 });
   const advanceMs = c.int('WINDOW_ADVANCE_MS', sizeMs, { min: 1 });
   const graceMs = c.int('WINDOW_GRACE_MS', 2_000, { min: 0 });
+  const sizes = readWindowSizes(c, sizeMs);
   const cfg = c.done({
     ...common,
     healthPort: c.int('HEALTH_PORT', 9102, { min: 0, max: 65535 }),
@@ -29,5 +30,23 @@ export function readWindowingConfig(env: Env) {
   if (advanceMs > sizeMs) throw new ConfigError('WINDOW_ADVANCE_MS', `must be <= WINDOW_SIZE_MS (${sizeMs}), got ${advanceMs}`);
   // The floors changelog belongs to the group: by default it is named after it.
   const floorsTopic = cfg.floorsTopicName ?? `${cfg.groupId}.floors`;
-  return Object.freeze({ ...cfg, floorsTopic, window: windowDef(sizeMs, advanceMs, graceMs) });
+  const windows = sizes === undefined ? [windowDef(sizeMs, advanceMs, graceMs)] : sizes.map((size) => windowDef(size, size, graceMs));
+  // window: the first definition (the only one by default), named in logs and on the late topic.
+  return Object.freeze({ ...cfg, floorsTopic, window: windows[0]!, windows: Object.freeze(windows) });
+}
+
+/**
+ * WINDOW_SIZES_MS: several tumbling window definitions computed side by side (e.g. 10000,120000),
+ * instead of the one of WINDOW_SIZE_MS / WINDOW_ADVANCE_MS. Undefined when unset.
+ */
+function readWindowSizes(c: ConfigReader, sizeMs: number): number[] | undefined {
+  if (c.optional('WINDOW_SIZES_MS') === undefined) return undefined;
+  const raw = c.list('WINDOW_SIZES_MS', []);
+  const sizes = raw.map(Number);
+  const bad = raw.find((x, i) => !Number.isInteger(sizes[i]) || sizes[i]! < 1);
+  if (bad !== undefined) return void c.problem('WINDOW_SIZES_MS', `expected a comma-separated list of window sizes in ms (positive integers), got "${bad}"`);
+  if (new Set(sizes).size !== sizes.length) return void c.problem('WINDOW_SIZES_MS', `lists a size twice: ${raw.join(',')}`);
+  if (c.optional('WINDOW_SIZE_MS') !== undefined) c.problem('WINDOW_SIZES_MS', `set either WINDOW_SIZE_MS (${sizeMs}) or WINDOW_SIZES_MS, not both`);
+  if (c.optional('WINDOW_ADVANCE_MS') !== undefined) c.problem('WINDOW_ADVANCE_MS', 'applies to the single window of WINDOW_SIZE_MS; the windows of WINDOW_SIZES_MS are tumbling');
+  return sizes;
 }

@@ -3,3 +3,4 @@ export { createPartitionState, type PartitionState, type ClosedWindow, type Resu
 export { encodeResume, decodeResume } from './commit-metadata.js';
 export { readWindowingConfig } from './config.js';
 export { METRICS } from './metrics.js';
+export { createWindowSetState, floorKey, splitFloors, type DefinedWindow, type WindowSetState } from './window-set.js';

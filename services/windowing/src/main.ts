@@ -32,12 +32,14 @@ runMain('windowing', async () => {
     readiness,
     metrics,
     telemetryCodec: await createTopicCodec<TelemetryRecord>(store, config.topics.telemetry, 'telemetry', 2),
-    featuresCodec: await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', 1),
+    // v2 names each record's window definition; with one definition v1, as it always was.
+    featuresCodec: await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', config.windows.length > 1 ? 2 : 1),
     log,
     config: {
       service: config.service,
       groupId: config.groupId,
       window: config.window,
+      windows: config.windows,
       partitions: config.partitions,
       maxBytesPerPartition: config.maxBytesPerPartition,
       fetchMinBytes: config.fetchMinBytes,

@@ -53,14 +53,22 @@ import {
 } from '@pitwall/common';
 import { decodeResume, encodeResume } from './commit-metadata.js';
 import { createWindowingMetrics, METRICS } from './metrics.js';
-import { createPartitionState, type ClosedWindow, type PartitionState, type Resume } from './partition-state.js';
+import { type ClosedWindow, type Resume } from './partition-state.js';
+import { createWindowSetState, type WindowSetState } from './window-set.js';
 
 export type FeatureRecord = Record<string, number | string>;
 
 export interface WindowingConfig {
   service: string;
   groupId: string;
+  /** The first window definition: named on the late topic. */
   window: WindowDef;
+  /**
+   * Every window definition computed (window-set.ts); default [window]. With more than one, feature
+   * records carry their definition (features v2: window_size_ms, window_advance_ms) and the features
+   * codec must write v2; with one they are v1, byte for byte as before.
+   */
+  windows?: readonly WindowDef[];
   partitions: number;
   /** Fetch size per partition; small values make batches small (tests use it to stress resumption). */
   maxBytesPerPartition: number;
@@ -97,8 +105,14 @@ export interface WindowingDeps {
 
 export type Windowing = Service;
 
-export function toFeatureRecord(w: ClosedWindow): FeatureRecord {
-  return { vehicle_id: w.vehicleId, window_start: w.start, window_end: w.end, event_count: w.eventCount, ...featureFields(w.features) };
+/** The vehicle.features record of a closed window: v1, or v2 naming its definition when `def` is given. */
+export function toFeatureRecord(w: ClosedWindow, def?: WindowDef): FeatureRecord {
+  const record: FeatureRecord = { vehicle_id: w.vehicleId, window_start: w.start, window_end: w.end, event_count: w.eventCount, ...featureFields(w.features) };
+  if (def) {
+    record.window_size_ms = def.sizeMs;
+    record.window_advance_ms = def.advanceMs;
+  }
+  return record;
 }
 
 /** Headers of a record on the late topic (raw telemetry value and key are kept). */
@@ -117,7 +131,10 @@ export function createWindowing(deps: WindowingDeps): Windowing {
   const { config, log } = deps;
   const metrics = createWindowingMetrics(deps.metrics ?? createMetricsRegistry({ processMetrics: false }));
   const { counters } = metrics;
-  const states = new Map<number, PartitionState>();
+  const windows = config.windows ?? [config.window];
+  // Feature records name their definition only when there is more than one (features v2).
+  const namesDefinition = windows.length > 1;
+  const states = new Map<number, WindowSetState>();
   // What this instance last committed per partition: a restart of the partition after a failed
   // transaction resumes from here without waiting for the commit to become visible to fetches.
   const committed = new Map<number, { offset: bigint; resume: Resume }>();
@@ -196,7 +213,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     log.info('vehicle floors loaded', { partitions, floors: [...fresh.values()].reduce((n, f) => n + f.size, 0) });
   };
 
-  const stateFor = async (partition: number): Promise<PartitionState> => {
+  const stateFor = async (partition: number): Promise<WindowSetState> => {
     let state = states.get(partition);
     if (state) return state;
     if (!committedFloors.has(partition)) {
@@ -210,7 +227,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
       resume = decodeResume(offsets?.partitions.find((p) => p.partition === partition)?.metadata);
     }
     const floors = committedFloors.get(partition)!;
-    state = createPartitionState(config.window, { resume, floors, vehicleIdleMs: config.vehicleIdleMs });
+    state = createWindowSetState(windows, { resume, floors, vehicleIdleMs: config.vehicleIdleMs });
     states.set(partition, state);
     log.info('partition state initialised', { partition, clock: resume.clock, replayUntil: resume.replayUntil.toString(), floors: floors.size });
     return state;
@@ -282,7 +299,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
     if (closed.length > 0) {
       topicMessages.push({
         topic: config.topics.features,
-        messages: closed.map((w) => ({ key: w.vehicleId, value: deps.featuresCodec.encode(toFeatureRecord(w)) })),
+        messages: closed.map((w) => ({ key: w.vehicleId, value: deps.featuresCodec.encode(toFeatureRecord(w, namesDefinition ? w.def : undefined)) })),
       });
     }
     if (late.length > 0) topicMessages.push({ topic: config.topics.late, messages: late });
@@ -402,7 +419,7 @@ export function createWindowing(deps: WindowingDeps): Windowing {
         );
         idleTimer.unref();
       }
-      log.info('windowing started', { window: config.window, topics: config.topics });
+      log.info('windowing started', { window: config.window, windows, topics: config.topics });
     },
     async close() {
       readiness.set('windowing', false, 'closing');
