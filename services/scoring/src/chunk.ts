@@ -8,20 +8,26 @@
 import type { KafkaMessage, Message } from 'kafkajs';
 import { deadLetterHeaders, dispose, featureVector, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
 import type { ModelHolder, ModelSource } from './model-holder.js';
-import { METRICS } from './metrics.js';
-import { createSparseWindowNotice, type SkippedWindow } from './sparse-windows.js';
+import { labelled, METRICS } from './metrics.js';
+import { createSparseWindowNotice, createUnroutedNotice, type SkippedWindow } from './sparse-windows.js';
+import { routeTable, windowSizeOf } from './routes.js';
 import type { ShadowScorer, ShadowTally } from './shadow.js';
-import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, minEventsFor, scoreBatch, type AlertRecord, type ScoreRecord } from '@pitwall/model';
+import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, modelWindow, scoreBatch, type AlertRecord, type ScoreRecord } from '@pitwall/model';
 
 export const SERVICE = 'scoring';
 
-/** A decoded `vehicle.features` record (schemas/features/v1.avsc): identity plus one double per feature. */
+/**
+ * A decoded `vehicle.features` record (schemas/features/v2.avsc, which reads v1 too): identity, the
+ * window definition when windowing named it (null in v1 records), one double per feature.
+ */
 export interface FeatureRecord {
   vehicle_id: string;
   window_start: number;
   window_end: number;
   event_count: number;
-  [feature: string]: number | string;
+  window_size_ms?: number | null;
+  window_advance_ms?: number | null;
+  [feature: string]: number | string | null | undefined;
 }
 
 /** Result of one chunk: what to produce, before its offsets may be committed. */
@@ -42,6 +48,11 @@ export interface ChunkScorerDeps {
   scoresCodec: AvroCodec<ScoreRecord>;
   /** Read once per chunk; a holder also remembers the chunk's vectors for warm-ups. */
   source: ModelSource | ModelHolder;
+  /**
+   * Further served models (MODEL_NAME's other names), each scoring the windows of the size its
+   * metadata declares (routes.ts); the shadow shadows `source` only.
+   */
+  routes?: readonly (ModelSource | ModelHolder)[] | undefined;
   /** Named in dead-letter headers as the records' source. */
   featuresTopic: string;
   minCoverage?: number | undefined;
@@ -55,7 +66,9 @@ export type ChunkScorer = (partition: number, messages: readonly KafkaMessage[])
 
 export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
   const { featuresCodec, alertsCodec, scoresCodec, source, counters, log, now, shadow } = deps;
-  const sparse = createSparseWindowNotice(log, now);
+  const sources = [source, ...(deps.routes ?? [])];
+  const sparse = sources.map(() => createSparseWindowNotice(log, now));
+  const unrouted = createUnroutedNotice(log, now);
 
   const deadLetter = (msg: KafkaMessage, partition: number, reason: string, message: string): Message => {
     log.warn('record dead-lettered', { reason, message, partition, offset: msg.offset });
@@ -87,56 +100,83 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       }
       decoded.push({ msg, record });
     }
-    // From here to the send everything is synchronous: the whole chunk is scored by the model
+    // From here to the send everything is synchronous: the whole chunk is scored by the models
     // served at this moment, even if a swap is offered meanwhile.
-    const served = source.current();
-    const meta = served.metadata;
-    const minEvents = minEventsFor(meta, deps.minCoverage ?? DEFAULT_MIN_COVERAGE);
-    const records: FeatureRecord[] = [];
-    const vectors: Float32Array[] = [];
-    const skipped: SkippedWindow[] = [];
+    const served = sources.map((s) => s.current());
+    const route = routeTable(served.map((m) => m.metadata));
+    const groups = served.map((m) => ({
+      meta: m.metadata,
+      window: modelWindow(m.metadata, deps.minCoverage ?? DEFAULT_MIN_COVERAGE),
+      records: [] as FeatureRecord[],
+      vectors: [] as Float32Array[],
+      skipped: [] as SkippedWindow[],
+    }));
+    const unroutedSizes: number[] = [];
+    // Per scored record, in source order: its model and its place in that model's batch.
+    const order: Array<[group: number, index: number]> = [];
     for (const { msg, record } of decoded) {
+      const size = windowSizeOf(record);
+      const g = route.get(size);
+      if (g === undefined) {
+        // No served model declares this window: counted (per size) and reported, not scored.
+        counters.inc(labelled(METRICS.windowsUnrouted, { window_ms: String(size) }));
+        unroutedSizes.push(size);
+        continue;
+      }
+      const group = groups[g]!;
       let vector: Float32Array;
       try {
-        vector = featureVector(record, meta.features);
+        vector = featureVector(record, group.meta.features);
       } catch (err) {
         deadLetters.push(deadLetter(msg, partition, 'features.missing', (err as Error).message));
         continue;
       }
-      if (record.event_count < minEvents) {
+      if (record.event_count < group.window.minReadings) {
         // A car that just started or stopped fills only part of a window; its aggregates are not
         // comparable to the full windows the model was trained on, so it is not scored.
         counters.inc(METRICS.windowsPartial);
-        skipped.push({ vehicleId: record.vehicle_id, events: record.event_count });
+        group.skipped.push({ vehicleId: record.vehicle_id, events: record.event_count });
         continue;
       }
       const bad = vector.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) {
-        deadLetters.push(deadLetter(msg, partition, 'features.non_finite', `feature ${meta.features[bad]} is ${vector[bad]}`));
+        deadLetters.push(deadLetter(msg, partition, 'features.non_finite', `feature ${group.meta.features[bad]} is ${vector[bad]}`));
         continue;
       }
-      records.push(record);
-      vectors.push(vector);
+      order.push([g, group.records.length]);
+      group.records.push(record);
+      group.vectors.push(vector);
     }
-    const scored = scoreBatch(served.model, meta, vectors);
-    sparse.observe({ skipped, scored: scored.length, minEvents, window: meta.window });
-    if ('remember' in source) source.remember(vectors);
+    const results = groups.map((group, g) => scoreBatch(served[g]!.model, group.meta, group.vectors));
+    groups.forEach((group, g) => {
+      sparse[g]?.observe({ skipped: group.skipped, scored: results[g]!.length, minEvents: group.window.minReadings, window: group.meta.window });
+      // A holder remembers the vectors for warm-ups of candidates; a fixed model has nothing to remember.
+      (sources[g] as Partial<ModelHolder>).remember?.(group.vectors);
+    });
+    unrouted.observe(
+      unroutedSizes,
+      groups.map((group) => group.meta.window.sizeMs),
+    );
     deadLetters.sort((a, b) => Number(BigInt(String(a.headers!['pitwall.source.offset'])) - BigInt(String(b.headers!['pitwall.source.offset']))));
     const createdAt = now();
     const alerts: Message[] = [];
     const alertWindowEnds: number[] = [];
     const scores: Message[] = [];
-    const anomalous: boolean[] = [];
-    scored.forEach((s, i) => {
-      const record = records[i]!;
+    // The first model's decisions, in its batch order, for the shadow (which shadows the first model only).
+    const anomalous: boolean[] = new Array<boolean>(groups[0]!.records.length);
+    for (const [g, i] of order) {
+      const record = groups[g]!.records[i]!;
+      const meta = groups[g]!.meta;
+      const s = results[g]![i]!;
       const score = buildScore(record, s, meta, createdAt);
-      anomalous.push(score.anomalous);
+      if (g === 0) anomalous[i] = score.anomalous;
       scores.push({ key: record.vehicle_id, value: scoresCodec.encode(score) });
-      if (!score.anomalous) return;
+      if (!score.anomalous) continue;
       const alert = buildAlert(record, s, meta, createdAt);
       alerts.push({ key: record.vehicle_id, value: alertsCodec.encode(alert) });
       alertWindowEnds.push(record.window_end);
-    });
-    return { alerts, alertWindowEnds, scores, deadLetters, scored: scored.length, shadow: shadow?.observe(meta, anomalous, vectors) };
+    }
+    const scored = order.length;
+    return { alerts, alertWindowEnds, scores, deadLetters, scored, shadow: shadow?.observe(groups[0]!.meta, anomalous, groups[0]!.vectors) };
   };
 }

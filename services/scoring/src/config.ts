@@ -8,7 +8,11 @@ import { BACKENDS, defaultModelsDir, type BackendName } from '@pitwall/model';
 import { SERVICE } from './scoring.js';
 
 export interface ScoringServiceConfig extends CommonConfig {
-  model: { dir: string; name: string; version: string };
+  /**
+   * name: the first of MODEL_NAME (MODEL_VERSION, MODEL_SHADOW_VERSION and the shadow apply to it);
+   * names: every one, each serving its own version for the windows of the size it declares.
+   */
+  model: { dir: string; name: string; names: string[]; version: string };
   /** undefined: pick automatically (tensorflow, wasm, cpu). */
   tfjsBackend: BackendName | undefined;
   groupId: string;
@@ -38,11 +42,16 @@ export function readScoringConfig(env: Env): Readonly<ScoringServiceConfig> {
   if (!versionOk) c.int('MODEL_VERSION', 0, { min: 1 });
   const shadowVersion = c.optional('MODEL_SHADOW_VERSION');
   if (shadowVersion !== undefined && !/^[0-9]+$/.test(shadowVersion)) c.int('MODEL_SHADOW_VERSION', 0, { min: 1 });
+  const names = c.list('MODEL_NAME', ['pitwall-ae']);
+  const badName = names.find((n) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n));
+  if (badName !== undefined) c.problem('MODEL_NAME', `expected model names (a directory under MODEL_DIR each), comma-separated, got "${badName}"`);
+  if (new Set(names).size !== names.length) c.problem('MODEL_NAME', `names a model twice: ${names.join(',')}`);
   const config = {
     ...common,
     model: {
       dir: c.str('MODEL_DIR', defaultModelsDir()),
-      name: c.str('MODEL_NAME', 'pitwall-ae'),
+      name: names[0]!,
+      names,
       version,
     },
     tfjsBackend: backend === 'auto' ? undefined : backend,

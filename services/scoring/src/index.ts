@@ -6,3 +6,4 @@ export * from './model-holder.js';
 export * from './model-watcher.js';
 export * from './model-control.js';
 export * from './shadow.js';
+export * from './routes.js';

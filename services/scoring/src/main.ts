@@ -1,6 +1,7 @@
 /** Scoring service entry point: config, backend, model.updates, model, clients, health, graceful shutdown. */
 import * as tf from '@tensorflow/tfjs';
 import {
+  ConfigError,
   createCounters,
   createKafka,
   createLogger,
@@ -37,6 +38,7 @@ import { createModelWatcher } from './model-watcher.js';
 import { COUNTERS, METRICS } from './metrics.js';
 import { createScoring, SERVICE, type FeatureRecord } from './scoring.js';
 import { createShadowReporter, createShadowScorer } from './shadow.js';
+import { clashingWindows } from './routes.js';
 
 runMain(SERVICE, async () => {
   const config = readScoringConfig(process.env);
@@ -58,13 +60,16 @@ runMain(SERVICE, async () => {
 
   // model.updates first: the version the fleet was told to serve beats MODEL_VERSION. Live events
   // wait until the model control exists.
-  const { promise: control, resolve: controlReady } = deferred<ModelControl>();
+  const { promise: controls, resolve: controlsReady } = deferred<ModelControl[]>();
   const updates = createModelUpdatesFollower({
     kafka,
     topic: config.topics.modelUpdates,
     groupId: uniqueGroupId(`${config.groupId}.model-updates`),
     log,
-    onEvent: async (event) => void (await (await control).apply(event)),
+    onEvent: async (event) => {
+      // Each control applies the events of its own model name and ignores the others.
+      for (const c of await controls) await c.apply(event);
+    },
     onInvalid: () => counters.inc(METRICS.modelUpdatesInvalid),
   });
   const history = await updates.start();
@@ -85,8 +90,40 @@ runMain(SERVICE, async () => {
     pinned = false;
     source = 'MODEL_VERSION';
   }
+  // MODEL_NAME's other names: each serves its active version (model.updates, else the latest
+  // directory) for the windows of the size it declares (routes.ts).
+  const routed: { name: string; model: LoadedModel; pinned: boolean }[] = [];
+  for (const name of config.model.names.slice(1)) {
+    const st = resolveModelUpdates(history, name);
+    const begin = startupVersion(st, 'latest');
+    let m: LoadedModel;
+    let routedPinned = begin.pinnedByEvent;
+    try {
+      m = await loadModelDir((await resolveVersion(config.model.dir, name, begin.version)).dir);
+    } catch (err) {
+      if (st.active === undefined) throw err;
+      counters.inc(METRICS.modelsRefused);
+      log.warn('model version from model.updates refused; serving the latest directory instead', { name, version: begin.version, reason: (err as Error).message });
+      m = await loadModelDir((await resolveVersion(config.model.dir, name, 'latest')).dir);
+      routedPinned = false;
+    }
+    routed.push({ name, model: m, pinned: routedPinned });
+  }
+  const clashes = clashingWindows([model, ...routed.map((r) => r.model)].map((m) => m.metadata));
+  if (clashes.length > 0) throw new ConfigError('MODEL_NAME', `each served model must declare its own window size: ${clashes.join('; ')}`);
   readiness.set('model', true);
+  for (const r of routed) {
+    log.info('model loaded', {
+      dir: r.model.dir,
+      name: r.model.metadata.name,
+      version: r.model.metadata.version,
+      format: formatOf(r.model.model),
+      threshold: r.model.metadata.threshold,
+      windowMs: r.model.metadata.window.sizeMs,
+    });
+  }
   log.info('model loaded', {
+    windowMs: model.metadata.window.sizeMs,
     dir: model.dir,
     name: model.metadata.name,
     version: model.metadata.version,
@@ -98,7 +135,8 @@ runMain(SERVICE, async () => {
   });
 
   const store = createSchemaStore(config.registryUrl, config.registryCredentials);
-  const featuresCodec = await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', 1);
+  // v2 reads v1 records too (no window definition named: their size is end - start).
+  const featuresCodec = await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', 2);
   const alertsCodec = await createTopicCodec<AlertRecord>(store, config.topics.alerts, 'alert', 1);
   const scoresCodec = await createTopicCodec<ScoreRecord>(store, config.topics.scores, 'score', 1);
 
@@ -126,8 +164,45 @@ runMain(SERVICE, async () => {
     checkDirectory: () => watcher.check(),
   });
   await modelControl.setShadow(startupShadow(state, config.shadowVersion));
-  controlReady(modelControl);
+  const routes = routed.map((r) => {
+    const routeHolder = createModelHolder(r.model, { log });
+    let routeControl: ModelControl | undefined;
+    const routeWatcher = createModelWatcher({
+      modelsDir: config.model.dir,
+      name: r.name,
+      holder: routeHolder,
+      pollMs: config.modelPollMs,
+      log,
+      counters,
+      enabled: () => routeControl?.watchEnabled() ?? false,
+    });
+    const control = createModelControl({
+      modelsDir: config.model.dir,
+      name: r.name,
+      holder: routeHolder,
+      // Never scored with: a shadow serves the first MODEL_NAME only, and such events are ignored below.
+      shadow: createShadowScorer({ model: r.name, instance: config.instanceId, log, counters }),
+      log,
+      counters,
+      pinned: r.pinned,
+      envVersion: 'latest',
+      checkDirectory: () => routeWatcher.check(),
+    });
+    routeControl = {
+      ...control,
+      async apply(event) {
+        if (event.model === r.name && (event.action === 'shadow' || event.action === 'unshadow')) {
+          log.warn('model.updates shadow event ignored: a shadow version serves the first MODEL_NAME only', { name: r.name, action: event.action, version: event.version });
+          return 'ignored';
+        }
+        return control.apply(event);
+      },
+    };
+    return { holder: routeHolder, watcher: routeWatcher, control: routeControl };
+  });
+  controlsReady([modelControl, ...routes.map((r) => r.control)]);
   watcher.start();
+  for (const r of routes) r.watcher.start();
 
   const reporter = createShadowReporter({ kafka, topic: config.topics.shadowReports, scorer: shadow, intervalMs: config.shadowReportMs, log, counters });
   const scoring = createScoring({
@@ -136,6 +211,7 @@ runMain(SERVICE, async () => {
     alertsCodec,
     scoresCodec,
     model: holder,
+    routes: routes.map((r) => r.holder),
     shadow,
     counters,
     metrics,
@@ -155,6 +231,7 @@ runMain(SERVICE, async () => {
   onShutdown(log, async () => {
     readiness.stop();
     watcher.stop();
+    for (const r of routes) r.watcher.stop();
     await updates.close();
     await scoring.close();
     await lag?.stop();
@@ -162,6 +239,7 @@ runMain(SERVICE, async () => {
     await probe.stop();
     await health.close();
     holder.dispose();
+    for (const r of routes) r.holder.dispose();
     shadow.dispose();
     log.info('final stats', { ...scoring.stats() });
   });

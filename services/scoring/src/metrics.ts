@@ -9,6 +9,8 @@ export const METRICS = Object.freeze({
   recordsIn: 'pitwall_scoring_records_in_total',
   windowsScored: 'pitwall_scoring_windows_scored_total',
   windowsPartial: 'pitwall_scoring_partial_windows_skipped_total',
+  /** Labelled {window_ms}: windows of a size no served model declares (routes.ts). */
+  windowsUnrouted: 'pitwall_scoring_windows_unrouted_total',
   alertsProduced: 'pitwall_scoring_alerts_produced_total',
   scoresProduced: 'pitwall_scoring_scores_produced_total',
   deadLettered: 'pitwall_scoring_dead_lettered_total',
@@ -35,8 +37,9 @@ export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 export const COUNTERS: CounterSpecs = Object.freeze({
   [METRICS.batches]: { help: 'Chunks of feature records scored and committed (at most SCORING_BATCH_SIZE records each).' },
   [METRICS.recordsIn]: { help: 'Feature records read in committed chunks.' },
-  [METRICS.windowsScored]: { help: 'Windows scored by the active model.' },
+  [METRICS.windowsScored]: { help: 'Windows scored by the served models (each window by the one declaring its size).' },
   [METRICS.windowsPartial]: { help: 'Windows with fewer readings than their model requires (metadata window.minReadings, else SCORING_MIN_COVERAGE of the expected ones): counted, not scored.' },
+  [METRICS.windowsUnrouted]: { help: 'Windows of a size no served model declares (MODEL_NAME, metadata window.sizeMs): counted, not scored, by window size.', labels: ['window_ms'] },
   [METRICS.alertsProduced]: { help: 'Alerts produced to the alerts topic (windows over the threshold).' },
   [METRICS.scoresProduced]: { help: 'Score records produced (every scored window).' },
   [METRICS.deadLettered]: { help: 'Feature records that can never be scored, sent to the dead-letter topic.' },

@@ -49,6 +49,10 @@ export function createModelHolder(initial: LoadedModel, opts: { log: Logger; war
     if (candidate.metadata.features.length !== active.metadata.features.length) {
       return `input width ${candidate.metadata.features.length} differs from the served feature spec (${active.metadata.features.length})`;
     }
+    // Windows are routed to models by the size they declare (routes.ts): a version may not change it.
+    if (candidate.metadata.window.sizeMs !== active.metadata.window.sizeMs) {
+      return `declares ${candidate.metadata.window.sizeMs} ms windows, the served version ${active.metadata.window.sizeMs} ms (windows are routed by size; train another window under another model name)`;
+    }
     try {
       const scored = scoreBatch(candidate.model, candidate.metadata, warmupBatch(candidate));
       const bad = scored.findIndex((s) => !Number.isFinite(s.score));

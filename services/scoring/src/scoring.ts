@@ -68,6 +68,11 @@ export interface ScoringDeps {
   alertsCodec: AvroCodec<AlertRecord>;
   scoresCodec: AvroCodec<ScoreRecord>;
   model: LoadedModel | ModelSource | ModelHolder;
+  /**
+   * Further served models (MODEL_NAME's other names): each window is scored by the served model
+   * declaring its size (routes.ts), `model` included. The shadow shadows `model` only.
+   */
+  routes?: readonly (ModelSource | ModelHolder)[];
   config: ScoringConfig;
   log: Logger;
   /** Clock for created_at and dead-letter times. */
@@ -85,6 +90,8 @@ export interface ScoringDeps {
 export interface ScoringStats {
   counters: Record<string, number>;
   model: { name: string; version: string; threshold: number };
+  /** Every served model (the first is `model`) and the window size it scores. */
+  models: { name: string; version: string; threshold: number; windowMs: number }[];
   shadow: { name: string; version: string; threshold: number } | null;
   groupJoined: boolean;
   lastBatchAt: number | null;
@@ -138,6 +145,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
     alertsCodec,
     scoresCodec,
     source,
+    routes: deps.routes,
     featuresTopic: config.topics.features,
     minCoverage: config.minCoverage,
     counters,
@@ -204,6 +212,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
         groupId: config.groupId,
         model: `${source.current().metadata.name}/${source.current().metadata.version}`,
         threshold: source.current().metadata.threshold,
+        models: [source, ...(deps.routes ?? [])].map((s) => `${s.current().metadata.name}/${s.current().metadata.version}: ${s.current().metadata.window.sizeMs} ms windows`),
       });
     },
     async close() {
@@ -217,6 +226,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
     stats: () => ({
       counters: counters.snapshot(),
       model: (({ name, version, threshold }) => ({ name, version, threshold }))(source.current().metadata),
+      models: [source, ...(deps.routes ?? [])].map((s) => (({ name, version, threshold, window }) => ({ name, version, threshold, windowMs: window.sizeMs }))(s.current().metadata)),
       shadow: (({ name, version, threshold }) => (name ? { name, version, threshold } : null))(deps.shadow?.current()?.metadata ?? { name: '', version: '', threshold: 0 }),
       groupJoined,
       lastBatchAt,

@@ -67,3 +67,34 @@ export function createSparseWindowNotice(log: Pick<Logger, 'warn' | 'error'>, no
     },
   };
 }
+
+export interface UnroutedNotice {
+  /** One chunk: the sizes of the windows no served model declares (one entry per window), and the sizes served. */
+  observe(sizes: readonly number[], served: readonly number[]): void;
+}
+
+/**
+ * Says when windows go unscored because no served model declares their size (routes.ts): a warning
+ * at the first such window, then at most one per `everyMs` while they keep coming, with the count
+ * per size since the last one and the sizes that are served.
+ */
+export function createUnroutedNotice(log: Pick<Logger, 'warn'>, now: () => number, everyMs = 60_000): UnroutedNotice {
+  const bySize = new Map<number, number>();
+  let last: number | undefined;
+  return {
+    observe(sizes, served) {
+      for (const size of sizes) bySize.set(size, (bySize.get(size) ?? 0) + 1);
+      if (bySize.size === 0) return;
+      const at = now();
+      if (last !== undefined && at - last < everyMs) return;
+      last = at;
+      const windows = Object.fromEntries([...bySize].sort((a, b) => a[0] - b[0]).map(([size, n]) => [`${size}`, n]));
+      log.warn('windows of a size no served model declares: counted, not scored', {
+        windows,
+        servedWindowsMs: [...served].sort((a, b) => a - b),
+        hint: 'train a model for that window (npm run train -- --window <s>) and add its name to MODEL_NAME, or stop computing the size (WINDOW_SIZES_MS); docs/models.md',
+      });
+      bySize.clear();
+    },
+  };
+}

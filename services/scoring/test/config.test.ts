@@ -10,7 +10,7 @@ describe('readScoringConfig', () => {
   it('defaults', () => {
     const c = readScoringConfig({});
     assert.equal(c.service, 'scoring');
-    assert.deepEqual(c.model, { dir: defaultModelsDir(), name: 'pitwall-ae', version: 'latest' });
+    assert.deepEqual(c.model, { dir: defaultModelsDir(), name: 'pitwall-ae', names: ['pitwall-ae'], version: 'latest' });
     assert.equal(c.tfjsBackend, undefined);
     assert.equal(c.groupId, 'pitwall-scoring');
     assert.equal(c.healthPort, 9103);
@@ -40,7 +40,7 @@ describe('readScoringConfig', () => {
       SCORING_BATCH_SIZE: '64',
       SCORING_FROM_BEGINNING: 'false',
     });
-    assert.deepEqual(c.model, { dir: '/srv/models', name: 'other', version: '12' });
+    assert.deepEqual(c.model, { dir: '/srv/models', name: 'other', names: ['other'], version: '12' });
     assert.equal(c.tfjsBackend, 'cpu');
     assert.equal(c.groupId, 'g2');
     assert.equal(c.healthPort, 0);
@@ -78,5 +78,18 @@ describe('readScoringConfig', () => {
         return true;
       },
     );
+  });
+
+  it('MODEL_NAME lists the served models; the first is the one MODEL_VERSION and the shadow apply to', () => {
+    const c = readScoringConfig({ MODEL_NAME: 'pitwall-ae, cardata-ae' });
+    assert.equal(c.model.name, 'pitwall-ae');
+    assert.deepEqual(c.model.names, ['pitwall-ae', 'cardata-ae']);
+    for (const bad of ['pitwall-ae,pitwall-ae', 'pitwall-ae,../x']) {
+      assert.throws(
+        () => readScoringConfig({ MODEL_NAME: bad }),
+        (err: unknown) => err instanceof ConfigError && err.message.includes('MODEL_NAME'),
+        bad,
+      );
+    }
   });
 });
