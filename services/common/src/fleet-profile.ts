@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from './errors.js';
+import { ConfigError, InvalidInputError, type ErrorContext } from './errors.js';
 import { repoDir } from './paths.js';
 import { SENSOR_BY_NAME, SENSORS, type SensorSpec } from './sensors.js';
 
@@ -60,6 +60,36 @@ export const PITWALL_PROFILE: FleetProfile = Object.freeze({
 
 /** The canonical value of a reading in the fleet's unit. */
 export const toCanonical = (m: SensorMapping, value: number): number => (m.scale === 1 && m.offset === 0 ? value : value * m.scale + m.offset);
+
+const INT32 = 2 ** 31;
+const INTEGER_SENSORS: readonly boolean[] = SENSORS.map((s) => s.kind === 'int');
+
+/**
+ * One reading through a profile, the conversion ingest applies to every payload and training to
+ * every CSV row: for each sensor (SENSORS order) `read` gives the value of its field (`integer`:
+ * whether it must be an integer as sent, i.e. an integer sensor in its own unit; `read` checks
+ * presence and type and throws its own errors), the value is converted to Pitwall's unit (integer
+ * sensors rounded after conversion) and written to `out[sensor]`. Returns the sensors outside the
+ * profile's plausible range. Throws InvalidInputError `field.not_integer` when a converted integer
+ * sensor leaves an integer's range.
+ */
+export function applyFleetProfile(profile: FleetProfile, read: (field: string, integer: boolean) => number, out: Record<string, unknown>, context: ErrorContext = {}): string[] {
+  const flagged: string[] = [];
+  for (let i = 0; i < profile.sensors.length; i++) {
+    const m = profile.sensors[i]!;
+    const integer = INTEGER_SENSORS[i]!;
+    const converted = m.scale !== 1 || m.offset !== 0;
+    // An integer sensor is checked as sent only in its own unit; converted, it is rounded.
+    const raw = read(m.field, integer && !converted);
+    const v = converted ? toCanonical(m, raw) : raw;
+    if (integer && converted && !(Math.abs(v) < INT32)) {
+      throw new InvalidInputError('field.not_integer', `field "${m.field}" is ${raw} ${m.unit}, ${v} in Pitwall's unit: beyond an integer sensor's range`, { ...context, field: m.field });
+    }
+    out[m.sensor] = integer && converted ? Math.round(v) : v;
+    if (v < m.plausible[0] || v > m.plausible[1]) flagged.push(m.sensor);
+  }
+  return flagged;
+}
 
 /** Parses and checks a profile; errors name `source` and the offending key. */
 export function parseFleetProfile(json: unknown, source: string): FleetProfile {

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError } from '../src/errors.js';
-import { loadFleetProfile, parseFleetProfile, PITWALL_PROFILE, toCanonical } from '../src/fleet-profile.js';
+import { ConfigError, InvalidInputError } from '../src/errors.js';
+import { CARDATA_FAILING } from '../src/testing.js';
+import { applyFleetProfile, loadFleetProfile, parseFleetProfile, PITWALL_PROFILE, toCanonical } from '../src/fleet-profile.js';
 import { SENSOR_NAMES, SENSORS } from '../src/sensors.js';
 
 const bySensor = (name: string) => loadFleetProfile('cardata-v1', 'X').sensors.find((m) => m.sensor === name)!;
@@ -92,5 +93,25 @@ test('INGEST_FLEET_PROFILE-style loading: by name, by path, and errors naming th
   assert.throws(
     () => loadFleetProfile('broken', 'INGEST_FLEET_PROFILE', dir),
     (err: unknown) => err instanceof ConfigError && /INGEST_FLEET_PROFILE: fleet profile .*broken\.json is not JSON/.test(err.message),
+  );
+});
+
+test('applyFleetProfile: converts, rounds converted integer sensors, flags the implausible, refuses an integer overflow', () => {
+  const cardata = loadFleetProfile('cardata-v1', 'TEST');
+  const sent: Record<string, number> = { ...CARDATA_FAILING };
+  const out: Record<string, unknown> = {};
+  const asked: Array<[string, boolean]> = [];
+  const flagged = applyFleetProfile(cardata, (field, integer) => (asked.push([field, integer]), sent[field]!), out);
+  assert.deepEqual(flagged, ['coolant_temp', 'battery_percentage']);
+  assert.equal(out.tire_pressure_2_2, 138);
+  assert.ok(Math.abs((out.battery_percentage as number) + 2992.7) < 1e-9);
+  // Tire pressures are converted, so not checked as integers as sent; the firmware is.
+  assert.deepEqual(
+    asked.filter(([, integer]) => integer).map(([field]) => field),
+    ['control_unit_firmware'],
+  );
+  assert.throws(
+    () => applyFleetProfile(cardata, (field) => (field === 'tire_pressure_1_1' ? 1e12 : sent[field]!), {}, { vehicleId: 'car1' }),
+    (err: unknown) => err instanceof InvalidInputError && err.reason === 'field.not_integer' && /tire_pressure_1_1/.test(err.message),
   );
 });

@@ -23,7 +23,7 @@
  * unit; values are converted to Pitwall's units (integer sensors rounded after conversion) and
  * judged against the profile's plausible ranges. Field errors name the payload field.
  */
-import { checkVehicleId, InvalidInputError, PITWALL_PROFILE, SENSORS, toCanonical, type FleetProfile, type TelemetryRecord } from '@pitwall/common';
+import { applyFleetProfile, checkVehicleId, InvalidInputError, PITWALL_PROFILE, type FleetProfile, type TelemetryRecord } from '@pitwall/common';
 
 export interface ValidationLimits {
   maxPayloadBytes: number;
@@ -33,7 +33,6 @@ export interface ValidationLimits {
 const TOPIC = /^vehicles\/([^/]+)\/telemetry$/;
 const MIN_TS = Date.UTC(2000, 0, 1);
 const INT32 = 2 ** 31;
-const INTEGER_SENSORS: readonly boolean[] = SENSORS.map((s) => s.kind === 'int');
 // One decoder for every payload (making one per message cost more than the decoding). fatal: a
 // payload that is not UTF-8 is refused rather than repaired with U+FFFD.
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -70,20 +69,8 @@ export function parseTelemetry(topic: string, payload: Buffer, receivedAt: numbe
     throw new InvalidInputError('ts.out_of_range', `ts ${ts} (${new Date(ts).toISOString()}) is before 2000 or more than ${limits.maxFutureSkewMs} ms ahead of the ingest clock`, context);
   }
   const record: TelemetryRecord = { vehicle_id: vehicleId, ts, out_of_range: [], received_at: receivedAt };
-  const flagged: string[] = [];
-  for (let i = 0; i < profile.sensors.length; i++) {
-    const m = profile.sensors[i]!;
-    const integer = INTEGER_SENSORS[i]!;
-    const converted = m.scale !== 1 || m.offset !== 0;
-    // An integer sensor is checked as sent only in its own unit; converted, it is rounded.
-    const raw = field(obj, m.field, integer && !converted, context);
-    const v = converted ? toCanonical(m, raw) : raw;
-    if (integer && converted && !(Math.abs(v) < INT32)) {
-      throw new InvalidInputError('field.not_integer', `field "${m.field}" is ${raw} ${m.unit}, ${v} in Pitwall's unit: beyond an integer sensor's range`, { ...context, field: m.field });
-    }
-    record[m.sensor] = integer && converted ? Math.round(v) : v;
-    if (v < m.plausible[0] || v > m.plausible[1]) flagged.push(m.sensor);
-  }
+  // The profile's conversion, shared with training (common/fleet-profile.ts); field errors name the payload field.
+  const flagged = applyFleetProfile(profile, (name, integer) => field(obj, name, integer, context), record, context);
   record.out_of_range = flagged;
   const ignition = obj.ignition_on;
   if (ignition !== undefined && ignition !== null && typeof ignition !== 'boolean') {

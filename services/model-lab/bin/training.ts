@@ -4,7 +4,7 @@
  * Writes models/<name>/<version>/ (model.json, weights.bin, metadata.json) and prints the
  * evaluation table; exits 2 when the evaluation fails, so a bad model is never taken for a good one.
  */
-import { runCliIfMain } from '@pitwall/common';
+import { loadFleetProfile, runCliIfMain } from '@pitwall/common';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,9 +12,9 @@ import * as tf from '@tensorflow/tfjs';
 import { parseCsv } from '@pitwall/simulator';
 import { defaultModelsDir, resolveVersion } from '@pitwall/model';
 import { kafkaTrainingWindows } from '../src/kafka-training.js';
-import { evaluationPasses, trainModel, type TrainOptions } from '../src/training.js';
+import { estimateRateHz, evaluationPasses, readingsInProfile, trainModel, type TrainOptions } from '../src/training.js';
 
-const HELP = `Train the Pitwall anomaly model (dense autoencoder over 10 s window features).
+const HELP = `Train the Pitwall anomaly model (dense autoencoder over window features; 10 s windows unless --window).
 
 Usage: npm run train -- [options]
 
@@ -32,6 +32,14 @@ Usage: npm run train -- [options]
   --eval-per-mode N     cars per failure mode in the evaluation     (default 5)
   --no-eval             skip the evaluation fleet
   --csv FILE            train on a CSV in the reference format instead of the simulator
+  --profile NAME        the CSV's fleet profile (schemas/fleet-profiles/NAME.json, or a file
+                        path): readings are converted with ingest's own conversion and the name is
+                        recorded as the model's fleetProfile                     (default pitwall)
+  --window S            CSV: window size in seconds the model is trained on and declares; scoring
+                        routes windows of this size to it (windowing's WINDOW_SIZES_MS must list
+                        it). Another window than 10 s skips the evaluation fleet    (default 10)
+  --rate HZ             CSV: the fleet's readings per second, declared with the window
+                        (default: estimated from the CSV, 1 / the median interval of a car)
   --from-kafka          train on telemetry history read from Kafka instead of the simulator
                         (every fifth car is held out for the threshold, as with --csv; --cars and
                         --hours are then unused). Reads [--from, --to) without side effects: no
@@ -71,6 +79,9 @@ async function main(): Promise<number> {
       'eval-per-mode': { type: 'string', default: '5' },
       'no-eval': { type: 'boolean', default: false },
       csv: { type: 'string' },
+      profile: { type: 'string' },
+      window: { type: 'string' },
+      rate: { type: 'string' },
       'from-kafka': { type: 'boolean', default: false },
       topic: { type: 'string' },
       from: { type: 'string', default: 'earliest' },
@@ -137,7 +148,20 @@ async function main(): Promise<number> {
     onProgress: (line) => process.stdout.write(line + '\n'),
   };
   if (values.csv && values['from-kafka']) throw new RangeError('--csv and --from-kafka exclude each other');
-  if (values.csv) opts.csv = { readings: parseCsv(await readFile(values.csv, 'utf8')), source: values.csv };
+  if (!values.csv && (values.profile !== undefined || values.window !== undefined || values.rate !== undefined)) {
+    throw new RangeError('--profile, --window and --rate apply to --csv training');
+  }
+  if (values.csv) {
+    const profile = loadFleetProfile(values.profile ?? 'pitwall', '--profile');
+    const readings = readingsInProfile(parseCsv(await readFile(values.csv, 'utf8')), profile);
+    const rateHz = values.rate !== undefined ? num('rate', values.rate) : estimateRateHz(readings);
+    if (rateHz === undefined) throw new RangeError(`--rate: cannot estimate it from ${values.csv} (no car with two readings); give it`);
+    const sizeMs = Math.round(num('window', values.window ?? '10') * 1000);
+    opts.csv = { readings, source: values.csv };
+    opts.fleetProfile = profile.name;
+    if (sizeMs !== 10_000 || rateHz !== 1) opts.window = { sizeMs, rateHz };
+    opts.onProgress!(`csv: ${readings.length} readings in profile ${profile.name}, ${sizeMs / 1000} s windows at ${rateHz} Hz`);
+  }
   const minCoverage = num('min-coverage', values['min-coverage'], (n) => n > 0 && n <= 1);
   opts.minCoverage = minCoverage;
   if (values['from-kafka']) {

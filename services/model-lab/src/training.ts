@@ -18,7 +18,7 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { FEATURE_NAMES, FEATURE_SPEC_ID, GROUP_ACTIONS, SENSOR_NAMES, SENSORS, windowDef, type SensorGroup, type WindowDef } from '@pitwall/common';
+import { applyFleetProfile, FEATURE_NAMES, FEATURE_SPEC_ID, GROUP_ACTIONS, SENSOR_NAMES, SENSORS, windowDef, type FleetProfile, type SensorGroup, type WindowDef } from '@pitwall/common';
 import { createFleet, mulberry32, type FailureMode, type FailureSpec, type Reading } from '@pitwall/simulator';
 import { createPartitionState } from '@pitwall/windowing';
 import { DEFAULT_MIN_COVERAGE, type ModelMetadata, modelWindow, saveModelDir, scoreBatch, type ServableModel } from '@pitwall/model';
@@ -98,10 +98,13 @@ export function fleetWindows(o: FleetWindowsOptions, def: WindowDef = windowDef(
   return windower.flush();
 }
 
-/** Windows of CSV readings (any order); windows with fewer than half the expected readings are dropped. */
-export function csvWindows(readings: readonly Reading[], def: WindowDef = windowDef(WINDOW_SIZE_MS)): WindowSample[] {
+/**
+ * Windows of CSV readings (any order); windows with fewer than `minEvents` readings are dropped
+ * (default: half of what a 1 Hz fleet fills).
+ */
+export function csvWindows(readings: readonly Reading[], def: WindowDef = windowDef(WINDOW_SIZE_MS), minEvents = Math.ceil((def.sizeMs * RATE_HZ) / 1000 / 2)): WindowSample[] {
   const sorted = [...readings].sort((a, b) => (a.vehicleId < b.vehicleId ? -1 : a.vehicleId > b.vehicleId ? 1 : a.ts - b.ts));
-  const windower = createWindower(def, { minEvents: Math.ceil((def.sizeMs * RATE_HZ) / 1000 / 2) });
+  const windower = createWindower(def, { minEvents });
   for (const r of sorted) windower.push(r);
   return windower.flush();
 }
@@ -112,6 +115,54 @@ export function csvWindows(readings: readonly Reading[], def: WindowDef = window
  */
 export function declaredWindow(sizeMs: number, rateHz: number, minCoverage: number): ModelMetadata['window'] {
   return { sizeMs, rateHz, minReadings: modelWindow({ window: { sizeMs, rateHz, minCoverage } }).minReadings, minCoverage };
+}
+
+/**
+ * CSV readings (columns named as Pitwall's sensors, as the reference CarData CSV has them) in a fleet
+ * profile's units, converted to Pitwall's with ingest's own conversion (applyFleetProfile), so a
+ * model trained on the CSV sees exactly what the running chain computes from the same readings
+ * sent over MQTT with INGEST_FLEET_PROFILE. A profile field that is not a column, or an integer
+ * sensor with a fraction in its own unit, is refused with the car and time.
+ */
+export function readingsInProfile(readings: readonly Reading[], profile: FleetProfile): Reading[] {
+  if (profile.identity) return [...readings];
+  return readings.map((r) => {
+    const values: Record<string, number> = {};
+    applyFleetProfile(
+      profile,
+      (field, integer) => {
+        const v = r.values[field];
+        if (v === undefined) throw new RangeError(`fleet profile ${profile.name}: the CSV has no column "${field}"`);
+        if (integer && !Number.isInteger(v)) throw new RangeError(`${r.vehicleId} at ${r.ts}: ${field} must be an integer, got ${v}`);
+        return v;
+      },
+      values,
+      { vehicleId: r.vehicleId },
+    );
+    return { vehicleId: r.vehicleId, ts: r.ts, values };
+  });
+}
+
+/**
+ * Readings per second of a fleet: 1000 / the median interval between consecutive readings of a car
+ * (rounded to 3 significant digits; the reference CarData CSV: 10 s, 0.1 Hz). Undefined without two
+ * readings of one car.
+ */
+export function estimateRateHz(readings: readonly Reading[]): number | undefined {
+  const byCar = new Map<string, number[]>();
+  for (const r of readings) {
+    let ts = byCar.get(r.vehicleId);
+    if (!ts) byCar.set(r.vehicleId, (ts = []));
+    ts.push(r.ts);
+  }
+  const gaps: number[] = [];
+  for (const ts of byCar.values()) {
+    ts.sort((a, b) => a - b);
+    for (let i = 1; i < ts.length; i++) if (ts[i]! > ts[i - 1]!) gaps.push(ts[i]! - ts[i - 1]!);
+  }
+  if (gaps.length === 0) return undefined;
+  gaps.sort((a, b) => a - b);
+  return Number((1000 / gaps[Math.floor(gaps.length / 2)]!).toPrecision(3));
 }
 
 /** Standard deviations below this (per sensor: 1e-4 of its plausible span) are raised to it. */
@@ -397,6 +448,12 @@ export interface TrainOptions {
     trainingData?: Record<string, unknown>;
   };
   /**
+   * The window to train on (CSV only): its size and the fleet's readings per second. Default the
+   * simulator's, 10 s at 1 Hz. The evaluation fleet is simulated at 1 Hz with 10 s windows, so
+   * another window skips it.
+   */
+  window?: { sizeMs: number; rateHz: number };
+  /**
    * Share of a window's expected readings scoring requires, declared in the metadata's window
    * (default DEFAULT_MIN_COVERAGE, 0.8).
    */
@@ -434,9 +491,14 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   let trainingData: ModelMetadata['trainingData'];
   let holdoutDescription: string;
   const started = Date.now();
+  const trained = o.window ?? { sizeMs: WINDOW_SIZE_MS, rateHz: RATE_HZ };
+  if (o.window && !o.csv) throw new RangeError('another window than 10 s at 1 Hz is only supported for CSV training');
+  const declared = declaredWindow(trained.sizeMs, trained.rateHz, o.minCoverage ?? DEFAULT_MIN_COVERAGE);
+  const simulatorWindow = trained.sizeMs === WINDOW_SIZE_MS && trained.rateHz === RATE_HZ;
   if (o.csv || o.windows) {
     // Whole cars are held out (every fifth), so the threshold is calibrated on cars the model never saw.
-    const all = o.windows ? o.windows.all : csvWindows(o.csv!.readings);
+    // CSV: the windows scoring would score (at least the declared minReadings).
+    const all = o.windows ? o.windows.all : csvWindows(o.csv!.readings, windowDef(trained.sizeMs), o.window ? declared.minReadings : undefined);
     const kind = o.windows ? 'Kafka' : 'CSV';
     const ids = [...new Set(all.map((w) => w.vehicleId))].sort();
     if (ids.length < 2) throw new RangeError(`${kind} training needs at least 2 cars (some are held out for calibration)`);
@@ -447,7 +509,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     let toTs = Number.NEGATIVE_INFINITY;
     for (const w of all) {
       fromTs = Math.min(fromTs, w.windowStart);
-      toTs = Math.max(toTs, w.windowStart + WINDOW_SIZE_MS);
+      toTs = Math.max(toTs, w.windowStart + trained.sizeMs);
     }
     trainingData = {
       source: o.windows ? o.windows.source : `csv:${path.basename(o.csv!.source)}`,
@@ -510,21 +572,22 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const threshold = Number((max * o.thresholdFactor).toPrecision(6));
   progress(`hold-out healthy scores: p50 ${p50.toPrecision(4)}, p99 ${p99.toPrecision(4)}, max ${max.toPrecision(4)} -> threshold ${threshold}`);
 
-  const evaluation = o.evaluation ? evaluateModel(model, { features, normalization: norm, threshold }, { ...o.evaluation, seed: seeds.evaluation }) : undefined;
+  if (o.evaluation && !simulatorWindow) progress(`evaluation skipped: the simulated failure fleet has 10 s windows at 1 Hz, this model ${trained.sizeMs / 1000} s at ${trained.rateHz} Hz`);
+  const evaluation = o.evaluation && simulatorWindow ? evaluateModel(model, { features, normalization: norm, threshold }, { ...o.evaluation, seed: seeds.evaluation }) : undefined;
   if (evaluation) progress(formatEvaluation(evaluation));
 
   const metadata: ModelMetadata = {
     name: o.name,
     version: o.version,
     description:
-      `Dense autoencoder ${[d, ...o.hidden, ...o.hidden.slice(0, -1).reverse(), d].join('-')} over z-scored 10 s window features; ` +
+      `Dense autoencoder ${[d, ...o.hidden, ...o.hidden.slice(0, -1).reverse(), d].join('-')} over z-scored ${trained.sizeMs / 1000} s window features; ` +
       'score = mean squared error of the normalized reconstruction; a window alerts when score > threshold.',
     featureSpec: FEATURE_SPEC_ID,
     features,
     normalization: { ...norm, stdFloor: 'per feature max(training std, 1e-4 x the sensor plausible span)' },
     threshold,
     thresholdMethod: `max held-out healthy score x ${o.thresholdFactor} (held-out: ${holdoutDescription}; ` + `p50 ${p50.toPrecision(4)}, p99 ${p99.toPrecision(4)}, max ${max.toPrecision(4)})`,
-    window: declaredWindow(WINDOW_SIZE_MS, RATE_HZ, o.minCoverage ?? DEFAULT_MIN_COVERAGE),
+    window: declared,
     ...(fleetProfile !== undefined ? { fleetProfile } : {}),
     trainingData,
     trainingMetrics: {

@@ -3,10 +3,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { computeFeatures, FEATURE_NAMES, SENSOR_NAMES, windowDef } from '@pitwall/common';
+import { computeFeatures, FEATURE_NAMES, loadFleetProfile, PITWALL_PROFILE, SENSOR_NAMES, windowDef } from '@pitwall/common';
+import { CARDATA_FAILING, CARDATA_HEALTHY } from '@pitwall/common/testing';
 import { createFleet, formatCsv, parseCsv, type Reading } from '@pitwall/simulator';
 import { loadModelDir } from '@pitwall/model';
-import { createWindower, csvWindows, fitNormalization, percentile, stdFloors, trainModel, TRAINING_EPOCH_TS, type TrainOptions } from '../src/training.js';
+import { createWindower, csvWindows, estimateRateHz, fitNormalization, percentile, readingsInProfile, stdFloors, trainModel, TRAINING_EPOCH_TS, type TrainOptions } from '../src/training.js';
 import { withTmpDir } from '@pitwall/model/testing';
 
 before(async () => {
@@ -179,6 +180,89 @@ describe('trainModel', () => {
       assert.equal(r.metadata.trainingData.windows, 4 * 12);
       assert.match(r.metadata.thresholdMethod, /1 held-out CSV cars, 12 windows/);
       r.model.dispose();
+    });
+  });
+});
+
+describe('CSV readings in a fleet profile', () => {
+  const cardata = loadFleetProfile('cardata-v1', 'test');
+
+  it("converts with ingest's conversion: psi to kPa (rounded), fraction to %, the rest kept", () => {
+    const [ok, sick] = readingsInProfile(
+      [
+        { vehicleId: 'car1', ts: 0, values: { ...CARDATA_HEALTHY } },
+        { vehicleId: 'car2', ts: 0, values: { ...CARDATA_FAILING } },
+      ],
+      cardata,
+    );
+    // The same numbers fleet-profile.e2e sees ingest write for these readings.
+    assert.equal(ok!.values.tire_pressure_1_1, 221);
+    assert.equal(ok!.values.tire_pressure_2_1, 234);
+    assert.ok(Math.abs(ok!.values.battery_percentage! - 82.654595) < 1e-9);
+    assert.equal(ok!.values.battery_voltage, 246.12367);
+    assert.equal(sick!.values.tire_pressure_2_2, 138);
+    assert.equal(sick!.values.coolant_temp, 1976.527);
+  });
+
+  it('the identity profile keeps the readings; a profile field that is not a column is refused', () => {
+    const r = { vehicleId: 'car1', ts: 0, values: { ...CARDATA_HEALTHY } };
+    assert.deepEqual(readingsInProfile([r], PITWALL_PROFILE), [r]);
+    const { tire_pressure_1_1: _gone, ...lacking } = CARDATA_HEALTHY;
+    assert.throws(() => readingsInProfile([{ ...r, values: lacking }], cardata), /the CSV has no column "tire_pressure_1_1"/);
+  });
+
+  it('estimateRateHz: 1 / the median interval of consecutive readings of a car', () => {
+    const table: Array<{ name: string; ts: Record<string, number[]>; want: number | undefined }> = [
+      { name: 'CarData: every 10 s, one 11 s gap', ts: { a: [0, 10_000, 20_000, 31_000, 41_000], b: [5_000, 15_000] }, want: 0.1 },
+      { name: '1 Hz', ts: { a: [0, 1000, 2000, 3000] }, want: 1 },
+      { name: 'unordered input', ts: { a: [3000, 0, 2000, 1000] }, want: 1 },
+      { name: 'one reading per car', ts: { a: [0], b: [0] }, want: undefined },
+    ];
+    for (const t of table) {
+      const readings = Object.entries(t.ts).flatMap(([car, ts]) => ts.map((x) => reading(car, x, 0)));
+      assert.equal(estimateRateHz(readings), t.want, t.name);
+    }
+  });
+
+  it('trains a 120 s model on a 10 s CarData-shaped fleet: the metadata declares the window and the profile', async () => {
+    // 5 cars, one reading every 10 s for 12 minutes, in the reference CSV's units with a little noise.
+    const readings: Reading[] = [];
+    for (let car = 1; car <= 5; car++) {
+      for (let k = 0; k < 72; k++) {
+        const wobble = Math.sin(car * 7 + k) * 0.01;
+        const values = Object.fromEntries(Object.entries(CARDATA_HEALTHY).map(([s, v]) => [s, Number.isInteger(v) ? v : v * (1 + wobble)]));
+        readings.push({ vehicleId: `car${car}`, ts: 1_567_606_080_000 + k * 10_000, values });
+      }
+    }
+    await withTmpDir(async (out) => {
+      const r = await trainModel({
+        cars: 0,
+        hours: 0,
+        seed: 3,
+        epochs: 2,
+        batchSize: 8,
+        learningRate: 0.002,
+        hidden: [16, 4],
+        holdoutCars: 0,
+        holdoutHours: 0,
+        thresholdFactor: 1.5,
+        evaluation: { healthyCars: 2, carsPerMode: 1, warmupMs: 60_000, rampMs: 30_000, fullSeverityMs: 60_000 },
+        outDir: out,
+        name: 'cardata-ae',
+        version: '1',
+        csv: { readings: readingsInProfile(readings, cardata), source: '/data/cardata.csv' },
+        window: { sizeMs: 120_000, rateHz: estimateRateHz(readings)! },
+        fleetProfile: cardata.name,
+      });
+      const loaded = await loadModelDir(r.dir);
+      assert.deepEqual(loaded.metadata.window, { sizeMs: 120_000, rateHz: 0.1, minReadings: 10, minCoverage: 0.8 });
+      assert.equal(loaded.metadata.fleetProfile, 'cardata-v1');
+      assert.match(loaded.metadata.description, /over z-scored 120 s window features/);
+      // 12 minutes from a 2 min boundary: 6 full windows per car, 4 training cars.
+      assert.equal(loaded.metadata.trainingData.windows, 24);
+      assert.equal(r.evaluation, undefined, 'the 1 Hz / 10 s evaluation fleet is skipped');
+      r.model.dispose();
+      loaded.model.dispose();
     });
   });
 });
