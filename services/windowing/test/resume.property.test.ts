@@ -12,8 +12,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SENSOR_NAMES, windowDef } from '@pitwall/common';
-import { createPartitionState, NO_RESUME, type ClosedWindow, type PartitionState, type Resume } from '../src/partition-state.js';
+import { SENSOR_NAMES, windowDef, type WindowDef } from '@pitwall/common';
+import { NO_RESUME, type Resume } from '../src/partition-state.js';
+import { createWindowSetState, type DefinedWindow, type WindowSetState } from '../src/window-set.js';
 import { decodeResume, encodeResume } from '../src/commit-metadata.js';
 
 const T0 = 1_700_000_000_000;
@@ -65,9 +66,9 @@ interface Output {
   late: number[];
 }
 
-const key = (w: ClosedWindow): string => `${w.vehicleId}|${w.start}|${w.eventCount}|${Array.from(w.features.subarray(0, 3)).join(',')}`;
+const key = (w: DefinedWindow): string => `${w.def.sizeMs}|${w.vehicleId}|${w.start}|${w.eventCount}|${Array.from(w.features.subarray(0, 3)).join(',')}`;
 
-function step(state: PartitionState, e: Entry, offset: bigint, late: number[]): void {
+function step(state: WindowSetState, e: Entry, offset: bigint, late: number[]): void {
   if (e.kind === 'marker') {
     state.idleTick(e.receivedAt, offset);
     return;
@@ -78,18 +79,18 @@ function step(state: PartitionState, e: Entry, offset: bigint, late: number[]): 
   if (e.ignitionOff) state.closeVehicle(e.vehicleId, offset);
 }
 
-function uninterrupted(def: ReturnType<typeof windowDef>, log: readonly Entry[], idleMs: number): Output {
-  const state = createPartitionState(def, { vehicleIdleMs: idleMs });
+function uninterrupted(defs: readonly WindowDef[], log: readonly Entry[], idleMs: number): Output {
+  const state = createWindowSetState(defs, { vehicleIdleMs: idleMs });
   const out: Output = { windows: [], late: [] };
   log.forEach((e, i) => step(state, e, BigInt(i), out.late));
   out.windows.push(...state.drainClosed().map(key));
   return out;
 }
 
-function withCrashes(def: ReturnType<typeof windowDef>, log: readonly Entry[], idleMs: number, batchSizes: number[], crashes: boolean[]): Output {
+function withCrashes(defs: readonly WindowDef[], log: readonly Entry[], idleMs: number, batchSizes: number[], crashes: boolean[]): Output {
   const out: Output = { windows: [], late: [] };
   let committed: { offset: bigint; resume: Resume; floors: Map<string, number> } = { offset: 0n, resume: NO_RESUME, floors: new Map() };
-  const fresh = (): PartitionState => createPartitionState(def, { resume: decodeResume(encodeResume(committed.resume)), floors: new Map(committed.floors), vehicleIdleMs: idleMs });
+  const fresh = (): WindowSetState => createWindowSetState(defs, { resume: decodeResume(encodeResume(committed.resume)), floors: new Map(committed.floors), vehicleIdleMs: idleMs });
   let state = fresh();
   let pos = committed.offset;
   let b = 0;
@@ -123,31 +124,38 @@ function withCrashes(def: ReturnType<typeof windowDef>, log: readonly Entry[], i
   return out;
 }
 
-test('crashes at any batch boundary: the same windows, each once, and the same late readings', () => {
-  const seen = { crashes: 0, windows: 0, late: 0, idleCloses: 0 };
-  fc.assert(
-    fc.property(
-      defArb,
-      logArb,
-      fc.constantFrom(0, 3_000, 20_000),
-      fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 10 }),
-      fc.array(fc.boolean(), { minLength: 1, maxLength: 10 }),
-      (def, log, idleMs, batchSizes, crashes) => {
-        const expected = uninterrupted(def, log, idleMs);
-        const got = withCrashes(def, log, idleMs, batchSizes, crashes);
-        assert.deepEqual([...got.windows].sort(), [...expected.windows].sort());
-        assert.equal(new Set(got.windows).size, got.windows.length, 'no window twice');
-        assert.deepEqual(
-          [...got.late].sort((x, y) => x - y),
-          [...expected.late].sort((x, y) => x - y),
-        );
-        seen.crashes += crashes.filter(Boolean).length;
-        seen.windows += expected.windows.length;
-        seen.late += expected.late.length;
-        if (idleMs > 0) seen.idleCloses++;
-      },
-    ),
-    { numRuns: 300 },
-  );
-  assert.ok(seen.crashes > 0 && seen.windows > 0 && seen.late > 0 && seen.idleCloses > 0, JSON.stringify(seen));
-});
+for (const [name, extra] of [
+  ['', []],
+  // WINDOW_SIZES_MS: a second, longer definition alongside (window-set.ts), committed at the earliest of both.
+  [' (with a 30 s definition alongside)', [windowDef(30_000, 30_000, 2_000)]],
+] as const) {
+  test(`crashes at any batch boundary: the same windows, each once, and the same late readings${name}`, () => {
+    const seen = { crashes: 0, windows: 0, late: 0, idleCloses: 0 };
+    fc.assert(
+      fc.property(
+        defArb,
+        logArb,
+        fc.constantFrom(0, 3_000, 20_000),
+        fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 10 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 10 }),
+        (def, log, idleMs, batchSizes, crashes) => {
+          const defs = [def, ...extra];
+          const expected = uninterrupted(defs, log, idleMs);
+          const got = withCrashes(defs, log, idleMs, batchSizes, crashes);
+          assert.deepEqual([...got.windows].sort(), [...expected.windows].sort());
+          assert.equal(new Set(got.windows).size, got.windows.length, 'no window twice');
+          assert.deepEqual(
+            [...got.late].sort((x, y) => x - y),
+            [...expected.late].sort((x, y) => x - y),
+          );
+          seen.crashes += crashes.filter(Boolean).length;
+          seen.windows += expected.windows.length;
+          seen.late += expected.late.length;
+          if (idleMs > 0) seen.idleCloses++;
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.ok(seen.crashes > 0 && seen.windows > 0 && seen.late > 0 && seen.idleCloses > 0, JSON.stringify(seen));
+  });
+}
