@@ -5,7 +5,7 @@ import net from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { ISubscriptionGrant, ISubscriptionMap, MqttClient } from 'mqtt';
 import { silentLogger } from '../src/log.js';
-import { connectWithHeldAcks, keepSubscribed, publishPacketSize, withPubackReasons } from '../src/mqtt.js';
+import { connectWithHeldAcks, keepSubscribed, publishPacketSize, withPubackReasons, type HeldMessage } from '../src/mqtt.js';
 
 /** A client whose SUBSCRIBEs are answered by the test. */
 function fakeClient() {
@@ -113,29 +113,31 @@ test('withPubackReasons hands the PUBACK reason code to the publish callback', a
  * A scripted MQTT 5 peer on a local socket: CONNACK, then a QoS 1 PUBLISH every `everyMs` until
  * `stopAfterMs`; it never answers PINGREQ, as a broker whose PINGRESP is stuck behind a backlog.
  */
-async function streamingPeer(everyMs: number, stopAfterMs: number) {
+async function streamingPeer(everyMs: number, stopAfterMs: number, count = Infinity) {
   const pings: number[] = [];
+  const pubacks: number[] = [];
   const server = net.createServer((socket) => {
     const parser = mqttPacket.parser({ protocolVersion: 5 });
     let timer: NodeJS.Timeout | undefined;
     parser.on('packet', (p) => {
       if (p.cmd === 'connect') {
-        socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false, reasonCode: 0 } as mqttPacket.IConnackPacket, { protocolVersion: 5 }));
+        socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false, reasonCode: 0 }, { protocolVersion: 5 }));
         let id = 0;
         const start = Date.now();
         timer = setInterval(() => {
-          if (Date.now() - start >= stopAfterMs) return clearInterval(timer);
+          if (Date.now() - start >= stopAfterMs || id >= count) return clearInterval(timer);
           id = (id % 65_535) + 1;
           socket.write(mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 1, messageId: id, dup: false, retain: false }, { protocolVersion: 5 }));
         }, everyMs);
       } else if (p.cmd === 'pingreq') pings.push(Date.now());
+      else if (p.cmd === 'puback') pubacks.push(p.messageId!);
     });
     socket.on('data', (d) => parser.parse(d));
     socket.on('error', () => undefined);
     socket.on('close', () => clearInterval(timer));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as net.AddressInfo).port, pings, close: () => new Promise((r) => server.close(r)) };
+  return { port: (server.address() as net.AddressInfo).port, pings, pubacks, close: () => new Promise((r) => server.close(r)) };
 }
 
 test('connectWithHeldAcks: PUBLISHes arriving keep the connection alive; silence still times out', async () => {
@@ -155,6 +157,34 @@ test('connectWithHeldAcks: PUBLISHes arriving keep the connection alive; silence
     assert.ok(received >= 20, `${received} messages`);
     await new Promise((r) => setTimeout(r, 3_000));
     assert.equal(closes.length, 1, 'once the peer falls silent and ignores PINGREQ, the keepalive times out');
+  } finally {
+    client.end(true);
+    await peer.close();
+  }
+});
+
+test('connectWithHeldAcks: PUBACKs leave in arrival order, whatever the order of ack()', async () => {
+  const peer = await streamingPeer(2, 10_000, 12);
+  const held: HeldMessage[] = [];
+  const client = await connectWithHeldAcks(`mqtt://127.0.0.1:${peer.port}`, { protocolVersion: 5, reconnectPeriod: 0 }, silentLogger, (m) => held.push(m));
+  try {
+    const until = async (what: string, ok: () => boolean): Promise<void> => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(ok(), what);
+    };
+    await until('12 messages delivered', () => held.length === 12);
+    // Released as Kafka might acknowledge them: the later half first, then the rest backwards.
+    for (const i of [6, 7, 8, 9, 10, 11]) held[i]!.ack();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(peer.pubacks, [], 'nothing leaves while the first message is held');
+    for (const i of [3, 1]) held[i]!.ack();
+    held[0]!.ack();
+    await until('PUBACKs of 1 and 2', () => peer.pubacks.length >= 2);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(peer.pubacks, [1, 2], 'the first two; 3 is still held');
+    for (const i of [5, 4, 2, 2]) held[i]!.ack();
+    await until('all 12 PUBACKs', () => peer.pubacks.length >= 12);
+    assert.deepEqual(peer.pubacks, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   } finally {
     client.end(true);
     await peer.close();
