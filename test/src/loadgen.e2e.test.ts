@@ -24,38 +24,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { asGateway, pkiDirFor } from './support/identities.js';
+import { runLoadgen } from './support/loadgen.js';
 import { startPrivateMosquitto, type PrivateMosquitto } from './support/mosquitto.js';
-import { ARTIFACTS, INFRA, REPO, isolatedEnv, runId, startService, waitReady, type ServiceProcess, kafkaClientConfig, kafkaIdentityEnv } from './support/stack.js';
+import { ARTIFACTS, isolatedEnv, runId, startService, waitReady, type ServiceProcess, kafkaClientConfig } from './support/stack.js';
 
 const id = runId();
 const prefix = `lt${id}`;
 const out = path.join(ARTIFACTS, `loadgen-${id}.jsonl`);
 const GROUPS = ['windowing', 'scoring', 'incidents', 'dispatch'].map((g) => `e2e.${id}.${g}`);
-
-function runLoadgen(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [path.join(REPO, 'services/loadgen/dist/src/main.js'), ...args], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: INFRA.kafka, SCHEMA_REGISTRY_URL: INFRA.registry, ...kafkaIdentityEnv('admin'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    proc.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 240_000);
-    proc.once('error', reject);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
 
 describe('load generator end to end', { timeout: 420_000 }, () => {
   let mosquitto: PrivateMosquitto;
