@@ -5,3 +5,4 @@ export * from './model-updates.js';
 export * from './model-updates-log.js';
 export * from './score.js';
 export * from './servable.js';
+export * from './stuck-sensor.js';
