@@ -5,8 +5,10 @@
  * every failure mode `carsPerMode` cars that fail at a known onset (staggered over `onsetSpreadMs`
  * after `onsetMs`, ramping to full severity over `rampMs`). Readings are cut into windows with the
  * same window definition and computeFeatures as the windowing service (training.ts fleetWindows),
- * scored with scoreBatch (the serving code path), and a window alerts when score > threshold
- * (isAnomalous, the serving rule).
+ * scored with scoreBatch (the serving code path) and fed per car, in window order, to the
+ * stuck-sensor detector (stuck-sensor.ts in @pitwall/model, which scoring runs too). A window alerts
+ * when score > threshold (isAnomalous) or the detector calls one of its sensors stuck: the serving
+ * rule. The report also holds the same metrics for the model alone (`modelOnly`).
  *
  * What counts (per window; a window [start, end) of car c):
  *   - true alert: c fails and the window alerts and end > onset(c) (it holds readings from after onset)
@@ -28,7 +30,7 @@
  */
 import { windowDef } from '@pitwall/common';
 import { FAILURE_MODES, type FailureMode, type FailureSpec } from '@pitwall/simulator';
-import { isAnomalous, type ModelMetadata, type ServableModel } from '@pitwall/model';
+import { createStuckSensorDetector, isAnomalous, stuckWindowOf, type ModelMetadata, type ServableModel } from '@pitwall/model';
 import { scoreVectors } from './replay.js';
 import { EVAL_FAULTY_SENSORS, fleetWindows, percentile, TRAINING_EPOCH_TS } from './training.js';
 
@@ -78,6 +80,8 @@ export interface ScoredWindow {
   windowStart: number;
   windowEnd: number;
   score: number;
+  /** The stuck-sensor detector called a sensor of this window stuck. */
+  stuck?: boolean;
 }
 
 export interface CarResult {
@@ -131,13 +135,17 @@ export interface EvaluationReport {
   healthy: { cars: number; windows: number; hours: number; falseAlerts: number; maxScore: number };
   modes: ModeResult[];
   overall: Metrics;
+  /** The same metrics for the model alone, without the stuck-sensor detector. */
+  modelOnly: { healthy: EvaluationReport['healthy']; modes: ModeResult[]; overall: Metrics };
+  /** Windows the stuck-sensor detector called stuck: of healthy cars, of failing cars, of each mode's cars. */
+  stuckSensor: { healthyWindows: number; failingWindows: number; byMode: Record<string, number> };
   groundTruth: GroundTruth[];
   examples: ExampleSeries[];
   windows: number;
 }
 
 export const DEFINITIONS: Readonly<Record<string, string>> = Object.freeze({
-  alert: 'a window alerts when its score > threshold (the serving rule)',
+  alert: 'a window alerts when its score > threshold or the stuck-sensor detector calls one of its sensors stuck (the serving rule)',
   trueAlert: 'an alerting window of a failing car whose end is after the onset',
   falseAlert: 'an alerting window of a healthy car, or of a failing car ending at or before its onset',
   precision: "true alerts of the mode's cars / (those + false alerts of the mode's cars + false alerts of healthy cars), in windows",
@@ -209,7 +217,7 @@ export function summarize(
   let healthyFalse = 0;
   let healthyMax = 0;
   for (const w of windows) {
-    const alert = isAnomalous(w, { threshold });
+    const alert = isAnomalous(w, { threshold }) || w.stuck === true;
     const t = truthOf.get(w.vehicleId);
     if (!t) {
       healthyCars.add(w.vehicleId);
@@ -326,8 +334,42 @@ export function evaluateFleet(
   );
   onProgress(`scored ${scores.length} windows with ${meta.name} v${meta.version}`);
   const threshold = o.threshold ?? meta.threshold;
-  const scored: ScoredWindow[] = windows.map((w, i) => ({ vehicleId: w.vehicleId, windowStart: w.windowStart, windowEnd: w.windowStart + o.windowSizeMs, score: scores[i]!.score }));
+  // The detector sees each car's windows in window order, as scoring does.
+  const detector = createStuckSensorDetector();
+  const stuck = new Uint8Array(windows.length);
+  const order = windows
+    .map((_, i) => i)
+    .sort((a, b) => (windows[a]!.vehicleId < windows[b]!.vehicleId ? -1 : windows[a]!.vehicleId > windows[b]!.vehicleId ? 1 : windows[a]!.windowStart - windows[b]!.windowStart));
+  for (const i of order) {
+    const w = windows[i]!;
+    if (detector.observe(stuckWindowOf(w.vehicleId, w.windowStart, w.windowStart + o.windowSizeMs, w.events, w.vector)).length) stuck[i] = 1;
+  }
+  const scored: ScoredWindow[] = windows.map((w, i) => ({
+    vehicleId: w.vehicleId,
+    windowStart: w.windowStart,
+    windowEnd: w.windowStart + o.windowSizeMs,
+    score: scores[i]!.score,
+    stuck: stuck[i] === 1,
+  }));
   const summary = summarize(truth, scored, threshold, o.modes);
+  const modelOnly = summarize(
+    truth,
+    scored.map((w) => ({ ...w, stuck: false })),
+    threshold,
+    o.modes,
+  );
+  const modeOf = new Map(truth.map((t) => [t.vehicleId, t.mode]));
+  const stuckSensor = { healthyWindows: 0, failingWindows: 0, byMode: Object.fromEntries(o.modes.map((m) => [m, 0])) as Record<string, number> };
+  for (const w of scored) {
+    if (!w.stuck) continue;
+    const mode = modeOf.get(w.vehicleId);
+    if (mode === undefined) stuckSensor.healthyWindows++;
+    else {
+      stuckSensor.failingWindows++;
+      stuckSensor.byMode[mode]!++;
+    }
+  }
+  onProgress(`stuck-sensor detector: ${stuckSensor.failingWindows} windows of failing cars, ${stuckSensor.healthyWindows} of healthy cars`);
   // The first car of each mode, as an example timeline (the picture draws these).
   const examples: ExampleSeries[] = o.modes.map((mode) => {
     const t = truth.find((x) => x.mode === mode)!;
@@ -350,6 +392,8 @@ export function evaluateFleet(
     healthy: summary.healthy,
     modes: summary.modes,
     overall: summary.overall,
+    modelOnly,
+    stuckSensor,
     groundTruth: truth,
     examples,
     windows: windows.length,
@@ -385,7 +429,26 @@ export function formatReport(r: EvaluationReport): string {
     line(head),
     ...rows.map(line),
     `healthy cars: ${r.healthy.cars} cars, ${r.healthy.windows} windows (${r.healthy.hours.toFixed(1)} h), ${r.healthy.falseAlerts} false alerts, max score ${r.healthy.maxScore.toPrecision(4)}`,
+    ...detectorLines(r),
     'recall: cars with an alert after onset; precision: alert windows; false/veh-h: false alert windows per healthy vehicle-hour;',
     'lead: onset -> end of the first alerting window; sev@1st: ramp fraction reached then; full-sev win: windows after the ramp that alert.',
   ].join('\n');
+}
+
+/** Model alone -> model + stuck-sensor detector, for the rows the detector is about. */
+function detectorLines(r: EvaluationReport): string[] {
+  const before = r.modelOnly;
+  const row = (name: string, a: Metrics, b: Metrics): string =>
+    `  ${name.padEnd(14)} full-sev win ${pct(a.fullSeverityWindowRecall)} -> ${pct(b.fullSeverityWindowRecall)}, recall ${a.carsDetected}/${a.cars} -> ${b.carsDetected}/${b.cars}, ` +
+    `precision ${pct(a.precision)} -> ${pct(b.precision)}, lead p50 ${secs(a.leadTimeS.median)} -> ${secs(b.leadTimeS.median)}`;
+  const by = Object.entries(r.stuckSensor.byMode)
+    .map(([m, n]) => `${m} ${n}`)
+    .join(', ');
+  const out = [`stuck-sensor detector (model alone -> with the detector, as served): windows called stuck: ${by}`];
+  const fsBefore = before.modes.find((m) => m.mode === 'faulty_sensor');
+  const fsAfter = r.modes.find((m) => m.mode === 'faulty_sensor');
+  if (fsBefore && fsAfter) out.push(row('faulty_sensor', fsBefore, fsAfter));
+  out.push(row('overall', before.overall, r.overall));
+  out.push(`  healthy cars   false alerts ${before.healthy.falseAlerts} -> ${r.healthy.falseAlerts} (${r.stuckSensor.healthyWindows} windows called stuck)`);
+  return out;
 }

@@ -108,6 +108,11 @@ describe('summarize', () => {
     assert.deepEqual(r.modes[0]!.leadTimeS, { median: null, p90: null, min: null, max: null });
   });
 
+  it('a window the stuck-sensor detector flagged alerts below the threshold', () => {
+    const flagged = series('h', 0, [0.1, 0.1]).map((w, i) => ({ ...w, stuck: i === 1 }));
+    assert.equal(summarize([], flagged, 1, ['tire_leak']).healthy.falseAlerts, 1);
+  });
+
   it('a score equal to the threshold does not alert', () => {
     const r = summarize([], series('h', 0, [1, 1.0000001]), 1, ['tire_leak']);
     assert.equal(r.healthy.falseAlerts, 1);
@@ -194,6 +199,33 @@ describe('evaluateFleet', () => {
     assert.equal(low.healthy.falseAlerts, low.healthy.windows);
     assert.ok(low.overall.falseAlerts > base.overall.falseAlerts);
     assert.notDeepEqual(seed2.examples[0]!.points, base.examples[0]!.points, 'the seed changes the fleet');
+  });
+});
+
+describe('evaluateFleet with the stuck-sensor detector', () => {
+  it('catches stuck windows the model alone misses, and reports both', () => {
+    const healthy = fleetWindows({ cars: 3, seed: 9, idPrefix: 'n', fromTs: TRAINING_EPOCH_TS, toTs: TRAINING_EPOCH_TS + 5 * MIN });
+    const norm = fitNormalization(healthy.map((w) => w.vector));
+    const meta = metadataFor({ normalization: norm, threshold: 50 });
+    const model = linearModel(0, 0);
+    // Onset after the detector's warm-up (30 windows = 5 min of movement).
+    const r = evaluateFleet(model, meta, {
+      ...DEFAULT_FLEET_EVALUATION,
+      healthyCars: 2,
+      carsPerMode: 2,
+      modes: ['faulty_sensor'],
+      durationMs: 14 * MIN,
+      onsetMs: 6 * MIN,
+      onsetSpreadMs: MIN,
+      rampMs: MIN,
+    });
+    model.dispose();
+    const [before, after] = [r.modelOnly.modes[0]!, r.modes[0]!];
+    assert.ok(after.fullSeverityWindowRecall! >= 0.9, `with the detector: ${after.fullSeverityWindowRecall}`);
+    assert.ok(before.fullSeverityWindowRecall! < after.fullSeverityWindowRecall!, `model alone: ${before.fullSeverityWindowRecall}`);
+    assert.equal(r.stuckSensor.healthyWindows, 0);
+    assert.equal(r.healthy.falseAlerts, r.modelOnly.healthy.falseAlerts);
+    assert.match(formatReport(r), /^ {2}faulty_sensor +full-sev win [\d.]+% -> [\d.]+%/m);
   });
 });
 
