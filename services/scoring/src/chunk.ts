@@ -4,6 +4,17 @@
  * one predict call of the model served at that moment, and build the scores, alerts and dead
  * letters to produce. Nothing is sent here; the caller produces the outcome and only then commits
  * the chunk's offsets (scoring.ts). The benchmark times this same function.
+ *
+ * Every scored window also goes, in source order, through the stuck-sensor detector of its model's
+ * route (stuck-sensor.ts in @pitwall/model; one per route, as windows of different sizes are
+ * separate sequences). A window in which it calls a sensor stuck is anomalous even below the
+ * threshold: its score record and alert keep the model's score and threshold, and list the stuck
+ * sensors first as contributors (share 1/n each, the action says what is stuck), then the model's
+ * own contributors if the model alerted too. Its per-vehicle state lives in this process only,
+ * bounded (idle vehicles evicted, at most DEFAULT_MAX_VEHICLES): after a restart or a rebalance a
+ * vehicle's sensors need the detector's warm-up again (WARMUP_MOVING windows of movement) before
+ * they can be called stuck, so losing it delays stuck verdicts and never invents one. A
+ * redelivered window (a batch retried after a failed send) gets the verdict it got the first time.
  */
 import type { KafkaMessage, Message } from 'kafkajs';
 import { deadLetterHeaders, dispose, featureVector, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
@@ -12,7 +23,19 @@ import { labelled, METRICS } from './metrics.js';
 import { createSparseWindowNotice, createUnroutedNotice, type SkippedWindow } from './sparse-windows.js';
 import { routeTable, windowSizeOf } from './routes.js';
 import type { ShadowScorer, ShadowTally } from './shadow.js';
-import { buildAlert, buildScore, DEFAULT_MIN_COVERAGE, modelWindow, scoreBatch, type AlertRecord, type ScoreRecord } from '@pitwall/model';
+import {
+  alertId,
+  buildAlert,
+  buildScore,
+  createStuckSensorDetector,
+  DEFAULT_MIN_COVERAGE,
+  modelWindow,
+  scoreBatch,
+  stuckContributors,
+  stuckWindowOfRecord,
+  type AlertRecord,
+  type ScoreRecord,
+} from '@pitwall/model';
 
 export const SERVICE = 'scoring';
 
@@ -69,6 +92,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
   const sources = [source, ...(deps.routes ?? [])];
   const sparse = sources.map(() => createSparseWindowNotice(log, now));
   const unrouted = createUnroutedNotice(log, now);
+  const stuckDetectors = sources.map(() => createStuckSensorDetector());
 
   const deadLetter = (msg: KafkaMessage, partition: number, reason: string, message: string): Message => {
     log.warn('record dead-lettered', { reason, message, partition, offset: msg.offset });
@@ -169,10 +193,18 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       const meta = groups[g]!.meta;
       const s = results[g]![i]!;
       const score = buildScore(record, s, meta, createdAt);
+      // The shadow compares the models, so it sees the model's own decision.
       if (g === 0) anomalous[i] = score.anomalous;
+      const stuck = stuckDetectors[g]!.observe(stuckWindowOfRecord(record));
+      if (stuck.length) {
+        for (const x of stuck) counters.inc(labelled(METRICS.stuckSensorWindows, { sensor: x.sensor }));
+        score.contributors = [...stuckContributors(stuck), ...(score.anomalous ? score.contributors : [])];
+        score.anomalous = true;
+        score.alert_id = alertId(record, meta.name, meta.version);
+      }
       scores.push({ key: record.vehicle_id, value: scoresCodec.encode(score) });
       if (!score.anomalous) continue;
-      const alert = buildAlert(record, s, meta, createdAt);
+      const alert = { ...buildAlert(record, s, meta, createdAt), contributors: score.contributors };
       alerts.push({ key: record.vehicle_id, value: alertsCodec.encode(alert) });
       alertWindowEnds.push(record.window_end);
     }

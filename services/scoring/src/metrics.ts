@@ -29,6 +29,8 @@ export const METRICS = Object.freeze({
   /** Shadow predictions that threw or gave non-finite scores; active scoring is unaffected. */
   shadowFailures: 'pitwall_scoring_shadow_failures_total',
   shadowReports: 'pitwall_scoring_shadow_reports_total',
+  /** Labelled {sensor}: windows in which the stuck-sensor detector called that sensor stuck. */
+  stuckSensorWindows: 'pitwall_scoring_stuck_sensor_windows_total',
 });
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
@@ -53,6 +55,7 @@ export const COUNTERS: CounterSpecs = Object.freeze({
   [METRICS.shadowAgreement]: { help: 'Windows by agreement of the active and shadow models: both, active_only, shadow_only, neither.', labels: ['outcome'] },
   [METRICS.shadowFailures]: { help: 'Shadow predictions that threw or gave non-finite scores (active scoring is unaffected).' },
   [METRICS.shadowReports]: { help: 'Shadow reports published to model.shadow.' },
+  [METRICS.stuckSensorWindows]: { help: 'Windows in which the stuck-sensor detector called a sensor stuck (they alert), by sensor.', labels: ['sensor'] },
 });
 
 export const HISTOGRAMS = Object.freeze({

@@ -6,9 +6,21 @@ import assert from 'node:assert/strict';
 import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { ConsumerRunConfig, EachBatchPayload, Kafka, KafkaMessage, ProducerBatch } from 'kafkajs';
-import { createAvroCodec, createCounters, defaultSchemasDir, DLQ_HEADER, featureFields, loadSchemaFile, silentLogger, TransientError, type AvroCodec, type SchemaStore } from '@pitwall/common';
-import { METRICS } from '../src/metrics.js';
-import { alertId, type AlertRecord, type ScoreRecord } from '@pitwall/model';
+import {
+  createAvroCodec,
+  createCounters,
+  defaultSchemasDir,
+  DLQ_HEADER,
+  featureFields,
+  loadSchemaFile,
+  SENSOR_NAMES,
+  silentLogger,
+  TransientError,
+  type AvroCodec,
+  type SchemaStore,
+} from '@pitwall/common';
+import { labelled, METRICS } from '../src/metrics.js';
+import { alertId, WARMUP_MOVING, type AlertRecord, type ScoreRecord } from '@pitwall/model';
 import { createScoring, type FeatureRecord, type ScoringConfig } from '../src/scoring.js';
 import { createShadowScorer, type ShadowScorer } from '../src/shadow.js';
 import { linearModel, metadataFor, vectorWith } from '@pitwall/model/testing';
@@ -292,6 +304,44 @@ describe('createScoring', () => {
     assert.equal(anomalous!.contributors.length, 3);
     assert.deepEqual([anomalous!.model_name, anomalous!.model_version, anomalous!.threshold, anomalous!.scored_at], ['pitwall-ae', '1', 1, NOW]);
     assert.deepEqual([anomalous!.window_start, anomalous!.window_end], [0, 10_000]);
+  });
+
+  it('a sensor stuck for several windows alerts below the threshold, naming the sensor; a redelivery gets the same verdict', async () => {
+    const { fake, featuresCodec, alertsCodec, scoresIn, scoring } = await setup();
+    // Every sensor varies a little (min 0, max 0.01) except coolant_temp, frozen at 0.5 from window 30 on.
+    const window = (k: number, frozen: boolean): Buffer => {
+      const fields = featureFields(vectorWith({}));
+      for (const name of SENSOR_NAMES) fields[`${name}_max`] = 0.01;
+      if (frozen) Object.assign(fields, { coolant_temp_min: 0.5, coolant_temp_max: 0.5, coolant_temp_mean: 0.5, coolant_temp_last: 0.5 });
+      return featuresCodec.encode({ vehicle_id: 'car-0001', window_start: k * 10_000, window_end: (k + 1) * 10_000, event_count: 10, ...fields });
+    };
+    const warm = WARMUP_MOVING;
+    const messages = Array.from({ length: warm + 3 }, (_, k) => message(k, window(k, k >= warm)));
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, messages));
+    const scores = await scoresIn(fake.sent[0]!);
+    assert.deepEqual(
+      scores.map((s, k) => (s.anomalous ? k : -1)).filter((k) => k >= 0),
+      [warm + 2],
+      'the third frozen window',
+    );
+    const stuck = scores[warm + 2]!;
+    assert.ok(stuck.score < stuck.threshold, 'the model alone sees nothing');
+    assert.equal(stuck.contributors[0]!.sensor, 'coolant_temp');
+    assert.equal(stuck.contributors[0]!.share, 1);
+    assert.match(stuck.contributors[0]!.action, /^Stuck: reads exactly 0\.5 °C in 3 windows \(30 s\)/);
+    const alertMsgs = fake.sent[0]!.topicMessages!.find((t) => t.topic === TOPICS.alerts)!.messages;
+    assert.equal(alertMsgs.length, 1);
+    const alert = await alertsCodec.decode(alertMsgs[0]!.value as Buffer);
+    assert.equal(alert.alert_id, stuck.alert_id);
+    assert.deepEqual(
+      alert.contributors.map((c) => ({ ...c })),
+      stuck.contributors.map((c) => ({ ...c })),
+    );
+    assert.equal(scoring.stats().counters[labelled(METRICS.stuckSensorWindows, { sensor: 'coolant_temp' })], 1);
+    // The batch retried (e.g. after a failed send): the same window, the same alert.
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, [message(warm + 2, window(warm + 2, true))]));
+    const again = await alertsCodec.decode(fake.sent[1]!.topicMessages!.find((t) => t.topic === TOPICS.alerts)!.messages[0]!.value as Buffer);
+    assert.equal(again.alert_id, alert.alert_id);
   });
 
   it('partial windows (a car starting or stopping) are not scored, only counted and committed', async () => {
