@@ -1053,7 +1053,7 @@ test("base: each service's own config reader accepts its environment", async () 
   const base = buildBase();
   await assertServicesAccept(base);
   const scoring = (await import('@pitwall/scoring')).readScoringConfig(withPlaceholderFiles(envByService(base).scoring));
-  assert.deepEqual({ model: scoring.model, backend: scoring.tfjsBackend }, { model: { dir: '/models', name: 'pitwall-ae', version: 'latest' }, backend: 'wasm' });
+  assert.deepEqual({ model: scoring.model, backend: scoring.tfjsBackend }, { model: { dir: '/models', name: 'pitwall-ae', names: ['pitwall-ae'], version: 'latest' }, backend: 'wasm' });
 });
 
 test('base: ingest pods keep their MQTT identity across restarts', () => {
