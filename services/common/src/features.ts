@@ -90,3 +90,11 @@ export function featureVector(record: Readonly<Record<string, unknown>>, names: 
   });
   return out;
 }
+
+/**
+ * The size (ms) of the window definition a `vehicle.features` record belongs to: the definition its
+ * record names (features v2 window_size_ms), else window_end - window_start (v1 records).
+ */
+export function windowSizeOf(record: { window_start: number; window_end: number; window_size_ms?: number | null | undefined }): number {
+  return typeof record.window_size_ms === 'number' ? record.window_size_ms : record.window_end - record.window_start;
+}

@@ -33,9 +33,11 @@ Usage: npm run replay -- (--model-dir DIR | --model DIR [--version N]) [options]
   --help
 
 Reading: a consumer in a one-off group (random id) with auto-commit off seeks each partition to the
-start of the range and stops at its end; the empty group is deleted afterwards. Alerts are built
-exactly as the scoring service builds them, with created_at = window_end, so two runs over the same
-range print the same output.
+start of the range and stops at its end; the empty group is deleted afterwards. Alerts are decided
+and built exactly as the scoring service does: score > threshold, or the stuck-sensor detector
+(over the windows in partition and offset order) calls a sensor stuck. Only windows of the model's
+size are scored; others would go to another model. created_at = window_end, so two runs over the
+same range print the same output.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -87,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
     await admin.disconnect();
   }
   const read = await readTopicRange(kafka, range, { timeoutMs: timeoutS * 1000 });
-  const decoder = createReadOnlyDecoder<FeatureRecordLike>(createSchemaStore(conn.registryUrl), await loadSchemaFile(defaultSchemasDir(), 'features', 1));
+  const decoder = createReadOnlyDecoder<FeatureRecordLike>(createSchemaStore(conn.registryUrl), await loadSchemaFile(defaultSchemasDir(), 'features', 2));
   const inputs: ReplayInput[] = [];
   const undecodable: Array<{ partition: number; offset: string; reason: string }> = [];
   for (const r of read.records) {
@@ -108,6 +110,8 @@ async function main(argv: string[]): Promise<number> {
     range: describeRead(read),
     scored: outcome.scored,
     partial: outcome.partial,
+    otherWindows: outcome.otherWindows,
+    stuck: outcome.stuck,
     invalid: [...undecodable, ...outcome.invalid].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset))),
     alerts: outcome.alerts.length,
   };
@@ -119,7 +123,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(
       [
         `replay of ${topic} ${parts} with ${meta.name} v${meta.version} (threshold ${meta.threshold})`,
-        `${summary.range.records} records: ${summary.scored} scored, ${summary.partial} below coverage, ${summary.invalid.length} invalid; ${summary.alerts} alerts`,
+        `${summary.range.records} records: ${summary.scored} scored, ${summary.partial} below coverage, ${summary.otherWindows} of other window sizes, ` +
+          `${summary.invalid.length} invalid; ${summary.alerts} alerts (${summary.stuck} from the stuck-sensor detector)`,
         ...summary.invalid.slice(0, 20).map((i) => `invalid ${i.partition}:${i.offset}: ${i.reason}`),
         ...(summary.invalid.length > 20 ? [`... ${summary.invalid.length - 20} more invalid records (--json lists all in the summary)`] : []),
         ...(outcome.alerts.length ? [formatAlertTable(outcome.alerts)] : []),

@@ -4,11 +4,23 @@
  *
  * Same rules as the scoring service: records with fewer events than the model's window needs at
  * `minCoverage` are not scored; a record missing a feature or holding a non-finite one is reported
- * as invalid (the service dead-letters it); a window alerts when score > threshold. Alerts are built
- * with buildAlert, created_at = window_end (not the clock), so output depends only on the input.
+ * as invalid (the service dead-letters it); a window alerts by the serving rule (decideWindow: score >
+ * threshold, or the stuck-sensor detector, run over the records in the order given, calls a sensor
+ * stuck). Alerts have created_at = window_end (not the clock), so output depends only on the input.
  */
-import { featureVector, type AlertRecord } from '@pitwall/common';
-import { buildAlert, DEFAULT_MIN_COVERAGE, isAnomalous, minEventsFor, type ModelMetadata, scoreBatch, type Scored, type ServableModel, type WindowKey } from '@pitwall/model';
+import { featureVector, windowSizeOf, type AlertRecord } from '@pitwall/common';
+import {
+  createStuckSensorDetector,
+  decideWindow,
+  DEFAULT_MIN_COVERAGE,
+  minEventsFor,
+  type ModelMetadata,
+  scoreBatch,
+  type Scored,
+  type ServableModel,
+  stuckWindowOfRecord,
+  type WindowKey,
+} from '@pitwall/model';
 
 /** Rows per predict call. Fixed, so the same input is always scored in the same batches. */
 export const SCORE_CHUNK = 1024;
@@ -23,6 +35,8 @@ export function scoreVectors(model: ServableModel, meta: Pick<ModelMetadata, 'fe
 /** A decoded features record. */
 export interface FeatureRecordLike extends WindowKey {
   event_count: number;
+  /** features v2: the window definition's size; null or absent in v1 records. */
+  window_size_ms?: number | null;
   [feature: string]: unknown;
 }
 
@@ -47,6 +61,10 @@ export interface ReplayOutcome {
   scored: number;
   /** Windows below the coverage the model needs: not scored. */
   partial: number;
+  /** Windows of another size than the model's: scoring would route them to another model. */
+  otherWindows: number;
+  /** Scored windows in which the stuck-sensor detector called a sensor stuck (they alert). */
+  stuck: number;
   invalid: Array<SourcePosition & { reason: string }>;
 }
 
@@ -65,7 +83,13 @@ export function replayAlerts(
   const vectors: Float32Array[] = [];
   const invalid: ReplayOutcome['invalid'] = [];
   let partial = 0;
+  let otherWindows = 0;
   for (const input of inputs) {
+    // Scoring routes a window only to the model declaring its size (scoring/routes.ts).
+    if (windowSizeOf(input.record) !== meta.window.sizeMs) {
+      otherWindows++;
+      continue;
+    }
     let vector: Float32Array;
     try {
       vector = featureVector(input.record, meta.features);
@@ -87,12 +111,17 @@ export function replayAlerts(
   }
   const scored = scoreVectors(model, meta, vectors);
   const alerts: ReplayAlert[] = [];
+  // One detector over the records in the given order, as scoring runs one per model route.
+  const detector = createStuckSensorDetector();
+  let stuck = 0;
   scored.forEach((s, i) => {
-    if (!isAnomalous(s, meta)) return;
     const { partition, offset, record } = kept[i]!;
-    alerts.push({ source: { partition, offset }, alert: buildAlert(record, s, meta, record.window_end) });
+    const verdict = detector.observe(stuckWindowOfRecord(record));
+    if (verdict.length) stuck++;
+    const { alert } = decideWindow(record, s, meta, verdict, record.window_end);
+    if (alert) alerts.push({ source: { partition, offset }, alert });
   });
-  return { alerts, scored: scored.length, partial, invalid };
+  return { alerts, scored: scored.length, partial, otherWindows, invalid, stuck };
 }
 
 /** One JSON line per alert: the alert record plus where its window was read. */

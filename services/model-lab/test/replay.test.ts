@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { FEATURE_NAMES, featureFields } from '@pitwall/common';
+import { computeFeatures, FEATURE_NAMES, featureFields, SENSOR_NAMES } from '@pitwall/common';
 import { alertJsonLine, formatAlertTable, replayAlerts, scoreVectors, SCORE_CHUNK, type FeatureRecordLike, type ReplayInput } from '../src/replay.js';
-import { buildAlert, scoreBatch } from '@pitwall/model';
+import { buildAlert, scoreBatch, WARMUP_MOVING } from '@pitwall/model';
 import { linearModel, metadataFor, vectorWith } from '@pitwall/model/testing';
 
 before(async () => {
@@ -51,6 +51,53 @@ describe('replayAlerts', () => {
     assert.equal(r.alerts[1]!.alert.contributors[0]!.sensor, 'speed');
     assert.equal(replayAlerts(model, meta, inputs, { minCoverage: 0.2 }).scored, 4);
     model.dispose();
+  });
+
+  it("scores only windows of the model's size, as scoring routes them", () => {
+    const model = linearModel(0, 0);
+    const other = { ...record('c', 0, 100, { coolant_temp: 100 }), window_end: 60_000, window_size_ms: 60_000 };
+    const named = { ...record('c', 0, 10, { coolant_temp: 100 }), window_size_ms: 10_000 };
+    const r = replayAlerts(model, meta, [
+      { partition: 2, offset: '0', record: other },
+      { partition: 2, offset: '1', record: named },
+    ]);
+    model.dispose();
+    assert.equal(r.otherWindows, 1);
+    assert.equal(r.scored, 1);
+    assert.deepEqual(
+      r.alerts.map((a) => a.source.offset),
+      ['1'],
+    );
+  });
+
+  it("lists the stuck-sensor detector's alerts, as scoring raises them, below the threshold", () => {
+    // Coolant moves for WARMUP_MOVING windows, then reads exactly 90 °C: the third flat window alerts.
+    const windowOf = (k: number, flat: boolean): FeatureRecordLike => {
+      const events = Array.from({ length: 10 }, (_, j) => ({
+        ts: k * 10_000 + j * 1000,
+        values: SENSOR_NAMES.map((name) => (name === 'coolant_temp' ? (flat ? 90 : 85 + ((j + k) % 5)) : 1)),
+      }));
+      return { vehicle_id: 'd', window_start: k * 10_000, window_end: (k + 1) * 10_000, event_count: 10, ...featureFields(computeFeatures(events)) };
+    };
+    const windows = [...Array.from({ length: WARMUP_MOVING }, (_, k) => windowOf(k, false)), ...[0, 1, 2, 3].map((i) => windowOf(WARMUP_MOVING + i, true))];
+    const model = linearModel(0, 0);
+    const quiet = metadataFor({ threshold: 1e12 });
+    const r = replayAlerts(
+      model,
+      quiet,
+      windows.map((w, i) => ({ partition: 0, offset: String(i), record: w })),
+    );
+    model.dispose();
+    assert.equal(r.scored, windows.length);
+    assert.equal(r.stuck, 2);
+    assert.deepEqual(
+      r.alerts.map((a) => Number(a.source.offset)),
+      [WARMUP_MOVING + 2, WARMUP_MOVING + 3],
+    );
+    const top = r.alerts[0]!.alert.contributors[0]!;
+    assert.equal(top.sensor, 'coolant_temp');
+    assert.match(top.action, /^Stuck: reads exactly 90 °C/);
+    assert.ok(r.alerts[0]!.alert.score < quiet.threshold);
   });
 
   it('gives the same output twice', () => {

@@ -1,5 +1,6 @@
 export * from './agreement.js';
 export * from './backend.js';
+export * from './decision.js';
 export * from './model-dir.js';
 export * from './model-updates.js';
 export * from './model-updates-log.js';

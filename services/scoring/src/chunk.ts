@@ -23,19 +23,7 @@ import { labelled, METRICS } from './metrics.js';
 import { createSparseWindowNotice, createUnroutedNotice, type SkippedWindow } from './sparse-windows.js';
 import { routeTable, windowSizeOf } from './routes.js';
 import type { ShadowScorer, ShadowTally } from './shadow.js';
-import {
-  alertId,
-  buildAlert,
-  buildScore,
-  createStuckSensorDetector,
-  DEFAULT_MIN_COVERAGE,
-  modelWindow,
-  scoreBatch,
-  stuckContributors,
-  stuckWindowOfRecord,
-  type AlertRecord,
-  type ScoreRecord,
-} from '@pitwall/model';
+import { createStuckSensorDetector, decideWindow, DEFAULT_MIN_COVERAGE, isAnomalous, modelWindow, scoreBatch, stuckWindowOfRecord, type AlertRecord, type ScoreRecord } from '@pitwall/model';
 
 export const SERVICE = 'scoring';
 
@@ -192,19 +180,13 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       const record = groups[g]!.records[i]!;
       const meta = groups[g]!.meta;
       const s = results[g]![i]!;
-      const score = buildScore(record, s, meta, createdAt);
       // The shadow compares the models, so it sees the model's own decision.
-      if (g === 0) anomalous[i] = score.anomalous;
+      if (g === 0) anomalous[i] = isAnomalous(s, meta);
       const stuck = stuckDetectors[g]!.observe(stuckWindowOfRecord(record));
-      if (stuck.length) {
-        for (const x of stuck) counters.inc(labelled(METRICS.stuckSensorWindows, { sensor: x.sensor }));
-        score.contributors = [...stuckContributors(stuck), ...(score.anomalous ? score.contributors : [])];
-        score.anomalous = true;
-        score.alert_id = alertId(record, meta.name, meta.version);
-      }
+      for (const x of stuck) counters.inc(labelled(METRICS.stuckSensorWindows, { sensor: x.sensor }));
+      const { score, alert } = decideWindow(record, s, meta, stuck, createdAt);
       scores.push({ key: record.vehicle_id, value: scoresCodec.encode(score) });
-      if (!score.anomalous) continue;
-      const alert = { ...buildAlert(record, s, meta, createdAt), contributors: score.contributors };
+      if (!alert) continue;
       alerts.push({ key: record.vehicle_id, value: alertsCodec.encode(alert) });
       alertWindowEnds.push(record.window_end);
     }

@@ -10,10 +10,7 @@
  */
 import type { ModelMetadata } from '@pitwall/model';
 
-/** The size (ms) of the window definition a feature record belongs to. */
-export function windowSizeOf(record: { window_start: number; window_end: number; window_size_ms?: number | null | undefined }): number {
-  return typeof record.window_size_ms === 'number' ? record.window_size_ms : record.window_end - record.window_start;
-}
+export { windowSizeOf } from '@pitwall/common';
 
 /** Window size -> index of the served model declaring it (the first one, should two declare it). */
 export function routeTable(served: readonly Pick<ModelMetadata, 'window'>[]): Map<number, number> {
