@@ -1,16 +1,18 @@
 /**
  * Command line: `npm run evaluate -- --help`. Evaluates a model version on a simulated fleet with
  * every failure mode injected (evaluation.ts) and writes evaluation.json, evaluation.txt and
- * evaluation.png. Needs no brokers.
+ * evaluation.png; or, with --csv, on a fleet's recorded readings, per car (csv-evaluation.ts).
+ * Needs no brokers.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { runCliIfMain } from '@pitwall/common';
-import { FAILURE_MODES, type FailureMode } from '@pitwall/simulator';
+import { loadFleetProfile, runCliIfMain } from '@pitwall/common';
+import { FAILURE_MODES, parseCsv, type FailureMode } from '@pitwall/simulator';
+import { evaluateCsv, formatCsvReport } from '../src/csv-evaluation.js';
 import { DEFAULT_FLEET_EVALUATION, evaluateFleet, formatReport, type FleetEvaluationOptions } from '../src/evaluation.js';
-import { loadModelDir, resolveVersion } from '@pitwall/model';
+import { loadModelDir, resolveVersion, type LoadedModel } from '@pitwall/model';
 import { renderEvaluationPng } from '../src/plot.js';
 
 const D = DEFAULT_FLEET_EVALUATION;
@@ -33,6 +35,12 @@ Fleet (seeded simulator, in-process; same flags give the same evaluation.json):
   --seed S              fleet seed                                     (default ${D.seed})
   --window S            window size in seconds                         (default: the model's, ${D.windowSizeMs / 1000})
   --threshold X         alert threshold instead of the model's
+A fleet's own data instead (no ground truth; per car, what the model found next to the readings
+outside the fleet profile's plausible ranges; the fleet flags above are then unused):
+  --csv FILE            readings in the reference CSV format (time,car,<18 sensors>)
+  --profile NAME        the CSV's fleet profile (schemas/fleet-profiles/NAME.json, or a file)
+                                                                       (default: the model's)
+  --top N               cars in the printed table, highest score first (default 20; the JSON has all)
 Output:
   --out DIR             where to write evaluation.json, evaluation.txt, evaluation.png
                         (default .pitwall/evaluation/<name>-<version>/)
@@ -41,7 +49,7 @@ Output:
   --help
 
 What counts (details in evaluation.json "definitions" and docs/models.md):
-  alert = window score > threshold. True alert: failing car, window ends after onset. False alert:
+  alert = window score > threshold or the stuck-sensor detector calls a sensor stuck. True alert: failing car, window ends after onset. False alert:
   healthy car, or failing car's window ending at/before onset. Per mode (healthy cars + that mode's
   cars): recall = cars with a true alert / cars; precision = true alert windows / all alert windows
   of those cars; false alerts per healthy vehicle-hour; lead time = onset -> end of the first
@@ -65,6 +73,9 @@ export function parseEvaluateArgs(argv: string[]) {
       seed: { type: 'string', default: String(D.seed) },
       window: { type: 'string' },
       threshold: { type: 'string' },
+      csv: { type: 'string' },
+      profile: { type: 'string' },
+      top: { type: 'string', default: '20' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       'no-png': { type: 'boolean', default: false },
@@ -99,8 +110,13 @@ export function parseEvaluateArgs(argv: string[]) {
     windowSizeMs: values.window === undefined ? undefined : Math.round(num('window', values.window, (n) => n >= 1) * 1000),
     threshold: values.threshold === undefined ? undefined : num('threshold', values.threshold, (n) => n > 0),
   };
+  if (values.csv === undefined && values.profile !== undefined) throw new RangeError('--profile applies to --csv evaluation');
+  if (values.csv !== undefined && values.threshold !== undefined) throw new RangeError("--threshold applies to the simulated fleet; a CSV is judged by the model's own");
   return {
     help: false as const,
+    csv: values.csv,
+    profile: values.profile,
+    top: int('top', values.top, 1),
     model: values.model,
     version: values.version,
     modelDir: values['model-dir'],
@@ -123,6 +139,7 @@ async function main(argv: string[]): Promise<number> {
   await tf.setBackend('cpu');
   const loaded = await loadModelDir(dir);
   const meta = loaded.metadata;
+  if (args.csv !== undefined) return evaluateCsvCommand(args as typeof args & { csv: string }, loaded);
   const fleet: FleetEvaluationOptions = { ...args.fleet, windowSizeMs: args.fleet.windowSizeMs ?? meta.window.sizeMs };
   const progress = (line: string): void => void process.stderr.write(line + '\n');
   if (fleet.windowSizeMs !== meta.window.sizeMs) progress(`warning: --window ${fleet.windowSizeMs / 1000} s differs from the ${meta.window.sizeMs / 1000} s windows the model was trained on`);
@@ -137,6 +154,25 @@ async function main(argv: string[]): Promise<number> {
   if (args.png) await writeFile(path.join(out, 'evaluation.png'), renderEvaluationPng(report));
   process.stdout.write((args.json ? JSON.stringify(report, null, 2) : table) + '\n');
   progress(`wrote ${out}/evaluation.{json,txt${args.png ? ',png' : ''}} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
+}
+
+async function evaluateCsvCommand(args: { csv: string; profile: string | undefined; top: number; out: string | undefined; json: boolean }, loaded: LoadedModel): Promise<number> {
+  const meta = loaded.metadata;
+  const profile = loadFleetProfile(args.profile ?? meta.fleetProfile ?? 'pitwall', '--profile');
+  if (meta.fleetProfile !== undefined && meta.fleetProfile !== profile.name) {
+    process.stderr.write(`warning: the model was trained on profile ${meta.fleetProfile}, the CSV is read in ${profile.name}\n`);
+  }
+  const started = Date.now();
+  const report = evaluateCsv(loaded.model, meta, parseCsv(await readFile(args.csv, 'utf8')), profile, path.basename(args.csv));
+  loaded.model.dispose();
+  const out = path.resolve(args.out ?? path.join('.pitwall', 'evaluation', `${meta.name}-${meta.version}-${path.basename(args.csv, path.extname(args.csv))}`));
+  await mkdir(out, { recursive: true });
+  const table = formatCsvReport(report, args.top);
+  await writeFile(path.join(out, 'evaluation-csv.json'), JSON.stringify(report, null, 2) + '\n');
+  await writeFile(path.join(out, 'evaluation-csv.txt'), formatCsvReport(report, Number.POSITIVE_INFINITY) + '\n');
+  process.stdout.write((args.json ? JSON.stringify(report, null, 2) : table) + '\n');
+  process.stderr.write(`wrote ${out}/evaluation-csv.{json,txt} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   return 0;
 }
 

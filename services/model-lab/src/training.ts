@@ -122,13 +122,14 @@ export function declaredWindow(sizeMs: number, rateHz: number, minCoverage: numb
  * profile's units, converted to Pitwall's with ingest's own conversion (applyFleetProfile), so a
  * model trained on the CSV sees exactly what the running chain computes from the same readings
  * sent over MQTT with INGEST_FLEET_PROFILE. A profile field that is not a column, or an integer
- * sensor with a fraction in its own unit, is refused with the car and time.
+ * sensor with a fraction in its own unit, is refused with the car and time. `onImplausible` hears of
+ * each converted reading with sensors outside the profile's plausible range (ingest's out_of_range).
  */
-export function readingsInProfile(readings: readonly Reading[], profile: FleetProfile): Reading[] {
-  if (profile.identity) return [...readings];
+export function readingsInProfile(readings: readonly Reading[], profile: FleetProfile, onImplausible?: (converted: Reading, sensors: string[]) => void): Reading[] {
+  if (profile.identity && !onImplausible) return [...readings];
   return readings.map((r) => {
     const values: Record<string, number> = {};
-    applyFleetProfile(
+    const flagged = applyFleetProfile(
       profile,
       (field, integer) => {
         const v = r.values[field];
@@ -139,7 +140,9 @@ export function readingsInProfile(readings: readonly Reading[], profile: FleetPr
       values,
       { vehicleId: r.vehicleId },
     );
-    return { vehicleId: r.vehicleId, ts: r.ts, values };
+    const converted = { vehicleId: r.vehicleId, ts: r.ts, values };
+    if (flagged.length && onImplausible) onImplausible(converted, flagged);
+    return converted;
   });
 }
 
