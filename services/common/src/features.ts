@@ -80,14 +80,60 @@ export function featureFields(vector: ArrayLike<number>): Record<string, number>
   return fields;
 }
 
-/** Named fields (a decoded `vehicle.features` record) -> feature vector in FEATURE_NAMES order. */
+/** Named fields (a decoded `vehicle.features` record) -> feature vector in `names` order (default FEATURE_NAMES). */
 export function featureVector(record: Readonly<Record<string, unknown>>, names: readonly string[] = FEATURE_NAMES): Float32Array {
   const out = new Float32Array(names.length);
-  names.forEach((name, i) => {
-    const v = record[name];
-    if (typeof v !== 'number') throw new TypeError(`feature ${name} missing from record`);
+  for (let i = 0; i < names.length; i++) {
+    const v = record[names[i]!];
+    if (typeof v !== 'number') throw new TypeError(`feature ${names[i]} missing from record`);
     out[i] = v;
-  });
+  }
+  return out;
+}
+
+interface Layout {
+  /** Own property count of the records the layout was taken from. */
+  keys: number;
+  at: Int32Array;
+}
+
+/** Per record class and names list: where each name sits among the records' own properties. */
+const layouts = new WeakMap<object, WeakMap<readonly string[], Layout | null>>();
+
+function layoutOf(record: object, proto: object, names: readonly string[]): Layout | null {
+  let byNames = layouts.get(proto);
+  if (!byNames) layouts.set(proto, (byNames = new WeakMap()));
+  let layout = byNames.get(names);
+  if (layout === undefined) {
+    const keys = Object.keys(record);
+    const at = new Map(keys.map((k, i) => [k, i]));
+    layout = names.every((n) => at.has(n)) ? { keys: keys.length, at: Int32Array.from(names, (n) => at.get(n)!) } : null;
+    byNames.set(names, layout);
+  }
+  return layout;
+}
+
+/**
+ * featureVector for records exactly as an Avro decoder returned them, on the scoring hot path. avsc
+ * decodes every record of a schema into one generated class whose constructor sets the fields in
+ * schema order, so they are read by position from Object.values: a fraction of the cost of 108
+ * lookups by name, which profiling found at 8 % of a scoring chunk. The contract: the record was
+ * not changed after decoding (a key deleted and added again would move). Plain objects, and
+ * records with another key count than their class's first, are read by name.
+ */
+export function featureVectorOfDecoded(record: Readonly<Record<string, unknown>>, names: readonly string[] = FEATURE_NAMES): Float32Array {
+  const proto = Object.getPrototypeOf(record) as object | null;
+  const layout = proto !== null && proto !== Object.prototype ? layoutOf(record, proto, names) : null;
+  if (layout === null) return featureVector(record, names);
+  const values = Object.values(record);
+  if (values.length !== layout.keys) return featureVector(record, names);
+  const out = new Float32Array(names.length);
+  const at = layout.at;
+  for (let i = 0; i < at.length; i++) {
+    const v = values[at[i]!];
+    if (typeof v !== 'number') throw new TypeError(`feature ${names[i]} missing from record`);
+    out[i] = v;
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { AGGREGATES, computeFeatures, FEATURE_NAMES, FEATURE_SPEC_ID, featureFields, featureVector } from '../src/features.js';
+import { AGGREGATES, computeFeatures, FEATURE_NAMES, FEATURE_SPEC_ID, featureFields, featureVector, featureVectorOfDecoded } from '../src/features.js';
 import { SENSOR_NAMES } from '../src/sensors.js';
 import { defaultSchemasDir } from '../src/registry.js';
 
@@ -88,4 +88,37 @@ test('featureFields and featureVector round-trip', () => {
     Array.from(out).map((x) => Math.fround(x)),
   );
   assert.throws(() => featureVector({}), /missing/);
+});
+
+test('featureVectorOfDecoded reads records of a class (decoded Avro) by position, as featureVector by name', () => {
+  const fields = featureFields(computeFeatures([ev(0, 3), ev(1000, 4)]));
+  // Like avsc's generated record class: identity fields first, then the features in schema order.
+  class Rec {
+    vehicle_id = 'car-1';
+    window_start = 0;
+    constructor(f: Record<string, number>) {
+      Object.assign(this, f);
+    }
+  }
+  const rec = (f: Record<string, number>): Record<string, unknown> => new Rec(f) as unknown as Record<string, unknown>;
+  assert.deepEqual(featureVectorOfDecoded(rec(fields)), featureVector(fields));
+  // A second record of the class reuses the layout and reads its own values.
+  const other = rec(Object.fromEntries(Object.keys(fields).map((k, i) => [k, i])));
+  assert.deepEqual(
+    Array.from(featureVectorOfDecoded(other)),
+    FEATURE_NAMES.map((_, i) => i),
+  );
+  // A subset in another order (a model's own feature list).
+  const names = [FEATURE_NAMES[5]!, FEATURE_NAMES[0]!];
+  assert.deepEqual(Array.from(featureVectorOfDecoded(other, names)), [5, 0]);
+  // Plain objects and an instance with a key of its own are read by name.
+  assert.deepEqual(featureVectorOfDecoded(fields), featureVector(fields));
+  const odd = rec(fields);
+  odd.extra = 1;
+  assert.deepEqual(featureVectorOfDecoded(odd), featureVector(fields));
+  // A class whose records lack a feature: the same error as by name.
+  class Partial {
+    vehicle_id = 'car-1';
+  }
+  assert.throws(() => featureVectorOfDecoded(new Partial() as unknown as Record<string, unknown>), /feature coolant_temp_mean missing/);
 });

@@ -105,14 +105,27 @@ export function alertId(key: WindowKey, modelName: string, modelVersion: string)
 
 /** The largest shares first (ties in sensor order), at most `limit`, zero shares left out. */
 export function topContributors(perSensorShare: Readonly<Record<string, number>>, limit = 3): Contributor[] {
-  return SENSOR_NAMES.map((sensor, order) => ({ sensor, order, share: perSensorShare[sensor] ?? 0 }))
-    .filter((c) => c.share > 0)
-    .sort((a, b) => b.share - a.share || a.order - b.order)
-    .slice(0, limit)
-    .map(({ sensor, share }) => {
-      const group = SENSOR_BY_NAME.get(sensor)!.group;
-      return { sensor, share, ...GROUP_ACTIONS[group] };
-    });
+  // A selection over 18 sensors per scored window, without the arrays a map/filter/sort allocates
+  // (it was 8 % of a scoring chunk). Ties keep sensor order: a later sensor passes only a larger share.
+  const top: number[] = [];
+  const shares: number[] = [];
+  for (let si = 0; si < SENSOR_NAMES.length; si++) {
+    const share = perSensorShare[SENSOR_NAMES[si]!] ?? 0;
+    if (!(share > 0)) continue;
+    let k = top.length;
+    while (k > 0 && share > shares[k - 1]!) k--;
+    if (k >= limit) continue;
+    top.splice(k, 0, si);
+    shares.splice(k, 0, share);
+    if (top.length > limit) {
+      top.pop();
+      shares.pop();
+    }
+  }
+  return top.map((si, k) => {
+    const sensor = SENSOR_NAMES[si]!;
+    return { sensor, share: shares[k]!, ...GROUP_ACTIONS[SENSOR_BY_NAME.get(sensor)!.group] };
+  });
 }
 
 export function buildAlert(features: WindowKey, scored: Scored, model: Pick<ModelMetadata, 'name' | 'version' | 'threshold'>, now: number): AlertRecord {

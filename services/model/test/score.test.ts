@@ -136,6 +136,27 @@ describe('buildAlert', () => {
     assert.notEqual(alertId({ ...key, window_start: key.window_start + 10_000 }, 'pitwall-ae', '1'), a.alert_id);
   });
 
+  it('the largest shares first, at most `limit`, as a sort of all sensors gives them', () => {
+    // Reference: the rule written as a sort, over random shares with ties and zeros.
+    const reference = (shares: Record<string, number>, limit: number): string[] =>
+      SENSOR_NAMES.map((sensor, order) => ({ sensor, order, share: shares[sensor] ?? 0 }))
+        .filter((c) => c.share > 0)
+        .sort((a, b) => b.share - a.share || a.order - b.order)
+        .slice(0, limit)
+        .map((c) => `${c.sensor}:${c.share}`);
+    let seed = 7;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let run = 0; run < 500; run++) {
+      const shares = Object.fromEntries(SENSOR_NAMES.map((s) => [s, next() < 0.3 ? 0 : Math.round(next() * 4) / 4]));
+      const limit = 1 + (run % 5);
+      assert.deepEqual(
+        topContributors(shares, limit).map((c) => `${c.sensor}:${c.share}`),
+        reference(shares, limit),
+        JSON.stringify({ shares, limit }),
+      );
+    }
+  });
+
   it('no contributors when there is no error, and ties keep sensor order', () => {
     assert.deepEqual(topContributors(Object.fromEntries(SENSOR_NAMES.map((s) => [s, 0]))), []);
     const tie = topContributors({ speed: 0.5, coolant_temp: 0.5 });

@@ -17,15 +17,34 @@
  * redelivered window (a batch retried after a failed send) gets the verdict it got the first time.
  */
 import type { KafkaMessage, Message } from 'kafkajs';
-import { deadLetterHeaders, dispose, featureVector, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
+import { deadLetterHeaders, dispose, FEATURE_NAMES, featureVectorOfDecoded, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { labelled, METRICS } from './metrics.js';
 import { createSparseWindowNotice, createUnroutedNotice, type SkippedWindow } from './sparse-windows.js';
 import { routeTable, windowSizeOf } from './routes.js';
 import type { ShadowScorer, ShadowTally } from './shadow.js';
-import { createStuckSensorDetector, decideWindow, DEFAULT_MIN_COVERAGE, isAnomalous, modelWindow, scoreBatch, stuckWindowOfRecord, type AlertRecord, type ScoreRecord } from '@pitwall/model';
+import {
+  createStuckSensorDetector,
+  decideWindow,
+  DEFAULT_MIN_COVERAGE,
+  isAnomalous,
+  modelWindow,
+  scoreBatch,
+  stuckWindowOf,
+  stuckWindowOfRecord,
+  type AlertRecord,
+  type ScoreRecord,
+} from '@pitwall/model';
 
 export const SERVICE = 'scoring';
+
+const standardOrder = new WeakMap<readonly string[], boolean>();
+/** Whether a model's feature list is FEATURE_NAMES in its order (every model trained here). */
+function isStandardOrder(features: readonly string[]): boolean {
+  let known = standardOrder.get(features);
+  if (known === undefined) standardOrder.set(features, (known = features.length === FEATURE_NAMES.length && features.every((f, i) => f === FEATURE_NAMES[i])));
+  return known;
+}
 
 /**
  * A decoded `vehicle.features` record (schemas/features/v2.avsc, which reads v1 too): identity, the
@@ -119,6 +138,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
     const groups = served.map((m) => ({
       meta: m.metadata,
       window: modelWindow(m.metadata, deps.minCoverage ?? DEFAULT_MIN_COVERAGE),
+      standard: isStandardOrder(m.metadata.features),
       records: [] as FeatureRecord[],
       vectors: [] as Float32Array[],
       skipped: [] as SkippedWindow[],
@@ -138,7 +158,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       const group = groups[g]!;
       let vector: Float32Array;
       try {
-        vector = featureVector(record, group.meta.features);
+        vector = featureVectorOfDecoded(record, group.meta.features);
       } catch (err) {
         deadLetters.push(deadLetter(msg, partition, 'features.missing', (err as Error).message));
         continue;
@@ -182,7 +202,9 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       const s = results[g]![i]!;
       // The shadow compares the models, so it sees the model's own decision.
       if (g === 0) anomalous[i] = isAnomalous(s, meta);
-      const stuck = stuckDetectors[g]!.observe(stuckWindowOfRecord(record));
+      // From the vector when it is in FEATURE_NAMES order (no second read of the record by name).
+      const window = groups[g]!.standard ? stuckWindowOf(record.vehicle_id, record.window_start, record.window_end, record.event_count, groups[g]!.vectors[i]!) : stuckWindowOfRecord(record);
+      const stuck = stuckDetectors[g]!.observe(window);
       for (const x of stuck) counters.inc(labelled(METRICS.stuckSensorWindows, { sensor: x.sensor }));
       const { score, alert } = decideWindow(record, s, meta, stuck, createdAt);
       scores.push({ key: record.vehicle_id, value: scoresCodec.encode(score) });
