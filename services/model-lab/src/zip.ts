@@ -29,6 +29,8 @@ const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 const MAX16 = 0xffff;
 const MAX32 = 0xffffffff;
+/** Largest entry inflated: 2 GiB, far above any model a scorer can hold in memory. */
+export const MAX_ENTRY_BYTES = 2 ** 31;
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -124,10 +126,13 @@ export function zipRead(buf: Buffer, e: ZipEntry, fail: ZipFail): Buffer {
   let data: Buffer;
   if (e.method === 0) data = raw;
   else if (e.method === 8) {
+    if (e.size > MAX_ENTRY_BYTES) throw fail(`zip entry ${e.name} declares ${e.size} bytes, more than the ${MAX_ENTRY_BYTES} a model file may hold`);
     try {
-      data = inflateRawSync(raw);
+      // Never more than the entry declares: a few KB that inflate to gigabytes (a zip bomb) stop here.
+      data = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
     } catch (cause) {
-      throw fail(`zip entry ${e.name} does not inflate: ${(cause as Error).message}`, cause);
+      const tooLarge = (cause as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
+      throw fail(tooLarge ? `zip entry ${e.name} inflates to more than the ${e.size} bytes it declares` : `zip entry ${e.name} does not inflate: ${(cause as Error).message}`, cause);
     }
   } else throw fail(`zip entry ${e.name} uses compression method ${e.method} (only stored and deflated entries are supported)`);
   if (data.length !== e.size || crc32(data) !== e.crc32) throw fail(`zip entry ${e.name} is corrupt (size or CRC-32 does not match)`);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deflateRawSync } from 'node:zlib';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import h5wasm from 'h5wasm/node';
@@ -188,6 +189,37 @@ describe('.keras archives the importer refuses', () => {
     await writeFile(out, buf);
     return out;
   }
+
+  it('an entry that inflates beyond its declared size (a zip bomb) is refused without inflating it all', () => {
+    // One deflated entry: 64 MiB of zeros (about 64 KB compressed) that declares 1 KiB.
+    const body = deflateRawSync(Buffer.alloc(64 * 2 ** 20));
+    const name = Buffer.from('config.json');
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(8, 8);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(1024, 22);
+    local.writeUInt16LE(name.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(8, 10);
+    central.writeUInt32LE(body.length, 20);
+    central.writeUInt32LE(1024, 24);
+    central.writeUInt16LE(name.length, 28);
+    const cdOffset = local.length + name.length + body.length;
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(1, 8);
+    end.writeUInt16LE(1, 10);
+    end.writeUInt32LE(central.length + name.length, 12);
+    end.writeUInt32LE(cdOffset, 16);
+    const zip = Buffer.concat([local, name, body, central, name, end]);
+    const fail = (m: string): Error => new Error(m);
+    const e = zipEntries(zip, fail).get('config.json')!;
+    assert.equal(e.size, 1024);
+    assert.throws(() => zipRead(zip, e, fail), /zip entry config\.json inflates to more than the 1024 bytes it declares/);
+    assert.throws(() => zipRead(zip, { ...e, size: 2 ** 32 }, fail), /declares 4294967296 bytes, more than the 2147483648/);
+  });
 
   it('a corrupt entry (CRC-32 mismatch)', async () => {
     await withTmpDir(async (dir) => {
