@@ -7,3 +7,4 @@ export * from './model-updates-log.js';
 export * from './score.js';
 export * from './servable.js';
 export * from './stuck-sensor.js';
+export * from './model-input.js';

@@ -18,6 +18,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_NAMES, FEATURE_SPEC_ID, PitwallError, repoDir } from '@pitwall/common';
+import { describeInputProblem, resolveInput, type ModelInput } from './model-input.js';
 import { formatOf, isGraphModelJSON, reconstruct, signatureOf, storedWeights, type Dim, type ServableModel } from './servable.js';
 
 /** The repository's models/ folder. */
@@ -31,7 +32,10 @@ export interface ModelMetadata {
   description: string;
   /** Feature spec id the features follow (FEATURE_SPEC_ID). */
   featureSpec: string;
-  /** Feature names in input order; must equal FEATURE_NAMES. */
+  /**
+   * Feature names in input order; must equal FEATURE_NAMES. With `input` declared: absent from the
+   * file, and filled in by validateMetadata with the declared names (features or sensors).
+   */
   features: string[];
   normalization: {
     mean: number[];
@@ -40,6 +44,13 @@ export interface ModelMetadata {
     /** How the floor was chosen. */
     stdFloor?: string;
   };
+  /**
+   * What the model takes, for models made elsewhere (model-input.ts): a subset of the window
+   * features or the raw readings of named sensors, with their own scaling. Absent: the 108
+   * features z-scored with `normalization`. validateMetadata fills `features` and `normalization`
+   * (as the affine step (x - mean) / std) from it, so scoring has one code path.
+   */
+  input?: ModelInput;
   /** A window alerts when its score (MSE of the normalized reconstruction) is above this. */
   threshold: number;
   thresholdMethod: string;
@@ -232,6 +243,7 @@ export function validateMetadata(dir: string, raw: unknown, expectedFeatures: re
   if (m.featureSpec !== FEATURE_SPEC_ID) {
     throw new ModelDirError(dir, `${METADATA_JSON}: featureSpec is ${JSON.stringify(m.featureSpec)}, this scorer computes ${FEATURE_SPEC_ID}`);
   }
+  if (m.input !== undefined) return validateDeclaredInput(dir, m);
   if (!Array.isArray(m.features) || !m.features.every((f) => typeof f === 'string')) {
     throw new ModelDirError(dir, `${METADATA_JSON}: features must be an array of feature names`);
   }
@@ -249,13 +261,32 @@ export function validateMetadata(dir: string, raw: unknown, expectedFeatures: re
   if (badMean >= 0) throw new ModelDirError(dir, `${METADATA_JSON}: normalization.mean of ${m.features[badMean]} is not a finite number`);
   const badStd = norm.std.findIndex((v) => !isFiniteNumber(v) || v <= 0);
   if (badStd >= 0) throw new ModelDirError(dir, `${METADATA_JSON}: normalization.std of ${m.features[badStd]} must be a positive number`);
+  validateCommon(dir, m);
+  return m as ModelMetadata;
+}
+
+function validateCommon(dir: string, m: Partial<ModelMetadata>): void {
   if (!isFiniteNumber(m.threshold) || m.threshold <= 0) throw new ModelDirError(dir, `${METADATA_JSON}: threshold must be a positive number`);
   const windowProblem = describeWindowProblem(m.window);
   if (windowProblem) throw new ModelDirError(dir, `${METADATA_JSON}: ${windowProblem}`);
   if (m.fleetProfile !== undefined && (typeof m.fleetProfile !== 'string' || m.fleetProfile === '')) {
     throw new ModelDirError(dir, `${METADATA_JSON}: fleetProfile must be a fleet profile name`);
   }
-  return m as ModelMetadata;
+}
+
+/**
+ * Metadata declaring its `input`: checked (model-input.ts), and returned as a copy whose `features`
+ * are the declared names and whose `normalization` is the declared scaling as (x - mean) / std.
+ */
+function validateDeclaredInput(dir: string, m: Partial<ModelMetadata>): ModelMetadata {
+  const problem = describeInputProblem(m.input, { served: true });
+  if (problem) throw new ModelDirError(dir, `${METADATA_JSON}: ${problem}`);
+  for (const key of ['features', 'normalization'] as const) {
+    if (m[key] !== undefined) throw new ModelDirError(dir, `${METADATA_JSON}: ${key} and input both given; a model declaring its input takes names and scaling from input only`);
+  }
+  validateCommon(dir, m);
+  const r = resolveInput(m.input!);
+  return { ...(m as ModelMetadata), features: r.names, normalization: { mean: r.offset, std: r.divisor, stdFloor: `input.scaling (${m.input!.scaling.method})` } };
 }
 
 /** What is wrong with a metadata `window`, or undefined. */
@@ -274,6 +305,11 @@ export function describeWindowProblem(raw: unknown): string | undefined {
   return undefined;
 }
 
+/** What a metadata's inputs are called in errors: "features", "declared window features" or "declared sensor readings". */
+export function inputLabel(meta: Pick<ModelMetadata, 'input'>): string {
+  return meta.input === undefined ? 'features' : meta.input.kind === 'window' ? 'declared window features' : 'declared sensor readings';
+}
+
 const showShape = (shape: readonly Dim[] | undefined): string => (shape ? JSON.stringify(shape) : 'undeclared');
 
 /**
@@ -282,7 +318,7 @@ const showShape = (shape: readonly Dim[] | undefined): string => (shape ? JSON.s
  * case, which is also where a graph that needs executeAsync is refused), and every stored weight
  * is finite.
  */
-export function validateModel(dir: string, model: ServableModel, n: number): void {
+export function validateModel(dir: string, model: ServableModel, n: number, what = 'features'): void {
   const { inputs, outputs } = signatureOf(model);
   if (inputs.length !== 1 || outputs.length !== 1) {
     throw new ModelDirError(dir, `expected one input and one output, the model has ${inputs.length} and ${outputs.length}`);
@@ -292,10 +328,10 @@ export function validateModel(dir: string, model: ServableModel, n: number): voi
   if (input.dtype !== undefined && input.dtype !== 'float32') throw new ModelDirError(dir, `model input ${input.name} is ${input.dtype}, the features are float32`);
   const fits = (shape: Dim[] | undefined): boolean => shape === undefined || (shape.length === 2 && (shape[1] === n || shape[1] === null));
   if (!fits(input.shape)) {
-    throw new ModelDirError(dir, `model input shape is ${showShape(input.shape)}, the metadata lists ${n} features (expected [null,${n}])`);
+    throw new ModelDirError(dir, `model input shape is ${showShape(input.shape)}, the metadata lists ${n} ${what} (expected [null,${n}])`);
   }
   if (!fits(output.shape)) {
-    throw new ModelDirError(dir, `model output shape is ${showShape(output.shape)}, a reconstruction of ${n} features is expected`);
+    throw new ModelDirError(dir, `model output shape is ${showShape(output.shape)}, a reconstruction of ${n} ${what} is expected`);
   }
   for (const { name, tensor } of storedWeights(model)) {
     if (tensor.dtype !== 'float32') continue;
@@ -333,7 +369,7 @@ export async function loadModelDir(dir: string, opts: { expectedFeatures?: reado
   const fail: FilesError = (message, cause) => new ModelDirError(dir, message, cause);
   const model = await modelFromJSON(dir, await readModelJSON(path.join(dir, MODEL_JSON), fail), fail);
   try {
-    validateModel(dir, model, metadata.features.length);
+    validateModel(dir, model, metadata.features.length, inputLabel(metadata));
   } catch (err) {
     model.dispose();
     throw err;

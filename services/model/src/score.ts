@@ -16,15 +16,20 @@ export interface Scored {
   perSensorShare: Record<string, number>;
 }
 
-/** Feature index -> sensor index, from the `<sensor>_<aggregate>` names in the metadata. */
+/**
+ * Input index -> sensor index, from the names in the metadata: `<sensor>_<aggregate>` window
+ * features, or the sensor names of a reading input (model-input.ts).
+ */
 function sensorIndexOf(features: readonly string[]): Int32Array {
   const out = new Int32Array(features.length);
   features.forEach((f, i) => {
-    let best = -1;
+    let best = SENSOR_NAMES.indexOf(f);
     // Longest matching sensor prefix, so a name that prefixes another cannot steal its features.
-    SENSOR_NAMES.forEach((s, si) => {
-      if (f.startsWith(`${s}_`) && (best < 0 || s.length > SENSOR_NAMES[best]!.length)) best = si;
-    });
+    if (best < 0) {
+      SENSOR_NAMES.forEach((s, si) => {
+        if (f.startsWith(`${s}_`) && (best < 0 || s.length > SENSOR_NAMES[best]!.length)) best = si;
+      });
+    }
     if (best < 0) throw new Error(`feature ${f} does not belong to any sensor`);
     out[i] = best;
   });
@@ -34,7 +39,10 @@ function sensorIndexOf(features: readonly string[]): Int32Array {
 const sensorIndexCache = new WeakMap<readonly string[], Int32Array>();
 
 /**
- * Scores vectors (raw features in metadata.features order) with one predict call. Creates no
+ * Scores vectors (raw inputs in metadata.features order: window features, or a reading model's
+ * sensor values) with one predict call. The scaling step is (x - mean) / std with the metadata's
+ * normalization, which validateMetadata derives from a declared input's z-score or min-max
+ * scaling (model-input.ts). Creates no
  * tensors that outlive the call.
  */
 export function scoreBatch(model: ServableModel, metadata: Pick<ModelMetadata, 'features' | 'normalization'>, vectors: readonly Float32Array[]): Scored[] {

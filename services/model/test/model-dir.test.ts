@@ -197,3 +197,54 @@ describe('resolveVersion', () => {
     });
   });
 });
+
+describe('metadata declaring its input (model-input.ts)', () => {
+  const features = ['speed_max', 'coolant_temp_mean', 'tire_pressure_1_1_min'];
+  const windowInput = { kind: 'window', features, scaling: { method: 'zscore', mean: [50, 90, 230], std: [10, 5, 20] } };
+  const readingInput = { kind: 'reading', sensors: ['coolant_temp', 'speed'], scaling: { method: 'minmax', min: [0, 0], max: [200, 100], range: [-1, 1] } };
+  const declared = (input: unknown, width: number, edit: (m: Record<string, unknown>) => void = () => {}): Promise<unknown> =>
+    withTmpDir(async (dir) => {
+      const meta: Record<string, unknown> = { ...metadataFor(), input };
+      delete meta.features;
+      delete meta.normalization;
+      edit(meta);
+      const model = linearModel(1, 0, width);
+      await saveModelDir(dir, model, meta as never);
+      model.dispose();
+      const loaded = await loadModelDir(dir).catch((err: unknown) => err);
+      if (!(loaded instanceof Error)) (loaded as { model: tf.LayersModel }).model.dispose();
+      return loaded instanceof Error ? loaded : (loaded as { metadata: unknown }).metadata;
+    });
+
+  it('a subset of the window features, in its own order: features and the affine step filled in', async () => {
+    const meta = (await declared(windowInput, 3)) as { features: string[]; normalization: { mean: number[]; std: number[] } };
+    assert.deepEqual(meta.features, features);
+    assert.deepEqual([meta.normalization.mean, meta.normalization.std], [windowInput.scaling.mean, windowInput.scaling.std]);
+  });
+
+  it('a reading of named sensors, min-max to [-1, 1]: (x - offset) / divisor maps min to -1 and max to 1', async () => {
+    const meta = (await declared(readingInput, 2)) as { features: string[]; normalization: { mean: number[]; std: number[] } };
+    assert.deepEqual(meta.features, ['coolant_temp', 'speed']);
+    const scaled = (x: number, j: number): number => (x - meta.normalization.mean[j]!) / meta.normalization.std[j]!;
+    assert.deepEqual([scaled(0, 0), scaled(200, 0), scaled(100, 0), scaled(0, 1), scaled(100, 1)], [-1, 1, 0, -1, 1]);
+  });
+
+  it('refusals name what is wrong', async () => {
+    const cases: Array<[unknown, number, RegExp, ((m: Record<string, unknown>) => void)?]> = [
+      [{ ...windowInput, features: ['speed_max', 'coolant_temp_median', 'tire_pressure_1_1_min'] }, 3, /input\.features names unknown features: coolant_temp_median/],
+      [{ ...readingInput, sensors: ['coolant_temp', 'oil_pressure'] }, 2, /input\.sensors names unknown sensors: oil_pressure/],
+      [{ ...readingInput, sensors: ['speed', 'speed'] }, 2, /input\.sensors lists speed twice/],
+      [{ ...windowInput, scaling: { ...windowInput.scaling, std: [1, 2] } }, 3, /input\.scaling\.std has 2 values for 3 inputs/],
+      [{ ...readingInput, scaling: { ...readingInput.scaling, max: [0, 100] } }, 2, /input\.scaling min == max \(0\) for coolant_temp/],
+      [{ ...readingInput, scaling: { ...readingInput.scaling, units: 'cardata-v1' } }, 2, /scaling\.units is "cardata-v1": a served model's scaling is in Pitwall's units/],
+      [{ ...readingInput, kind: 'trip' }, 2, /input\.kind is "trip"/],
+      [readingInput, 3, /model input shape is \[null,3\], the metadata lists 2 declared sensor readings/],
+      [readingInput, 2, /features and input both given/, (m) => (m.features = ['coolant_temp', 'speed'])],
+    ];
+    for (const [input, width, pattern, edit] of cases) {
+      const err = await declared(input, width, edit);
+      assert.ok(err instanceof ModelDirError, `${String(err)} for ${JSON.stringify(input)}`);
+      assert.match(err.message, pattern);
+    }
+  });
+});
