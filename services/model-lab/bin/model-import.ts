@@ -13,7 +13,7 @@ import { importModel } from '../src/model-import.js';
 
 const HELP = `Import a Keras model (.keras or .h5) or a tensorflowjs_converter output as a Pitwall model version.
 
-Usage: npm run import-model -- (--keras FILE | --tfjs MODEL_JSON) --name NAME --version N --metadata FILE [options]
+Usage: npm run import-model -- (--keras FILE | --tfjs MODEL_JSON) --name NAME --version N --metadata FILE [--input FILE] [options]
 
   --keras FILE       Keras model file, told apart by its content: a .keras archive (Keras 3,
                      tf_keras 2.12+) or a whole-model HDF5 file (model.save("model.h5"), Keras 2
@@ -26,7 +26,13 @@ Usage: npm run import-model -- (--keras FILE | --tfjs MODEL_JSON) --name NAME --
   --name NAME        model name (directory under the models folder)
   --version N        version directory, a positive integer
   --metadata FILE    JSON: features, normalization {mean, std}, threshold (required);
-                     description, thresholdMethod, window, trainingData, ... (optional)
+                     description, thresholdMethod, window, fleetProfile, trainingData, ...
+                     (optional); or, for a model not made on the 108 window features,
+                     threshold and input (docs/models.md, "Models of other inputs")
+  --input FILE       JSON: the input declaration, {"kind": "reading", "sensors": [...],
+                     "scaling": {"method": "minmax", "min", "max", "range", "units"?}} or
+                     {"kind": "window", "features": [...], "scaling": {"method": "zscore",
+                     "mean", "std", "units"?}}; the same as an "input" key in --metadata
   --models-dir DIR   models folder (default: the repository's models/)
   --force            replace an existing version directory
   --help
@@ -41,6 +47,7 @@ async function main(): Promise<number> {
       name: { type: 'string' },
       version: { type: 'string' },
       metadata: { type: 'string' },
+      input: { type: 'string' },
       'models-dir': { type: 'string' },
       force: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -61,6 +68,15 @@ async function main(): Promise<number> {
   } catch (cause) {
     throw new Error(`--metadata ${values.metadata}: ${(cause as Error).message}`, { cause });
   }
+  if (values.input !== undefined) {
+    if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) throw new Error(`--metadata ${values.metadata}: must be a JSON object`);
+    if ((metadata as Record<string, unknown>).input !== undefined) throw new RangeError(`--input ${values.input} and an "input" key in --metadata ${values.metadata}: give one`);
+    try {
+      (metadata as Record<string, unknown>).input = JSON.parse(await readFile(values.input, 'utf8'));
+    } catch (cause) {
+      throw new Error(`--input ${values.input}: ${(cause as Error).message}`, { cause });
+    }
+  }
   // The pure-JS backend needs nothing native; importing is not performance sensitive.
   tf.enableProdMode();
   await tf.setBackend('cpu');
@@ -74,7 +90,10 @@ async function main(): Promise<number> {
     modelsDir: path.resolve(values['models-dir'] ?? defaultModelsDir()),
     force: values.force,
   });
-  process.stdout.write(`imported ${result.metadata.name}/${result.metadata.version} into ${result.dir} ` + `(${result.metadata.features.length} features, threshold ${result.metadata.threshold})\n`);
+  process.stdout.write(
+    `imported ${result.metadata.name}/${result.metadata.version} into ${result.dir} ` +
+      `(${result.metadata.features.length} ${result.metadata.input?.kind === 'reading' ? 'sensor readings' : 'features'}, threshold ${result.metadata.threshold})\n`,
+  );
   return 0;
 }
 

@@ -15,12 +15,15 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FEATURE_NAMES, FEATURE_SPEC_ID } from '@pitwall/common';
+import { FEATURE_NAMES, FEATURE_SPEC_ID, loadFleetProfile, type FleetProfile } from '@pitwall/common';
 import { loadKerasModel } from './keras-archive.js';
 import { ModelImportError } from './keras-model.js';
 import {
+  describeInputProblem,
   describeWindowProblem,
   formatOf,
+  inputLabel,
+  type ModelInput,
   loadModelDir,
   type ModelFormat,
   modelFromJSON,
@@ -63,6 +66,8 @@ export interface ImportModelOptions {
   modelsDir: string;
   /** Replace an existing version directory. */
   force?: boolean;
+  /** Where fleet profiles named by the metadata are found (default: schemas/fleet-profiles). */
+  profilesDir?: string;
   now?: () => number;
 }
 
@@ -73,6 +78,8 @@ export interface ImportResult {
 
 /** Fields without a sensible default: what the model was trained on and where it alerts. */
 const REQUIRED = ['features', 'normalization.mean', 'normalization.std', 'threshold'] as const;
+/** The same for a model declaring its input (model-input.ts in @pitwall/model). */
+const REQUIRED_WITH_INPUT = ['threshold'] as const;
 
 function fieldAt(obj: Record<string, unknown>, dotted: string): unknown {
   return dotted.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), obj);
@@ -84,11 +91,13 @@ function fieldAt(obj: Record<string, unknown>, dotted: string): unknown {
  * createdAt, a description, and placeholders for training provenance the importer cannot know.
  * Throws ModelImportError listing every missing required field.
  */
-export function completeMetadata(raw: unknown, o: { name: string; version: string; importedFrom: ImportedFrom; source: string }): ModelMetadata {
+export function completeMetadata(raw: unknown, o: { name: string; version: string; importedFrom: ImportedFrom; source: string; profilesDir?: string | undefined }): ModelMetadata {
   const where = o.source;
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ModelImportError(where, 'the metadata must be a JSON object');
-  const user = raw as Record<string, unknown>;
-  const missing = REQUIRED.filter((f) => fieldAt(user, f) === undefined || fieldAt(user, f) === null);
+  let user = raw as Record<string, unknown>;
+  if (user.input !== undefined) user = { ...user, ...convertInput(user, where, o.profilesDir) };
+  const missing = (user.input === undefined ? REQUIRED : REQUIRED_WITH_INPUT).filter((f) => fieldAt(user, f) === undefined || fieldAt(user, f) === null);
+  if (missing.length && user.input !== undefined) throw new ModelImportError(where, `metadata is missing required field(s): ${missing.join(', ')} (threshold: score above which an input alerts)`);
   if (missing.length) {
     throw new ModelImportError(
       where,
@@ -117,6 +126,9 @@ export function completeMetadata(raw: unknown, o: { name: string; version: strin
     createdAt: from.imported_at,
     groups: groupDescriptions(),
     ...Object.fromEntries(Object.entries(user).filter(([, v]) => v !== undefined)),
+    ...(user.input !== undefined && user.description === undefined
+      ? { description: `${from.format} model imported from ${path.basename(from.file)}${from.keras_version ? ` (Keras ${from.keras_version})` : ''}, ${describeInput(user.input as ModelInput)}` }
+      : {}),
     name: o.name,
     version: o.version,
     imported_from: from,
@@ -124,6 +136,81 @@ export function completeMetadata(raw: unknown, o: { name: string; version: strin
 }
 
 const quote = (p: string): string => JSON.stringify(p);
+
+const describeInput = (input: ModelInput): string =>
+  input.kind === 'reading' ? `one reading of ${input.sensors!.length} sensors, ${input.scaling.method} scaled` : `${input.features!.length} window features, ${input.scaling.method} scaled`;
+
+/** Aggregates whose value is a difference of readings: a unit's offset cancels, only its scale applies. */
+const OFFSET_FREE = new Set(['std', 'slope']);
+
+/**
+ * A declared input as the served metadata keeps it: its names may be the fleet's own payload
+ * fields (`field` in the profile) and its scaling in the fleet's units (`scaling.units`, a fleet
+ * profile); both are turned into Pitwall's, once. The profile is scaling.units, else the
+ * metadata's fleetProfile, else pitwall. A name the profile cannot map is an input the fleet does
+ * not send: refused, naming the names and the profile.
+ */
+function convertInput(user: Record<string, unknown>, where: string, profilesDir?: string): { input: ModelInput; fleetProfile?: string } {
+  const input = user.input as ModelInput;
+  // Names are checked against the profile below, the scaling once they are Pitwall's.
+  if (!input || typeof input !== 'object' || (input.kind !== 'window' && input.kind !== 'reading')) {
+    throw new ModelImportError(where, `metadata ${describeInputProblem(input, { served: false })}`);
+  }
+  const key = input.kind === 'window' ? 'features' : 'sensors';
+  const names = input[key];
+  if (!Array.isArray(names) || names.length === 0 || !names.every((n) => typeof n === 'string')) throw new ModelImportError(where, `metadata input.${key} must be a non-empty array of names`);
+  const units = input.scaling && typeof input.scaling === 'object' ? input.scaling.units : undefined;
+  const fleetProfile = user.fleetProfile;
+  if (units !== undefined && units !== 'pitwall' && fleetProfile !== undefined && fleetProfile !== units) {
+    throw new ModelImportError(
+      where,
+      `metadata input.scaling.units is ${quote(String(units))} but fleetProfile is ${JSON.stringify(fleetProfile)}: the scaling must be in the units of the fleet the model was made for`,
+    );
+  }
+  const profileName = typeof units === 'string' ? units : typeof fleetProfile === 'string' ? fleetProfile : 'pitwall';
+  let profile: FleetProfile;
+  try {
+    profile = loadFleetProfile(profileName, units !== undefined ? 'input.scaling.units' : 'fleetProfile', profilesDir);
+  } catch (err) {
+    throw new ModelImportError(where, `metadata ${(err as Error).message}`, err);
+  }
+  const byField = new Map(profile.sensors.map((m) => [m.field, m]));
+  const bySensor = new Map(profile.sensors.map((m) => [m.sensor, m]));
+  // Each name -> [Pitwall name, the sensor's mapping, the aggregate (window) or undefined].
+  const resolved = names.map((name) => {
+    if (input.kind === 'reading') {
+      const m = bySensor.get(name) ?? byField.get(name);
+      return m && { name: m.sensor, m, aggregate: undefined };
+    }
+    const cut = name.lastIndexOf('_');
+    const aggregate = name.slice(cut + 1);
+    const m = bySensor.get(name.slice(0, cut)) ?? byField.get(name.slice(0, cut));
+    return m && cut > 0 && FEATURE_NAMES.includes(`${m.sensor}_${aggregate}`) ? { name: `${m.sensor}_${aggregate}`, m, aggregate } : undefined;
+  });
+  const missing = names.filter((_, i) => resolved[i] === undefined);
+  if (missing.length) {
+    const sends = profile.sensors.map((m) => (m.field === m.sensor ? m.sensor : `${m.field} (${m.sensor})`)).join(', ');
+    const asked = input.kind === 'window' ? `window features (<sensor or field>_<aggregate>, aggregates ${['mean', 'std', 'min', 'max', 'last', 'slope'].join(', ')})` : 'sensor readings';
+    throw new ModelImportError(where, `the model asks for ${missing.map((n) => quote(n)).join(', ')}, which fleet profile ${quote(profile.name)} does not send (as ${asked}; it sends: ${sends})`);
+  }
+  const out: ModelInput = { ...input, [key]: resolved.map((r) => r!.name) };
+  const scaling = input.scaling;
+  if (units !== undefined && scaling && typeof scaling === 'object') {
+    const problem = describeInputProblem({ ...out, scaling: { ...scaling, units: undefined } }, { served: true });
+    if (problem) throw new ModelImportError(where, `metadata ${problem}`);
+    const value = (v: number, j: number): number => {
+      const r = resolved[j]!;
+      return OFFSET_FREE.has(r.aggregate ?? '') ? v * r.m.scale : v * r.m.scale + r.m.offset;
+    };
+    const spread = (v: number, j: number): number => v * resolved[j]!.m.scale;
+    const { units: _units, ...rest } = scaling;
+    out.scaling = scaling.method === 'zscore' ? { ...rest, mean: scaling.mean!.map(value), std: scaling.std!.map(spread) } : { ...rest, min: scaling.min!.map(value), max: scaling.max!.map(value) };
+    if (!profile.identity) out.convertedFrom = { units: profile.name, names, scaling };
+  }
+  const problem = describeInputProblem(out, { served: true });
+  if (problem) throw new ModelImportError(where, `metadata ${problem}`);
+  return profile.name === 'pitwall' && fleetProfile === undefined ? { input: out } : { input: out, fleetProfile: profile.name };
+}
 
 export interface TfjsModel {
   model: ServableModel;
@@ -149,8 +236,9 @@ export async function loadTfjsModel(file: string): Promise<TfjsModel> {
  * the same shape. A model made for other data (another set of sensors) is refused here, naming
  * its widths, before its metadata is looked at (no feature list could make it fit).
  */
-export function checkFeatureWidth(file: string, model: ServableModel): void {
-  const n = FEATURE_NAMES.length;
+export function checkFeatureWidth(file: string, model: ServableModel, declared?: ModelInput): void {
+  const n = declared ? (declared.kind === 'window' ? declared.features : declared.sensors)?.length : FEATURE_NAMES.length;
+  if (n === undefined) return;
   const { inputs, outputs } = signatureOf(model);
   // Other signatures (several inputs, other ranks) are refused by validateModel.
   if (inputs.length !== 1 || outputs.length !== 1 || inputs[0]!.shape?.length !== 2 || outputs[0]!.shape?.length !== 2) return;
@@ -158,6 +246,13 @@ export function checkFeatureWidth(file: string, model: ServableModel): void {
   const fits = (w: number | null | undefined): boolean => w === n || w === null;
   if (fits(input[1]) && fits(output[1])) return;
   const shown = (shape: unknown): string => JSON.stringify(shape);
+  if (declared) {
+    throw new ModelImportError(
+      file,
+      `the model takes ${input[1] ?? 'any number of'} values per row (input ${shown(input)}) and returns ${output[1] ?? 'any number of'} (output ${shown(output)}), ` +
+        `but its metadata input declares ${n} ${declared.kind === 'window' ? 'window features' : 'sensor readings'} (input.${declared.kind === 'window' ? 'features' : 'sensors'}): the declaration must list one name per model input`,
+    );
+  }
   throw new ModelImportError(
     file,
     `the model takes ${input[1] ?? 'any number of'} values per row (input ${shown(input)}) and returns ${output[1] ?? 'any number of'} (output ${shown(output)}); ` +
@@ -194,17 +289,20 @@ export async function importModel(o: ImportModelOptions): Promise<ImportResult> 
   }
   const tmp = path.join(o.modelsDir, o.name, `.import-${o.version}-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    checkFeatureWidth(o.file, model);
-    const metadata = completeMetadata(o.metadata, { name: o.name, version: o.version, importedFrom, source: o.metadataSource ?? o.file });
+    // Without a declared input the model must fit the 108 features, whatever its metadata says.
+    const declared = !!o.metadata && typeof o.metadata === 'object' && (o.metadata as Record<string, unknown>).input !== undefined;
+    if (!declared) checkFeatureWidth(o.file, model);
+    const metadata = completeMetadata(o.metadata, { name: o.name, version: o.version, importedFrom, source: o.metadataSource ?? o.file, profilesDir: o.profilesDir });
+    if (declared) checkFeatureWidth(o.file, model, metadata.input);
     // Same checks as loadModelDir, before anything is written; errors name the target directory.
-    validateMetadata(target, metadata);
-    validateModel(target, model, metadata.features.length);
+    const served = validateMetadata(target, metadata);
+    validateModel(target, model, served.features.length, inputLabel(served));
     await saveModelDir(tmp, model, metadata);
     const check = await loadModelDir(tmp);
     check.model.dispose();
     if (o.force) await rm(target, { recursive: true, force: true });
     await rename(tmp, target);
-    return { dir: target, metadata };
+    return { dir: target, metadata: served };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;

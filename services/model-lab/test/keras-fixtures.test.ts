@@ -11,8 +11,8 @@ import { deflateRawSync } from 'node:zlib';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import h5wasm from 'h5wasm/node';
-import { FEATURE_NAMES } from '@pitwall/common';
-import { loadModelDir } from '@pitwall/model';
+import { FEATURE_NAMES, loadFleetProfile, toCanonical } from '@pitwall/common';
+import { loadModelDir, scoreBatch } from '@pitwall/model';
 import { predictRows, rejection, withTmpDir } from '@pitwall/model/testing';
 import { archiveWeightPaths, loadKerasModel, toSnakeCase } from '../src/keras-archive.js';
 import { ModelImportError, type KerasLayerConfig } from '../src/keras-model.js';
@@ -66,6 +66,8 @@ const FIXTURE_FILES: Array<{ name: string; format: 'keras-h5' | 'keras'; kerasVe
   { name: 'tf-keras-functional.keras', format: 'keras', kerasVersion: '2.19.0', library: 'tf_keras' },
   { name: 'keras212-functional.keras', format: 'keras', kerasVersion: '2.12.0', library: 'keras' },
   { name: 'keras3-pitwall-ae.keras', format: 'keras', kerasVersion: '3.15.1', library: 'keras' },
+  { name: 'keras3-cardata-reading.h5', format: 'keras-h5', kerasVersion: '3.15.1', library: 'keras' },
+  { name: 'keras3-cardata-reading.keras', format: 'keras', kerasVersion: '3.15.1', library: 'keras' },
 ];
 
 describe('Keras files written by the real libraries', () => {
@@ -283,5 +285,103 @@ describe('importing Keras files as Pitwall model versions', () => {
         );
       }
     });
+  });
+});
+
+describe('a per-reading CarData model made with Keras (keras3-cardata-reading.*)', () => {
+  interface ReadingExpected extends Expected {
+    sensors: string[];
+    raw: number[][];
+    scores: number[];
+  }
+  const sidecar = async (): Promise<Record<string, unknown>> => JSON.parse(await readFile(fixture('keras3-cardata-reading.metadata.json'), 'utf8')) as Record<string, unknown>;
+  const profile = loadFleetProfile('cardata-v1', 'test');
+
+  for (const file of ['keras3-cardata-reading.h5', 'keras3-cardata-reading.keras']) {
+    it(`${file}: imported with its input declaration, scores raw readings as Keras did (1e-5)`, async () => {
+      const want = (await expected(file)) as ReadingExpected;
+      await withTmpDir(async (dir) => {
+        const r = await importModel({ format: 'keras', file: fixture(file), name: 'cardata-reading-ae', version: '1', metadata: await sidecar(), metadataSource: 'sidecar', modelsDir: dir });
+        const loaded = await loadModelDir(r.dir);
+        try {
+          const input = loaded.metadata.input!;
+          assert.equal(input.kind, 'reading');
+          assert.deepEqual(input.sensors, want.sensors);
+          assert.equal(loaded.metadata.fleetProfile, 'cardata-v1');
+          // Converted once, at import, into Pitwall's units: psi -> kPa, fraction -> %.
+          const tire = want.sensors.indexOf('tire_pressure_1_1');
+          assert.ok(Math.abs(input.scaling.min![tire]! - 20 * 6.894757293168361) < 1e-9 && Math.abs(input.scaling.max![tire]! - 35 * 6.894757293168361) < 1e-9);
+          assert.deepEqual([input.scaling.min![1], input.scaling.max![1]], [0, 100]);
+          assert.equal(input.scaling.units, undefined);
+          assert.equal((input.convertedFrom as { units: string }).units, 'cardata-v1');
+          // The forward pass on Keras's own scaled rows.
+          assertClose(predictRows(loaded.model, want.inputs), want.outputs);
+          // Raw readings in the fleet's units, converted as ingest converts them (without its
+          // rounding of integer sensors, which Keras did not see), scaled by Pitwall: the same error.
+          const vectors = want.raw.map((row) =>
+            Float32Array.from(row, (v, j) =>
+              toCanonical(
+                profile.sensors.find((m) => m.sensor === want.sensors[j])!,
+                v,
+              ),
+            ),
+          );
+          const scored = scoreBatch(loaded.model, loaded.metadata, vectors);
+          scored.forEach((s, i) => assert.ok(Math.abs(s.score - want.scores[i]!) <= 1e-5 * Math.max(1, want.scores[i]!), `row ${i}: ${s.score} vs ${want.scores[i]}`));
+          // Each input is one sensor: the shares name only the model's sensors.
+          const shared = Object.entries(scored[0]!.perSensorShare)
+            .filter(([, v]) => v > 0)
+            .map(([k]) => k);
+          assert.ok(shared.length > 0 && shared.every((k) => want.sensors.includes(k)), shared.join());
+          // The last row is the file's worst reading: above the threshold; the first is not.
+          assert.ok(scored.at(-1)!.score > loaded.metadata.threshold && scored[0]!.score < loaded.metadata.threshold);
+        } finally {
+          loaded.model.dispose();
+        }
+      });
+    });
+  }
+
+  const refusal = async (edit: (meta: Record<string, unknown>, input: Record<string, unknown>, scaling: Record<string, unknown>) => void, pattern: RegExp): Promise<void> => {
+    const meta = await sidecar();
+    const input = meta.input as Record<string, unknown>;
+    edit(meta, input, input.scaling as Record<string, unknown>);
+    await withTmpDir(async (dir) => {
+      const err = await rejection(
+        importModel({ format: 'keras', file: fixture('keras3-cardata-reading.h5'), name: 'cardata-reading-ae', version: '1', metadata: meta, metadataSource: 'meta.json', modelsDir: dir }),
+      );
+      assert.ok(err instanceof ModelImportError || err.name === 'PitwallError' || /model directory/.test(err.message), String(err));
+      assert.match(err.message, pattern);
+    });
+  };
+
+  it('refuses an input the fleet does not send, naming it and the profile', async () => {
+    await refusal(
+      (_m, input) => ((input.sensors as string[])[3] = 'oil_pressure'),
+      /the model asks for "oil_pressure", which fleet profile "cardata-v1" does not send \(as sensor readings; it sends: coolant_temp, /,
+    );
+  });
+
+  it('refuses a declaration whose length is not the model width, naming both', async () => {
+    await refusal((_m, input, scaling) => {
+      for (const a of [input.sensors, scaling.min, scaling.max] as unknown[][]) a.pop();
+    }, /the model takes 13 values per row \(input \[null,13\]\) and returns 13 \(output \[null,13\]\), but its metadata input declares 12 sensor readings/);
+  });
+
+  it('refuses scaling arrays of the wrong length and min == max, naming the variable', async () => {
+    await refusal((_m, _i, scaling) => (scaling.max as number[]).pop(), /input\.scaling\.max has 12 values for 13 inputs/);
+    await refusal((_m, _i, scaling) => ((scaling.max as number[])[0] = 15), /input\.scaling min == max \(15\) for intake_air_temp/);
+    await refusal((_m, _i, scaling) => delete scaling.range, /input\.scaling\.range must be \[lo, hi\]/);
+  });
+
+  it('refuses scaling units of another fleet than the model was made for', async () => {
+    await refusal((meta) => (meta.fleetProfile = 'pitwall'), /input\.scaling\.units is "cardata-v1" but fleetProfile is "pitwall"/);
+  });
+
+  it('without an input declaration a 13-wide model is still refused naming the widths', async () => {
+    await refusal((meta) => {
+      delete meta.input;
+      Object.assign(meta, { features: [...FEATURE_NAMES], normalization: { mean: FEATURE_NAMES.map(() => 0), std: FEATURE_NAMES.map(() => 1) } });
+    }, /the model takes 13 values per row \(input \[null,13\]\) and returns 13 \(output \[null,13\]\); a Pitwall model takes the 108 features/);
   });
 });
