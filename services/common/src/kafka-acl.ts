@@ -57,7 +57,8 @@ export function serviceGrants(service: KafkaServiceIdentity, env: Env): ServiceG
     }
     case 'scoring':
       grants = {
-        read: [t.features, t.modelUpdates],
+        // SCORING_INPUT=readings: a deployment scoring each reading of vehicle.telemetry.
+        read: [c.oneOf('SCORING_INPUT', ['windows', 'readings'], 'windows') === 'readings' ? t.telemetry : t.features, t.modelUpdates],
         write: [t.alerts, t.scores, c.str('TOPIC_FEATURES_DLQ', 'vehicle.features.dlq'), t.shadowReports],
         groupPrefixes: [c.str('SCORING_GROUP_ID', 'pitwall-scoring')],
         transactionalIdPrefixes: [],

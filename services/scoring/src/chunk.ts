@@ -15,6 +15,12 @@
  * vehicle's sensors need the detector's warm-up again (WARMUP_MOVING windows of movement) before
  * they can be called stuck, so losing it delays stuck verdicts and never invents one. A
  * redelivered window (a batch retried after a failed send) gets the verdict it got the first time.
+ *
+ * With `input: 'readings'` (SCORING_INPUT=readings) the chunk is `vehicle.telemetry` instead: each
+ * reading is scored on its own by the one served model, which declares a reading input
+ * (model-input.ts in @pitwall/model); its score record names the reading's time as window_start
+ * and window_end. Windowing's idle markers on that topic are passed over; there is no routing by
+ * size, no partial window and no stuck-sensor detector (it needs a window's min and max).
  */
 import type { KafkaMessage, Message } from 'kafkajs';
 import { deadLetterHeaders, dispose, FEATURE_NAMES, featureVectorOfDecoded, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
@@ -72,8 +78,17 @@ export interface ChunkOutcome {
   shadow: ShadowTally | undefined;
 }
 
+/** What a scoring deployment consumes: window features (vehicle.features) or single readings (vehicle.telemetry). */
+export type ScoringInput = 'windows' | 'readings';
+
+/** The header windowing's idle markers carry on vehicle.telemetry (services/windowing/src/windowing.ts). */
+const CONTROL_HEADER = 'pitwall.control';
+
 export interface ChunkScorerDeps {
+  /** Decodes the consumed records: features (windows) or telemetry (readings). */
   featuresCodec: AvroCodec<FeatureRecord>;
+  /** Default windows. */
+  input?: ScoringInput | undefined;
   alertsCodec: AvroCodec<AlertRecord>;
   scoresCodec: AvroCodec<ScoreRecord>;
   /** Read once per chunk; a holder also remembers the chunk's vectors for warm-ups. */
@@ -110,10 +125,19 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
     };
   };
 
+  const readings = deps.input === 'readings';
+  /** A decoded reading as the window of one instant: its scores and alerts name [ts, ts]. */
+  const asWindow = (record: FeatureRecord): FeatureRecord => {
+    const ts = (record as unknown as { ts: number }).ts;
+    return { ...record, window_start: ts, window_end: ts, event_count: 1, window_size_ms: null };
+  };
+
   return async function scoreChunk(partition, messages) {
     const deadLetters: Message[] = [];
     const decoded: { msg: KafkaMessage; record: FeatureRecord }[] = [];
     for (const msg of messages) {
+      // Windowing's idle markers (no value) are control records, not readings.
+      if (readings && msg.headers?.[CONTROL_HEADER] !== undefined) continue;
       if (!msg.value || msg.value.length === 0) {
         deadLetters.push(deadLetter(msg, partition, 'payload.empty', 'record has no value'));
         continue;
@@ -123,13 +147,13 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
         record = await featuresCodec.decode(msg.value);
       } catch (err) {
         // avsc throws plain errors for bodies that do not match the schema: those never decode.
-        const e = err instanceof PitwallError ? err : new InvalidInputError('avro.decode', `cannot decode features record: ${(err as Error).message}`);
+        const e = err instanceof PitwallError ? err : new InvalidInputError('avro.decode', `cannot decode ${readings ? 'telemetry' : 'features'} record: ${(err as Error).message}`);
         const d = dispose(e);
         if (d.action === 'retry') throw e;
         deadLetters.push(deadLetter(msg, partition, d.reason, d.message));
         continue;
       }
-      decoded.push({ msg, record });
+      decoded.push({ msg, record: readings ? asWindow(record) : record });
     }
     // From here to the send everything is synchronous: the whole chunk is scored by the models
     // served at this moment, even if a swap is offered meanwhile.
@@ -148,7 +172,8 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
     const order: Array<[group: number, index: number]> = [];
     for (const { msg, record } of decoded) {
       const size = windowSizeOf(record);
-      const g = route.get(size);
+      // Readings all go to the one served model (config allows one name in this mode).
+      const g = readings ? 0 : route.get(size);
       if (g === undefined) {
         // No served model declares this window: counted (per size) and reported, not scored.
         counters.inc(labelled(METRICS.windowsUnrouted, { window_ms: String(size) }));
@@ -163,7 +188,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
         deadLetters.push(deadLetter(msg, partition, 'features.missing', (err as Error).message));
         continue;
       }
-      if (record.event_count < group.window.minReadings) {
+      if (!readings && record.event_count < group.window.minReadings) {
         // A car that just started or stopped fills only part of a window; its aggregates are not
         // comparable to the full windows the model was trained on, so it is not scored.
         counters.inc(METRICS.windowsPartial);
@@ -202,9 +227,14 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       const s = results[g]![i]!;
       // The shadow compares the models, so it sees the model's own decision.
       if (g === 0) anomalous[i] = isAnomalous(s, meta);
-      // From the vector when it is in FEATURE_NAMES order (no second read of the record by name).
-      const window = groups[g]!.standard ? stuckWindowOf(record.vehicle_id, record.window_start, record.window_end, record.event_count, groups[g]!.vectors[i]!) : stuckWindowOfRecord(record);
-      const stuck = stuckDetectors[g]!.observe(window);
+      // The stuck-sensor detector reads a window's min and max: a reading has none. From the vector
+      // when it is in FEATURE_NAMES order (no second read of the record by name).
+      const window = readings
+        ? undefined
+        : groups[g]!.standard
+          ? stuckWindowOf(record.vehicle_id, record.window_start, record.window_end, record.event_count, groups[g]!.vectors[i]!)
+          : stuckWindowOfRecord(record);
+      const stuck = window === undefined ? [] : stuckDetectors[g]!.observe(window);
       for (const x of stuck) counters.inc(labelled(METRICS.stuckSensorWindows, { sensor: x.sensor }));
       const { score, alert } = decideWindow(record, s, meta, stuck, createdAt);
       scores.push({ key: record.vehicle_id, value: scoresCodec.encode(score) });

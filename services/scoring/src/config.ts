@@ -6,6 +6,7 @@ import os from 'node:os';
 import { configReader, readCommonConfig, type CommonConfig, type Env } from '@pitwall/common';
 import { BACKENDS, defaultModelsDir, type BackendName } from '@pitwall/model';
 import { SERVICE } from './scoring.js';
+import type { ScoringInput } from './chunk.js';
 
 export interface ScoringServiceConfig extends CommonConfig {
   /**
@@ -15,6 +16,14 @@ export interface ScoringServiceConfig extends CommonConfig {
   model: { dir: string; name: string; names: string[]; version: string };
   /** undefined: pick automatically (tensorflow, wasm, cpu). */
   tfjsBackend: BackendName | undefined;
+  /**
+   * SCORING_INPUT: windows (vehicle.features, models of window features) or readings
+   * (vehicle.telemetry, each reading scored by the one model of MODEL_NAME, which declares a
+   * reading input).
+   */
+  input: ScoringInput;
+  /** The topic consumed: TOPIC_FEATURES, or TOPIC_TELEMETRY for readings. */
+  sourceTopic: string;
   groupId: string;
   featuresDlqTopic: string;
   batchSize: number;
@@ -46,8 +55,12 @@ export function readScoringConfig(env: Env): Readonly<ScoringServiceConfig> {
   const badName = names.find((n) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n));
   if (badName !== undefined) c.problem('MODEL_NAME', `expected model names (a directory under MODEL_DIR each), comma-separated, got "${badName}"`);
   if (new Set(names).size !== names.length) c.problem('MODEL_NAME', `names a model twice: ${names.join(',')}`);
+  const input = c.oneOf('SCORING_INPUT', ['windows', 'readings'] as const, 'windows');
+  if (input === 'readings' && names.length > 1) c.problem('MODEL_NAME', `SCORING_INPUT=readings serves one model (each reading goes to it), got ${names.join(',')}`);
   const config = {
     ...common,
+    input,
+    sourceTopic: input === 'readings' ? common.topics.telemetry : common.topics.features,
     model: {
       dir: c.str('MODEL_DIR', defaultModelsDir()),
       name: names[0]!,
@@ -55,7 +68,8 @@ export function readScoringConfig(env: Env): Readonly<ScoringServiceConfig> {
       version,
     },
     tfjsBackend: backend === 'auto' ? undefined : backend,
-    groupId: c.str('SCORING_GROUP_ID', 'pitwall-scoring'),
+    // A readings deployment is a group of its own: it consumes another topic than the windows one.
+    groupId: c.str('SCORING_GROUP_ID', input === 'readings' ? 'pitwall-scoring-readings' : 'pitwall-scoring'),
     featuresDlqTopic: c.str('TOPIC_FEATURES_DLQ', 'vehicle.features.dlq'),
     batchSize: c.int('SCORING_BATCH_SIZE', 500, { min: 1, max: 10_000 }),
     modelPollMs: c.int('MODEL_POLL_MS', 5_000, { min: 100 }),

@@ -28,6 +28,7 @@ import {
   resolveModelUpdates,
   resolveVersion,
   type ScoreRecord,
+  inputKindOf,
   selectBackend,
   uniqueGroupId,
 } from '@pitwall/model';
@@ -109,6 +110,16 @@ runMain(SERVICE, async () => {
     }
     routed.push({ name, model: m, pinned: routedPinned });
   }
+  // One deployment, one input kind: window models for SCORING_INPUT=windows, a reading model for readings.
+  const wantKind = config.input === 'readings' ? 'reading' : 'window';
+  const misfit = [model, ...routed.map((r) => r.model)].find((m) => inputKindOf(m.metadata) !== wantKind);
+  if (misfit) {
+    throw new ConfigError(
+      'SCORING_INPUT',
+      `is ${config.input}, but model ${misfit.metadata.name}@${misfit.metadata.version} declares a ${inputKindOf(misfit.metadata)} input (${misfit.dir}); ` +
+        (wantKind === 'window' ? 'serve it with SCORING_INPUT=readings' : 'SCORING_INPUT=readings serves a model whose metadata declares input.kind "reading"'),
+    );
+  }
   const clashes = clashingWindows([model, ...routed.map((r) => r.model)].map((m) => m.metadata));
   if (clashes.length > 0) throw new ConfigError('MODEL_NAME', `each served model must declare its own window size: ${clashes.join('; ')}`);
   readiness.set('model', true);
@@ -130,13 +141,14 @@ runMain(SERVICE, async () => {
     format: formatOf(model.model),
     threshold: model.metadata.threshold,
     features: model.metadata.features.length,
+    input: config.input,
     source,
     lastUpdate: state.last ?? null,
   });
 
   const store = createSchemaStore(config.registryUrl, config.registryCredentials);
-  // v2 reads v1 records too (no window definition named: their size is end - start).
-  const featuresCodec = await createTopicCodec<FeatureRecord>(store, config.topics.features, 'features', 2);
+  // Readings: telemetry v2 (reads v1 too), as windowing decodes it; feature v2 reads v1 (no window definition named: their size is end - start).
+  const featuresCodec = await createTopicCodec<FeatureRecord>(store, config.sourceTopic, config.input === 'readings' ? 'telemetry' : 'features', 2);
   const alertsCodec = await createTopicCodec<AlertRecord>(store, config.topics.alerts, 'alert', 1);
   const scoresCodec = await createTopicCodec<ScoreRecord>(store, config.topics.scores, 'score', 1);
 
@@ -218,7 +230,8 @@ runMain(SERVICE, async () => {
     log,
     readiness,
     config: {
-      topics: { features: config.topics.features, alerts: config.topics.alerts, scores: config.topics.scores, featuresDlq: config.featuresDlqTopic },
+      input: config.input,
+      topics: { features: config.sourceTopic, alerts: config.topics.alerts, scores: config.topics.scores, featuresDlq: config.featuresDlqTopic },
       groupId: config.groupId,
       batchSize: config.batchSize,
       minCoverage: config.minCoverage,
@@ -246,5 +259,5 @@ runMain(SERVICE, async () => {
   await reporter.start();
   await scoring.start();
   // After start: the topics exist.
-  lag = startConsumerLagPoller({ kafka, registry: metrics, groups: [{ groupId: config.groupId, topics: [config.topics.features] }], log });
+  lag = startConsumerLagPoller({ kafka, registry: metrics, groups: [{ groupId: config.groupId, topics: [config.sourceTopic] }], log });
 });

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Logger } from '@pitwall/common';
-import { formatOf, type LoadedModel, scoreBatch } from '@pitwall/model';
+import { formatOf, inputKindOf, type LoadedModel, scoreBatch } from '@pitwall/model';
 
 export interface ModelSource {
   current(): LoadedModel;
@@ -46,8 +46,18 @@ export function createModelHolder(initial: LoadedModel, opts: { log: Logger; war
   };
 
   const validate = (candidate: LoadedModel): string | undefined => {
+    // One deployment consumes one input kind (SCORING_INPUT): window features or readings.
+    const [kind, served] = [inputKindOf(candidate.metadata), inputKindOf(active.metadata)];
+    if (kind !== served) {
+      return `declares a ${kind} input, the served version a ${served} input (a scoring deployment serves one input kind, SCORING_INPUT; serve it from a deployment of its kind)`;
+    }
     if (candidate.metadata.features.length !== active.metadata.features.length) {
       return `input width ${candidate.metadata.features.length} differs from the served feature spec (${active.metadata.features.length})`;
+    }
+    // Scores, the shadow and warm-ups hand a version the served version's vectors: same names, same order.
+    const other = candidate.metadata.features.findIndex((f, i) => f !== active.metadata.features[i]);
+    if (other >= 0) {
+      return `takes other inputs than the served version (input ${other}: ${candidate.metadata.features[other]}, served: ${active.metadata.features[other]}); import a model of other inputs under another name`;
     }
     // Windows are routed to models by the size they declare (routes.ts): a version may not change it.
     if (candidate.metadata.window.sizeMs !== active.metadata.window.sizeMs) {

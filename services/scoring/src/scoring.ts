@@ -38,7 +38,7 @@ import {
   type Registry,
   type Service,
 } from '@pitwall/common';
-import { createChunkScorer, SERVICE, type FeatureRecord } from './chunk.js';
+import { createChunkScorer, SERVICE, type FeatureRecord, type ScoringInput } from './chunk.js';
 import { type AlertRecord, type LoadedModel, type ScoreRecord } from '@pitwall/model';
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { COUNTERS, createCounters, createScoringHistograms, METRICS } from './metrics.js';
@@ -47,8 +47,13 @@ import type { ShadowScorer } from './shadow.js';
 export { SERVICE, type FeatureRecord } from './chunk.js';
 
 export interface ScoringConfig {
-  /** scores: every window the active model scored (schemas/score/v1.avsc), key = vehicle_id. */
+  /**
+   * scores: every window the active model scored (schemas/score/v1.avsc), key = vehicle_id.
+   * features: the topic consumed, vehicle.telemetry when `input` is readings.
+   */
   topics: { features: string; alerts: string; scores: string; featuresDlq: string };
+  /** windows (default): feature records; readings: telemetry records, each scored (chunk.ts). */
+  input?: ScoringInput;
   groupId: string;
   /** Most records scored by one predict call. */
   batchSize: number;
@@ -147,6 +152,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
     source,
     routes: deps.routes,
     featuresTopic: config.topics.features,
+    input: config.input,
     minCoverage: config.minCoverage,
     counters,
     log,
@@ -210,6 +216,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
       log.info('scoring started', {
         topics: config.topics,
         groupId: config.groupId,
+        input: config.input ?? 'windows',
         model: `${source.current().metadata.name}/${source.current().metadata.version}`,
         threshold: source.current().metadata.threshold,
         models: [source, ...(deps.routes ?? [])].map((s) => `${s.current().metadata.name}/${s.current().metadata.version}: ${s.current().metadata.window.sizeMs} ms windows`),
