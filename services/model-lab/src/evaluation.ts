@@ -28,7 +28,7 @@
  *
  * Deterministic: no clock, seeded fleet, fixed scoring chunks. Same options and model, same result.
  */
-import { windowDef } from '@pitwall/common';
+import { featureFields, featureVector, windowDef } from '@pitwall/common';
 import { FAILURE_MODES, type FailureMode, type FailureSpec } from '@pitwall/simulator';
 import { createStuckSensorDetector, isAnomalous, stuckWindowOf, type ModelMetadata, type ServableModel } from '@pitwall/model';
 import { scoreVectors } from './replay.js';
@@ -316,11 +316,14 @@ export function checkFleetOptions(o: FleetEvaluationOptions): void {
  */
 export function evaluateFleet(
   model: ServableModel,
-  meta: Pick<ModelMetadata, 'name' | 'version' | 'features' | 'normalization' | 'threshold' | 'window'>,
+  meta: Pick<ModelMetadata, 'name' | 'version' | 'features' | 'normalization' | 'threshold' | 'window' | 'input'>,
   o: FleetEvaluationOptions,
   onProgress: (line: string) => void = () => {},
 ): EvaluationReport {
   checkFleetOptions(o);
+  if (meta.input?.kind === 'reading') throw new RangeError(`${meta.name} v${meta.version} declares a reading input; the evaluation scores simulated windows`);
+  // A model of a subset of the features (a declared window input) sees those, in its order.
+  const project = meta.input === undefined ? (v: Float32Array): Float32Array => v : (v: Float32Array): Float32Array => featureVector(featureFields(v), meta.features);
   const startTs = TRAINING_EPOCH_TS;
   const truth = groundTruthFor(o, startTs);
   const failures: FailureSpec[] = truth.map((t) => ({ vehicleId: t.vehicleId, mode: t.mode, onsetTs: t.onsetTs, rampMs: t.rampMs, ...(t.sensor ? { sensor: t.sensor } : {}) }));
@@ -330,7 +333,7 @@ export function evaluateFleet(
   const scores = scoreVectors(
     model,
     meta,
-    windows.map((w) => w.vector),
+    windows.map((w) => project(w.vector)),
   );
   onProgress(`scored ${scores.length} windows with ${meta.name} v${meta.version}`);
   const threshold = o.threshold ?? meta.threshold;

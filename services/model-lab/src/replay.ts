@@ -74,10 +74,11 @@ export interface ReplayOutcome {
  */
 export function replayAlerts(
   model: ServableModel,
-  meta: Pick<ModelMetadata, 'name' | 'version' | 'threshold' | 'features' | 'normalization' | 'window'>,
+  meta: Pick<ModelMetadata, 'name' | 'version' | 'threshold' | 'features' | 'normalization' | 'window' | 'input'>,
   inputs: readonly ReplayInput[],
   opts: { minCoverage?: number } = {},
 ): ReplayOutcome {
+  if (meta.input?.kind === 'reading') throw new RangeError(`${meta.name} v${meta.version} declares a reading input; replay scores vehicle.features windows`);
   const minEvents = minEventsFor(meta, opts.minCoverage ?? DEFAULT_MIN_COVERAGE);
   const kept: ReplayInput[] = [];
   const vectors: Float32Array[] = [];
