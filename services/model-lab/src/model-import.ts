@@ -257,7 +257,7 @@ export function checkFeatureWidth(file: string, model: ServableModel, declared?:
     file,
     `the model takes ${input[1] ?? 'any number of'} values per row (input ${shown(input)}) and returns ${output[1] ?? 'any number of'} (output ${shown(output)}); ` +
       `a Pitwall model takes the ${n} features of ${FEATURE_SPEC_ID} (input [null,${n}]) and returns their reconstruction (output [null,${n}]). ` +
-      'This model was made for other data: retrain it on Pitwall features',
+      'This model was made for other data: declare what it takes (an "input" in the metadata, or --input; docs/models.md) or retrain it on Pitwall features',
   );
 }
 

@@ -385,3 +385,51 @@ describe('a per-reading CarData model made with Keras (keras3-cardata-reading.*)
     }, /the model takes 13 values per row \(input \[null,13\]\) and returns 13 \(output \[null,13\]\); a Pitwall model takes the 108 features/);
   });
 });
+
+describe('a Keras model of a subset of the window features (keras3-sequential.keras, 6 wide)', () => {
+  // Names in the fleet's fields and units (cardata-v1: tires in psi, battery as a fraction).
+  const features = ['tire_pressure_1_1_mean', 'tire_pressure_1_1_std', 'battery_percentage_min', 'coolant_temp_slope', 'speed_max', 'battery_percentage_last'];
+  const input = { kind: 'window', features, scaling: { method: 'zscore', units: 'cardata-v1', mean: [32, 0.5, 0.6, 0.01, 40, 0.7], std: [1.5, 0.2, 0.1, 0.02, 12, 0.1] } };
+
+  it('is imported with its declaration, converted into Pitwall units, and predicts what Keras predicted', async () => {
+    const want = await expected('keras3-sequential.keras');
+    await withTmpDir(async (dir) => {
+      const r = await importModel({ format: 'keras', file: fixture('keras3-sequential.keras'), name: 'subset', version: '1', metadata: { threshold: 1, input }, modelsDir: dir });
+      const loaded = await loadModelDir(r.dir);
+      try {
+        const psi = 6.894757293168361;
+        assert.deepEqual(loaded.metadata.features, features);
+        assert.equal(loaded.metadata.fleetProfile, 'cardata-v1');
+        const { mean, std } = loaded.metadata.input!.scaling;
+        // A mean (and min, max, last) takes the unit's scale and offset; std and slope its scale only.
+        const close = (a: readonly number[], b: readonly number[]): boolean => a.every((v, i) => Math.abs(v - b[i]!) < 1e-9);
+        assert.ok(close(mean!, [32 * psi, 0.5 * psi, 60, 0.01, 40, 70]), JSON.stringify(mean));
+        assert.ok(close(std!, [1.5 * psi, 0.2 * psi, 10, 0.02, 12, 10]), JSON.stringify(std));
+        assertClose(predictRows(loaded.model, want.inputs), want.outputs);
+        // Scores of raw features: (x - mean) / std, here with the Keras inputs mapped back to raw values.
+        const raw = want.inputs.map((row) => Float32Array.from(row, (z, j) => z * std![j]! + mean![j]!));
+        const scored = scoreBatch(loaded.model, loaded.metadata, raw);
+        want.outputs.forEach((out, i) => {
+          const mse = out.reduce((a, o, j) => a + (o - want.inputs[i]![j]!) ** 2, 0) / out.length;
+          assert.ok(Math.abs(scored[i]!.score - mse) <= 1e-5 * Math.max(1, mse), `row ${i}: ${scored[i]!.score} vs ${mse}`);
+        });
+      } finally {
+        loaded.model.dispose();
+      }
+    });
+  });
+
+  it('a feature of a sensor the fleet does not send, or an unknown aggregate, is refused naming it', async () => {
+    await withTmpDir(async (dir) => {
+      for (const [name, pattern] of [
+        ['oil_pressure_mean', /the model asks for "oil_pressure_mean", which fleet profile "cardata-v1" does not send \(as window features/],
+        ['speed_median', /the model asks for "speed_median", which fleet profile "cardata-v1" does not send/],
+      ] as const) {
+        const bad = { ...input, features: [...features.slice(0, 5), name] };
+        const err = await rejection(importModel({ format: 'keras', file: fixture('keras3-sequential.keras'), name: 'subset', version: '1', metadata: { threshold: 1, input: bad }, modelsDir: dir }));
+        assert.ok(err instanceof ModelImportError, String(err));
+        assert.match(err.message, pattern);
+      }
+    });
+  });
+});
