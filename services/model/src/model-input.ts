@@ -61,14 +61,6 @@ export interface ResolvedInput {
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-/** The sensor a window feature or reading input belongs to (longest sensor-name prefix), or undefined. */
-export function sensorOfInput(name: string): string | undefined {
-  if (SENSOR_NAMES.includes(name)) return name;
-  let best: string | undefined;
-  for (const s of SENSOR_NAMES) if (name.startsWith(`${s}_`) && (best === undefined || s.length > best.length)) best = s;
-  return best;
-}
-
 /** Input names a model of `kind` may ask for. */
 export function inputVocabulary(kind: InputKind): readonly string[] {
   return kind === 'window' ? FEATURE_NAMES : SENSOR_NAMES;

@@ -219,7 +219,9 @@ export function createScoring(deps: ScoringDeps): Scoring {
         input: config.input ?? 'windows',
         model: `${source.current().metadata.name}/${source.current().metadata.version}`,
         threshold: source.current().metadata.threshold,
-        models: [source, ...(deps.routes ?? [])].map((s) => `${s.current().metadata.name}/${s.current().metadata.version}: ${s.current().metadata.window.sizeMs} ms windows`),
+        models: [source, ...(deps.routes ?? [])].map(
+          (s) => `${s.current().metadata.name}/${s.current().metadata.version}: ${config.input === 'readings' ? 'each reading' : `${s.current().metadata.window.sizeMs} ms windows`}`,
+        ),
       });
     },
     async close() {
