@@ -16,7 +16,7 @@
  *
  * Deterministic: no clock; same file, profile and model give the same report.
  */
-import { SENSOR_BY_NAME, windowDef, type Contributor, type FleetProfile } from '@pitwall/common';
+import { featureFields, featureVector, SENSOR_BY_NAME, windowDef, type Contributor, type FleetProfile } from '@pitwall/common';
 import type { Reading } from '@pitwall/simulator';
 import { createStuckSensorDetector, decideWindow, modelWindow, stuckWindowOf, type ModelMetadata, type ServableModel } from '@pitwall/model';
 import { scoreVectors } from './replay.js';
@@ -115,11 +115,12 @@ export const excessOf = (v: number, [lo, hi]: readonly [number, number]): number
 
 export function evaluateCsv(
   model: ServableModel,
-  meta: Pick<ModelMetadata, 'name' | 'version' | 'threshold' | 'features' | 'normalization' | 'window' | 'fleetProfile'>,
+  meta: Pick<ModelMetadata, 'name' | 'version' | 'threshold' | 'features' | 'normalization' | 'window' | 'fleetProfile' | 'input'>,
   raw: readonly Reading[],
   profile: FleetProfile,
   source: string,
 ): CsvEvaluationReport {
+  if (meta.input?.kind === 'reading') throw new RangeError(`${meta.name} v${meta.version} declares a reading input; evaluate --csv scores windows`);
   const plausible = new Map(profile.sensors.map((m) => [m.sensor, m.plausible]));
   const implausible = new Map<string, Map<string, Implausible>>();
   const readingsOf = new Map<string, number>();
@@ -147,7 +148,8 @@ export function evaluateCsv(
   const scored = scoreVectors(
     model,
     meta,
-    full.map((w) => w.vector),
+    // A model of a subset of the features (a declared window input) sees those, in its order.
+    full.map((w) => (meta.input === undefined ? w.vector : featureVector(featureFields(w.vector), meta.features))),
   );
   const cars = new Map<string, CsvCarReport>();
   const carOf = (id: string): CsvCarReport => {
