@@ -25,3 +25,4 @@ export * from './records.js';
 export * from './send.js';
 export * from './topic-reader.js';
 export * from './vehicle-id.js';
+export * from './drift.js';

@@ -5,14 +5,14 @@
  * evaluation table; exits 2 when the evaluation fails, so a bad model is never taken for a good one.
  */
 import { loadFleetProfile, runCliIfMain } from '@pitwall/common';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { parseCsv } from '@pitwall/simulator';
-import { defaultModelsDir, resolveVersion } from '@pitwall/model';
+import { defaultModelsDir, METADATA_JSON, resolveVersion, validateMetadata } from '@pitwall/model';
 import { kafkaTrainingWindows } from '../src/kafka-training.js';
-import { estimateRateHz, evaluationPasses, readingsInProfile, trainModel, type TrainOptions } from '../src/training.js';
+import { estimateRateHz, evaluationPasses, readingsInProfile, simulatorDriftReference, trainModel, type TrainOptions } from '../src/training.js';
 
 const HELP = `Train the Pitwall anomaly model (dense autoencoder over window features; 10 s windows unless --window).
 
@@ -59,6 +59,10 @@ Usage: npm run train -- [options]
   --name NAME                                                       (default pitwall-ae)
   --version N           version directory; default: latest + 1
   --force               overwrite an existing version directory
+  --drift-reference     do not train: add the drift reference (per feature quantile bins of the
+                        training windows) to the metadata of --name at --version (default latest),
+                        rebuilt from its recorded simulator training data; weights, threshold and
+                        everything else in the directory are left as they are
   --help
 `;
 
@@ -94,6 +98,7 @@ async function main(): Promise<number> {
       name: { type: 'string', default: 'pitwall-ae' },
       version: { type: 'string' },
       force: { type: 'boolean', default: false },
+      'drift-reference': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -110,6 +115,25 @@ async function main(): Promise<number> {
   const int = (flag: string, raw: string, min = 1): number => num(flag, raw, (n) => Number.isInteger(n) && n >= min);
   const outDir = path.resolve(values.out ?? defaultModelsDir());
   const name = values.name;
+  if (values['drift-reference']) {
+    const { dir } = await resolveVersion(outDir, name, values.version ?? 'latest');
+    const file = path.join(dir, METADATA_JSON);
+    const raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    const meta = validateMetadata(dir, raw);
+    const started = Date.now();
+    const drift = simulatorDriftReference(meta);
+    // Inserted before trainingData, as training writes it; every other key keeps its place and value.
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(raw)) {
+      if (k === 'drift') continue;
+      if (k === 'trainingData') out.drift = drift;
+      out[k] = v;
+    }
+    out.drift ??= drift;
+    await writeFile(file, JSON.stringify(out, null, 2) + '\n');
+    process.stdout.write(`wrote the drift reference (${drift.method}) into ${file} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    return 0;
+  }
   let version = values.version;
   if (version === undefined) {
     const latest = await resolveVersion(outDir, name, 'latest').catch(() => undefined);

@@ -18,7 +18,20 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { applyFleetProfile, FEATURE_NAMES, FEATURE_SPEC_ID, GROUP_ACTIONS, SENSOR_NAMES, SENSORS, windowDef, type FleetProfile, type SensorGroup, type WindowDef } from '@pitwall/common';
+import {
+  applyFleetProfile,
+  buildDriftReference,
+  FEATURE_NAMES,
+  FEATURE_SPEC_ID,
+  GROUP_ACTIONS,
+  SENSOR_NAMES,
+  SENSORS,
+  windowDef,
+  type DriftReference,
+  type FleetProfile,
+  type SensorGroup,
+  type WindowDef,
+} from '@pitwall/common';
 import { createFleet, mulberry32, type FailureMode, type FailureSpec, type Reading } from '@pitwall/simulator';
 import { createPartitionState } from '@pitwall/windowing';
 import { DEFAULT_MIN_COVERAGE, type ModelMetadata, modelWindow, saveModelDir, scoreBatch, type ServableModel } from '@pitwall/model';
@@ -484,6 +497,21 @@ export const seedsFor = (seed: number): { train: number; holdout: number; evalua
   evaluation: seed + 2_000_029,
 });
 
+/**
+ * The drift reference of a simulator-trained model, rebuilt from its recorded training data
+ * (trainingData: cars, seed, [fromTs, toTs)) without training: the simulator and the windowing are
+ * deterministic, so these are the same windows it was trained on (10 s at 1 Hz). A model trained
+ * on a CSV or Kafka history gets its reference when it is trained (trainModel writes it).
+ */
+export function simulatorDriftReference(meta: Pick<ModelMetadata, 'trainingData' | 'window'>): DriftReference {
+  const t = meta.trainingData;
+  if (t.source !== 'simulator') throw new RangeError(`training data source is ${JSON.stringify(t.source)}: only simulator-trained models can be rebuilt from their metadata`);
+  if (meta.window.sizeMs !== WINDOW_SIZE_MS || meta.window.rateHz !== RATE_HZ) throw new RangeError('only 10 s windows at 1 Hz are simulated');
+  const windows = fleetWindows({ cars: t.cars, seed: t.seed, idPrefix: 'train', fromTs: t.fromTs, toTs: t.toTs });
+  if (windows.length !== t.windows) throw new RangeError(`rebuilt ${windows.length} training windows, the metadata records ${t.windows}`);
+  return buildDriftReference(windows.map((w) => w.vector));
+}
+
 /** Trains, calibrates, evaluates and writes `<outDir>/<name>/<version>/`. Expects the cpu backend to be active. */
 export async function trainModel(o: TrainOptions): Promise<TrainResult> {
   const progress = o.onProgress ?? (() => {});
@@ -592,6 +620,7 @@ export async function trainModel(o: TrainOptions): Promise<TrainResult> {
     thresholdMethod: `max held-out healthy score x ${o.thresholdFactor} (held-out: ${holdoutDescription}; ` + `p50 ${p50.toPrecision(4)}, p99 ${p99.toPrecision(4)}, max ${max.toPrecision(4)})`,
     window: declared,
     ...(fleetProfile !== undefined ? { fleetProfile } : {}),
+    drift: buildDriftReference(train.map((w) => w.vector)),
     trainingData,
     trainingMetrics: {
       finalLoss,

@@ -17,7 +17,7 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { FEATURE_NAMES, FEATURE_SPEC_ID, PitwallError, repoDir } from '@pitwall/common';
+import { describeDriftProblem, FEATURE_NAMES, FEATURE_SPEC_ID, PitwallError, repoDir, type DriftReference } from '@pitwall/common';
 import { describeInputProblem, resolveInput, type ModelInput } from './model-input.js';
 import { formatOf, isGraphModelJSON, reconstruct, signatureOf, storedWeights, type Dim, type ServableModel } from './servable.js';
 
@@ -66,6 +66,12 @@ export interface ModelMetadata {
    * for Pitwall's own units (the simulator). Absent in metadata written before it was recorded.
    */
   fleetProfile?: string;
+  /**
+   * Drift reference (common drift.ts): per feature, quantile bin edges of the training windows and
+   * their shares, for the PSI of live windows. Absent (older metadata, imported models): drift is
+   * reported as unavailable, never as zero.
+   */
+  drift?: DriftReference;
   trainingData: { source: string; cars: number; seed: number; fromTs: number; toTs: number; windows: number };
   trainingMetrics: {
     finalLoss: number;
@@ -262,7 +268,14 @@ export function validateMetadata(dir: string, raw: unknown, expectedFeatures: re
   const badStd = norm.std.findIndex((v) => !isFiniteNumber(v) || v <= 0);
   if (badStd >= 0) throw new ModelDirError(dir, `${METADATA_JSON}: normalization.std of ${m.features[badStd]} must be a positive number`);
   validateCommon(dir, m);
+  checkDrift(dir, m, n);
   return m as ModelMetadata;
+}
+
+/** A drift reference, when present, must have one entry per input name (drift.ts in common). */
+function checkDrift(dir: string, m: Partial<ModelMetadata>, width: number): void {
+  const problem = m.drift === undefined ? undefined : describeDriftProblem(m.drift, width);
+  if (problem) throw new ModelDirError(dir, `${METADATA_JSON}: ${problem}`);
 }
 
 function validateCommon(dir: string, m: Partial<ModelMetadata>): void {
@@ -286,6 +299,7 @@ function validateDeclaredInput(dir: string, m: Partial<ModelMetadata>): ModelMet
   }
   validateCommon(dir, m);
   const r = resolveInput(m.input!);
+  checkDrift(dir, m, r.names.length);
   return { ...(m as ModelMetadata), features: r.names, normalization: { mean: r.offset, std: r.divisor, stdFloor: `input.scaling (${m.input!.scaling.method})` } };
 }
 

@@ -159,6 +159,11 @@ describe('metadata window', () => {
     const err = await refusal((dir) => rewriteJson(path.join(dir, METADATA_JSON), (m) => void (m.fleetProfile = 7)));
     assert.match(err.message, /fleetProfile must be a fleet profile name/);
   });
+
+  it('a drift reference, when present, must have one entry per feature', async () => {
+    const err = await refusal((dir) => rewriteJson(path.join(dir, METADATA_JSON), (m) => void (m.drift = { bins: 10, method: 'x', features: [] })));
+    assert.match(err.message, /metadata\.json: drift\.features must have one entry per feature/);
+  });
 });
 
 describe('describeFeatureMismatch', () => {
