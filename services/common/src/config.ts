@@ -162,6 +162,8 @@ export interface TopicNames {
   modelUpdates: string;
   /** Shadow-model agreement reports (JSON, see services/scoring). */
   shadowReports: string;
+  /** Drift of live windows from the models' training data, fleet and per vehicle (JSON, see services/scoring drift.ts). */
+  driftReports: string;
 }
 
 /**
@@ -284,6 +286,7 @@ export function readCommonConfig(c: ConfigReader, service: string): CommonConfig
       receipts: c.str('TOPIC_RECEIPTS', 'vehicle.receipts'),
       modelUpdates: c.str('TOPIC_MODEL_UPDATES', 'model.updates'),
       shadowReports: c.str('TOPIC_SHADOW_REPORTS', 'model.shadow'),
+      driftReports: c.str('TOPIC_DRIFT_REPORTS', 'model.drift'),
     },
   };
 }

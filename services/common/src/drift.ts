@@ -263,11 +263,16 @@ export function createVehicleDrift(layout: Pick<DriftLayout, 'size'>, opts: { wi
       if (e) vehicles.delete(vehicleId);
       else {
         if (vehicles.size >= opts.maxVehicles) {
-          const oldest = vehicles.keys().next().value!;
+          // The least recently seen vehicle is forgotten; its counts are reused (no allocation).
+          const [oldest, reused] = vehicles.entries().next().value!;
           vehicles.delete(oldest);
           changed.delete(oldest);
-        }
-        e = { cur: new Uint16Array(layout.size), prev: new Uint16Array(layout.size), curN: 0, prevN: 0 };
+          reused.cur.fill(0);
+          reused.prev.fill(0);
+          reused.curN = 0;
+          reused.prevN = 0;
+          e = reused;
+        } else e = { cur: new Uint16Array(layout.size), prev: new Uint16Array(layout.size), curN: 0, prevN: 0 };
       }
       vehicles.set(vehicleId, e); // most recently seen last
       if (e.curN === half) {

@@ -59,7 +59,7 @@ export function serviceGrants(service: KafkaServiceIdentity, env: Env): ServiceG
       grants = {
         // SCORING_INPUT=readings: a deployment scoring each reading of vehicle.telemetry.
         read: [c.oneOf('SCORING_INPUT', ['windows', 'readings'], 'windows') === 'readings' ? t.telemetry : t.features, t.modelUpdates],
-        write: [t.alerts, t.scores, c.str('TOPIC_FEATURES_DLQ', 'vehicle.features.dlq'), t.shadowReports],
+        write: [t.alerts, t.scores, c.str('TOPIC_FEATURES_DLQ', 'vehicle.features.dlq'), t.shadowReports, t.driftReports],
         groupPrefixes: [c.str('SCORING_GROUP_ID', 'pitwall-scoring')],
         transactionalIdPrefixes: [],
       };
@@ -78,7 +78,7 @@ export function serviceGrants(service: KafkaServiceIdentity, env: Env): ServiceG
     case 'console': {
       const sessions = c.str('TOPIC_CONSOLE_SESSIONS', 'console.sessions');
       grants = {
-        read: [t.incidents, t.scores, t.telemetry, sessions],
+        read: [t.incidents, t.scores, t.telemetry, sessions, t.driftReports],
         write: [t.incidentCommands, sessions, c.str('TOPIC_CONSOLE_AUDIT', 'console.audit')],
         groupPrefixes: [c.str('CONSOLE_GROUP_ID_PREFIX', 'pitwall-console')],
         transactionalIdPrefixes: [],

@@ -18,7 +18,7 @@ const defaults: Array<[KafkaServiceIdentity, { read: string[]; write: string[]; 
     'scoring',
     {
       read: ['vehicle.features', 'model.updates'],
-      write: ['maintenance.alerts', 'vehicle.scores', 'vehicle.features.dlq', 'model.shadow'],
+      write: ['maintenance.alerts', 'vehicle.scores', 'vehicle.features.dlq', 'model.shadow', 'model.drift'],
       groupPrefixes: ['pitwall-scoring'],
       transactionalIdPrefixes: [],
     },
@@ -36,7 +36,7 @@ const defaults: Array<[KafkaServiceIdentity, { read: string[]; write: string[]; 
   [
     'console',
     {
-      read: ['maintenance.incidents', 'vehicle.scores', 'vehicle.telemetry', 'console.sessions'],
+      read: ['maintenance.incidents', 'vehicle.scores', 'vehicle.telemetry', 'console.sessions', 'model.drift'],
       write: ['maintenance.incident-commands', 'console.sessions', 'console.audit'],
       groupPrefixes: ['pitwall-console'],
       transactionalIdPrefixes: [],

@@ -48,7 +48,7 @@ import {
   repoDir,
 } from '@pitwall/common';
 import { type BackendName, defaultModelsDir, type LoadedModel, loadModelDir, type ModelFormat, reconstruct, selectBackend } from '@pitwall/model';
-import { type ChunkOutcome, createChunkScorer, createScoring, type FeatureRecord } from '@pitwall/scoring';
+import { type ChunkOutcome, createChunkScorer, createDriftMonitor, createScoring, type FeatureRecord } from '@pitwall/scoring';
 import { importModel } from '../src/model-import.js';
 import { fleetWindows, TRAINING_EPOCH_TS, WINDOW_SIZE_MS } from '../src/training.js';
 
@@ -135,8 +135,11 @@ const asKafkaMessages = (buffers: readonly Buffer[]): KafkaMessage[] =>
   buffers.map((value, i) => ({ key: null, value, offset: String(i), timestamp: '0', attributes: 0, headers: {}, size: value.length }) as unknown as KafkaMessage);
 
 /** The service's own per-chunk code (chunk.ts), minus the producer: the outcome it would send. */
-function servicePath(model: LoadedModel, c: Codecs): (messages: readonly KafkaMessage[]) => Promise<ChunkOutcome> {
+function servicePath(model: LoadedModel, c: Codecs, withDrift = false): (messages: readonly KafkaMessage[]) => Promise<ChunkOutcome> {
+  // As main.ts serves it: fleet over a period and per vehicle, PSI computed only at scrape/report time.
+  const drift = withDrift ? createDriftMonitor({ periodMs: 900_000, vehicleWindows: 120, maxVehicles: 2_000, instance: 'bench', log: silentLogger }) : undefined;
   const scoreChunk = createChunkScorer({
+    drift,
     featuresCodec: c.features,
     alertsCodec: c.alerts,
     scoresCodec: c.scores,
@@ -154,6 +157,9 @@ interface BatchResult {
   raw: { windowsPerSecond: number; msPerBatch: number; iterations: number };
   service: { windowsPerSecond: number; msPerBatch: number; iterations: number; alertsPerBatch: number };
   ratio: number;
+  /** The service path with the drift monitor (drift.ts) fed every window, and its speed relative to without. */
+  serviceWithDrift: { windowsPerSecond: number; msPerBatch: number; iterations: number };
+  driftRatio: number;
   leakedTensors: number;
 }
 
@@ -213,7 +219,17 @@ async function benchModel(modelDir: string, c: Codecs, records: readonly Feature
       const service = await measure(n, async () => {
         alertsPerBatch = (await scoreChunk(messages)).alerts.length;
       });
-      batches.push({ batchSize: n, raw, service: { ...service, alertsPerBatch }, ratio: service.windowsPerSecond / raw.windowsPerSecond, leakedTensors: tf.memory().numTensors - before });
+      const scoreChunkDrift = servicePath(model, c, true);
+      const serviceWithDrift = await measure(n, () => scoreChunkDrift(messages));
+      batches.push({
+        batchSize: n,
+        raw,
+        service: { ...service, alertsPerBatch },
+        ratio: service.windowsPerSecond / raw.windowsPerSecond,
+        serviceWithDrift,
+        driftRatio: serviceWithDrift.windowsPerSecond / service.windowsPerSecond,
+        leakedTensors: tf.memory().numTensors - before,
+      });
     }
   } finally {
     model.model.dispose();
@@ -358,7 +374,7 @@ async function main(): Promise<void> {
   log('end to end through Kafka ...');
   const e2e = await endToEnd(modelDir, records.slice(0, E2E_RECORDS)).catch((err: Error): EndToEnd => ({ status: 'skipped', reason: `failed: ${err.message}` }));
 
-  const lines = ['', 'backend     format         batch   raw predict w/s   service path w/s   service/raw   alerts/batch'];
+  const lines = ['', 'backend     format         batch   raw predict w/s   service path w/s   service/raw   alerts/batch   with drift w/s   drift/without'];
   for (const b of backends) {
     if (b.status === 'unavailable') {
       lines.push(`${b.backend.padEnd(10)}  unavailable: ${b.reason}`);
@@ -367,7 +383,7 @@ async function main(): Promise<void> {
     for (const { format, batches } of b.formats) {
       for (const r of batches) {
         lines.push(
-          `${b.backend.padEnd(10)}  ${format.padEnd(12)}  ${String(r.batchSize).padStart(5)}   ${fmt(r.raw.windowsPerSecond).padStart(15)}   ${fmt(r.service.windowsPerSecond).padStart(16)}   ${r.ratio.toFixed(2).padStart(11)}   ${String(r.service.alertsPerBatch).padStart(12)}`,
+          `${b.backend.padEnd(10)}  ${format.padEnd(12)}  ${String(r.batchSize).padStart(5)}   ${fmt(r.raw.windowsPerSecond).padStart(15)}   ${fmt(r.service.windowsPerSecond).padStart(16)}   ${r.ratio.toFixed(2).padStart(11)}   ${String(r.service.alertsPerBatch).padStart(12)}   ${fmt(r.serviceWithDrift.windowsPerSecond).padStart(14)}   ${r.driftRatio.toFixed(3).padStart(13)}`,
         );
       }
     }

@@ -1,3 +1,5 @@
+import type { DriftSummary } from '@pitwall/common';
+
 /**
  * Agreement between the active model and a shadow model on the same windows, pure. A window
  * "alerts" for a model when its score is above that model's own threshold.
@@ -85,9 +87,21 @@ export interface ShadowReport {
   agreement: AgreementCounts & { ratio: number | null };
   from: number;
   to: number;
+  /**
+   * Drift of the live windows over the last period_ms against each model's training data: does
+   * the candidate fit the fleet better? null for a model without a drift reference. Absent from
+   * replicas that do not track drift.
+   */
+  drift?: ShadowReportDrift;
 }
 
-export function buildShadowReport(tally: PairTally, ctx: { model: string; instance: string; from: number; to: number }): ShadowReport {
+export interface ShadowReportDrift {
+  period_ms: number;
+  active: (DriftSummary & { version: string }) | null;
+  shadow: (DriftSummary & { version: string }) | null;
+}
+
+export function buildShadowReport(tally: PairTally, ctx: { model: string; instance: string; from: number; to: number; drift?: ShadowReportDrift | undefined }): ShadowReport {
   const c = tally.counts;
   const windows = totalOf(c);
   const activeAlerts = c.both + c.active_only;
@@ -102,5 +116,6 @@ export function buildShadowReport(tally: PairTally, ctx: { model: string; instan
     agreement: { ...c, ratio: agreementRatio(c) },
     from: ctx.from,
     to: ctx.to,
+    ...(ctx.drift ? { drift: ctx.drift } : {}),
   };
 }

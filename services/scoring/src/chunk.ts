@@ -29,6 +29,7 @@ import { labelled, METRICS } from './metrics.js';
 import { createSparseWindowNotice, createUnroutedNotice, type SkippedWindow } from './sparse-windows.js';
 import { routeTable, windowSizeOf } from './routes.js';
 import type { ShadowScorer, ShadowTally } from './shadow.js';
+import type { DriftMonitor } from './drift.js';
 import {
   createStuckSensorDetector,
   decideWindow,
@@ -105,6 +106,8 @@ export interface ChunkScorerDeps {
   log: Logger;
   now: () => number;
   shadow?: Pick<ShadowScorer, 'observe'> | undefined;
+  /** Counts every scored window's raw features against its model's drift reference (drift.ts). */
+  drift?: Pick<DriftMonitor, 'observe'> | undefined;
 }
 
 export type ChunkScorer = (partition: number, messages: readonly KafkaMessage[]) => Promise<ChunkOutcome>;
@@ -209,6 +212,11 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       sparse[g]?.observe({ skipped: group.skipped, scored: results[g]!.length, minEvents: group.window.minReadings, window: group.meta.window });
       // A holder remembers the vectors for warm-ups of candidates; a fixed model has nothing to remember.
       (sources[g] as Partial<ModelHolder>).remember?.(group.vectors);
+      deps.drift?.observe(
+        group.meta,
+        group.records.map((r) => r.vehicle_id),
+        group.vectors,
+      );
     });
     unrouted.observe(
       unroutedSizes,

@@ -7,3 +7,4 @@ export * from './model-watcher.js';
 export * from './model-control.js';
 export * from './shadow.js';
 export * from './routes.js';
+export * from './drift.js';

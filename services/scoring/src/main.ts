@@ -39,6 +39,7 @@ import { createModelWatcher } from './model-watcher.js';
 import { COUNTERS, METRICS } from './metrics.js';
 import { createScoring, SERVICE, type FeatureRecord } from './scoring.js';
 import { createShadowReporter, createShadowScorer } from './shadow.js';
+import { createDriftMonitor, createDriftReporter, type DriftMonitor } from './drift.js';
 import { clashingWindows } from './routes.js';
 
 runMain(SERVICE, async () => {
@@ -153,7 +154,15 @@ runMain(SERVICE, async () => {
   const scoresCodec = await createTopicCodec<ScoreRecord>(store, config.topics.scores, 'score', 1);
 
   const holder = createModelHolder(model, { log });
-  const shadow = createShadowScorer({ model: config.model.name, instance: config.instanceId, log, counters });
+  let drift: DriftMonitor | undefined;
+  const shadow = createShadowScorer({ model: config.model.name, instance: config.instanceId, log, counters, drift: (at) => drift?.shadowDrift(at) });
+  drift = createDriftMonitor({
+    ...config.drift,
+    shadowed: { name: config.model.name, current: () => shadow.current() },
+    instance: config.instanceId,
+    log,
+    metrics,
+  });
   let modelControl: ModelControl | undefined;
   const watcher = createModelWatcher({
     modelsDir: config.model.dir,
@@ -217,6 +226,7 @@ runMain(SERVICE, async () => {
   for (const r of routes) r.watcher.start();
 
   const reporter = createShadowReporter({ kafka, topic: config.topics.shadowReports, scorer: shadow, intervalMs: config.shadowReportMs, log, counters });
+  const driftReporter = createDriftReporter({ kafka, topic: config.topics.driftReports, partitions: config.partitions, monitor: drift, intervalMs: config.drift.reportMs, log });
   const scoring = createScoring({
     kafka,
     featuresCodec,
@@ -225,6 +235,7 @@ runMain(SERVICE, async () => {
     model: holder,
     routes: routes.map((r) => r.holder),
     shadow,
+    drift,
     counters,
     metrics,
     log,
@@ -249,6 +260,7 @@ runMain(SERVICE, async () => {
     await scoring.close();
     await lag?.stop();
     await reporter.close();
+    await driftReporter.close();
     await probe.stop();
     await health.close();
     holder.dispose();
@@ -257,6 +269,7 @@ runMain(SERVICE, async () => {
     log.info('final stats', { ...scoring.stats() });
   });
   await reporter.start();
+  await driftReporter.start();
   await scoring.start();
   // After start: the topics exist.
   lag = startConsumerLagPoller({ kafka, registry: metrics, groups: [{ groupId: config.groupId, topics: [config.sourceTopic] }], log });

@@ -43,6 +43,7 @@ import { type AlertRecord, type LoadedModel, type ScoreRecord } from '@pitwall/m
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { COUNTERS, createCounters, createScoringHistograms, METRICS } from './metrics.js';
 import type { ShadowScorer } from './shadow.js';
+import type { DriftMonitor } from './drift.js';
 
 export { SERVICE, type FeatureRecord } from './chunk.js';
 
@@ -84,6 +85,8 @@ export interface ScoringDeps {
   now?: () => number;
   /** Scores every chunk a second time, for comparison only (never produced). */
   shadow?: Pick<ShadowScorer, 'current' | 'observe' | 'record'>;
+  /** Drift of the scored windows from the models' training data (drift.ts). */
+  drift?: Pick<DriftMonitor, 'observe'>;
   /** Shared with the model watcher/control so stats() shows every counter; created when absent. */
   counters?: Counters;
   /** Readiness checks (main.ts shares it with /readyz); one of its own when absent. */
@@ -158,6 +161,7 @@ export function createScoring(deps: ScoringDeps): Scoring {
     log,
     now,
     shadow: deps.shadow,
+    drift: deps.drift,
   });
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {

@@ -17,6 +17,7 @@ import {
   type ModelMetadata,
   scoreBatch,
   type ShadowReport,
+  type ShadowReportDrift,
   tallyAgreement,
 } from '@pitwall/model';
 import type { Offer } from './model-holder.js';
@@ -49,7 +50,15 @@ export interface ShadowScorer {
   dispose(): void;
 }
 
-export function createShadowScorer(opts: { model: string; instance: string; log: Logger; counters: CounterSink; now?: () => number }): ShadowScorer {
+export function createShadowScorer(opts: {
+  model: string;
+  instance: string;
+  log: Logger;
+  counters: CounterSink;
+  now?: () => number;
+  /** Drift of the live windows against the active and the shadow model's references, for the reports (drift.ts). */
+  drift?: (at: number) => ShadowReportDrift | undefined;
+}): ShadowScorer {
   const log = opts.log.child({ component: 'shadow' });
   const now = opts.now ?? Date.now;
   const book = createAgreementBook();
@@ -117,7 +126,8 @@ export function createShadowScorer(opts: { model: string; instance: string; log:
       if (tallies.length === 0 && shadow && lastActive !== undefined) {
         tallies.push({ active: lastActive, shadow: shadow.metadata.version, counts: { both: 0, active_only: 0, shadow_only: 0, neither: 0 } });
       }
-      const reports = tallies.map((t) => buildShadowReport(t, { model: opts.model, instance: opts.instance, from, to: at }));
+      const drift = tallies.length ? opts.drift?.(at) : undefined;
+      const reports = tallies.map((t) => buildShadowReport(t, { model: opts.model, instance: opts.instance, from, to: at, drift }));
       from = at;
       return reports;
     },
@@ -158,7 +168,10 @@ export function createShadowReporter(opts: {
     if (reports.length === 0) return 0;
     await producer.send({ topic: opts.topic, acks: -1, messages: reports.map((r) => ({ key: r.model, value: JSON.stringify(r) })) });
     opts.counters.inc(METRICS.shadowReports, reports.length);
-    for (const r of reports) log.info('shadow report', { active: r.active, shadow: r.shadow, agreement: r.agreement });
+    for (const r of reports) {
+      const drift = r.drift && { active: r.drift.active?.max_psi ?? null, shadow: r.drift.shadow?.max_psi ?? null };
+      log.info('shadow report', { active: r.active, shadow: r.shadow, agreement: r.agreement, maxPsi: drift });
+    }
     return reports.length;
   };
   // One send at a time, in order; a failed send loses that period's report (counters keep it).

@@ -9,7 +9,9 @@ import type { ConsumerRunConfig, EachBatchPayload, Kafka, KafkaMessage, Producer
 import {
   createAvroCodec,
   createCounters,
+  createMetricsRegistry,
   defaultSchemasDir,
+  FEATURE_NAMES,
   DLQ_HEADER,
   featureFields,
   loadSchemaFile,
@@ -20,7 +22,8 @@ import {
   type SchemaStore,
 } from '@pitwall/common';
 import { labelled, METRICS } from '../src/metrics.js';
-import { alertId, WARMUP_MOVING, type AlertRecord, type ScoreRecord } from '@pitwall/model';
+import { alertId, WARMUP_MOVING, type AlertRecord, type ModelMetadata, type ScoreRecord } from '@pitwall/model';
+import { createDriftMonitor, type DriftMonitor } from '../src/drift.js';
 import { createScoring, type FeatureRecord, type ScoringConfig } from '../src/scoring.js';
 import { createShadowScorer, type ShadowScorer } from '../src/shadow.js';
 import { linearModel, metadataFor, vectorWith } from '@pitwall/model/testing';
@@ -110,7 +113,7 @@ function payloadFor(calls: string[], partition: number, messages: KafkaMessage[]
   } as unknown as EachBatchPayload;
 }
 
-async function setup(opts: { batchSize?: number; store?: SchemaStore; shadow?: ShadowScorer } = {}) {
+async function setup(opts: { batchSize?: number; store?: SchemaStore; shadow?: ShadowScorer; drift?: DriftMonitor; metadata?: Partial<ModelMetadata> } = {}) {
   const featuresSchema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
   const alertSchema = await loadSchemaFile(defaultSchemasDir(), 'alert', 1);
   const store: SchemaStore = opts.store ?? { setCompatibility: async () => {}, register: async () => 1, lookup: async () => 1, getSchema: async () => featuresSchema };
@@ -141,11 +144,12 @@ async function setup(opts: { batchSize?: number; store?: SchemaStore; shadow?: S
     featuresCodec,
     alertsCodec,
     scoresCodec,
-    model: { model, metadata: metadataFor({ name: 'pitwall-ae', version: '1', threshold: 1 }), dir: '/models/pitwall-ae/1' },
+    model: { model, metadata: metadataFor({ name: 'pitwall-ae', version: '1', threshold: 1, ...opts.metadata }), dir: '/models/pitwall-ae/1' },
     config,
     log: silentLogger,
     now: () => NOW,
     ...(opts.shadow ? { shadow: opts.shadow } : {}),
+    ...(opts.drift ? { drift: opts.drift } : {}),
   });
   await scoring.start();
   const record = (vehicle: string, windowStart: number, values: Record<string, number>, eventCount = 10): Buffer =>
@@ -443,6 +447,24 @@ describe('createScoring', () => {
     assert.deepEqual([report!.active.version, report!.shadow.version], ['1', '2']);
     assert.deepEqual(scoring.stats().shadow, { name: 'pitwall-ae', version: '2', threshold: 0.5 });
     shadow.dispose();
+  });
+
+  it('every scored window feeds drift with its raw features; drift metrics appear on the registry', async () => {
+    const metrics = createMetricsRegistry({ processMetrics: false });
+    const drift = createDriftMonitor({ periodMs: 60_000, vehicleWindows: 10, maxVehicles: 10, instance: 't', log: silentLogger, metrics, now: () => NOW });
+    // Training: every feature at or below 3 half of the time; std 10 so that scaled values would all fall below.
+    const reference = { bins: 2, method: 'test', features: FEATURE_NAMES.map(() => ({ edges: [3], proportions: [0.5, 0.5] })) };
+    const normalization = { mean: FEATURE_NAMES.map(() => 0), std: FEATURE_NAMES.map(() => 10) };
+    const { fake, record } = await setup({ drift, metadata: { drift: reference, normalization, threshold: 1e9 } });
+    const messages = [message(0, record('car-0001', 0, { coolant_temp: 4 })), message(1, record('car-0002', 0, { coolant_temp: 4 })), message(2, record('car-0003', 0, {}, 1))];
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, messages));
+    const [fleet] = drift.fleet(NOW);
+    assert.equal(fleet!.windows, 2, 'the partial window is not scored, so not counted');
+    assert.deepEqual(fleet!.counts![FEATURE_NAMES.indexOf('coolant_temp_mean')], [0, 2], 'raw 4 > 3: counted before scaling');
+    assert.deepEqual(fleet!.counts![FEATURE_NAMES.indexOf('speed_mean')], [2, 0]);
+    const text = await metrics.metrics();
+    assert.match(text, /pitwall_scoring_drift_psi\{model="pitwall-ae",role="active",feature="coolant_temp_mean"\} 4\.\d+/);
+    assert.match(text, /pitwall_scoring_drift_significant_features\{model="pitwall-ae",role="active"\} 108/);
   });
 
   it('ready() follows group membership and crashes; close() disconnects once', async () => {

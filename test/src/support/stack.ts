@@ -310,6 +310,7 @@ export function isolatedEnv(id: string) {
     TOPIC_RECEIPTS: `e2e.${id}.vehicle.receipts`,
     TOPIC_MODEL_UPDATES: `e2e.${id}.model.updates`,
     TOPIC_SHADOW_REPORTS: `e2e.${id}.model.shadow`,
+    TOPIC_DRIFT_REPORTS: `e2e.${id}.model.drift`,
     INCIDENTS_GROUP_ID: `e2e.${id}.incidents`,
     INCIDENTS_TRANSACTIONAL_ID_PREFIX: `e2e.${id}.incidents`,
     CONSOLE_GROUP_ID_PREFIX: `e2e.${id}.console`,
