@@ -2,6 +2,7 @@
 // every known vehicle as a tile.
 import { navigate } from './router.js';
 import { store } from './store.js';
+import { fleetDriftPanel } from './drift.js';
 import { SEVERITIES, STATUSES, fmtScore, h, isOpen, sevBadge, sevRank, statusBadge, timeEl } from './dom.js';
 
 const HEALTHS = [
@@ -139,7 +140,9 @@ export function renderFleet(root, params) {
     h('div.panel-body', tiles),
   );
 
-  root.append(summary, h('div.fleet-grid', incidentsPanel, vehiclesPanel));
+  const { panel: driftPanel, stop: stopDrift } = fleetDriftPanel();
+  driftPanel.classList.add('fleet-drift');
+  root.append(summary, h('div.fleet-grid', incidentsPanel, vehiclesPanel), driftPanel);
 
   const flashes = new Set();
   const renderIncidents = () => {
@@ -260,5 +263,8 @@ export function renderFleet(root, params) {
   store.listeners.add(listener);
   renderIncidents();
   renderVehicles();
-  return () => store.listeners.delete(listener);
+  return () => {
+    store.listeners.delete(listener);
+    stopDrift();
+  };
 }

@@ -3,6 +3,7 @@
 import { navigate } from './router.js';
 import { canAct, sendAction, store } from './store.js';
 import { renderCharts } from './charts.js';
+import { vehicleDriftPanel } from './drift.js';
 import { absoluteTime, fmtScore, h, isOpen, sevBadge, statusBadge, timeEl, toast } from './dom.js';
 
 const SLOW_MS = 20_000;
@@ -39,11 +40,12 @@ export function renderVehicle(root, vehicleId, params) {
     h('div.panel-head.charts-head', h('h2', 'Sensors'), chartsMeta, h('span', { style: { marginLeft: 'auto' } }, reloadBtn)),
     h('div.panel-body', truncation, charts),
   );
+  const { panel: driftPanel, stop: stopDrift } = vehicleDriftPanel(vehicleId);
   root.append(
     head,
     h(
       'div.vehicle-grid',
-      h('div.side', h('section.panel', h('div.panel-head', h('h2', 'Incidents'), h('span.count', { id: 'incident-count' })), h('div.panel-body', tabs)), detailPanel, historyPanel),
+      h('div.side', h('section.panel', h('div.panel-head', h('h2', 'Incidents'), h('span.count', { id: 'incident-count' })), h('div.panel-body', tabs)), detailPanel, historyPanel, driftPanel),
       chartsPanel,
     ),
   );
@@ -256,6 +258,7 @@ export function renderVehicle(root, vehicleId, params) {
   }, 5000);
   render();
   return () => {
+    stopDrift();
     store.listeners.delete(listener);
     clearInterval(slowTimer);
     cleanupCharts();

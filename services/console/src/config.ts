@@ -17,6 +17,8 @@
  *   TOPIC_CONSOLE_AUDIT          audit trail of operator actions (default console.audit)
  *   CONSOLE_GROUP_ID_PREFIX      prefix of the throw-away consumer groups (default pitwall-console)
  *   CONSOLE_SCORES_LOOKBACK_S    how far back vehicle.scores is read at start (default 900)
+ *   CONSOLE_DRIFT_LOOKBACK_S     how far back model.drift (TOPIC_DRIFT_REPORTS) is read at start (default 3600)
+ *   CONSOLE_DRIFT_STALE_S        a scoring replica's fleet drift older than this is left out (default 300)
  *   CONSOLE_TELEMETRY_BEFORE_S   chart range before an incident's first window (default 300)
  *   CONSOLE_TELEMETRY_AFTER_S    chart range after an incident's first window (default 120)
  *   CONSOLE_TELEMETRY_MAX_SCAN   records of the vehicle's partition read at most per chart (default 50000)
@@ -48,6 +50,8 @@ export function readConsoleConfig(env: Env) {
     groupIdPrefix: c.str('CONSOLE_GROUP_ID_PREFIX', 'pitwall-console'),
     partitions: c.int('TOPIC_PARTITIONS', 3, { min: 1, max: 10_000 }),
     scoresLookbackMs: c.int('CONSOLE_SCORES_LOOKBACK_S', 900, { min: 0 }) * 1000,
+    driftLookbackMs: c.int('CONSOLE_DRIFT_LOOKBACK_S', 3_600, { min: 0, max: 86_400 }) * 1000,
+    driftStaleMs: c.int('CONSOLE_DRIFT_STALE_S', 300, { min: 1, max: 86_400 }) * 1000,
     consoleTopics: {
       sessions: c.str('TOPIC_CONSOLE_SESSIONS', 'console.sessions'),
       audit: c.str('TOPIC_CONSOLE_AUDIT', 'console.audit'),

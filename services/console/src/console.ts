@@ -41,6 +41,8 @@ import { createLive } from './live.js';
 import { COUNTERS, METRICS } from './metrics.js';
 import { startIncidentReader } from './readers/incidents.js';
 import { createScoreReader } from './readers/scores.js';
+import { createDriftReader } from './readers/drift.js';
+import { createDriftView } from './drift.js';
 import { startRevocationReader } from './readers/sessions.js';
 import { createRoutes } from './routes.js';
 import { createFleetView, createIncidentStore } from './state.js';
@@ -59,6 +61,11 @@ export interface ConsoleSettings extends AuthSettings {
   /** Revocations (compacted) and the audit trail (JSON values). */
   consoleTopics: { sessions: string; audit: string };
   telemetry: { beforeMs: number; afterMs: number; maxScan: number; maxPoints: number };
+  /**
+   * model.drift (scoring's drift records): read from lookbackMs ago and followed; a replica's
+   * fleet record older than staleMs is left out of the fleet's drift. Absent: no drift shown.
+   */
+  drift?: { topic: string; lookbackMs: number; staleMs: number };
   /** Closed incidents stay in the list this long (default 24 h). */
   closedRetentionMs?: number;
   heartbeatMs?: number;
@@ -149,7 +156,17 @@ export function createConsole(deps: ConsoleDeps): Console {
     counters.inc(METRICS.telemetryReads);
     return telemetry.read(q);
   }, now);
-  const ownChecks = (): Record<string, boolean> => ({ incidents: live.started(), producer: producerUp, scores: scores.up(), http: Boolean(server?.listening) });
+  const drift = createDriftView({ now, staleMs: config.drift?.staleMs ?? 300_000 });
+  const driftReader = config.drift
+    ? createDriftReader(kafka, { topic: config.drift.topic, groupIdPrefix: config.groupIdPrefix, lookbackMs: config.drift.lookbackMs, drift, now, counters, log, readiness, metrics })
+    : undefined;
+  const ownChecks = (): Record<string, boolean> => ({
+    incidents: live.started(),
+    producer: producerUp,
+    scores: scores.up(),
+    ...(driftReader ? { drift: driftReader.up() } : {}),
+    http: Boolean(server?.listening),
+  });
 
   const handler = requestListener(
     createRoutes({
@@ -169,6 +186,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       producer: connectedProducer,
       telemetry: config.telemetry,
       readTelemetry,
+      drift,
       now,
       counters,
       log,
@@ -185,6 +203,8 @@ export function createConsole(deps: ConsoleDeps): Console {
           { topic: config.topics.incidents, configEntries: { 'cleanup.policy': 'compact' } },
           { topic: config.topics.incidentCommands },
           { topic: config.topics.scores },
+          // As scoring creates it (drift.ts): compacted, a day.
+          ...(config.drift ? [{ topic: config.drift.topic, configEntries: { 'cleanup.policy': 'compact,delete', 'retention.ms': String(86_400_000) } }] : []),
           // Compacted by session id; deleted once no session it names can still be alive.
           { topic: config.consoleTopics.sessions, numPartitions: 1, configEntries: { 'cleanup.policy': 'compact,delete', 'retention.ms': String(SESSIONS_RETENTION_MS) } },
           { topic: config.consoleTopics.audit, configEntries: { 'retention.ms': String(AUDIT_RETENTION_MS) } },
@@ -207,6 +227,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       producer.on(producer.events.DISCONNECT, () => (producerUp = false));
       producer.on(producer.events.CONNECT, () => (producerUp = true));
       await scores.start();
+      await driftReader?.start();
       const startedAt = now();
       incidentsReader = await startIncidentReader(kafka, {
         topic: config.topics.incidents,
@@ -231,6 +252,7 @@ export function createConsole(deps: ConsoleDeps): Console {
       await incidentsReader?.stop();
       await sessionsReader?.stop();
       await scores.stop();
+      await driftReader?.stop();
       await producer?.disconnect();
       producerUp = false;
     },

@@ -52,6 +52,7 @@ runMain('console', async () => {
       groupIdPrefix: config.groupIdPrefix,
       partitions: config.partitions,
       scoresLookbackMs: config.scoresLookbackMs,
+      drift: { topic: config.topics.driftReports, lookbackMs: config.driftLookbackMs, staleMs: config.driftStaleMs },
       topics: { incidents: config.topics.incidents, scores: config.topics.scores, incidentCommands: config.topics.incidentCommands, telemetry: config.topics.telemetry },
       consoleTopics: config.consoleTopics,
       telemetry: config.telemetry,

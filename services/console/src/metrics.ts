@@ -4,6 +4,7 @@ import type { CounterSpecs } from '@pitwall/common';
 export const METRICS = Object.freeze({
   incidentsRead: 'pitwall_console_incident_records_read_total',
   scoresRead: 'pitwall_console_score_records_read_total',
+  driftRead: 'pitwall_console_drift_records_read_total',
   undecodable: 'pitwall_console_undecodable_records_total',
   signIns: 'pitwall_console_sign_ins_total',
   /** Labelled with reason bad-credentials or rate-limited. */
@@ -21,7 +22,8 @@ export const METRICS = Object.freeze({
 export const COUNTERS: CounterSpecs = Object.freeze({
   [METRICS.incidentsRead]: { help: 'Records read from the incidents topic.' },
   [METRICS.scoresRead]: { help: 'Records read from the scores topic.' },
-  [METRICS.undecodable]: { help: 'Records skipped as undecodable, by reason: the record kind (incident, score).', labels: ['reason'] },
+  [METRICS.driftRead]: { help: 'Records read from the drift topic (model.drift).' },
+  [METRICS.undecodable]: { help: 'Records skipped as undecodable, by reason: the record kind (incident, score, drift).', labels: ['reason'] },
   [METRICS.signIns]: { help: 'Successful sign-ins.' },
   [METRICS.signInsRefused]: { help: 'Refused sign-ins, by reason: bad-credentials or rate-limited.', labels: ['reason'] },
   [METRICS.requestsRefused]: { help: 'Refused requests, by reason: unauthenticated, bad-origin or forbidden (role).', labels: ['reason'] },

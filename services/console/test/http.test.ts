@@ -91,7 +91,7 @@ describe('console HTTP, directly reached (no trusted proxy)', () => {
 
   test('without a session: 401 JSON on the API and on writes, redirect to sign-in for pages', async () => {
     const { base } = app;
-    for (const path of ['/api/incidents', '/api/me', '/api/stream', '/api/fleet', '/api/vehicles/x/telemetry?from=1&to=2']) {
+    for (const path of ['/api/incidents', '/api/me', '/api/stream', '/api/fleet', '/api/vehicles/x/telemetry?from=1&to=2', '/api/drift', '/api/vehicles/car-1/drift']) {
       const res = await fetch(base + path);
       assert.equal(res.status, 401, path);
       assert.equal(((await res.json()) as Record<string, unknown>).error, 'unauthenticated');
@@ -104,6 +104,17 @@ describe('console HTTP, directly reached (no trusted proxy)', () => {
     // A forged cookie is no session.
     const forged = await fetch(`${base}/api/me`, { headers: { cookie: 'pitwall_session=eyJ1IjoiYWxpY2UifQ.AAAA' } });
     assert.equal(forged.status, 401);
+  });
+
+  test('drift: fleet and vehicle drift for a signed-in viewer; empty without records, a malformed vehicle id is a 400', async () => {
+    const cookie = cookieOf(await signIn(app, 'vic', PASSWORDS.vic));
+    const fleet = await fetch(`${app.base}/api/drift`, { headers: { cookie } });
+    assert.equal(fleet.status, 200);
+    assert.deepEqual(await fleet.json(), { models: [], readings: { moderate: 0.1, significant: 0.25 } });
+    const car = await fetch(`${app.base}/api/vehicles/car-1/drift`, { headers: { cookie } });
+    assert.deepEqual(((await car.json()) as Record<string, unknown>).drift, null);
+    const bad = await fetch(`${app.base}/api/vehicles/${encodeURIComponent('<b>')}/drift`, { headers: { cookie } });
+    assert.equal(bad.status, 400);
   });
 
   test('sign-in: wrong password refused, right one gives an HttpOnly SameSite=Strict cookie and the role', async () => {

@@ -4,9 +4,12 @@
  *   GET /api/vehicles/<id>               its summary and incidents
  *   GET /api/vehicles/<id>/telemetry?incident=<id> (or ?from=&to=, epoch ms, at most an hour)
  *       readings around the incident's start (or in the range), columnar for the charts
+ *   GET /api/drift                       fleet drift per model and role (drift.ts)
+ *   GET /api/vehicles/<id>/drift         the vehicle's drift over its last windows, or null
  * A malformed vehicle id is a 400 on every path under /api/vehicles/<id>.
  */
-import { isVehicleId, SENSORS, VEHICLE_ID_RULE, type IncidentRecord } from '@pitwall/common';
+import { isVehicleId, PSI_MODERATE, PSI_SIGNIFICANT, SENSORS, VEHICLE_ID_RULE, type IncidentRecord } from '@pitwall/common';
+import type { DriftView } from '../drift.js';
 import type { SignedIn } from '../auth.js';
 import { HttpError, json } from '../http.js';
 import type { Params, Route } from '../router.js';
@@ -14,6 +17,8 @@ import type { FleetView, IncidentStore } from '../state.js';
 import type { TelemetryQuery, TelemetrySeries } from '../telemetry.js';
 
 const MAX_RANGE_MS = 3_600_000;
+/** How PSI values read, for the pages' legend. */
+const DRIFT_READINGS = { moderate: PSI_MODERATE, significant: PSI_SIGNIFICANT };
 
 export interface VehicleRouteDeps {
   incidents: IncidentStore;
@@ -21,6 +26,7 @@ export interface VehicleRouteDeps {
   /** Charts around an incident: from `beforeMs` before its first window to `afterMs` after. */
   telemetry: { beforeMs: number; afterMs: number; maxScan: number; maxPoints: number };
   readTelemetry(q: TelemetryQuery): Promise<TelemetrySeries>;
+  drift: Pick<DriftView, 'fleet' | 'vehicle' | 'vehicles'>;
 }
 
 export function vehicleRoutes(deps: VehicleRouteDeps): Route<SignedIn>[] {
@@ -34,6 +40,12 @@ export function vehicleRoutes(deps: VehicleRouteDeps): Route<SignedIn>[] {
     { method: 'GET', path: '/api/vehicles/:vehicle', when: isBad, handle: badVehicle },
     { method: 'GET', path: '/api/vehicles/:vehicle/*', when: isBad, handle: badVehicle },
     { method: 'GET', path: '/api/vehicles/:vehicle', handle: ({ res }, { vehicle }) => json(res, 200, { vehicle: fleet.summary(vehicle!), incidents: incidents.forVehicle(vehicle!) }) },
+    { method: 'GET', path: '/api/drift', handle: ({ res }) => json(res, 200, { models: deps.drift.fleet(), readings: DRIFT_READINGS }) },
+    {
+      method: 'GET',
+      path: '/api/vehicles/:vehicle/drift',
+      handle: ({ res }, { vehicle }) => json(res, 200, { vehicle_id: vehicle, drift: deps.drift.vehicle(vehicle!), fleet_vehicles: deps.drift.vehicles(), readings: DRIFT_READINGS }),
+    },
     {
       method: 'GET',
       path: '/api/vehicles/:vehicle/telemetry',
