@@ -63,4 +63,12 @@ describe('agreement book and reports', () => {
     assert.equal(empty.active.alert_rate, null);
     assert.equal(empty.agreement.ratio, null);
   });
+
+  it('a report carries the drift of both models when given, and none otherwise', () => {
+    const counts = { both: 0, active_only: 0, shadow_only: 0, neither: 1 };
+    const top = [{ feature: 'coolant_temp_mean', psi: 0.4, reading: 'significant' as const }];
+    const drift = { period_ms: 900_000, active: { version: '1', windows: 1, max_psi: 0.4, reading: 'significant' as const, significant: 1, top }, shadow: null };
+    assert.deepEqual(buildShadowReport({ active: '1', shadow: '2', counts }, { model: 'm', instance: 'i', from: 0, to: 1, drift }).drift, drift);
+    assert.equal('drift' in buildShadowReport({ active: '1', shadow: '2', counts }, { model: 'm', instance: 'i', from: 0, to: 1 }), false);
+  });
 });

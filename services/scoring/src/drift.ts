@@ -232,8 +232,11 @@ export function createDriftMonitor(opts: DriftOptions): DriftMonitor {
       if (vectors.length === 0) return;
       const at = now();
       const active = tracker('active', meta);
-      const shadowModel = opts.shadowed?.name === meta.name ? opts.shadowed.current() : undefined;
+      const shadowed = opts.shadowed?.name === meta.name;
+      const shadowModel = shadowed ? opts.shadowed!.current() : undefined;
       const shadow = shadowModel ? tracker('shadow', shadowModel.metadata) : undefined;
+      // A shadow that stopped serving stops reporting.
+      if (shadowed && !shadowModel) trackers.delete(`shadow\u0000${meta.name}`);
       for (const t of [active, shadow]) {
         if (!t?.layout) continue;
         for (let i = 0; i < vectors.length; i++) {

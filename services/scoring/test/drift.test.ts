@@ -98,6 +98,27 @@ describe('drift monitor', () => {
     assert.equal(s.shadow!.version, '2');
     assert.equal(s.shadow!.windows, 2);
     assert.deepEqual(m.takeVehicles(), [], 'vehicles are tracked against the active model only');
+    let shadowServes = true;
+    const m2 = createDriftMonitor({
+      periodMs: 60_000,
+      vehicleWindows: 10,
+      maxVehicles: 10,
+      instance: 'r1',
+      log: silentLogger,
+      shadowed: { name: 'pitwall-ae', current: () => (shadowServes ? shadowModel : undefined) },
+    });
+    m2.observe(metadataFor({ name: 'pitwall-ae', version: '1', drift: HALVES }), ['a'], likeTraining(1));
+    assert.deepEqual(
+      m2.fleet().map((r) => r.role),
+      ['active', 'shadow'],
+    );
+    shadowServes = false;
+    m2.observe(metadataFor({ name: 'pitwall-ae', version: '1', drift: HALVES }), ['a'], likeTraining(1));
+    assert.deepEqual(
+      m2.fleet().map((r) => r.role),
+      ['active'],
+      'a removed shadow stops reporting',
+    );
   });
 
   it('a new version starts its counts afresh', () => {
