@@ -41,6 +41,7 @@ test('a new model version is swapped in between batches; a broken one is refused
       TOPIC_SCORES: `e2e.${id}.swap.scores`,
       TOPIC_MODEL_UPDATES: `e2e.${id}.swap.model.updates`,
       TOPIC_SHADOW_REPORTS: `e2e.${id}.swap.model.shadow`,
+      TOPIC_DRIFT_REPORTS: `e2e.${id}.swap.model.drift`,
       SCORING_GROUP_ID: `e2e.${id}.swap`,
     },
     `swap-${id}`,
