@@ -23,7 +23,8 @@ import { clearRetained, connectTestCars } from './support/identities.js';
 const id = runId();
 // Incidents must stay open while the operator looks at them.
 // The fleet runs 10x faster than the wall clock, so its event time gets minutes ahead of ingest's clock.
-const env = { ...isolatedEnv(id), INCIDENTS_CLEAR_AFTER_WINDOWS: '100', INGEST_MAX_FUTURE_SKEW_MS: '600000' };
+// Drift records every 5 s (default a minute), so the drift panels fill while the fleet drives.
+const env = { ...isolatedEnv(id), INCIDENTS_CLEAR_AFTER_WINDOWS: '100', INGEST_MAX_FUTURE_SKEW_MS: '600000', SCORING_DRIFT_REPORT_MS: '5000' };
 const prefix = `e2e${id}`;
 const CARS = 6;
 const FAILING = `${prefix}-0002`;
@@ -132,6 +133,11 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
     // The car tile turned to attention or critical.
     await page.waitForSelector(`#vehicles a[data-vehicle="${FAILING}"]:is([data-health="attention"], [data-health="critical"])`, { timeout: 10_000 });
     const incidentId = (await page.getAttribute(row, 'data-incident'))!;
+    // The fleet's drift against the committed model's reference (the panel refreshes every 30 s).
+    const fleetDrift = '#fleet-drift .drift-model[data-model="pitwall-ae"][data-role="active"][data-available="true"]';
+    await page.waitForSelector(fleetDrift, { timeout: 90_000 });
+    assert.match((await page.textContent('#fleet-max-psi')) ?? '', /^\d+(\.\d+)?$/);
+    assert.ok((await page.locator(`${fleetDrift} tbody tr`).count()) >= 1, 'top drifting features listed');
     await page.waitForTimeout(2500); // let the row's highlight fade for the screenshot
     await page.screenshot({ path: path.join(ARTIFACTS, 'console-list.png') });
 
@@ -145,6 +151,10 @@ describe('console in a browser, on the full pipeline', { timeout: 420_000 }, () 
     assert.equal(firstChart, 'coolant_temp', 'the top contributor is charted first');
     assert.match((await page.textContent('#charts-meta')) ?? '', /[1-9]\d* readings/);
     assert.equal(await page.isVisible('#other-sensors'), true, 'the other sensors are one click away');
+    // The car's own drift: its last windows against the training data, next to the typical car's.
+    await page.waitForSelector('#vehicle-max-psi', { timeout: 90_000 });
+    assert.match((await page.textContent('#vehicle-max-psi')) ?? '', /^\d+(\.\d+)?$/);
+    assert.ok((await page.locator('#vehicle-drift tbody tr').count()) >= 1);
 
     // ---- acknowledge with a note
     const note = `On it: car ${FAILING} booked for a cooling check (${id}).`;

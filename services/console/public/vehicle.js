@@ -45,7 +45,7 @@ export function renderVehicle(root, vehicleId, params) {
     head,
     h(
       'div.vehicle-grid',
-      h('div.side', h('section.panel', h('div.panel-head', h('h2', 'Incidents'), h('span.count', { id: 'incident-count' })), h('div.panel-body', tabs)), detailPanel, historyPanel, driftPanel),
+      h('div.side', h('section.panel', h('div.panel-head', h('h2', 'Incidents'), h('span.count', { id: 'incident-count' })), h('div.panel-body', tabs)), detailPanel, driftPanel, historyPanel),
       chartsPanel,
     ),
   );
