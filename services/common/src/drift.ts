@@ -155,14 +155,30 @@ export function driftLayout(reference: DriftReference, features: readonly string
   if (problem) throw new RangeError(problem);
   const offsets = new Uint16Array(features.length + 1);
   reference.features.forEach((f, i) => (offsets[i + 1] = offsets[i]! + f.proportions.length));
-  const edges = reference.features.map((f) => Float64Array.from(f.edges));
+  // Every feature's edges in one array (feature f's are edgeStart[f] .. edgeStart[f + 1]): the
+  // hot path (bin, per window) is one monomorphic loop with the binary search inlined.
+  const edgeStart = new Uint16Array(features.length + 1);
+  reference.features.forEach((f, i) => (edgeStart[i + 1] = edgeStart[i]! + f.edges.length));
+  const edges = Float64Array.from(reference.features.flatMap((f) => f.edges));
+  const width = features.length;
   return {
     reference,
     features,
     offsets,
-    size: offsets[features.length]!,
+    size: offsets[width]!,
     bin(vector, out) {
-      for (let f = 0; f < edges.length; f++) out[f] = offsets[f]! + binOf(edges[f]!, vector[f]!);
+      for (let f = 0; f < width; f++) {
+        const x = vector[f]!;
+        const first = edgeStart[f]!;
+        let lo = first;
+        let hi = edgeStart[f + 1]!;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (edges[mid]! < x) lo = mid + 1;
+          else hi = mid;
+        }
+        out[f] = offsets[f]! + lo - first;
+      }
       return out;
     },
     drift(counts) {
