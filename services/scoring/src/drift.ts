@@ -6,7 +6,7 @@
  * the reference of the model that scored it and, for the first MODEL_NAME, of the shadow serving
  * at that moment: counted fleet-wide over the last SCORING_DRIFT_PERIOD_S (per replica: the
  * windows of its partitions) and per vehicle over its last SCORING_DRIFT_VEHICLE_WINDOWS (at most
- * SCORING_DRIFT_MAX_VEHICLES vehicles, least recently seen forgotten; 2 x 1,080 uint16 = 4.3 kB
+ * SCORING_DRIFT_MAX_VEHICLES vehicles (0: none), least recently seen forgotten; 2 x 1,080 uint16 = 4.3 kB
  * each with 108 features and 10 bins). A new version starts its counts afresh. A model without a
  * reference (older metadata, imported) reports drift as unavailable, never as zero.
  *
@@ -131,7 +131,7 @@ export function createDriftMonitor(opts: DriftOptions): DriftMonitor {
       role,
       layout,
       fleet: layout ? createSlidingDrift(layout, { periodMs: opts.periodMs }) : undefined,
-      vehicles: layout && role === 'active' ? createVehicleDrift(layout, { windows: opts.vehicleWindows, maxVehicles: opts.maxVehicles }) : undefined,
+      vehicles: layout && role === 'active' && opts.maxVehicles > 0 ? createVehicleDrift(layout, { windows: opts.vehicleWindows, maxVehicles: opts.maxVehicles }) : undefined,
       bins: new Uint16Array(meta.features.length),
     };
     trackers.set(key, t);

@@ -156,13 +156,16 @@ runMain(SERVICE, async () => {
   const holder = createModelHolder(model, { log });
   let drift: DriftMonitor | undefined;
   const shadow = createShadowScorer({ model: config.model.name, instance: config.instanceId, log, counters, drift: (at) => drift?.shadowDrift(at) });
-  drift = createDriftMonitor({
-    ...config.drift,
-    shadowed: { name: config.model.name, current: () => shadow.current() },
-    instance: config.instanceId,
-    log,
-    metrics,
-  });
+  // SCORING_DRIFT=false: no monitor, no gauges, no model.drift records.
+  drift = config.drift.enabled
+    ? createDriftMonitor({
+        ...config.drift,
+        shadowed: { name: config.model.name, current: () => shadow.current() },
+        instance: config.instanceId,
+        log,
+        metrics,
+      })
+    : undefined;
   let modelControl: ModelControl | undefined;
   const watcher = createModelWatcher({
     modelsDir: config.model.dir,
@@ -226,7 +229,7 @@ runMain(SERVICE, async () => {
   for (const r of routes) r.watcher.start();
 
   const reporter = createShadowReporter({ kafka, topic: config.topics.shadowReports, scorer: shadow, intervalMs: config.shadowReportMs, log, counters });
-  const driftReporter = createDriftReporter({ kafka, topic: config.topics.driftReports, partitions: config.partitions, monitor: drift, intervalMs: config.drift.reportMs, log });
+  const driftReporter = drift && createDriftReporter({ kafka, topic: config.topics.driftReports, partitions: config.partitions, monitor: drift, intervalMs: config.drift.reportMs, log });
   const scoring = createScoring({
     kafka,
     featuresCodec,
@@ -260,7 +263,7 @@ runMain(SERVICE, async () => {
     await scoring.close();
     await lag?.stop();
     await reporter.close();
-    await driftReporter.close();
+    await driftReporter?.close();
     await probe.stop();
     await health.close();
     holder.dispose();
@@ -269,7 +272,7 @@ runMain(SERVICE, async () => {
     log.info('final stats', { ...scoring.stats() });
   });
   await reporter.start();
-  await driftReporter.start();
+  await driftReporter?.start();
   await scoring.start();
   // After start: the topics exist.
   lag = startConsumerLagPoller({ kafka, registry: metrics, groups: [{ groupId: config.groupId, topics: [config.sourceTopic] }], log });

@@ -20,7 +20,15 @@ describe('readScoringConfig', () => {
     assert.equal(c.topics.features, 'vehicle.features');
     assert.equal(c.topics.alerts, 'maintenance.alerts');
     assert.equal(c.featuresDlqTopic, 'vehicle.features.dlq');
+    assert.deepEqual(c.drift, { enabled: true, periodMs: 900_000, vehicleWindows: 120, maxVehicles: 2_000, reportMs: 60_000 });
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.model));
+  });
+
+  it('drift settings, and their refusals naming the variable', () => {
+    const c = readScoringConfig({ SCORING_DRIFT: 'false', SCORING_DRIFT_PERIOD_S: '60', SCORING_DRIFT_VEHICLE_WINDOWS: '30', SCORING_DRIFT_MAX_VEHICLES: '0', SCORING_DRIFT_REPORT_MS: '1000' });
+    assert.deepEqual(c.drift, { enabled: false, periodMs: 60_000, vehicleWindows: 30, maxVehicles: 0, reportMs: 1000 });
+    assert.throws(() => readScoringConfig({ SCORING_DRIFT_PERIOD_S: '5' }), /SCORING_DRIFT_PERIOD_S/);
+    assert.throws(() => readScoringConfig({ SCORING_DRIFT_VEHICLE_WINDOWS: 'many' }), /SCORING_DRIFT_VEHICLE_WINDOWS/);
   });
 
   it('the default models directory is the repository models/ folder', () => {
