@@ -10,6 +10,7 @@
  */
 import { createFleet, hashSeed, telemetryTopic, payloadJson, type Fleet, type FailureSpec } from '@pitwall/simulator';
 import { connectCar, type CarClient } from './car-client.js';
+import { connectErrorKind, type ConnectErrorKind } from './connect-errors.js';
 import { createInbox, subscriptionBatches, type Inbox } from './inbox.js';
 import type { Tls } from './identities.js';
 import type { AlertEvent, Counters } from './messages.js';
@@ -18,6 +19,14 @@ import { createSendWindow, PROTOCOL_RECEIVE_MAXIMUM } from './send-window.js';
 
 /** MQTT 5 PUBACK reason: accepted, but no subscription matched (no ingest), so nobody gets it. */
 const NO_MATCHING_SUBSCRIBERS = 16;
+
+const ERROR_COUNTER = {
+  timeout: 'errorsTimeout',
+  refused: 'errorsRefused',
+  reset: 'errorsReset',
+  tls: 'errorsTls',
+  other: 'errorsOther',
+} as const satisfies Record<ConnectErrorKind, keyof Counters>;
 
 export interface ConnectionDeps {
   spec: ConnectionSpec;
@@ -93,7 +102,10 @@ export function openConnection(deps: ConnectionDeps): Connection {
         counters.up -= 1;
         if (!closing) counters.disconnects += 1;
       },
-      onError: () => (counters.connectErrors += 1),
+      onError: (err) => {
+        counters.connectErrors += 1;
+        counters[ERROR_COUNTER[connectErrorKind(err)]] += 1;
+      },
     },
   );
   const inbox: Inbox = createInbox({

@@ -100,6 +100,7 @@ export async function runLoadTest(o: RunOptions, env: Readonly<Record<string, st
     rateHz: o.rateHz,
     jitter: o.jitter,
     connectRate: o.connectRate,
+    connectPending: o.connectPending,
     seed: o.seed,
     mqttUrl: o.mqttUrl,
     ...(tls ? { pkiDir: o.pkiDir } : {}),

@@ -24,6 +24,8 @@ export interface WorkerInit {
   jitter: number;
   /** Connections per second for this worker. */
   connectRate: number;
+  /** Most connections of this worker opened and not yet connected for the first time. */
+  connectPending: number;
   seed: number;
   mqttUrl: string;
   /** Over TLS: the fleet CA's folder; the worker issues every connection's certificate from it. */
@@ -70,6 +72,12 @@ export interface Counters {
   /** Successful CONNACKs, reconnects included. */
   connects: number;
   connectErrors: number;
+  /** connectErrors by kind (connect-errors.ts). */
+  errorsTimeout: number;
+  errorsRefused: number;
+  errorsReset: number;
+  errorsTls: number;
+  errorsOther: number;
   disconnects: number;
   /** Readings handed to the MQTT client. */
   sent: number;
@@ -92,6 +100,11 @@ export const zeroCounters = (): Counters => ({
   up: 0,
   connects: 0,
   connectErrors: 0,
+  errorsTimeout: 0,
+  errorsRefused: 0,
+  errorsReset: 0,
+  errorsTls: 0,
+  errorsOther: 0,
   disconnects: 0,
   sent: 0,
   acked: 0,

@@ -38,7 +38,7 @@ export interface Pool {
   close(timeoutMs: number): Promise<Final[]>;
 }
 
-type Shared = Omit<WorkerInit, 'type' | 'worker' | 'connections' | 'connectRate'> & { connectRate: number };
+type Shared = Omit<WorkerInit, 'type' | 'worker' | 'connections' | 'connectRate' | 'connectPending'> & { connectRate: number; connectPending: number };
 
 export function startPool(slices: readonly Range[], specs: readonly ConnectionSpec[], shared: Shared): Pool {
   const ready = new Map<number, IdentityStats | null>();
@@ -75,7 +75,14 @@ export function startPool(slices: readonly Range[], specs: readonly ConnectionSp
       if (!finals.has(w)) fatal.push(`worker ${w} exited (${signal ?? `code ${code}`}) without its final counts`);
     });
     const connections = specs.slice(slice.start, slice.start + slice.count);
-    child.send({ ...shared, type: 'init', worker: w, connections, connectRate: shared.connectRate / slices.length } satisfies CoordinatorMessage);
+    child.send({
+      ...shared,
+      type: 'init',
+      worker: w,
+      connections,
+      connectRate: shared.connectRate / slices.length,
+      connectPending: Math.max(1, Math.ceil(shared.connectPending / slices.length)),
+    } satisfies CoordinatorMessage);
     return child;
   });
 

@@ -2,6 +2,7 @@
  * The once-a-second record (one JSON line in the output file) and the line printed for it. Pure:
  * built from cumulative totals now and a second ago.
  */
+import type { ConnectErrorKind } from './connect-errors.js';
 import type { Counters } from './messages.js';
 import type { Stage } from './kafka-probe.js';
 import { STAGES } from './kafka-probe.js';
@@ -32,7 +33,15 @@ export interface SecondRecord {
   t: number;
   at: string;
   phase: Phase;
-  connections: { up: number; target: number; connects: number; errors: number; disconnects: number };
+  connections: {
+    up: number;
+    target: number;
+    connects: number;
+    errors: number;
+    /** errors by kind (connect-errors.ts). */
+    errorKinds: Record<ConnectErrorKind, number>;
+    disconnects: number;
+  };
   readings: { sent: number; acked: number; failed: number; unrouted: number; inFlight: number; sentPerS: number; ackedPerS: number };
   stages: Record<Stage, { offset: number | null; perS: number | null }>;
   lag: Record<string, number | null>;
@@ -61,7 +70,14 @@ export function secondRecord(t: number, phase: Phase, now: Totals, prev: Totals)
     t,
     at: new Date(now.at).toISOString(),
     phase,
-    connections: { up: c.up, target: c.target, connects: c.connects, errors: c.connectErrors, disconnects: c.disconnects },
+    connections: {
+      up: c.up,
+      target: c.target,
+      connects: c.connects,
+      errors: c.connectErrors,
+      errorKinds: { timeout: c.errorsTimeout, refused: c.errorsRefused, reset: c.errorsReset, tls: c.errorsTls, other: c.errorsOther },
+      disconnects: c.disconnects,
+    },
     readings: {
       sent: c.sent,
       acked: c.acked,
@@ -98,7 +114,7 @@ export function formatLine(r: SecondRecord): string {
     .join(' ');
   const lat = r.latencyMs.count > 0 ? ` p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} ms` : '';
   return (
-    `t=${r.t}s ${r.phase} conn ${r.connections.up}/${r.connections.target} | ` +
+    `t=${r.t}s ${r.phase} conn ${r.connections.up}/${r.connections.target}${r.connections.errors > 0 ? ` err ${r.connections.errors}` : ''} | ` +
     `sent ${r.readings.sentPerS}/s acked ${r.readings.ackedPerS}/s fail ${r.readings.failed + r.readings.unrouted} infl ${r.readings.inFlight} | ` +
     `${stages} | lag ${lag} | alerts ${r.alerts.received} (${r.alerts.cars} cars)${lat} | cpu ${r.loadgen.cpuPct}% ${r.loadgen.rssMB} MB` +
     processesText(r.processes)

@@ -4,6 +4,7 @@
  * car got a PUBACK for is in the telemetry topic (per car: distinct readings found >= acknowledged).
  * Pure.
  */
+import { CONNECT_ERROR_KINDS, type ConnectErrorKind } from './connect-errors.js';
 import os from 'node:os';
 import type { RunOptions } from './args.js';
 import { STAGES, type Stage } from './kafka-probe.js';
@@ -35,6 +36,8 @@ export interface Summary {
     jitter: number;
     timeScale: number;
     connectRate: number;
+    /** Most connections opened and not yet connected, all workers together (absent before 2026-12-04). */
+    connectPending?: number;
     durationS: number;
     startedAt: string;
     machine: { cpus: number; cpuModel: string; memGB: number };
@@ -44,6 +47,8 @@ export interface Summary {
     peakUp: number;
     allUpAfterS: number | null;
     connectErrors: number;
+    /** connectErrors by kind (connect-errors.ts); absent in summaries written before 2026-12-04. */
+    errorKinds?: Record<ConnectErrorKind, number>;
     disconnects: number;
     /** First connection opened -> last one's first CONNACK, over all workers (null: not all came up, or unknown). */
     rampS: number | null;
@@ -169,6 +174,7 @@ export function buildSummary(i: SummaryInput): Summary {
       jitter: o.jitter,
       timeScale: o.timeScale,
       connectRate: o.connectRate,
+      connectPending: o.connectPending,
       durationS: o.durationS,
       startedAt: new Date(i.clock.wallStart).toISOString(),
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memGB: round(os.totalmem() / 2 ** 30) },
@@ -178,6 +184,7 @@ export function buildSummary(i: SummaryInput): Summary {
       peakUp: max(i.seconds.map((s) => s.connections.up)) ?? 0,
       allUpAfterS: allUp?.t ?? null,
       connectErrors: c.connectErrors,
+      errorKinds: { timeout: c.errorsTimeout, refused: c.errorsRefused, reset: c.errorsReset, tls: c.errorsTls, other: c.errorsOther },
       disconnects: c.disconnects,
       ...ramp(i.ramps, o.connections),
     },
@@ -254,6 +261,12 @@ function ramp(ramps: readonly RampStats[] | undefined, connections: number): Pic
 
 const fmt = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '-' : `${v.toLocaleString('en-US')}${unit}`);
 
+/** e.g. ` (timeout 120, reset 3)`: the kinds that occurred. */
+function errorKindsText(kinds: Record<ConnectErrorKind, number> | undefined): string {
+  const seen = CONNECT_ERROR_KINDS.filter((k) => (kinds?.[k] ?? 0) > 0).map((k) => `${k} ${fmt(kinds![k])}`);
+  return seen.length > 0 ? ` (${seen.join(', ')})` : '';
+}
+
 /** A plain-text table of the summary for the terminal. */
 export function summaryTable(s: Summary): string {
   const rows: [string, string][] = [
@@ -264,7 +277,7 @@ export function summaryTable(s: Summary): string {
     ['machine', `${s.run.machine.cpus} cores (${s.run.machine.cpuModel}), ${s.run.machine.memGB} GB`],
     [
       'connections',
-      `${fmt(s.connections.peakUp)}/${fmt(s.connections.target)} up (all after ${fmt(s.connections.allUpAfterS, ' s')}), ${s.connections.connectErrors} errors, ${s.connections.disconnects} drops, ramp ${fmt(s.run.connectRate)}/s`,
+      `${fmt(s.connections.peakUp)}/${fmt(s.connections.target)} up (all after ${fmt(s.connections.allUpAfterS, ' s')}), ${s.connections.connectErrors} errors${errorKindsText(s.connections.errorKinds)}, ${s.connections.disconnects} drops, ramp ${fmt(s.run.connectRate)}/s${s.run.connectPending ? ` (at most ${fmt(s.run.connectPending)} pending)` : ''}`,
     ],
     // Summaries written before the ramp was timed (older JSONL files) have no ramp row.
     ...(s.connections.connectMs
