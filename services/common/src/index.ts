@@ -3,6 +3,7 @@ export * from './deferred.js';
 export * from './deadletter.js';
 export * from './errors.js';
 export * from './features.js';
+export * from './features-reader.js';
 export * from './fleet-profile.js';
 export * from './kafka.js';
 export * from './kafka-acl.js';

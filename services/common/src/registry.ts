@@ -27,6 +27,11 @@ export interface AvroCodec<T> {
   encode(value: T): Buffer;
   /** Decodes a Confluent-framed buffer written with any registered version of the subject. */
   decode(buf: Buffer): Promise<T>;
+  /**
+   * The schema a Confluent-framed buffer was written with, for readers of their own: fetched once
+   * per id, then returned without a promise.
+   */
+  writerSchema(buf: Buffer): avro.Schema | Promise<avro.Schema>;
 }
 
 /** The narrow view of a registry that codecs need; one contract, any Confluent-compatible registry. */
@@ -143,6 +148,14 @@ export function createSchemaStore(url: string, credentials?: RegistryCredentials
 
 const MAGIC = 0;
 
+/** The schema id of a Confluent-framed buffer (magic byte 0, then the id as 4 bytes big-endian). */
+function framedId(buf: Buffer): number {
+  if (buf.length < 5 || buf.readUInt8(0) !== MAGIC) {
+    throw new InvalidInputError('avro.framing', `not a Confluent-framed Avro message (${buf.length} bytes)`);
+  }
+  return buf.readUInt32BE(1);
+}
+
 /**
  * How a codec finds its schema's id: `register` (a deploy step, tests, an admin) adds it to the
  * subject if missing; `lookup` (every service) only reads, and fails when the deploy step has not
@@ -175,11 +188,26 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
   }
   const readers = new Map<number, Promise<avro.Type | avro.Resolver>>();
   readers.set(schemaId, Promise.resolve(type));
+  const writers = new Map<number, Promise<avro.Schema>>();
+  writers.set(schemaId, Promise.resolve(schema));
+  const known = new Map<number, avro.Schema>([[schemaId, schema]]);
+  const writerFor = (id: number): Promise<avro.Schema> => {
+    let w = writers.get(id);
+    if (!w) {
+      w = store.getSchema(id);
+      w.then(
+        (s) => known.set(id, s),
+        () => writers.delete(id),
+      );
+      writers.set(id, w);
+    }
+    return w;
+  };
   let scratch = Buffer.allocUnsafe(4096);
   const readerFor = (id: number): Promise<avro.Type | avro.Resolver> => {
     let r = readers.get(id);
     if (!r) {
-      r = store.getSchema(id).then((writer) => type.createResolver(avro.Type.forSchema(writer, { wrapUnions: false })));
+      r = writerFor(id).then((writer) => type.createResolver(avro.Type.forSchema(writer, { wrapUnions: false })));
       r.catch(() => readers.delete(id));
       readers.set(id, r);
     }
@@ -199,11 +227,12 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
       scratch.writeUInt32BE(schemaId, 1);
       return Buffer.from(scratch.subarray(0, end));
     },
+    writerSchema(buf) {
+      const id = framedId(buf);
+      return known.get(id) ?? writerFor(id);
+    },
     async decode(buf) {
-      if (buf.length < 5 || buf.readUInt8(0) !== MAGIC) {
-        throw new InvalidInputError('avro.framing', `not a Confluent-framed Avro message (${buf.length} bytes)`);
-      }
-      const id = buf.readUInt32BE(1);
+      const id = framedId(buf);
       const reader = await readerFor(id);
       const body = buf.subarray(5);
       return (reader === type ? type.fromBuffer(body) : type.fromBuffer(body, reader)) as T;

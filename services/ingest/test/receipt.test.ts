@@ -66,6 +66,7 @@ const fakeCodec: AvroCodec<ReceiptRecord> = {
   schemaId: 7,
   encode: (r) => Buffer.from(JSON.stringify(r)),
   decode: async (b) => JSON.parse(b.toString()) as ReceiptRecord,
+  writerSchema: () => ({ type: 'record', name: 'Receipt', fields: [] }),
 };
 const DEPS = { service: 'ingest', codec: fakeCodec, topics: { receipts: 'vehicle.receipts', dlq: 'vehicle.telemetry.dlq' }, limits: LIMITS };
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_NAMES, silentLogger } from '@pitwall/common';
-import { defaultModelsDir, type LoadedModel, loadModelDir, resolveVersion, scoreBatch, selectBackend } from '@pitwall/model';
+import { defaultModelsDir, type LoadedModel, loadModelDir, perSensorShare, resolveVersion, scoreBatch, selectBackend } from '@pitwall/model';
 import { fleetWindows, TRAINING_EPOCH_TS, WINDOW_SIZE_MS } from '../src/training.js';
 
 const SEED = 424_242;
@@ -60,7 +60,7 @@ describe('models/pitwall-ae/1', () => {
     const missed = scored.filter((s) => !(s.score > loaded.metadata.threshold));
     assert.equal(missed.length, 0, `${missed.length} of ${full.length} full-severity windows at or below the threshold`);
     for (const s of scored) {
-      const top = Object.entries(s.perSensorShare).sort((a, b) => b[1] - a[1])[0]!;
+      const top = Object.entries(perSensorShare(s)).sort((a, b) => b[1] - a[1])[0]!;
       assert.equal(top[0], 'coolant_temp');
     }
     const healthy = scoreBatch(

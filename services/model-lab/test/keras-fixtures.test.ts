@@ -12,7 +12,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import h5wasm from 'h5wasm/node';
 import { FEATURE_NAMES, loadFleetProfile, toCanonical } from '@pitwall/common';
-import { loadModelDir, scoreBatch } from '@pitwall/model';
+import { loadModelDir, perSensorShare, scoreBatch } from '@pitwall/model';
 import { predictRows, rejection, withTmpDir } from '@pitwall/model/testing';
 import { archiveWeightPaths, loadKerasModel, toSnakeCase } from '../src/keras-archive.js';
 import { ModelImportError, type KerasLayerConfig } from '../src/keras-model.js';
@@ -329,7 +329,7 @@ describe('a per-reading CarData model made with Keras (keras3-cardata-reading.*)
           const scored = scoreBatch(loaded.model, loaded.metadata, vectors);
           scored.forEach((s, i) => assert.ok(Math.abs(s.score - want.scores[i]!) <= 1e-5 * Math.max(1, want.scores[i]!), `row ${i}: ${s.score} vs ${want.scores[i]}`));
           // Each input is one sensor: the shares name only the model's sensors.
-          const shared = Object.entries(scored[0]!.perSensorShare)
+          const shared = Object.entries(perSensorShare(scored[0]!))
             .filter(([, v]) => v > 0)
             .map(([k]) => k);
           assert.ok(shared.length > 0 && shared.every((k) => want.sensors.includes(k)), shared.join());

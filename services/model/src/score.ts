@@ -12,8 +12,13 @@ import { reconstruct, type ServableModel } from './servable.js';
 
 export interface Scored {
   score: number;
-  /** Sensor name -> share of the squared error, 0..1; the shares sum to 1 (or are all 0). */
-  perSensorShare: Record<string, number>;
+  /** Per sensor, in SENSOR_NAMES order: share of the squared error, 0..1; the shares sum to 1 (or are all 0). */
+  shares: ArrayLike<number>;
+}
+
+/** A scored window's shares by sensor name. */
+export function perSensorShare(scored: Pick<Scored, 'shares'>): Record<string, number> {
+  return Object.fromEntries(SENSOR_NAMES.map((s, si) => [s, scored.shares[si] ?? 0]));
 }
 
 /**
@@ -78,21 +83,21 @@ export function scoreBatch(model: ServableModel, metadata: Pick<ModelMetadata, '
   } finally {
     sqTensor.dispose();
   }
-  const out: Scored[] = [];
-  const perSensor = new Float64Array(SENSOR_NAMES.length);
+  // One buffer of shares for the batch, a view per window (a record of 18 names per window was a
+  // tenth of a scoring chunk's allocations).
+  const sensors = SENSOR_NAMES.length;
+  const shares = new Float64Array(n * sensors);
+  const out: Scored[] = new Array<Scored>(n);
   for (let i = 0; i < n; i++) {
-    perSensor.fill(0);
+    const base = i * sensors;
     let total = 0;
     for (let j = 0; j < d; j++) {
       const e = sq[i * d + j]!;
       total += e;
-      perSensor[sensorOf[j]!]! += e;
+      shares[base + sensorOf[j]!]! += e;
     }
-    const share: Record<string, number> = {};
-    SENSOR_NAMES.forEach((s, si) => {
-      share[s] = total > 0 ? perSensor[si]! / total : 0;
-    });
-    out.push({ score: total / d, perSensorShare: share });
+    for (let si = 0; si < sensors; si++) shares[base + si] = total > 0 ? shares[base + si]! / total : 0;
+    out[i] = { score: total / d, shares: shares.subarray(base, base + sensors) };
   }
   return out;
 }
@@ -111,14 +116,19 @@ export function alertId(key: WindowKey, modelName: string, modelVersion: string)
   return createHash('sha256').update(`${key.vehicle_id}|${key.window_start}|${key.window_end}|${modelName}|${modelVersion}`).digest('hex').slice(0, 32);
 }
 
-/** The largest shares first (ties in sensor order), at most `limit`, zero shares left out. */
-export function topContributors(perSensorShare: Readonly<Record<string, number>>, limit = 3): Contributor[] {
+/**
+ * The largest shares first (ties in sensor order), at most `limit`, zero shares left out. Shares in
+ * SENSOR_NAMES order (Scored.shares), or by sensor name.
+ */
+export function topContributors(input: ArrayLike<number> | Readonly<Record<string, number>>, limit = 3): Contributor[] {
+  const byIndex = typeof (input as ArrayLike<number>).length === 'number' ? (input as ArrayLike<number>) : undefined;
+  const byName = input as Readonly<Record<string, number>>;
   // A selection over 18 sensors per scored window, without the arrays a map/filter/sort allocates
   // (it was 8 % of a scoring chunk). Ties keep sensor order: a later sensor passes only a larger share.
   const top: number[] = [];
   const shares: number[] = [];
   for (let si = 0; si < SENSOR_NAMES.length; si++) {
-    const share = perSensorShare[SENSOR_NAMES[si]!] ?? 0;
+    const share = (byIndex ? byIndex[si] : byName[SENSOR_NAMES[si]!]) ?? 0;
     if (!(share > 0)) continue;
     let k = top.length;
     while (k > 0 && share > shares[k - 1]!) k--;
@@ -146,7 +156,7 @@ export function buildAlert(features: WindowKey, scored: Scored, model: Pick<Mode
     threshold: model.threshold,
     model_name: model.name,
     model_version: model.version,
-    contributors: topContributors(scored.perSensorShare),
+    contributors: topContributors(scored.shares),
     created_at: now,
   };
 }
@@ -172,7 +182,7 @@ export function buildScore(features: WindowKey, scored: Scored, model: Pick<Mode
     alert_id: anomalous ? alertId(features, model.name, model.version) : null,
     model_name: model.name,
     model_version: model.version,
-    contributors: topContributors(scored.perSensorShare),
+    contributors: topContributors(scored.shares),
     scored_at: now,
   };
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { createAvroCodec, defaultSchemasDir, GROUP_ACTIONS, loadSchemaFile, SENSOR_NAMES } from '@pitwall/common';
-import { alertId, buildAlert, minEventsFor, modelWindow, scoreBatch, topContributors, type AlertRecord } from '../src/score.js';
+import { alertId, buildAlert, minEventsFor, modelWindow, perSensorShare, scoreBatch, topContributors, type AlertRecord } from '../src/score.js';
 import { D, linearModel, metadataFor, vectorWith } from '@pitwall/model/testing';
 
 before(async () => {
@@ -40,7 +40,7 @@ describe('scoreBatch', () => {
       const v = vectorWith(Object.fromEntries(SENSOR_NAMES.map((s) => [s, t.values[s] ?? base])));
       const [got] = scoreBatch(t.model, m, [v]);
       close(got!.score, t.score);
-      for (const s of SENSOR_NAMES) close(got!.perSensorShare[s]!, t.shares[s] ?? 0);
+      for (const s of SENSOR_NAMES) close(perSensorShare(got!)[s]!, t.shares[s] ?? 0);
     });
   }
 
@@ -94,7 +94,7 @@ describe('buildAlert', () => {
   const key = { vehicle_id: 'car-0007', window_start: 1_735_689_600_000, window_end: 1_735_689_610_000 };
   const model = { name: 'pitwall-ae', version: '1', threshold: 0.5 };
   const shares = { coolant_temp: 0.5, speed: 0.1, tire_pressure_1_1: 0.25, battery_voltage: 0.15 };
-  const scored = { score: 2.5, perSensorShare: Object.fromEntries(SENSOR_NAMES.map((s) => [s, shares[s as keyof typeof shares] ?? 0])) };
+  const scored = { score: 2.5, shares: SENSOR_NAMES.map((s) => shares[s as keyof typeof shares] ?? 0) };
 
   it('top 3 contributors by share, with component and action of their group', () => {
     const alert = buildAlert(key, scored, model, 1_735_689_615_123);

@@ -23,7 +23,18 @@
  * size, no partial window and no stuck-sensor detector (it needs a window's min and max).
  */
 import type { KafkaMessage, Message } from 'kafkajs';
-import { deadLetterHeaders, dispose, FEATURE_NAMES, featureVectorOfDecoded, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
+import {
+  compileFeaturesReader,
+  deadLetterHeaders,
+  dispose,
+  FEATURE_NAMES,
+  featureVectorOfDecoded,
+  InvalidInputError,
+  PitwallError,
+  TransientError,
+  type AvroCodec,
+  type Logger,
+} from '@pitwall/common';
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { labelled, METRICS } from './metrics.js';
 import { createSparseWindowNotice, createUnroutedNotice, type SkippedWindow } from './sparse-windows.js';
@@ -45,11 +56,35 @@ import {
 
 export const SERVICE = 'scoring';
 
+/** Index of the first NaN or infinity, or -1 (a loop: typed-array findIndex with a callback was the chunk's hottest line). */
+function firstNonFinite(v: Float32Array): number {
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return i;
+  return -1;
+}
+
+function pickFeatures(features: Float32Array, pick: Int32Array): Float32Array {
+  const out = new Float32Array(pick.length);
+  for (let i = 0; i < pick.length; i++) out[i] = features[pick[i]!]!;
+  return out;
+}
+
 const standardOrder = new WeakMap<readonly string[], boolean>();
 /** Whether a model's feature list is FEATURE_NAMES in its order (every model trained here). */
 function isStandardOrder(features: readonly string[]): boolean {
   let known = standardOrder.get(features);
   if (known === undefined) standardOrder.set(features, (known = features.length === FEATURE_NAMES.length && features.every((f, i) => f === FEATURE_NAMES[i])));
+  return known;
+}
+
+const FEATURE_INDEX = new Map(FEATURE_NAMES.map((f, i) => [f, i]));
+const pickCache = new WeakMap<readonly string[], Int32Array | null>();
+/** Where each of a model's features sits in FEATURE_NAMES; null when one is not a window feature. */
+function pickOf(features: readonly string[]): Int32Array | null {
+  let known = pickCache.get(features);
+  if (known === undefined) {
+    const at = features.map((f) => FEATURE_INDEX.get(f) ?? -1);
+    pickCache.set(features, (known = at.includes(-1) ? null : Int32Array.from(at)));
+  }
   return known;
 }
 
@@ -137,7 +172,13 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
 
   return async function scoreChunk(partition, messages) {
     const deadLetters: Message[] = [];
-    const decoded: { msg: KafkaMessage; record: FeatureRecord }[] = [];
+    // `features`: the window's 108 features in FEATURE_NAMES order when read by the direct reader
+    // (features-reader.ts in common); then `record` holds the header fields only.
+    const decoded: { msg: KafkaMessage; record: FeatureRecord; features: Float32Array | undefined }[] = [];
+    // One buffer for the chunk's feature vectors, a view each (a typed array per window cost more).
+    const width = FEATURE_NAMES.length;
+    const featureBuffer = readings ? undefined : new Float32Array(messages.length * width);
+    let used = 0;
     for (const msg of messages) {
       // Windowing's idle markers (no value) are control records, not readings.
       if (readings && msg.headers?.[CONTROL_HEADER] !== undefined) continue;
@@ -147,6 +188,17 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       }
       let record: FeatureRecord;
       try {
+        if (!readings) {
+          const writer = featuresCodec.writerSchema(msg.value);
+          const reader = compileFeaturesReader(writer instanceof Promise ? await writer : writer);
+          const features = reader && featureBuffer!.subarray(used * width, (used + 1) * width);
+          const header = reader?.(msg.value.subarray(5), features!);
+          if (header) {
+            used++;
+            decoded.push({ msg, record: header as FeatureRecord, features: features! });
+            continue;
+          }
+        }
         record = await featuresCodec.decode(msg.value);
       } catch (err) {
         // avsc throws plain errors for bodies that do not match the schema: those never decode.
@@ -156,7 +208,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
         deadLetters.push(deadLetter(msg, partition, d.reason, d.message));
         continue;
       }
-      decoded.push({ msg, record: readings ? asWindow(record) : record });
+      decoded.push({ msg, record: readings ? asWindow(record) : record, features: undefined });
     }
     // From here to the send everything is synchronous: the whole chunk is scored by the models
     // served at this moment, even if a swap is offered meanwhile.
@@ -166,14 +218,17 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       meta: m.metadata,
       window: modelWindow(m.metadata, deps.minCoverage ?? DEFAULT_MIN_COVERAGE),
       standard: isStandardOrder(m.metadata.features),
+      pick: pickOf(m.metadata.features),
       records: [] as FeatureRecord[],
       vectors: [] as Float32Array[],
+      /** Per record, its 108 features in FEATURE_NAMES order when known (the stuck-sensor detector's input). */
+      standardVectors: [] as (Float32Array | undefined)[],
       skipped: [] as SkippedWindow[],
     }));
     const unroutedSizes: number[] = [];
     // Per scored record, in source order: its model and its place in that model's batch.
     const order: Array<[group: number, index: number]> = [];
-    for (const { msg, record } of decoded) {
+    for (const { msg, record, features } of decoded) {
       const size = windowSizeOf(record);
       // Readings all go to the one served model (config allows one name in this mode).
       const g = readings ? 0 : route.get(size);
@@ -185,11 +240,19 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       }
       const group = groups[g]!;
       let vector: Float32Array;
-      try {
-        vector = featureVectorOfDecoded(record, group.meta.features);
-      } catch (err) {
-        deadLetters.push(deadLetter(msg, partition, 'features.missing', (err as Error).message));
-        continue;
+      if (features !== undefined && group.pick !== null) {
+        vector = group.standard ? features : pickFeatures(features, group.pick);
+      } else if (features !== undefined) {
+        // A window model (validateMetadata) takes window features only; a model that did not
+        // would need the generic decode: refuse the chunk, retriably, rather than guess.
+        throw new TransientError('scoring.features', `model ${group.meta.name} takes inputs outside the window features; the chunk is decoded again`);
+      } else {
+        try {
+          vector = featureVectorOfDecoded(record, group.meta.features);
+        } catch (err) {
+          deadLetters.push(deadLetter(msg, partition, 'features.missing', (err as Error).message));
+          continue;
+        }
       }
       if (!readings && record.event_count < group.window.minReadings) {
         // A car that just started or stopped fills only part of a window; its aggregates are not
@@ -198,7 +261,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
         group.skipped.push({ vehicleId: record.vehicle_id, events: record.event_count });
         continue;
       }
-      const bad = vector.findIndex((v) => !Number.isFinite(v));
+      const bad = firstNonFinite(vector);
       if (bad >= 0) {
         deadLetters.push(deadLetter(msg, partition, 'features.non_finite', `feature ${group.meta.features[bad]} is ${vector[bad]}`));
         continue;
@@ -206,6 +269,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       order.push([g, group.records.length]);
       group.records.push(record);
       group.vectors.push(vector);
+      group.standardVectors.push(features ?? (group.standard ? vector : undefined));
     }
     const results = groups.map((group, g) => scoreBatch(served[g]!.model, group.meta, group.vectors));
     groups.forEach((group, g) => {
@@ -237,10 +301,11 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       if (g === 0) anomalous[i] = isAnomalous(s, meta);
       // The stuck-sensor detector reads a window's min and max: a reading has none. From the vector
       // when it is in FEATURE_NAMES order (no second read of the record by name).
+      const standardVector = groups[g]!.standardVectors[i];
       const window = readings
         ? undefined
-        : groups[g]!.standard
-          ? stuckWindowOf(record.vehicle_id, record.window_start, record.window_end, record.event_count, groups[g]!.vectors[i]!)
+        : standardVector !== undefined
+          ? stuckWindowOf(record.vehicle_id, record.window_start, record.window_end, record.event_count, standardVector)
           : stuckWindowOfRecord(record);
       const stuck = window === undefined ? [] : stuckDetectors[g]!.observe(window);
       for (const x of stuck) counters.inc(labelled(METRICS.stuckSensorWindows, { sensor: x.sensor }));
