@@ -270,6 +270,12 @@ export function createDriftMonitor(opts: DriftOptions): DriftMonitor {
       for (const r of fleetNow(at)) {
         const s = r.summary;
         if (!s || s.max_psi === null || s.max_psi <= PSI_SIGNIFICANT) continue;
+        // Small samples read high: an unchanged fleet's PSI is about (bins - 1) / windows per feature,
+        // and the highest of 108 such features passed 0.25 at 100 windows of 10 bins. The warning
+        // waits until that noise is at most 0.01 (900 windows with 10 bins); gauges and records
+        // carry the window count for readers to judge.
+        const bins = Math.max(0, ...(r.proportions ?? []).map((p) => p.length));
+        if (r.windows < LOG_MIN_WINDOWS_PER_BIN * (bins - 1)) continue;
         n++;
         log.warn('model drift significant: live windows differ from the training data', {
           model: r.model,
@@ -284,6 +290,9 @@ export function createDriftMonitor(opts: DriftOptions): DriftMonitor {
     },
   };
 }
+
+/** Windows per bin (beyond the first) before significant fleet drift is logged: noise of about 0.01 PSI. */
+export const LOG_MIN_WINDOWS_PER_BIN = 100;
 
 /** PSI of feature f of a fleet record (null without windows), from its counts and shares. */
 const psiOf = (r: FleetDriftRecord, f: number): number | null => psi(r.proportions![f]!, r.counts![f]!);

@@ -24,6 +24,34 @@ const metric = (text: string, name: string, labels: string): number | undefined 
 };
 
 describe('drift monitor', () => {
+  it('logs significant fleet drift only once the sample is large enough to tell it from noise', () => {
+    const { log, warnings } = capture();
+    let t = 1_000_000;
+    const m = createDriftMonitor({ periodMs: 60_000, vehicleWindows: 10, maxVehicles: 100, instance: 'r1', log, now: () => t });
+    const meta = metadataFor({ name: 'pitwall-ae', version: '1', drift: HALVES });
+    const shifted = (n: number): Float32Array[] =>
+      likeTraining(n).map((v) => {
+        for (const f of COOLANT) v[FEATURE_NAMES.indexOf(f)] = 4;
+        return v;
+      });
+    // 2 bins: 100 windows needed. 60 windows all above the median read significant, but are not logged.
+    m.observe(
+      meta,
+      Array.from({ length: 60 }, () => 'car-1'),
+      shifted(60),
+    );
+    assert.ok(m.fleet()[0]!.summary!.significant > 0);
+    assert.equal(m.logSignificant(), 0);
+    assert.equal(warnings.length, 0);
+    t += 2_000;
+    m.observe(
+      meta,
+      Array.from({ length: 40 }, () => 'car-1'),
+      shifted(40),
+    );
+    assert.equal(m.logSignificant(), 1);
+  });
+
   it('like the training data: PSI ~0 per feature; a shifted sensor reads significant, in gauges, records and the log', async () => {
     let t = 1_000_000;
     const metrics = createMetricsRegistry({ processMetrics: false });
