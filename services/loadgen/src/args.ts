@@ -120,7 +120,7 @@ Flags (defaults in brackets):
   --time-scale X         event time runs X times faster than the wall clock, 1-100 [1]
   --connect-rate N       new connections per second, all workers together [500]
   --connect-pending N    at most N connections opened and not yet connected, all workers
-                         together: a broker slow to handshake is not flooded into timeouts [1000]
+                         together: a broker slow to handshake is not flooded into timeouts [250]
   --duration S           seconds of publishing [60]
   --drain S              at most this many seconds more for the pipeline to catch up [30]
   --failures N           cars that develop a failure [2]
@@ -308,7 +308,7 @@ function parseRun(flags: Map<string, string>, env: Env, now: Date): RunOptions {
     jitter: number('jitter', 0.1, 0, 0.9),
     timeScale,
     connectRate: number('connect-rate', 500, 1, 100_000),
-    connectPending: number('connect-pending', 1000, 1, 100_000, true),
+    connectPending: number('connect-pending', 250, 1, 100_000, true),
     durationS,
     drainS: number('drain', 30, 0, 3600),
     failures,

@@ -93,10 +93,9 @@ function run(init: WorkerInit, start: WorkerStart, tls: readonly Tls[] | undefin
   };
 
   // Connect ramp: connection k opens at wallStart + k / rate at the earliest, and only while fewer
-  // than connectPending are waiting for their first CONNACK. A TLS broker handshakes a few hundred
-  // per second here; opening faster only queues handshakes past the connect timeout, and every
-  // timed-out car comes back 2 s later on top of the queue (2,666 errors and 7,707 of 10,000 up in
-  // one run at 500/s).
+  // than connectPending are waiting for their first CONNACK. Opening faster than the broker
+  // handshakes only queues handshakes past the connect timeout, and every timed-out car comes back
+  // 2 s later on top of the queue (2,666 errors and 7,707 of 10,000 TLS cars up in one run at 500/s).
   let opened = 0;
   const ramp = setInterval(() => {
     const due = Math.min(init.connections.length, Math.floor(((Date.now() - clock.wallStart) * init.connectRate) / 1000) + 1);

@@ -137,7 +137,7 @@ test("process costs: the demo's /metrics endpoints and infra.sh's pid folder by 
 });
 
 test('--connect-pending bounds the connections waiting for a CONNACK, a whole number', () => {
-  assert.equal(run([]).connectPending, 1000);
+  assert.equal(run([]).connectPending, 250);
   assert.equal(run(['--connect-pending', '50']).connectPending, 50);
   refused(['--connect-pending', '0'], '--connect-pending', /between 1 and/);
   refused(['--connect-pending', '2.5'], '--connect-pending', /integer/);
