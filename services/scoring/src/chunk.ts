@@ -23,18 +23,7 @@
  * size, no partial window and no stuck-sensor detector (it needs a window's min and max).
  */
 import type { KafkaMessage, Message } from 'kafkajs';
-import {
-  compileFeaturesReader,
-  deadLetterHeaders,
-  dispose,
-  FEATURE_NAMES,
-  featureVectorOfDecoded,
-  InvalidInputError,
-  PitwallError,
-  TransientError,
-  type AvroCodec,
-  type Logger,
-} from '@pitwall/common';
+import { compileFeaturesReader, deadLetterHeaders, dispose, FEATURE_NAMES, featureVectorOfDecoded, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { labelled, METRICS } from './metrics.js';
 import { createSparseWindowNotice, createUnroutedNotice, type SkippedWindow } from './sparse-windows.js';
@@ -243,9 +232,12 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
       if (features !== undefined && group.pick !== null) {
         vector = group.standard ? features : pickFeatures(features, group.pick);
       } else if (features !== undefined) {
-        // A window model (validateMetadata) takes window features only; a model that did not
-        // would need the generic decode: refuse the chunk, retriably, rather than guess.
-        throw new TransientError('scoring.features', `model ${group.meta.name} takes inputs outside the window features; the chunk is decoded again`);
+        // validateMetadata lets a window model take window features only. One that took another
+        // would find it missing from the generic decode too (the reader schema has only these):
+        // the same dead letter.
+        const missing = group.meta.features.find((f) => !FEATURE_INDEX.has(f));
+        deadLetters.push(deadLetter(msg, partition, 'features.missing', `feature ${missing} missing from record`));
+        continue;
       } else {
         try {
           vector = featureVectorOfDecoded(record, group.meta.features);

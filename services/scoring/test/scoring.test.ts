@@ -391,6 +391,23 @@ describe('createScoring', () => {
     assert.equal(scoring.stats().counters[METRICS.alertsProduced], 0);
   });
 
+  it('a model taking a feature no features record carries: every window dead-lettered, naming it, as the generic decoder would', async () => {
+    const features = [...FEATURE_NAMES.slice(0, -1), 'warp_core_mean'];
+    const { fake, record, scoring } = await setup({ metadata: { features } });
+    const messages = [message(30, record('car-0001', 0, { speed: 1 })), message(31, record('car-0002', 0, {}))];
+    await fake.state.runConfig!.eachBatch!(payloadFor(fake.calls, 0, messages));
+    const dlq = fake.sent[0]!.topicMessages!.find((t) => t.topic === 'vehicle.features.dlq')!.messages;
+    assert.deepEqual(
+      dlq.map((m) => [String(m.headers![DLQ_HEADER.reason]), String(m.headers![DLQ_HEADER.message])]),
+      [
+        ['features.missing', 'feature warp_core_mean missing from record'],
+        ['features.missing', 'feature warp_core_mean missing from record'],
+      ],
+    );
+    assert.deepEqual(fake.calls.slice(-3), ['send', 'resolve:31', 'commit:32']);
+    assert.equal(scoring.stats().counters[METRICS.windowsScored] ?? 0, 0);
+  });
+
   it('a registry outage while decoding fails the batch instead of dead-lettering', async () => {
     const featuresSchema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
     const store: SchemaStore = {
