@@ -12,7 +12,7 @@
  * then decodes it generically, which gives the record or the precise error.
  */
 import type * as avro from 'avsc';
-import { FEATURE_NAMES } from './features.js';
+import { FEATURE_INDEX, FEATURE_NAMES } from './features.js';
 
 /** The fields of a features record other than the features. */
 export interface FeatureHeader {
@@ -47,7 +47,6 @@ const HEADER_TYPES: Record<keyof FeatureHeader, readonly Prim[]> = {
   window_advance_ms: ['null', 'int', 'long'],
 };
 const REQUIRED_HEADER: readonly (keyof FeatureHeader)[] = ['vehicle_id', 'window_start', 'window_end', 'event_count'];
-const FEATURE_INDEX = new Map(FEATURE_NAMES.map((f, i) => [f, i]));
 /** avsc's LongType refuses magnitudes beyond this ("potential precision loss"). */
 const AVSC_SAFE_LONG = 9007199254740990;
 

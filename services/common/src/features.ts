@@ -13,6 +13,9 @@ export type Aggregate = (typeof AGGREGATES)[number];
 
 export const FEATURE_NAMES: readonly string[] = Object.freeze(SENSORS.flatMap((sensor) => AGGREGATES.map((agg) => `${sensor.name}_${agg}`)));
 
+/** Feature name -> its index in FEATURE_NAMES. */
+export const FEATURE_INDEX: ReadonlyMap<string, number> = new Map(FEATURE_NAMES.map((f, i) => [f, i]));
+
 export const FEATURE_SPEC_ID = 'pitwall-features-v1';
 
 /** One reading inside a window: event time plus sensor values in SENSOR_NAMES order. */

@@ -147,10 +147,12 @@ export function createSchemaStore(url: string, credentials?: RegistryCredentials
 }
 
 const MAGIC = 0;
+/** A Confluent-framed value: magic byte 0, the schema id as 4 bytes big-endian, then the Avro body. */
+export const CONFLUENT_HEADER_BYTES = 5;
 
-/** The schema id of a Confluent-framed buffer (magic byte 0, then the id as 4 bytes big-endian). */
+/** The schema id of a Confluent-framed buffer. */
 function framedId(buf: Buffer): number {
-  if (buf.length < 5 || buf.readUInt8(0) !== MAGIC) {
+  if (buf.length < CONFLUENT_HEADER_BYTES || buf.readUInt8(0) !== MAGIC) {
     throw new InvalidInputError('avro.framing', `not a Confluent-framed Avro message (${buf.length} bytes)`);
   }
   return buf.readUInt32BE(1);
@@ -188,18 +190,17 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
   }
   const readers = new Map<number, Promise<avro.Type | avro.Resolver>>();
   readers.set(schemaId, Promise.resolve(type));
-  const writers = new Map<number, Promise<avro.Schema>>();
-  writers.set(schemaId, Promise.resolve(schema));
-  const known = new Map<number, avro.Schema>([[schemaId, schema]]);
-  const writerFor = (id: number): Promise<avro.Schema> => {
+  // Writer schemas by id: the fetch while it runs, then the schema itself (read without a promise).
+  const writers = new Map<number, avro.Schema | Promise<avro.Schema>>([[schemaId, schema]]);
+  const writerFor = (id: number): avro.Schema | Promise<avro.Schema> => {
     let w = writers.get(id);
-    if (!w) {
-      w = store.getSchema(id);
-      w.then(
-        (s) => known.set(id, s),
+    if (w === undefined) {
+      const fetching = store.getSchema(id);
+      fetching.then(
+        (s) => writers.set(id, s),
         () => writers.delete(id),
       );
-      writers.set(id, w);
+      writers.set(id, (w = fetching));
     }
     return w;
   };
@@ -207,7 +208,7 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
   const readerFor = (id: number): Promise<avro.Type | avro.Resolver> => {
     let r = readers.get(id);
     if (!r) {
-      r = writerFor(id).then((writer) => type.createResolver(avro.Type.forSchema(writer, { wrapUnions: false })));
+      r = Promise.resolve(writerFor(id)).then((writer) => type.createResolver(avro.Type.forSchema(writer, { wrapUnions: false })));
       r.catch(() => readers.delete(id));
       readers.set(id, r);
     }
@@ -228,13 +229,12 @@ export async function createAvroCodec<T>(store: SchemaStore, subject: string, sc
       return Buffer.from(scratch.subarray(0, end));
     },
     writerSchema(buf) {
-      const id = framedId(buf);
-      return known.get(id) ?? writerFor(id);
+      return writerFor(framedId(buf));
     },
     async decode(buf) {
       const id = framedId(buf);
       const reader = await readerFor(id);
-      const body = buf.subarray(5);
+      const body = buf.subarray(CONFLUENT_HEADER_BYTES);
       return (reader === type ? type.fromBuffer(body) : type.fromBuffer(body, reader)) as T;
     },
   };

@@ -10,7 +10,7 @@
  */
 import { createFleet, hashSeed, telemetryTopic, payloadJson, type Fleet, type FailureSpec } from '@pitwall/simulator';
 import { connectCar, type CarClient } from './car-client.js';
-import { connectErrorKind, type ConnectErrorKind } from './connect-errors.js';
+import { connectErrorKind, ERROR_COUNTER } from './connect-errors.js';
 import { createInbox, subscriptionBatches, type Inbox } from './inbox.js';
 import type { Tls } from './identities.js';
 import type { AlertEvent, Counters } from './messages.js';
@@ -19,14 +19,6 @@ import { createSendWindow, PROTOCOL_RECEIVE_MAXIMUM } from './send-window.js';
 
 /** MQTT 5 PUBACK reason: accepted, but no subscription matched (no ingest), so nobody gets it. */
 const NO_MATCHING_SUBSCRIBERS = 16;
-
-const ERROR_COUNTER = {
-  timeout: 'errorsTimeout',
-  refused: 'errorsRefused',
-  reset: 'errorsReset',
-  tls: 'errorsTls',
-  other: 'errorsOther',
-} as const satisfies Record<ConnectErrorKind, keyof Counters>;
 
 export interface ConnectionDeps {
   spec: ConnectionSpec;

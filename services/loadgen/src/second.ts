@@ -2,7 +2,7 @@
  * The once-a-second record (one JSON line in the output file) and the line printed for it. Pure:
  * built from cumulative totals now and a second ago.
  */
-import type { ConnectErrorKind } from './connect-errors.js';
+import { errorKindsOf, type ConnectErrorKind } from './connect-errors.js';
 import type { Counters } from './messages.js';
 import type { Stage } from './kafka-probe.js';
 import { STAGES } from './kafka-probe.js';
@@ -75,7 +75,7 @@ export function secondRecord(t: number, phase: Phase, now: Totals, prev: Totals)
       target: c.target,
       connects: c.connects,
       errors: c.connectErrors,
-      errorKinds: { timeout: c.errorsTimeout, refused: c.errorsRefused, reset: c.errorsReset, tls: c.errorsTls, other: c.errorsOther },
+      errorKinds: errorKindsOf(c),
       disconnects: c.disconnects,
     },
     readings: {

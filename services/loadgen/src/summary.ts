@@ -4,7 +4,7 @@
  * car got a PUBACK for is in the telemetry topic (per car: distinct readings found >= acknowledged).
  * Pure.
  */
-import { CONNECT_ERROR_KINDS, type ConnectErrorKind } from './connect-errors.js';
+import { CONNECT_ERROR_KINDS, errorKindsOf, type ConnectErrorKind } from './connect-errors.js';
 import os from 'node:os';
 import type { RunOptions } from './args.js';
 import { STAGES, type Stage } from './kafka-probe.js';
@@ -184,7 +184,7 @@ export function buildSummary(i: SummaryInput): Summary {
       peakUp: max(i.seconds.map((s) => s.connections.up)) ?? 0,
       allUpAfterS: allUp?.t ?? null,
       connectErrors: c.connectErrors,
-      errorKinds: { timeout: c.errorsTimeout, refused: c.errorsRefused, reset: c.errorsReset, tls: c.errorsTls, other: c.errorsOther },
+      errorKinds: errorKindsOf(c),
       disconnects: c.disconnects,
       ...ramp(i.ramps, o.connections),
     },

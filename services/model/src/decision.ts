@@ -7,7 +7,7 @@
  */
 import type { AlertRecord, ScoreRecord } from '@pitwall/common';
 import type { ModelMetadata } from './model-dir.js';
-import { alertId, buildScore, type Scored, type WindowKey } from './score.js';
+import { alertId, alertOf, buildScore, type Scored, type WindowKey } from './score.js';
 import { stuckContributors, type StuckVerdict } from './stuck-sensor.js';
 
 export interface WindowDecision {
@@ -24,19 +24,5 @@ export function decideWindow(key: WindowKey, scored: Scored, model: Pick<ModelMe
     score.alert_id = alertId(key, model.name, model.version);
   }
   if (!score.anomalous) return { score, alert: null };
-  // The alert is the score's decision as buildAlert would write it, with the score's contributors
-  // (built once; the id hashed once).
-  const alert: AlertRecord = {
-    alert_id: score.alert_id!,
-    vehicle_id: score.vehicle_id,
-    window_start: score.window_start,
-    window_end: score.window_end,
-    score: score.score,
-    threshold: score.threshold,
-    model_name: score.model_name,
-    model_version: score.model_version,
-    contributors: score.contributors,
-    created_at: now,
-  };
-  return { score, alert };
+  return { score, alert: alertOf(score, now) };
 }

@@ -147,16 +147,21 @@ export function topContributors(input: ArrayLike<number> | Readonly<Record<strin
 }
 
 export function buildAlert(features: WindowKey, scored: Scored, model: Pick<ModelMetadata, 'name' | 'version' | 'threshold'>, now: number): AlertRecord {
+  return alertOf({ ...buildScore(features, scored, model, now), alert_id: alertId(features, model.name, model.version) }, now);
+}
+
+/** The alert of an anomalous window's score record: its id, window, score, model and contributors. */
+export function alertOf(score: ScoreRecord, now: number): AlertRecord {
   return {
-    alert_id: alertId(features, model.name, model.version),
-    vehicle_id: features.vehicle_id,
-    window_start: features.window_start,
-    window_end: features.window_end,
-    score: scored.score,
-    threshold: model.threshold,
-    model_name: model.name,
-    model_version: model.version,
-    contributors: topContributors(scored.shares),
+    alert_id: score.alert_id!,
+    vehicle_id: score.vehicle_id,
+    window_start: score.window_start,
+    window_end: score.window_end,
+    score: score.score,
+    threshold: score.threshold,
+    model_name: score.model_name,
+    model_version: score.model_version,
+    contributors: score.contributors,
     created_at: now,
   };
 }

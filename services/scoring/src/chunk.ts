@@ -23,7 +23,19 @@
  * size, no partial window and no stuck-sensor detector (it needs a window's min and max).
  */
 import type { KafkaMessage, Message } from 'kafkajs';
-import { compileFeaturesReader, deadLetterHeaders, dispose, FEATURE_NAMES, featureVectorOfDecoded, InvalidInputError, PitwallError, type AvroCodec, type Logger } from '@pitwall/common';
+import {
+  compileFeaturesReader,
+  CONFLUENT_HEADER_BYTES,
+  deadLetterHeaders,
+  dispose,
+  FEATURE_INDEX,
+  FEATURE_NAMES,
+  featureVectorOfDecoded,
+  InvalidInputError,
+  PitwallError,
+  type AvroCodec,
+  type Logger,
+} from '@pitwall/common';
 import type { ModelHolder, ModelSource } from './model-holder.js';
 import { labelled, METRICS } from './metrics.js';
 import { createSparseWindowNotice, createUnroutedNotice, type SkippedWindow } from './sparse-windows.js';
@@ -65,7 +77,6 @@ function isStandardOrder(features: readonly string[]): boolean {
   return known;
 }
 
-const FEATURE_INDEX = new Map(FEATURE_NAMES.map((f, i) => [f, i]));
 const pickCache = new WeakMap<readonly string[], Int32Array | null>();
 /** Where each of a model's features sits in FEATURE_NAMES; null when one is not a window feature. */
 function pickOf(features: readonly string[]): Int32Array | null {
@@ -181,7 +192,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
           const writer = featuresCodec.writerSchema(msg.value);
           const reader = compileFeaturesReader(writer instanceof Promise ? await writer : writer);
           const features = reader && featureBuffer!.subarray(used * width, (used + 1) * width);
-          const header = reader?.(msg.value.subarray(5), features!);
+          const header = reader?.(msg.value.subarray(CONFLUENT_HEADER_BYTES), features!);
           if (header) {
             used++;
             decoded.push({ msg, record: header as FeatureRecord, features: features! });
