@@ -97,12 +97,18 @@ test('ingest: a burst of 400 oversized payloads all reach the DLQ, the readings 
       for (let i = 0; i < 10; i++) await publish(JSON.stringify(reading(t0 + i * 1000)));
       // ~9.6 KB each: over INGEST_MAX_PAYLOAD_BYTES (8 KiB), so dead-lettered with the raw bytes; ~3.9 MB in all.
       const big = Array.from({ length: 400 }, (_, i) => JSON.stringify(reading(t0 + 20_000 + i, { note: `${i}:`.padEnd(9_000, 'x') })));
+      // Ingest is frozen while the burst is published, so all 400 reach it at once however fast
+      // this machine publishes (the broker queues them for its session meanwhile).
       const burstStart = Date.now();
-      await Promise.all(big.map(publish));
+      ingest.proc.kill('SIGSTOP');
+      try {
+        await Promise.all(big.map(publish));
+      } finally {
+        ingest.proc.kill('SIGCONT');
+      }
       const burstMs = Date.now() - burstStart;
       for (let i = 0; i < 10; i++) await publish(JSON.stringify(reading(t0 + 30_000 + i * 1000)));
-      t.diagnostic(`published 10 readings, 400 payloads of ${big[0]!.length} bytes within ${burstMs} ms, 10 readings`);
-      assert.ok(burstMs < 1000, 'the burst is published within one second');
+      t.diagnostic(`published 10 readings, 400 payloads of ${big[0]!.length} bytes within ${burstMs} ms (ingest frozen meanwhile), 10 readings`);
 
       const tooLarge = () => dlq.records.filter((r) => r.headers[DLQ_HEADER.reason] === 'payload.too_large');
       await Promise.all([dlq.waitFor(() => tooLarge().length >= 400, 45_000, '400 dead letters'), telemetry.waitFor(20, 45_000, '20 readings')]).catch((err: Error) => {
