@@ -6,6 +6,7 @@ export * from './features.js';
 export * from './features-reader.js';
 export * from './fleet-profile.js';
 export * from './kafka.js';
+export * from './kafkajs-grouping.js';
 export * from './kafka-acl.js';
 export * from './partitioner.js';
 export * from './paths.js';

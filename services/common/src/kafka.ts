@@ -1,4 +1,6 @@
 /** Kafka client construction and topic provisioning shared by every service. */
+// First: it must reach the module cache before kafkajs loads (see the module).
+import { linearGroupingInstalled } from './kafkajs-grouping.js';
 import {
   Kafka,
   logLevel as KafkaLogLevel,
@@ -54,6 +56,9 @@ export function createKafka(config: { kafka: Pick<CommonConfig['kafka'], 'broker
   });
   // Every producer partitions as kafkajs's default does, without its per-record Long arithmetic
   // (partitioner.ts); a producer given its own partitioner keeps it.
+  if (!linearGroupingInstalled()) {
+    kafkaLog.warn('kafkajs was loaded before @pitwall/common: large sends group their records by partition in quadratic time (kafkajs-grouping.ts)');
+  }
   const producer = kafka.producer.bind(kafka);
   kafka.producer = (options) => producer({ createPartitioner: javaCompatiblePartitioner, ...options });
   return kafka;

@@ -64,6 +64,11 @@ function headerEntries(headers: IHeaders | undefined): [string, Buffer | string 
 
 /** Estimated encoded size of one record in a v2 batch (never below kafkajs's real encoding). */
 export function recordSize(message: Pick<Message, 'key' | 'value' | 'headers'>): number {
+  if (message.headers === undefined) {
+    // Most records (every reading): no header entries to list.
+    const body = 1 + 10 + 5 + bytesField(message.key) + bytesField(message.value) + 1;
+    return varintSize(body) + body;
+  }
   const headers = headerEntries(message.headers);
   let body = 1 + 10 + 5 + bytesField(message.key) + bytesField(message.value) + varintSize(headers.length);
   for (const [k, v] of headers) body += bytesField(k) + bytesField(v);

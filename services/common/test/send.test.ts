@@ -87,6 +87,16 @@ for (const [name, messages, timestamps] of cases) {
   });
 }
 
+test('recordSize: no headers counts as empty headers', () => {
+  for (const m of [
+    { key: 'k', value: bytes(10) },
+    { key: null, value: null },
+    { key: 'fahrzeug-ü', value: bytes(20_000) },
+  ]) {
+    assert.equal(recordSize(m), recordSize({ ...m, headers: {} }));
+  }
+});
+
 const splitCases: Array<[string, TopicRecord[], { maxBytes: number; maxRecords?: number }, number[]]> = [
   ['nothing', [], { maxBytes: 1000 }, []],
   ['all in one', [rec('a', bytes(100)), rec('b', bytes(100))], { maxBytes: 1000 }, []],

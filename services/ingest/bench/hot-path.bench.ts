@@ -5,7 +5,10 @@
  *   a) handleTelemetry: topic, JSON, validation and Avro encoding of one reading, the work ingest
  *      does per MQTT message before the Kafka send; µs per reading and readings per CPU second;
  *   b) partitioning one keyed record: kafkajs's DefaultPartitioner against common's
- *      javaCompatiblePartitioner (the same partitions, 32-bit arithmetic), and their ratio.
+ *      javaCompatiblePartitioner (the same partitions, 32-bit arithmetic), and their ratio;
+ *   c) grouping a send's records by partition (BENCH_SEND, 2,000 records over 3 partitions, as
+ *      ingest sends): kafkajs 2.2.4's own function (quadratic) against common's
+ *      groupMessagesPerPartition (one pass), which the services' kafkajs uses (kafkajs-grouping.ts).
  *
  * The readings are BENCH_READINGS (200,000) payloads of BENCH_VEHICLES (2,000) cars, every sensor
  * in its plausible range, as a car sends them. Each measurement runs BENCH_ROUNDS (5) times after a
@@ -13,11 +16,23 @@
  * A measurement, not a test: it never fails on the numbers.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Partitioners } from 'kafkajs';
-import { createAvroCodec, defaultSchemasDir, javaCompatiblePartitioner, loadSchemaFile, SENSORS, type SchemaStore, type TelemetryRecord, repoRoot } from '@pitwall/common';
+import {
+  createAvroCodec,
+  defaultSchemasDir,
+  groupMessagesPerPartition,
+  javaCompatiblePartitioner,
+  keyPartition,
+  loadSchemaFile,
+  SENSORS,
+  type SchemaStore,
+  type TelemetryRecord,
+  repoRoot,
+} from '@pitwall/common';
 import { handleTelemetry } from '../src/handlers/telemetry.js';
 
 const REPO = repoRoot(import.meta.url);
@@ -30,6 +45,22 @@ const int = (name: string, fallback: number): number => {
 const READINGS = int('BENCH_READINGS', 200_000);
 const VEHICLES = int('BENCH_VEHICLES', 2000);
 const ROUNDS = int('BENCH_ROUNDS', 5);
+const SEND = int('BENCH_SEND', 2000);
+
+/** kafkajs's own grouping (the module cache may hold common's). */
+function kafkajsGrouping(): typeof groupMessagesPerPartition {
+  const require = createRequire(import.meta.url);
+  const file = path.join(path.dirname(require.resolve('kafkajs/package.json')), 'src/producer/groupMessagesPerPartition.js');
+  // Loaded afresh from its file, and the module cache left as it was.
+  const cached = require.cache[file];
+  delete require.cache[file];
+  try {
+    return require(file) as typeof groupMessagesPerPartition;
+  } finally {
+    if (cached) require.cache[file] = cached;
+    else delete require.cache[file];
+  }
+}
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -89,10 +120,22 @@ async function main(): Promise<void> {
   const theirs = measure(READINGS, partitionRun(Partitioners.DefaultPartitioner()));
   const ours = measure(READINGS, partitionRun(javaCompatiblePartitioner()));
 
+  const sendPartitions = partitionMetadata.slice(0, 3);
+  // As the services' partitioner places a keyed record.
+  const partitioner = ({ message }: { message: { key: string } }): number => keyPartition(message.key, sendPartitions.length);
+  const sends = Array.from({ length: Math.ceil(READINGS / SEND) }, (_, s) => keyed.slice(0, SEND).map((m, i) => ({ ...m, key: ids[(s * SEND + i) % VEHICLES]! })));
+  const groupRun = (group: typeof groupMessagesPerPartition) => () => {
+    for (const messages of sends) group({ topic: 'vehicle.telemetry', partitionMetadata: sendPartitions, messages, partitioner });
+  };
+  const groupTheirs = measure(sends.length * SEND, groupRun(kafkajsGrouping()));
+  const groupOurs = measure(sends.length * SEND, groupRun(groupMessagesPerPartition));
+
   const rows = [
     ['handleTelemetry (JSON, validation, Avro)', handle],
     ['partition: kafkajs DefaultPartitioner', theirs],
     ['partition: javaCompatiblePartitioner', ours],
+    [`group ${SEND.toLocaleString('en-US')} by partition: kafkajs`, groupTheirs],
+    [`group ${SEND.toLocaleString('en-US')} by partition: common`, groupOurs],
   ] as const;
   console.log(
     `ingest hot path: ${READINGS.toLocaleString('en-US')} readings of ${VEHICLES.toLocaleString('en-US')} cars, median of ${ROUNDS} rounds, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`,
@@ -106,12 +149,26 @@ async function main(): Promise<void> {
     );
   const ratio = theirs.cpuUsPerItem / ours.cpuUsPerItem;
   console.log(`partitioner speed-up (kafkajs / ours): ${ratio.toFixed(1)}x`);
+  const groupRatio = groupTheirs.cpuUsPerItem / groupOurs.cpuUsPerItem;
+  console.log(`grouping speed-up (kafkajs / ours): ${groupRatio.toFixed(1)}x`);
 
   const out = path.join(REPO, 'bench-results', 'ingest-hot-path.json');
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(
     out,
-    JSON.stringify({ at: new Date().toISOString(), readings: READINGS, vehicles: VEHICLES, rounds: ROUNDS, handleTelemetry: handle, partitioner: { kafkajs: theirs, ours, ratio } }, null, 1),
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        readings: READINGS,
+        vehicles: VEHICLES,
+        rounds: ROUNDS,
+        handleTelemetry: handle,
+        partitioner: { kafkajs: theirs, ours, ratio },
+        grouping: { send: SEND, partitions: 3, kafkajs: groupTheirs, ours: groupOurs, ratio: groupRatio },
+      },
+      null,
+      1,
+    ),
   );
   console.log(`written to ${out}`);
 }
