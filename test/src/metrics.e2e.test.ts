@@ -69,6 +69,12 @@ test('/metrics of ingest and windowing follow a few hundred readings', { timeout
   assert.equal(delta(ingest0, ingest1, `${ack}_bucket`, { le: '+Inf' }), readings);
   assert.equal(delta(ingest0, ingest1, `${ack}_bucket`, { le: '20' }), 0, 'every reading was more than 20 s old');
   assert.ok(delta(ingest0, ingest1, `${ack}_sum`) >= readings * 30, 'at least 30 s each');
+  // One observation per Kafka batch: every record produced is in exactly one batch.
+  const batches = delta(ingest0, ingest1, 'pitwall_ingest_kafka_batch_records_count');
+  t.diagnostic(`ingest: ${batches} Kafka batches, ${delta(ingest0, ingest1, 'pitwall_ingest_kafka_batch_seconds_sum') / Math.max(1, batches)} s each on average`);
+  assert.ok(batches >= 1);
+  assert.equal(delta(ingest0, ingest1, 'pitwall_ingest_kafka_batch_records_sum'), readings + BAD);
+  assert.equal(delta(ingest0, ingest1, 'pitwall_ingest_kafka_batch_seconds_count'), batches);
   assert.equal(ingest1.sum('pitwall_ready'), 1);
   assert.equal(ingest1.sum('pitwall_readiness_check', { check: 'kafka' }), 1);
   assert.equal(ingest1.sum('pitwall_readiness_check', { check: 'mqtt.subscription' }), 1);

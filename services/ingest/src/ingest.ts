@@ -109,6 +109,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     sizeOf: ({ record }) => recordSize(record),
     lingerMs: config.lingerMs,
     async send(items) {
+      const started = performance.now();
       const byTopic = new Map<string, OutgoingRecord[]>();
       for (const { record } of items) {
         const list = byTopic.get(record.topic) ?? [];
@@ -123,6 +124,8 @@ export function createIngest(deps: IngestDeps): Ingest {
         })),
         { reset: resetProducer },
       );
+      metrics.batchSeconds.observe((performance.now() - started) / 1000);
+      metrics.batchRecords.observe(items.length);
     },
     onSent(items) {
       const at = now();

@@ -23,7 +23,14 @@ export const COUNTERS: CounterSpecs = Object.freeze({
 
 export const HISTOGRAMS = Object.freeze({
   eventToAck: 'pitwall_ingest_event_to_ack_seconds',
+  batchSeconds: 'pitwall_ingest_kafka_batch_seconds',
+  batchRecords: 'pitwall_ingest_kafka_batch_records',
 });
+
+/** Records per Kafka batch: ingest's default INGEST_BATCH_MAX is 2,000. */
+const BATCH_RECORD_BUCKETS = [1, 10, 100, 500, 1000, 2000, 5000, 10_000, 50_000] as const;
+/** Seconds per Kafka batch: 1 ms to 30 s (a send that waits on a broker outage retries up to then). */
+const BATCH_SECOND_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
 
 export const GAUGES = Object.freeze({
   unacked: 'pitwall_ingest_mqtt_unacked_messages',
@@ -54,6 +61,17 @@ export function createIngestMetrics(registry: Registry) {
       name: HISTOGRAMS.eventToAck,
       help: "Seconds from a reading's event time (ts) to Kafka's acknowledgement of its telemetry record (0 for a car clock ahead of ingest's).",
       buckets: LATENCY_BUCKETS,
+    }),
+    // Throughput while a backlog waits is records per batch / seconds per batch: one batch is sent at a time.
+    batchSeconds: histogram(registry, {
+      name: HISTOGRAMS.batchSeconds,
+      help: 'Seconds from the start of a Kafka send of a batch of records to its acknowledgement (successful attempts; the failed ones count in pitwall_ingest_kafka_send_failures_total).',
+      buckets: BATCH_SECOND_BUCKETS,
+    }),
+    batchRecords: histogram(registry, {
+      name: HISTOGRAMS.batchRecords,
+      help: 'Records per Kafka batch acknowledged (at most INGEST_BATCH_MAX, and bounded by bytes).',
+      buckets: BATCH_RECORD_BUCKETS,
     }),
     unacked,
   };
