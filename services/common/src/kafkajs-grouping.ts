@@ -46,7 +46,9 @@ function groupingFile(): string | undefined {
   }
 }
 
-const FILE = groupingFile();
+/** kafkajs's file of the function (undefined for a kafkajs without it). */
+export const KAFKAJS_GROUPING_FILE = groupingFile();
+const FILE = KAFKAJS_GROUPING_FILE;
 if (FILE !== undefined && require.cache[FILE] === undefined) {
   // A loaded module record as Node's CommonJS loader keeps it; kafkajs's `require` returns `exports`.
   const mod = new Module(FILE);

@@ -5,8 +5,10 @@
  * of a topic as it is now.
  */
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { KAFKAJS_GROUPING_FILE, type groupMessagesPerPartition } from './kafkajs-grouping.js';
 import { silentLogger } from './log.js';
 import type { Contributor, IncidentRecord, ScoreRecord } from './records.js';
 import { startTopicReader } from './topic-reader.js';
@@ -297,4 +299,19 @@ export async function readAll<T>(kafka: Kafka, opts: ReadOptions<T> & { timeoutM
   }
   if (failure) throw failure;
   return records;
+}
+
+/** kafkajs's own groupMessagesPerPartition, loaded afresh from its file (the module cache holds common's), to compare with. */
+export function kafkajsOwnGrouping(): typeof groupMessagesPerPartition {
+  const file = KAFKAJS_GROUPING_FILE;
+  if (file === undefined) throw new Error('this kafkajs has no src/producer/groupMessagesPerPartition.js');
+  const require = createRequire(import.meta.url);
+  const cached = require.cache[file];
+  delete require.cache[file];
+  try {
+    return require(file) as typeof groupMessagesPerPartition;
+  } finally {
+    if (cached) require.cache[file] = cached;
+    else delete require.cache[file];
+  }
 }

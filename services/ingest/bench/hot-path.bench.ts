@@ -16,7 +16,6 @@
  * A measurement, not a test: it never fails on the numbers.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +32,7 @@ import {
   type TelemetryRecord,
   repoRoot,
 } from '@pitwall/common';
+import { kafkajsOwnGrouping } from '@pitwall/common/testing';
 import { handleTelemetry } from '../src/handlers/telemetry.js';
 
 const REPO = repoRoot(import.meta.url);
@@ -46,21 +46,6 @@ const READINGS = int('BENCH_READINGS', 200_000);
 const VEHICLES = int('BENCH_VEHICLES', 2000);
 const ROUNDS = int('BENCH_ROUNDS', 5);
 const SEND = int('BENCH_SEND', 2000);
-
-/** kafkajs's own grouping (the module cache may hold common's). */
-function kafkajsGrouping(): typeof groupMessagesPerPartition {
-  const require = createRequire(import.meta.url);
-  const file = path.join(path.dirname(require.resolve('kafkajs/package.json')), 'src/producer/groupMessagesPerPartition.js');
-  // Loaded afresh from its file, and the module cache left as it was.
-  const cached = require.cache[file];
-  delete require.cache[file];
-  try {
-    return require(file) as typeof groupMessagesPerPartition;
-  } finally {
-    if (cached) require.cache[file] = cached;
-    else delete require.cache[file];
-  }
-}
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -127,7 +112,7 @@ async function main(): Promise<void> {
   const groupRun = (group: typeof groupMessagesPerPartition) => () => {
     for (const messages of sends) group({ topic: 'vehicle.telemetry', partitionMetadata: sendPartitions, messages, partitioner });
   };
-  const groupTheirs = measure(sends.length * SEND, groupRun(kafkajsGrouping()));
+  const groupTheirs = measure(sends.length * SEND, groupRun(kafkajsOwnGrouping()));
   const groupOurs = measure(sends.length * SEND, groupRun(groupMessagesPerPartition));
 
   const rows = [
