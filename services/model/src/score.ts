@@ -116,19 +116,14 @@ export function alertId(key: WindowKey, modelName: string, modelVersion: string)
   return createHash('sha256').update(`${key.vehicle_id}|${key.window_start}|${key.window_end}|${modelName}|${modelVersion}`).digest('hex').slice(0, 32);
 }
 
-/**
- * The largest shares first (ties in sensor order), at most `limit`, zero shares left out. Shares in
- * SENSOR_NAMES order (Scored.shares), or by sensor name.
- */
-export function topContributors(input: ArrayLike<number> | Readonly<Record<string, number>>, limit = 3): Contributor[] {
-  const byIndex = typeof (input as ArrayLike<number>).length === 'number' ? (input as ArrayLike<number>) : undefined;
-  const byName = input as Readonly<Record<string, number>>;
+/** The largest shares first (ties in sensor order), at most `limit`, zero shares left out. Shares in SENSOR_NAMES order (Scored.shares). */
+export function topContributors(shareOf: ArrayLike<number>, limit = 3): Contributor[] {
   // A selection over 18 sensors per scored window, without the arrays a map/filter/sort allocates
   // (it was 8 % of a scoring chunk). Ties keep sensor order: a later sensor passes only a larger share.
   const top: number[] = [];
   const shares: number[] = [];
   for (let si = 0; si < SENSOR_NAMES.length; si++) {
-    const share = (byIndex ? byIndex[si] : byName[SENSOR_NAMES[si]!]) ?? 0;
+    const share = shareOf[si] ?? 0;
     if (!(share > 0)) continue;
     let k = top.length;
     while (k > 0 && share > shares[k - 1]!) k--;

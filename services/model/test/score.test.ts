@@ -11,6 +11,8 @@ before(async () => {
   await tf.setBackend('cpu');
 });
 
+/** Shares by sensor name -> in SENSOR_NAMES order, as Scored.shares holds them. */
+const byIndex = (shares: Record<string, number>): number[] => SENSOR_NAMES.map((s) => shares[s] ?? 0);
 const close = (a: number, b: number, eps = 1e-5): void => assert.ok(Math.abs(a - b) <= eps, `${a} is not within ${eps} of ${b}`);
 
 describe('scoreBatch', () => {
@@ -150,7 +152,7 @@ describe('buildAlert', () => {
       const shares = Object.fromEntries(SENSOR_NAMES.map((s) => [s, next() < 0.3 ? 0 : Math.round(next() * 4) / 4]));
       const limit = 1 + (run % 5);
       assert.deepEqual(
-        topContributors(shares, limit).map((c) => `${c.sensor}:${c.share}`),
+        topContributors(byIndex(shares), limit).map((c) => `${c.sensor}:${c.share}`),
         reference(shares, limit),
         JSON.stringify({ shares, limit }),
       );
@@ -158,8 +160,8 @@ describe('buildAlert', () => {
   });
 
   it('no contributors when there is no error, and ties keep sensor order', () => {
-    assert.deepEqual(topContributors(Object.fromEntries(SENSOR_NAMES.map((s) => [s, 0]))), []);
-    const tie = topContributors({ speed: 0.5, coolant_temp: 0.5 });
+    assert.deepEqual(topContributors(SENSOR_NAMES.map(() => 0)), []);
+    const tie = topContributors(byIndex({ speed: 0.5, coolant_temp: 0.5 }));
     assert.deepEqual(
       tie.map((c) => c.sensor),
       ['coolant_temp', 'speed'],

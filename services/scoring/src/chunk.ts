@@ -69,21 +69,18 @@ function pickFeatures(features: Float32Array, pick: Int32Array): Float32Array {
   return out;
 }
 
-const standardOrder = new WeakMap<readonly string[], boolean>();
-/** Whether a model's feature list is FEATURE_NAMES in its order (every model trained here). */
-function isStandardOrder(features: readonly string[]): boolean {
-  let known = standardOrder.get(features);
-  if (known === undefined) standardOrder.set(features, (known = features.length === FEATURE_NAMES.length && features.every((f, i) => f === FEATURE_NAMES[i])));
-  return known;
-}
-
-const pickCache = new WeakMap<readonly string[], Int32Array | null>();
-/** Where each of a model's features sits in FEATURE_NAMES; null when one is not a window feature. */
-function pickOf(features: readonly string[]): Int32Array | null {
-  let known = pickCache.get(features);
+/**
+ * Where each of a model's features sits in FEATURE_NAMES (null when one is not a window feature),
+ * and whether that is FEATURE_NAMES in its order (every model trained here), once per feature list.
+ */
+const layouts = new WeakMap<readonly string[], { pick: Int32Array | null; standard: boolean }>();
+function layoutOf(features: readonly string[]): { pick: Int32Array | null; standard: boolean } {
+  let known = layouts.get(features);
   if (known === undefined) {
     const at = features.map((f) => FEATURE_INDEX.get(f) ?? -1);
-    pickCache.set(features, (known = at.includes(-1) ? null : Int32Array.from(at)));
+    const pick = at.includes(-1) ? null : Int32Array.from(at);
+    known = { pick, standard: pick !== null && pick.length === FEATURE_NAMES.length && pick.every((p, i) => p === i) };
+    layouts.set(features, known);
   }
   return known;
 }
@@ -217,8 +214,7 @@ export function createChunkScorer(deps: ChunkScorerDeps): ChunkScorer {
     const groups = served.map((m) => ({
       meta: m.metadata,
       window: modelWindow(m.metadata, deps.minCoverage ?? DEFAULT_MIN_COVERAGE),
-      standard: isStandardOrder(m.metadata.features),
-      pick: pickOf(m.metadata.features),
+      ...layoutOf(m.metadata.features),
       records: [] as FeatureRecord[],
       vectors: [] as Float32Array[],
       /** Per record, its 108 features in FEATURE_NAMES order when known (the stuck-sensor detector's input). */
