@@ -39,6 +39,9 @@ export interface Summary {
     /** Most connections opened and not yet connected, all workers together (absent before 2026-12-04). */
     connectPending?: number;
     durationS: number;
+    /** Window size and windowing's grace the latencies were dated with (absent in older files). */
+    windowMs?: number;
+    graceMs?: number;
     startedAt: string;
     machine: { cpus: number; cpuModel: string; memGB: number };
   };
@@ -67,7 +70,10 @@ export interface Summary {
   checks: {
     failuresAlerted: { ok: boolean; missed: string[] };
     healthyNotAlerted: { ok: boolean; cars: string[] };
-    telemetry: { ok: boolean; acked: number; found: number; records: number; duplicates: number; short: { vehicleId: string; acked: number; found: number }[] } | { ok: null; skipped: string };
+    /** `short` lists at most 20 cars; `missing` sums all of them (absent in older files). */
+    telemetry:
+      | { ok: boolean; acked: number; found: number; records: number; duplicates: number; missing?: number; short: { vehicleId: string; acked: number; found: number }[] }
+      | { ok: null; skipped: string };
   };
   loadgen: { processes: number; cpuSeconds: number; cpuPctAvg: number; cpuPctPeak: number; rssMBPeak: number };
   /**
@@ -122,8 +128,12 @@ const max = (xs: readonly (number | null)[]): number | null => xs.reduce<number 
 
 export function buildSummary(i: SummaryInput): Summary {
   const o = i.options;
-  // Rates are averaged over the steady seconds: every connection up, still publishing.
-  const steady = i.seconds.filter((s) => s.phase === 'run');
+  // Rates are averaged over the steady seconds: every connection up, still publishing. When some
+  // never came up (a machine too busy to handshake them all), the publishing seconds with at least
+  // 95 % of the most that were up: else such a run would report no rates at all.
+  const run = i.seconds.filter((s) => s.phase === 'run');
+  const peakUp = max(i.seconds.filter((s) => s.phase !== 'drain').map((s) => s.connections.up)) ?? 0;
+  const steady = run.length > 0 ? run : i.seconds.filter((s) => s.phase === 'ramp' && peakUp > 0 && s.connections.up >= 0.95 * peakUp);
   const failing = new Set(i.failures.map((f) => f.vehicleId));
   const firstAlert = new Map<string, AlertEvent>();
   for (const a of [...i.alerts].sort((x, y) => x.receivedAt - y.receivedAt)) if (!firstAlert.has(a.vehicleId)) firstAlert.set(a.vehicleId, a);
@@ -154,7 +164,8 @@ export function buildSummary(i: SummaryInput): Summary {
     const short = Object.entries(i.ackedByCar)
       .filter(([id, n]) => (count.byCar.get(id) ?? 0) < n)
       .map(([vehicleId, acked]) => ({ vehicleId, acked, found: count.byCar.get(vehicleId) ?? 0 }));
-    telemetry = { ok: short.length === 0, acked: i.counters.acked, found: count.distinct, records: count.records, duplicates: count.duplicates, short: short.slice(0, 20) };
+    const missing = short.reduce((a, x) => a + x.acked - x.found, 0);
+    telemetry = { ok: short.length === 0, acked: i.counters.acked, found: count.distinct, records: count.records, duplicates: count.duplicates, missing, short: short.slice(0, 20) };
   }
 
   const c = i.counters;
@@ -176,6 +187,8 @@ export function buildSummary(i: SummaryInput): Summary {
       connectRate: o.connectRate,
       connectPending: o.connectPending,
       durationS: o.durationS,
+      windowMs: o.windowMs,
+      graceMs: o.graceMs,
       startedAt: new Date(i.clock.wallStart).toISOString(),
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memGB: round(os.totalmem() / 2 ** 30) },
     },

@@ -101,12 +101,40 @@ test('summary checks: a missed failure, an alerted healthy car and a car short o
   assert.deepEqual(s.checks.healthyNotAlerted, { ok: false, cars: [healthy] });
   assert.equal(s.checks.telemetry.ok, false);
   assert.deepEqual('short' in s.checks.telemetry && s.checks.telemetry.short, [{ vehicleId: 'p-00004-0001', acked: 10, found: 9 }]);
+  assert.equal('missing' in s.checks.telemetry && s.checks.telemetry.missing, 1);
   assert.equal(s.failures[0]!.detectionMs, 12_000, 'onset at +5 s, alert at +17 s');
   assert.deepEqual(s.alerts.latencyMs, { count: 2, p50: 0, p99: 1000, max: 1000 }, 'window [5 s, 15 s) ends at +15 s and closes at +17 s (grace 2 s)');
   assert.equal(s.stages.telemetry.records, 40);
   assert.equal(s.stages.telemetry.perS, 4);
   assert.equal(s.readings.ackedPerS, 4);
   assert.match(summaryTable(s), /check failures\s+MISSED p-/);
+});
+
+test('summary: when some connections never came up, rates come from the seconds near the most that were up', () => {
+  // 3 of 4 cars connect and publish; the fourth never does, so no second is in the run phase.
+  const partial = (at: number, sent: number, up: number): Totals => ({ ...totals(at, sent), counters: { ...zeroCounters(), target: 4, up, sent, acked: sent } });
+  const ramp = Array.from({ length: 12 }, (_, k) => {
+    const up = k < 2 ? k + 1 : 3;
+    const prevUp = k < 3 ? k : 3;
+    const phase = k + 1 > 10 ? ('drain' as const) : ('ramp' as const);
+    return secondRecord(k + 1, phase, partial(1_000_000 + (k + 1) * 1000, Math.min(k + 1, 10) * 3, up), partial(1_000_000 + k * 1000, Math.min(k, 10) * 3, prevUp));
+  });
+  const s = buildSummary({
+    options: o,
+    clock,
+    failures,
+    seconds: ramp,
+    baseline: offsets(0),
+    alerts: [],
+    counters: zeroCounters(),
+    ackedByCar: {},
+    telemetry: { skipped: 'x' },
+    cpuUs: 0,
+    processes: 1,
+  });
+  assert.equal(s.connections.peakUp, 3);
+  assert.equal(s.readings.ackedPerS, 3, 'the seconds with 3 up (none with all 4)');
+  assert.equal(s.processes?.ingest?.cpuPctAvg, 50);
 });
 
 test('summary: all checks pass; a skipped count does not fail the run', () => {
