@@ -82,11 +82,29 @@ export interface ReportOptions {
   out: string | undefined;
 }
 
+export interface TableOptions {
+  command: 'table';
+  inputs: string[];
+  /** Markdown file to write besides printing; undefined: print only. */
+  out: string | undefined;
+}
+
+/** `--cars` with a list: one run per fleet size, in order, then the targets' table. */
+export interface SweepOptions {
+  command: 'sweep';
+  /** Each run's options (validated) and the argv its own process gets. */
+  runs: { options: RunOptions; argv: string[] }[];
+  /** Seconds between runs for the pipeline to settle. */
+  pauseS: number;
+  /** Where the table goes (Markdown). */
+  tableOut: string;
+}
+
 export interface HelpOptions {
   command: 'help';
 }
 
-export type Options = RunOptions | ReportOptions | HelpOptions;
+export type Options = RunOptions | SweepOptions | TableOptions | ReportOptions | HelpOptions;
 
 /** Connections one process may hold: each is a socket, and a process may open 20,000 files. */
 export const MAX_CONNECTIONS_PER_WORKER = 15_000;
@@ -109,6 +127,9 @@ export const isTlsUrl = (url: string): boolean => /^(mqtts|wss|ssl|tls):/i.test(
 export const USAGE = `Usage:
   npm run loadtest -- [run] [flags]          drive a simulated fleet against the running pipeline
   npm run loadtest -- report <file.jsonl> [--out page.html]   picture of a run (HTML + SVG)
+  npm run loadtest -- --cars 1000,5000,10000,15000 [flags]   one run per fleet size, one after the
+                         other (--pause S between them [30]), then the targets' table of all of them
+  npm run loadtest -- table <file.jsonl>... [--out table.md]   the targets' table of earlier runs
 
 Flags (defaults in brackets):
   --mode car|gateway     one MQTT connection per car, or gateways carrying many cars each [car]
@@ -179,6 +200,7 @@ const FLAGS = new Set([
   'metrics',
   'pid-dir',
   'no-verify',
+  'pause',
   'help',
 ]);
 const BOOLEAN_FLAGS = new Set(['no-verify', 'help']);
@@ -214,9 +236,50 @@ export function parseArgs(argv: readonly string[], env: Env = {}, now: Date = ne
   if (flags.has('help') || words[0] === 'help') return { command: 'help' };
   const command = words[0] ?? 'run';
   if (command === 'report') return parseReport(flags, words.slice(1));
-  if (command !== 'run') throw new ArgError(command, 'unknown command, expected run or report');
+  if (command === 'table') return parseTable(flags, words.slice(1));
+  if (command !== 'run') throw new ArgError(command, 'unknown command, expected run, report or table');
   if (words.length > 1) throw new ArgError(words[1]!, 'unexpected argument');
+  if (flags.get('cars')?.includes(',')) return Object.freeze(parseSweep(flags, env, now));
+  if (flags.has('pause')) throw new ArgError('--pause', 'only with a list of --cars (a sweep)');
   return Object.freeze(parseRun(flags, env, now));
+}
+
+function parseTable(flags: Map<string, string>, words: string[]): TableOptions {
+  for (const name of flags.keys()) if (name !== 'out') throw new ArgError(`--${name}`, 'not a flag of table (only --out)');
+  if (words.length === 0) throw new ArgError('table', 'expects one or more JSONL files of load test runs');
+  return { command: 'table', inputs: words, out: flags.get('out') };
+}
+
+/**
+ * A sweep: every size is validated here as its own run (a bad combination fails before the first
+ * run starts); each run then gets its own process, prefix and output file.
+ */
+function parseSweep(flags: Map<string, string>, env: Env, now: Date): SweepOptions {
+  for (const name of ['prefix', 'out']) {
+    if (flags.has(name)) throw new ArgError(`--${name}`, 'not with a list of --cars: every run of a sweep gets its own');
+  }
+  const sizes = flags
+    .get('cars')!
+    .split(',')
+    .map((x) => x.trim());
+  if (sizes.some((x) => x === '')) throw new ArgError('--cars', `expected a number or a comma-separated list of numbers, got "${flags.get('cars')}"`);
+  const raw = flags.get('pause');
+  const pauseS = raw === undefined ? 30 : Number(raw);
+  if (raw !== undefined && (raw.trim() === '' || !Number.isFinite(pauseS) || pauseS < 0 || pauseS > 3600)) {
+    throw new ArgError('--pause', `must be between 0 and 3600 seconds, got "${raw}"`);
+  }
+  const stamp = now.toISOString().replace(/[:.]/g, '-');
+  const runs = sizes.map((size) => {
+    const out = path.join(REPO, 'bench-results', `loadtest-${stamp}-${size}cars.jsonl`);
+    const own = new Map(flags);
+    own.delete('pause');
+    own.set('cars', size);
+    own.set('out', out);
+    const options = parseRun(own, env, now);
+    const argv = [...own].map(([name, value]) => (BOOLEAN_FLAGS.has(name) ? `--${name}` : `--${name}=${value}`));
+    return { options, argv };
+  });
+  return { command: 'sweep', runs, pauseS, tableOut: path.join(REPO, 'bench-results', `loadtest-${stamp}-targets.md`) };
 }
 
 function parseReport(flags: Map<string, string>, words: string[]): ReportOptions {

@@ -142,3 +142,42 @@ test('--connect-pending bounds the connections waiting for a CONNACK, a whole nu
   refused(['--connect-pending', '0'], '--connect-pending', /between 1 and/);
   refused(['--connect-pending', '2.5'], '--connect-pending', /integer/);
 });
+
+test('a list of --cars is a sweep: one validated run per size, each with its own argv and file', () => {
+  const o = parseArgs(['--cars', '1000,5000', '--duration', '90', '--no-verify', '--pause', '5'], {}, new Date(0));
+  assert.equal(o.command, 'sweep');
+  if (o.command !== 'sweep') return;
+  assert.equal(o.pauseS, 5);
+  assert.deepEqual(
+    o.runs.map((r) => r.options.cars),
+    [1000, 5000],
+  );
+  assert.equal(o.runs[1]!.options.durationS, 90);
+  assert.equal(o.runs[1]!.options.verify, false);
+  const argv = o.runs[0]!.argv;
+  assert.ok(argv.includes('--cars=1000') && argv.includes('--duration=90') && argv.includes('--no-verify'), argv.join(' '));
+  assert.ok(!argv.some((a) => a.startsWith('--pause')), 'the pause is the sweep’s, not a run’s');
+  assert.ok(argv.includes(`--out=${o.runs[0]!.options.out}`));
+  assert.notEqual(o.runs[0]!.options.out, o.runs[1]!.options.out);
+  assert.equal(path.dirname(o.tableOut), path.join(REPO, 'bench-results'));
+  // The argv a run's process gets parses back to the same options (but its own prefix).
+  const again = parseArgs(argv, {}, new Date(0)) as RunOptions;
+  assert.deepEqual({ ...again, prefix: '' }, { ...o.runs[0]!.options, prefix: '' });
+});
+
+test('a sweep refuses what must differ per run, bad sizes, and --pause outside a sweep', () => {
+  refused(['--cars', '1000,5000', '--prefix', 'x'], '--prefix', /every run of a sweep gets its own/);
+  refused(['--cars', '1000,5000', '--out', 'x.jsonl'], '--out', /every run of a sweep gets its own/);
+  refused(['--cars', '1000,abc'], '--cars', /expected an integer, got "abc"/);
+  refused(['--cars', '1000,'], '--cars', /comma-separated list/);
+  refused(['--cars', '1000,2000', '--failures', '1500'], '--failures', /between 0 and 1000/);
+  refused(['--cars', '1000,2000', '--pause', '-1'], '--pause', /between 0 and 3600/);
+  refused(['--cars', '1000', '--pause', '5'], '--pause', /only with a list of --cars/);
+});
+
+test('table takes run files and only --out', () => {
+  const o = parseArgs(['table', 'a.jsonl', 'b.jsonl', '--out', 't.md'], {});
+  assert.deepEqual(o, { command: 'table', inputs: ['a.jsonl', 'b.jsonl'], out: 't.md' });
+  refused(['table'], 'table', /one or more JSONL files/);
+  refused(['table', 'a.jsonl', '--duration', '5'], '--duration', /not a flag of table/);
+});
