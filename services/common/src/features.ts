@@ -74,12 +74,17 @@ export function computeFeatures(events: readonly WindowEvent[]): Float64Array {
   return out;
 }
 
-/** Feature vector -> named fields, as carried by the `vehicle.features` record. */
-export function featureFields(vector: ArrayLike<number>): Record<string, number> {
-  const fields: Record<string, number> = {};
-  FEATURE_NAMES.forEach((name, i) => {
-    fields[name] = vector[i]!;
-  });
+/**
+ * Feature vector -> named fields, as carried by the `vehicle.features` record, set on `into` (a
+ * new object by default). Build a record by passing its other fields as `into`: spreading the 108
+ * fields into an object literal instead took 54 µs per record (V8 copies that many properties on a
+ * slow path), 7.6 µs this way — a third of windowing's CPU at 100,000 vehicles and 0.1 Hz.
+ */
+export function featureFields(vector: ArrayLike<number>): Record<string, number>;
+export function featureFields<T extends object>(vector: ArrayLike<number>, into: T): T & Record<string, number>;
+export function featureFields(vector: ArrayLike<number>, into: object = {}): Record<string, number> {
+  const fields = into as Record<string, number>;
+  for (let i = 0; i < FEATURE_NAMES.length; i++) fields[FEATURE_NAMES[i]!] = vector[i]!;
   return fields;
 }
 

@@ -90,6 +90,16 @@ test('featureFields and featureVector round-trip', () => {
   assert.throws(() => featureVector({}), /missing/);
 });
 
+test('featureFields sets the features on the object it is given, keeping its own fields', () => {
+  const out = computeFeatures([ev(0, 3), ev(1000, 4)]);
+  const into = { vehicle_id: 'car-1', window_start: 0 };
+  const record = featureFields(out, into);
+  assert.equal(record, into);
+  assert.equal(record.vehicle_id, 'car-1');
+  assert.deepEqual(Object.keys(record), ['vehicle_id', 'window_start', ...FEATURE_NAMES]);
+  assert.deepEqual(featureVector(record), featureVector(featureFields(out)));
+});
+
 test('featureVectorOfDecoded reads records of a class (decoded Avro) by position, as featureVector by name', () => {
   const fields = featureFields(computeFeatures([ev(0, 3), ev(1000, 4)]));
   // Like avsc's generated record class: identity fields first, then the features in schema order.

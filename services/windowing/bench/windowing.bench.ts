@@ -7,6 +7,9 @@
  *   b) core throughput: events/s through createPartitionState add + drainClosed + commitPoint, the
  *      calls windowing makes per record and per fetched batch, with no I/O; per wall second and per
  *      CPU second of the process (the figure to compare on a machine shared with other work);
+ *   d) a closed window's features record: toFeatureRecord + Avro encode per record, against the
+ *      same record built by spreading featureFields into a literal (what windowing did until
+ *      2026-12-04); at 0.1 Hz every reading closes a window, so this is paid per reading;
  *   c) end to end on the local Kafka: the windowing service in-process (createWindowing) against
  *      null pipelines with the same consumer and producer settings that decode each record and
  *      produce one small record per input record (transactional like windowing, or idempotent with
@@ -20,8 +23,8 @@
  *
  * Environment (all optional): KAFKA_BROKERS, SCHEMA_REGISTRY_URL, BENCH_VEHICLES (2000),
  * BENCH_SECONDS (100), BENCH_CORE_EVENTS (1000000), BENCH_ROUNDS (3), BENCH_PHASE_TIMEOUT_MS (60000),
- * BENCH_TOTAL_TIMEOUT_MS (300000), BENCH_PARTS (state,core,e2e: which parts run; a) and b) need no
- * broker, so `BENCH_PARTS=state,core` runs without one).
+ * BENCH_TOTAL_TIMEOUT_MS (300000), BENCH_PARTS (state,core,record,e2e: which parts run; a), b)
+ * and d) need no broker, so `BENCH_PARTS=state,core,record` runs without one).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -33,6 +36,7 @@ import {
   configReader,
   createAvroCodec,
   createKafka,
+  featureFields,
   createLogger,
   createSchemaStore,
   localAdminEnv,
@@ -51,7 +55,7 @@ import {
 } from '@pitwall/common';
 import { decodeResume } from '../src/commit-metadata.js';
 import { createPartitionState } from '../src/partition-state.js';
-import { createWindowing, type FeatureRecord, type WindowingConfig } from '../src/windowing.js';
+import { createWindowing, toFeatureRecord, type FeatureRecord, type WindowingConfig } from '../src/windowing.js';
 import { METRICS } from '../src/metrics.js';
 
 /** dist/bench/ -> repository root. */
@@ -78,7 +82,7 @@ function readBenchConfig() {
     rounds: c.int('BENCH_ROUNDS', 3, { min: 1, max: 10 }),
     phaseTimeoutMs: c.int('BENCH_PHASE_TIMEOUT_MS', 60_000, { min: 5_000, max: 300_000 }),
     totalTimeoutMs: c.int('BENCH_TOTAL_TIMEOUT_MS', 300_000, { min: 10_000, max: 1_800_000 }),
-    parts: c.list('BENCH_PARTS', ['state', 'core', 'e2e']),
+    parts: c.list('BENCH_PARTS', ['state', 'core', 'record', 'e2e']),
   });
 }
 
@@ -256,6 +260,45 @@ function coreThroughput(events: number, vehicles: number, batchSize: number, siz
     cpuSeconds,
     eventsPerCpuSecond: events / cpuSeconds,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// d) A closed window's features record
+
+interface RecordCost {
+  way: string;
+  microsPerRecord: number;
+  bytes: number;
+}
+
+/** µs per record of `build` + encode over ~1 s, after a warm-up; the same closed windows for every way. */
+async function recordCosts(): Promise<RecordCost[]> {
+  const schema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
+  // A schema store without a registry: one fixed id, as the service sees after its first lookup.
+  const store = { register: async () => 1, lookup: async () => 1, setCompatibility: async () => {}, getSchema: async () => schema as never };
+  const codec = await createAvroCodec<FeatureRecord>(store, 'bench-features-value', schema);
+  const state = createPartitionState(WINDOW);
+  for (let v = 0; v < 256; v++) for (let k = 0; k < 13; k++) state.add(vehicleId(v), T0 + k * 1_000, randomValues(), BigInt(v * 13 + k));
+  const closed = state.drainClosed();
+  const spread = (w: (typeof closed)[number]): FeatureRecord => ({ vehicle_id: w.vehicleId, window_start: w.start, window_end: w.end, event_count: w.eventCount, ...featureFields(w.features) });
+  const ways: [string, (w: (typeof closed)[number]) => FeatureRecord][] = [
+    ['spread into a literal (until 2026-12-04)', spread],
+    ['toFeatureRecord (fields set in place)', (w) => toFeatureRecord(w)],
+  ];
+  const out: RecordCost[] = [];
+  for (const [way, build] of ways) {
+    if (closed.length === 0) throw new Error('no window closed: the bench input is wrong');
+    let bytes = 0;
+    for (const w of closed) bytes = codec.encode(build(w)).length;
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 1_000) {
+      for (const w of closed) codec.encode(build(w));
+      n += closed.length;
+    }
+    out.push({ way, microsPerRecord: ((performance.now() - t0) * 1000) / n, bytes });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -599,9 +642,9 @@ const STATE_TARGET_BYTES = 2_048;
 
 async function main(): Promise<void> {
   const parts = new Set(cfg.parts);
-  const unknown = [...parts].filter((p) => !['state', 'core', 'e2e'].includes(p));
+  const unknown = [...parts].filter((p) => !['state', 'core', 'record', 'e2e'].includes(p));
   if (unknown.length > 0 || parts.size === 0) {
-    process.stderr.write(`[bench] BENCH_PARTS: expected a list of state, core, e2e, got ${cfg.parts.join(',')}\n`);
+    process.stderr.write(`[bench] BENCH_PARTS: expected a list of state, core, record, e2e, got ${cfg.parts.join(',')}\n`);
     process.exit(1);
   }
   if (parts.has('e2e')) await checkInfra();
@@ -643,6 +686,18 @@ async function main(): Promise<void> {
       'b) Core: createPartitionState add + drainClosed + commitPoint per batch (no I/O)',
       ['window', 'batch (events)', 'events', 'windows out', 'seconds', 'events/s', 'CPU s', 'events/CPU s'],
       core.map((r) => [r.window, fmt(r.batchSize), fmt(r.events), fmt(r.windowsEmitted), fmt(r.seconds, 2), fmt(r.eventsPerSecond), fmt(r.cpuSeconds, 2), fmt(r.eventsPerCpuSecond)]),
+    );
+  }
+
+  let records: RecordCost[] | undefined;
+  if (parts.has('record')) {
+    say('d) a closed window as a vehicle.features record (build + Avro encode)');
+    records = await recordCosts();
+    const base = records[0]!.microsPerRecord;
+    printTable(
+      'd) Features record per closed window: build + Avro encode (at 0.1 Hz one per reading)',
+      ['way', 'µs/record', 'bytes', 'speed-up'],
+      records.map((r) => [r.way, fmt(r.microsPerRecord, 2), fmt(r.bytes), fmt(base / r.microsPerRecord, 1)]),
     );
   }
 
@@ -689,6 +744,7 @@ async function main(): Promise<void> {
     stateTargetBytes: STATE_TARGET_BYTES,
     ...(stateBytes ? { stateBytes } : {}),
     ...(core ? { core } : {}),
+    ...(records ? { records } : {}),
     ...(e2e ? { endToEnd: e2e } : {}),
   };
   mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });

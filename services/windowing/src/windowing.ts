@@ -107,7 +107,7 @@ export type Windowing = Service;
 
 /** The vehicle.features record of a closed window: v1, or v2 naming its definition when `def` is given. */
 export function toFeatureRecord(w: ClosedWindow, def?: WindowDef): FeatureRecord {
-  const record: FeatureRecord = { vehicle_id: w.vehicleId, window_start: w.start, window_end: w.end, event_count: w.eventCount, ...featureFields(w.features) };
+  const record: FeatureRecord = featureFields(w.features, { vehicle_id: w.vehicleId, window_start: w.start, window_end: w.end, event_count: w.eventCount } as FeatureRecord);
   if (def) {
     record.window_size_ms = def.sizeMs;
     record.window_advance_ms = def.advanceMs;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SENSOR_NAMES, windowDef, type WindowDef } from '@pitwall/common';
+import { featureFields, SENSOR_NAMES, windowDef, type WindowDef } from '@pitwall/common';
 import { createPartitionState } from '../src/partition-state.js';
 import { createWindowSetState, floorKey, splitFloors } from '../src/window-set.js';
 import { toFeatureRecord } from '../src/windowing.js';
@@ -116,4 +116,8 @@ test('feature records: v1 fields by default, the definition named when asked (fe
   assert.equal(v2.window_size_ms, 120_000);
   assert.equal(v2.window_advance_ms, 120_000);
   assert.equal(v2.event_count, 12);
+  // Every feature by name, with the identity fields, and nothing else (built in place, not spread).
+  const expected = { vehicle_id: long.vehicleId, window_start: long.start, window_end: long.end, event_count: long.eventCount, ...featureFields(long.features) };
+  assert.deepEqual(v1, expected);
+  assert.deepEqual(v2, { ...expected, window_size_ms: 120_000, window_advance_ms: 120_000 });
 });
