@@ -170,5 +170,14 @@ describe('load generator end to end', { timeout: 420_000 }, () => {
     const html = readFileSync(out.replace(/\.jsonl$/, '.html'), 'utf8');
     assert.match(html, /<polyline data-series="acknowledged"/);
     assert.ok(existsSync(out.replace(/\.jsonl$/, '.svg')));
+
+    // The targets' table of this run: one row with what was acknowledged and lost.
+    const table = await runLoadgen(['table', out], {});
+    assert.equal(table.code, 0, table.output);
+    const row = table.output.split('\n').find((l) => l.startsWith('| 50 cars |'));
+    assert.ok(row, table.output);
+    assert.ok(row.includes(`| 0 of ${summary.readings.acked.toLocaleString('en-US')} |`), row);
+    assert.match(row, /\| 2\/2 alerted, no false alert, \d+ dup \|$/);
+    assert.match(table.output, /- \*\*not run\*\*: 15,000 car connections/);
   });
 });
