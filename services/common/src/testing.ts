@@ -11,6 +11,7 @@ import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { KAFKAJS_GROUPING_FILE, type groupMessagesPerPartition } from './kafkajs-grouping.js';
 import { silentLogger } from './log.js';
 import type { Contributor, IncidentRecord, ScoreRecord } from './records.js';
+import type { SchemaStore } from './registry.js';
 import { startTopicReader } from './topic-reader.js';
 
 /**
@@ -314,4 +315,9 @@ export function kafkajsOwnGrouping(): typeof groupMessagesPerPartition {
     if (cached) require.cache[file] = cached;
     else delete require.cache[file];
   }
+}
+
+/** A schema store without a registry: one fixed id, as a service sees after its first lookup (benches, unit tests). */
+export function fixedSchemaStore(schema: unknown, id = 1): SchemaStore {
+  return { register: async () => id, lookup: async () => id, setCompatibility: async () => {}, getSchema: async () => schema as never };
 }

@@ -272,7 +272,8 @@ function ramp(ramps: readonly RampStats[] | undefined, connections: number): Pic
   return { rampS: Math.round(ms) / 1000, ratePerS: round((connections * 1000) / ms), connectMs };
 }
 
-const fmt = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '-' : `${v.toLocaleString('en-US')}${unit}`);
+/** A number as the tables print it (thousands separated), or '-' when unknown. */
+export const fmt = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '-' : `${v.toLocaleString('en-US')}${unit}`);
 
 /** e.g. ` (timeout 120, reset 3)`: the kinds that occurred. */
 function errorKindsText(kinds: Record<ConnectErrorKind, number> | undefined): string {

@@ -6,13 +6,14 @@
  * HiveMQ, Apicurio) and the load generator, each in % of one core averaged over the steady seconds.
  * "Lost" is what cars got a PUBACK for and the telemetry topic does not hold (the run's check).
  */
-import type { Summary } from './summary.js';
+import { fmt, type Summary } from './summary.js';
 
 const SERVICES = ['ingest', 'windowing', 'scoring', 'incidents', 'dispatch', 'console'];
 const BROKERS = ['kafka', 'mosquitto', 'hivemq', 'apicurio'];
 
-const n = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : Math.round(v).toLocaleString('en-US'));
-const s1 = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '–' : (ms / 1000).toFixed(1));
+const n = (v: number | null | undefined): string => fmt(v === null || v === undefined ? v : Math.round(v));
+const s1 = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '-' : (ms / 1000).toFixed(1));
+const pct = (v: number | null): string => fmt(v === null ? v : Math.round(v), ' %');
 
 /** Sum of the named processes' field; null when none of them answered. */
 function sumOf(s: Summary, names: readonly string[], field: 'cpuPctAvg' | 'rssMBPeak'): number | null {
@@ -87,8 +88,6 @@ export function costTable(runs: readonly Summary[]): string {
   });
   return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
-
-const pct = (v: number | null): string => (v === null ? '–' : `${Math.round(v)} %`);
 
 export interface Verdict {
   target: string;

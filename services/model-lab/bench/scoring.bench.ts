@@ -47,6 +47,7 @@ import {
   type SchemaStore,
   repoDir,
 } from '@pitwall/common';
+import { fixedSchemaStore } from '@pitwall/common/testing';
 import { type BackendName, defaultModelsDir, type LoadedModel, loadModelDir, type ModelFormat, reconstruct, selectBackend } from '@pitwall/model';
 import { type ChunkOutcome, createChunkScorer, createDriftMonitor, createScoring, type FeatureRecord } from '@pitwall/scoring';
 import { importModel } from '../src/model-import.js';
@@ -71,14 +72,6 @@ const GRAPH_FIXTURE = fileURLToPath(new URL('../../test/fixtures/tfjs-graph/pitw
 const log = (line: string): void => void process.stdout.write(`[bench] ${line}\n`);
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
-/** A schema store without a registry: one fixed id per codec, as the service sees after its first lookup. */
-const memoryStore = (schema: unknown): SchemaStore => ({
-  register: async () => 1,
-  lookup: async () => 1,
-  setCompatibility: async () => {},
-  getSchema: async () => schema as never,
-});
-
 interface Codecs {
   features: AvroCodec<FeatureRecord>;
   alerts: AvroCodec<AlertRecord>;
@@ -88,7 +81,7 @@ interface Codecs {
 async function codecs(store?: (s: unknown) => SchemaStore): Promise<Codecs> {
   const dir = defaultSchemasDir();
   const [f, a, s] = await Promise.all([loadSchemaFile(dir, 'features', 1), loadSchemaFile(dir, 'alert', 1), loadSchemaFile(dir, 'score', 1)]);
-  const mk = store ?? memoryStore;
+  const mk = store ?? ((schema: unknown) => fixedSchemaStore(schema));
   return {
     features: await createAvroCodec<FeatureRecord>(mk(f), 'bench-features-value', f),
     alerts: await createAvroCodec<AlertRecord>(mk(a), 'bench-alerts-value', a),

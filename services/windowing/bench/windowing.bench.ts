@@ -53,6 +53,7 @@ import {
   type TelemetryRecord,
   repoRoot,
 } from '@pitwall/common';
+import { fixedSchemaStore } from '@pitwall/common/testing';
 import { decodeResume } from '../src/commit-metadata.js';
 import { createPartitionState } from '../src/partition-state.js';
 import { createWindowing, toFeatureRecord, type FeatureRecord, type WindowingConfig } from '../src/windowing.js';
@@ -274,9 +275,7 @@ interface RecordCost {
 /** µs per record of `build` + encode over ~1 s, after a warm-up; the same closed windows for every way. */
 async function recordCosts(): Promise<RecordCost[]> {
   const schema = await loadSchemaFile(defaultSchemasDir(), 'features', 1);
-  // A schema store without a registry: one fixed id, as the service sees after its first lookup.
-  const store = { register: async () => 1, lookup: async () => 1, setCompatibility: async () => {}, getSchema: async () => schema as never };
-  const codec = await createAvroCodec<FeatureRecord>(store, 'bench-features-value', schema);
+  const codec = await createAvroCodec<FeatureRecord>(fixedSchemaStore(schema), 'bench-features-value', schema);
   const state = createPartitionState(WINDOW);
   for (let v = 0; v < 256; v++) for (let k = 0; k < 13; k++) state.add(vehicleId(v), T0 + k * 1_000, randomValues(), BigInt(v * 13 + k));
   const closed = state.drainClosed();
